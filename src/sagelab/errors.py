@@ -1,0 +1,124 @@
+"""sagelab's error tree. Each error names the AWS error code it is answered with.
+
+    SagelabError                      code, HTTP status; rendered by api/errors.py only
+    ├── ValidationError               ValidationException (400)   bad input, missing SageMaker resource
+    ├── ResourceNotFound              ResourceNotFound (400)       ops that model it (Stop*, tuning)
+    ├── ResourceInUse                 ResourceInUse (400)          duplicate job names
+    ├── ResourceLimitExceeded         ResourceLimitExceeded (400)
+    ├── ConflictError                 ConflictException (400)
+    ├── UnknownOperation              UnknownOperationException (400)
+    ├── InternalError                 InternalFailure (500)
+    ├── AuthError                     rejected credentials or signature (400/403)
+    │   ├── MissingAuthentication     MissingAuthenticationTokenException
+    │   ├── IncompleteSignature       IncompleteSignatureException
+    │   ├── UnrecognizedClient        UnrecognizedClientException   (S3: InvalidAccessKeyId)
+    │   ├── SignatureMismatch         InvalidSignatureException     (S3: SignatureDoesNotMatch)
+    │   ├── RequestExpired            InvalidSignatureException     (S3: RequestTimeTooSkewed)
+    │   └── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
+    └── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
+"""
+
+from __future__ import annotations
+
+
+class SagelabError(Exception):
+    code: str = "InternalFailure"
+    status: int = 400
+    #: S3 spells some shared failures differently; None means "same as code".
+    s3_code: str | None = None
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def code_for(self, protocol: str) -> str:
+        if protocol == "s3" and self.s3_code:
+            return self.s3_code
+        return self.code
+
+
+class ValidationError(SagelabError):
+    code = "ValidationException"
+    s3_code = "InvalidArgument"
+
+
+class ResourceNotFound(SagelabError):
+    code = "ResourceNotFound"
+
+
+class ResourceInUse(SagelabError):
+    code = "ResourceInUse"
+
+
+class ResourceLimitExceeded(SagelabError):
+    code = "ResourceLimitExceeded"
+
+
+class ConflictError(SagelabError):
+    code = "ConflictException"
+
+
+class UnknownOperation(SagelabError):
+    code = "UnknownOperationException"
+    s3_code = "NotImplemented"
+    status = 400
+
+
+class InternalError(SagelabError):
+    code = "InternalFailure"
+    s3_code = "InternalError"
+    status = 500
+
+
+class AuthError(SagelabError):
+    status = 403
+
+
+class MissingAuthentication(AuthError):
+    code = "MissingAuthenticationTokenException"
+    s3_code = "AccessDenied"
+
+
+class IncompleteSignature(AuthError):
+    code = "IncompleteSignatureException"
+    s3_code = "AuthorizationHeaderMalformed"
+    status = 400
+
+
+class UnrecognizedClient(AuthError):
+    code = "UnrecognizedClientException"
+    s3_code = "InvalidAccessKeyId"
+
+
+class SignatureMismatch(AuthError):
+    code = "InvalidSignatureException"
+    s3_code = "SignatureDoesNotMatch"
+
+
+class RequestExpired(AuthError):
+    code = "InvalidSignatureException"
+    s3_code = "RequestTimeTooSkewed"
+
+
+class ContentHashMismatch(AuthError):
+    code = "InvalidSignatureException"
+    s3_code = "XAmzContentSHA256Mismatch"
+    status = 400
+
+
+class S3Error(SagelabError):
+    """An S3-specific failure; `code` is S3's own error code."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields: str):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.fields = fields
+
+
+def no_such_bucket(bucket: str) -> S3Error:
+    return S3Error("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=bucket)
+
+
+def no_such_key(key: str) -> S3Error:
+    return S3Error("NoSuchKey", "The specified key does not exist.", 404, Key=key)

@@ -1,0 +1,264 @@
+"""Where lake objects live: the `BlobStore` contract and its embedded implementation, a folder.
+
+Layout of `LocalBlobStore` (readable by people browsing the folder):
+
+    <root>/.buckets/<bucket>.json                 bucket facts (creation time)
+    <root>/<bucket>/<seg>/<seg>/@data             the object's bytes, for key "<seg>/<seg>"
+    <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata
+    <root>/.staging/                              temp files and multipart parts
+
+Each key becomes a folder so that "a" and "a/b" can both exist, as they can in S3. Segments that begin
+with "@" are written with one more "@", and an empty segment (a key ending in "/") is written "@", so no
+key can collide with the reserved file names. Writes go to a temp file, are fsynced and renamed into
+place: a reader never sees half an object and a crash never loses an acknowledged one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from sagelab.errors import S3Error, no_such_bucket, no_such_key
+from sagelab.lake.uris import check_bucket_name, check_key
+
+_DATA = "@data"
+_META = "@meta.json"
+_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    content_type: str = "binary/octet-stream"
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    created: float
+
+
+class BlobStore(Protocol):
+    """The lake's storage contract. Keys are validated by the store; every write is atomic."""
+
+    def create_bucket(self, bucket: str) -> BucketInfo: ...
+    def delete_bucket(self, bucket: str) -> None: ...
+    def head_bucket(self, bucket: str) -> BucketInfo: ...
+    def list_buckets(self) -> list[BucketInfo]: ...
+    def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
+            metadata: dict[str, str] | None = None, etag: str | None = None) -> ObjectInfo: ...
+    def head(self, bucket: str, key: str) -> ObjectInfo: ...
+    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
+    def delete(self, bucket: str, key: str) -> None: ...
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def local_path(self, bucket: str, key: str) -> Path | None: ...
+    def staging_dir(self) -> Path: ...
+
+
+def _encode_segment(segment: str) -> str:
+    if segment == "":
+        return "@"
+    return "@" + segment if segment.startswith("@") else segment
+
+
+def _decode_segment(segment: str) -> str:
+    if segment == "@":
+        return ""
+    return segment[1:] if segment.startswith("@@") else segment
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # --- buckets ----------------------------------------------------------------------------------
+    def _bucket_meta(self, bucket: str) -> Path:
+        return self.root / ".buckets" / f"{bucket}.json"
+
+    def _bucket_dir(self, bucket: str, *, must_exist: bool = True) -> Path:
+        check_bucket_name(bucket)
+        if must_exist and not self._bucket_meta(bucket).exists():
+            raise no_such_bucket(bucket)
+        return self.root / bucket
+
+    def create_bucket(self, bucket: str) -> BucketInfo:
+        path = self._bucket_dir(bucket, must_exist=False)
+        meta = self._bucket_meta(bucket)
+        if meta.exists():
+            raise S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
+                          "succeeded and you already own it.", 409, BucketName=bucket)
+        path.mkdir(parents=True, exist_ok=True)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        info = BucketInfo(bucket, time.time())
+        self._atomic_write(meta, json.dumps({"created": info.created}).encode())
+        return info
+
+    def head_bucket(self, bucket: str) -> BucketInfo:
+        self._bucket_dir(bucket)
+        return BucketInfo(bucket, json.loads(self._bucket_meta(bucket).read_text())["created"])
+
+    def delete_bucket(self, bucket: str) -> None:
+        path = self._bucket_dir(bucket)
+        if next(self.list(bucket), None) is not None:
+            raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
+                          BucketName=bucket)
+        self._bucket_meta(bucket).unlink()
+        shutil.rmtree(path, ignore_errors=True)
+
+    def list_buckets(self) -> list[BucketInfo]:
+        meta_dir = self.root / ".buckets"
+        if not meta_dir.exists():
+            return []
+        return [BucketInfo(m.stem, json.loads(m.read_text())["created"]) for m in sorted(meta_dir.glob("*.json"))]
+
+    # --- objects ----------------------------------------------------------------------------------
+    def _object_dir(self, bucket: str, key: str) -> Path:
+        check_key(key)
+        return self._bucket_dir(bucket).joinpath(*(_encode_segment(s) for s in key.split("/")))
+
+    def staging_dir(self) -> Path:
+        path = self.root / ".staging"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _atomic_write(self, target: Path, payload: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.staging_dir())
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+    def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
+            metadata: dict[str, str] | None = None, etag: str | None = None) -> ObjectInfo:
+        obj_dir = self._object_dir(bucket, key)
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.staging_dir())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    md5.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            info = ObjectInfo(key=key, size=size, etag=etag or md5.hexdigest(), last_modified=time.time(),
+                              content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}))
+            if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
+                raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
+            obj_dir.mkdir(parents=True, exist_ok=True)
+            # Data first, then metadata: a crash in between leaves an object whose metadata is rebuilt
+            # from the data on read, never metadata pointing at missing bytes.
+            os.replace(tmp, obj_dir / _DATA)
+            self._atomic_write(obj_dir / _META, json.dumps(dataclasses.asdict(info)).encode())
+            _fsync_dir(obj_dir)
+            return info
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        obj_dir = self._object_dir(bucket, key)
+        data = obj_dir / _DATA
+        if not data.exists():
+            raise no_such_key(key)
+        return self._info(obj_dir, key)
+
+    def _info(self, obj_dir: Path, key: str) -> ObjectInfo:
+        meta = obj_dir / _META
+        try:
+            return ObjectInfo(**json.loads(meta.read_text()))
+        except (FileNotFoundError, ValueError):
+            data = obj_dir / _DATA
+            md5 = hashlib.md5(usedforsecurity=False)
+            with data.open("rb") as f:
+                for chunk in iter(lambda: f.read(_CHUNK), b""):
+                    md5.update(chunk)
+            stat = data.stat()
+            return ObjectInfo(key=key, size=stat.st_size, etag=md5.hexdigest(), last_modified=stat.st_mtime)
+
+    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes [start, end] (inclusive end, as HTTP ranges are)."""
+        path = self._object_dir(bucket, key) / _DATA
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            raise no_such_key(key) from None
+        return self._iter_file(f, start, end)
+
+    @staticmethod
+    def _iter_file(f, start: int, end: int | None) -> Iterator[bytes]:
+        with f:
+            f.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                chunk = f.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def delete(self, bucket: str, key: str) -> None:
+        obj_dir = self._object_dir(bucket, key)
+        for name in (_META, _DATA):
+            try:
+                (obj_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+        bucket_dir = self.root / bucket
+        # Remove now-empty key folders so listings and the tree stay clean.
+        while obj_dir != bucket_dir:
+            try:
+                obj_dir.rmdir()
+            except OSError:
+                break
+            obj_dir = obj_dir.parent
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in S3's order (UTF-8 byte order of keys)."""
+        bucket_dir = self._bucket_dir(bucket)
+        # Walk only below the deepest folder the prefix fully names.
+        fixed_segments = prefix.split("/")[:-1]
+        start = bucket_dir.joinpath(*(_encode_segment(s) for s in fixed_segments))
+        if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
+            return iter(())
+        keys: list[tuple[bytes, str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            if _DATA in filenames:
+                rel = Path(dirpath).relative_to(bucket_dir)
+                key = "/".join(_decode_segment(s) for s in rel.parts)
+                if key.startswith(prefix):
+                    keys.append((key.encode(), key, Path(dirpath)))
+        keys.sort()
+        return (self._info(path, key) for _, key, path in keys)
+
+    def local_path(self, bucket: str, key: str) -> Path | None:
+        path = self._object_dir(bucket, key) / _DATA
+        return path if path.exists() else None
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex

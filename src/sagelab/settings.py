@@ -1,0 +1,117 @@
+"""Every setting sagelab reads, in one table, resolved once: flags > SAGELAB_* environment > file.
+
+The file is `<home>/sagelab.toml` (flat `name = value` pairs). Nothing here is read at import time:
+`load_settings` is called by the CLI (or a test) and the resulting frozen `Settings` is passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sagelab.errors import ValidationError
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "~/.sagelab", "Folder holding the metadata database, the lake, logs and credentials."),
+    Setting("host", "127.0.0.1", "Address the server listens on."),
+    Setting("port", 8080, "Port the server listens on.", int),
+    Setting("database_url", "", "SQLAlchemy URL of the metadata store; empty means SQLite in the home folder."),
+    Setting("lake_url", "", "Where lake objects live; empty means the folder `<home>/lake`."),
+    Setting("engine", "local", "Compute engine for jobs: `local` (one OS process per job) or `inline`.", str),
+    Setting("max_concurrent_jobs", 0, "Jobs run at once by the local engine; 0 means one per CPU core.", int),
+    Setting("region", "us-east-1", "Region used when a request names none.", str),
+    Setting("auth", True, "Require SigV4-signed requests. Turning this off is an explicit opt-out.", bool),
+    Setting("root_access_key_id", "", "Root access key id; empty means generate one on first start.", str),
+    Setting("root_secret_access_key", "", "Root secret access key; empty means generate one on first start.", str),
+    Setting("clock_skew_seconds", 900, "Largest accepted difference between a request's X-Amz-Date and now.", int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    home: Path
+    host: str
+    port: int
+    database_url: str
+    lake_url: str
+    engine: str
+    max_concurrent_jobs: int
+    region: str
+    auth: bool
+    root_access_key_id: str
+    root_secret_access_key: str
+    clock_skew_seconds: int
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'sagelab.db'}"
+
+    @property
+    def job_concurrency(self) -> int:
+        return self.max_concurrent_jobs or (os.cpu_count() or 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: str(v) if isinstance(v, Path) else v for f, v in
+                ((f, getattr(self, f.name)) for f in dataclasses.fields(self))}
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    if setting.kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValidationError(f"Setting {setting.name!r} from {source} must be true or false, got {value!r}.")
+    if setting.kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                f"Setting {setting.name!r} from {source} must be an integer, got {value!r}.") from None
+    return str(value)
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting: explicit flags win, then SAGELAB_<NAME>, then the home folder's file."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    unknown = set(flags) - set(_BY_NAME)
+    if unknown:
+        raise ValidationError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+
+    def pick(name: str, file_values: Mapping[str, Any]) -> Any:
+        setting = _BY_NAME[name]
+        if name in flags:
+            return _coerce(setting, flags[name], "the command line")
+        env_name = f"SAGELAB_{name.upper()}"
+        if env_name in environ:
+            return _coerce(setting, environ[env_name], f"${env_name}")
+        if name in file_values:
+            return _coerce(setting, file_values[name], "sagelab.toml")
+        return setting.default
+
+    home = Path(str(pick("home", {}))).expanduser().resolve()
+    file_values: dict[str, Any] = {}
+    config_file = home / "sagelab.toml"
+    if config_file.exists():
+        file_values = tomllib.loads(config_file.read_text())
+    values = {s.name: pick(s.name, file_values) for s in SETTINGS if s.name != "home"}
+    return Settings(home=home, **values)

@@ -1,0 +1,24 @@
+"""Numbered schema migrations. Each runs once, inside the write transaction that records it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sagelab.storage import tables
+
+schema_version_table = sa.Table(
+    "schema_version", sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+)
+
+
+def _0001_initial(conn: Connection) -> None:
+    tables.metadata.create_all(conn, tables=[tables.settings_kv, tables.resources, tables.tags])
+
+
+MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
+    (1, _0001_initial),
+)

@@ -1,0 +1,162 @@
+"""Typed reads and writes of AWS resource documents (training jobs, models, endpoints, ...)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from sagelab.storage import tables
+from sagelab.storage.db import Database
+
+
+@dataclasses.dataclass
+class Resource:
+    kind: str
+    name: str
+    arn: str
+    status: str
+    created_at: float
+    modified_at: float
+    lease: str | None
+    doc: dict[str, Any]
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+class LeaseLost(Exception):
+    """The writer no longer owns the resource (it was stopped or taken over)."""
+
+
+_SORT_COLUMNS = {"Name": tables.resources.c.name, "CreationTime": tables.resources.c.created_at,
+                 "Status": tables.resources.c.status, "LastModifiedTime": tables.resources.c.modified_at}
+
+
+def _row_to_resource(row: Any) -> Resource:
+    return Resource(kind=row.kind, name=row.name, arn=row.arn, status=row.status, created_at=row.created_at,
+                    modified_at=row.modified_at, lease=row.lease, doc=dict(row.doc))
+
+
+class ResourceStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def insert(self, kind: str, name: str, arn: str, status: str, doc: dict[str, Any],
+               *, created_at: float | None = None, lease: str | None = None) -> Resource:
+        now = created_at if created_at is not None else time.time()
+        t = tables.resources
+        with self.db.write() as conn:
+            exists = conn.execute(sa.select(t.c.name).where(t.c.kind == kind, t.c.name == name)).first()
+            if exists:
+                raise AlreadyExists(name)
+            conn.execute(t.insert().values(kind=kind, name=name, arn=arn, status=status, created_at=now,
+                                           modified_at=now, lease=lease, doc=doc))
+        return Resource(kind, name, arn, status, now, now, lease, doc)
+
+    def get(self, kind: str, name: str) -> Resource | None:
+        t = tables.resources
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.name == name)).first()
+        return _row_to_resource(row) if row else None
+
+    def get_by_arn(self, arn: str) -> Resource | None:
+        t = tables.resources
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.arn == arn)).first()
+        return _row_to_resource(row) if row else None
+
+    def update(self, kind: str, name: str, mutate: Callable[[Resource], None],
+               *, lease: str | None = None) -> Resource:
+        """Read-modify-write in one transaction. With `lease`, refuse unless the caller still owns it."""
+        t = tables.resources
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.name == name)).first()
+            if row is None:
+                raise NotFound(name)
+            res = _row_to_resource(row)
+            if lease is not None and res.lease != lease:
+                raise LeaseLost(name)
+            mutate(res)
+            res.modified_at = time.time()
+            conn.execute(t.update().where(t.c.kind == kind, t.c.name == name).values(
+                status=res.status, modified_at=res.modified_at, lease=res.lease, doc=res.doc))
+        return res
+
+    def delete(self, kind: str, name: str) -> bool:
+        t = tables.resources
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t.c.arn).where(t.c.kind == kind, t.c.name == name)).first()
+            if row is None:
+                return False
+            conn.execute(t.delete().where(t.c.kind == kind, t.c.name == name))
+            conn.execute(tables.tags.delete().where(tables.tags.c.arn == row.arn))
+        return True
+
+    def list(self, kind: str, *, name_contains: str | None = None, status: str | None = None,
+             created_after: float | None = None, created_before: float | None = None,
+             modified_after: float | None = None, modified_before: float | None = None,
+             sort_by: str = "CreationTime", descending: bool = True,
+             where: Iterable[sa.ColumnElement[bool]] = ()) -> list[Resource]:
+        t = tables.resources
+        query = sa.select(t).where(t.c.kind == kind, *where)
+        if name_contains:
+            query = query.where(t.c.name.contains(name_contains, autoescape=True))
+        if status:
+            query = query.where(t.c.status == status)
+        if created_after is not None:
+            query = query.where(t.c.created_at > created_after)
+        if created_before is not None:
+            query = query.where(t.c.created_at < created_before)
+        if modified_after is not None:
+            query = query.where(t.c.modified_at > modified_after)
+        if modified_before is not None:
+            query = query.where(t.c.modified_at < modified_before)
+        column = _SORT_COLUMNS.get(sort_by, t.c.created_at)
+        query = query.order_by(column.desc() if descending else column.asc(), t.c.name.asc())
+        with self.db.read() as conn:
+            return [_row_to_resource(r) for r in conn.execute(query)]
+
+    def in_status(self, kind: str, statuses: Iterable[str]) -> list[Resource]:
+        t = tables.resources
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.status.in_(list(statuses))))
+            return [_row_to_resource(r) for r in rows]
+
+    # --- tags -------------------------------------------------------------------------------------
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        t = tables.tags
+        with self.db.write() as conn:
+            for key, value in tags.items():
+                conn.execute(t.delete().where(t.c.arn == arn, t.c.key == key))
+                conn.execute(t.insert().values(arn=arn, key=key, value=value))
+
+    def get_tags(self, arn: str) -> dict[str, str]:
+        t = tables.tags
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t.c.key, t.c.value).where(t.c.arn == arn).order_by(t.c.key))
+            return {r.key: r.value for r in rows}
+
+    def delete_tags(self, arn: str, keys: Iterable[str]) -> None:
+        t = tables.tags
+        with self.db.write() as conn:
+            conn.execute(t.delete().where(t.c.arn == arn, t.c.key.in_(list(keys))))
+
+    # --- small key/value facts (account id, ...) --------------------------------------------------
+    def get_or_create_value(self, key: str, make: Callable[[], str]) -> str:
+        t = tables.settings_kv
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.key == key)).first()
+            if row:
+                return row.value
+            value = make()
+            conn.execute(t.insert().values(key=key, value=value))
+            return value

@@ -1,0 +1,39 @@
+"""Table definitions (SQLAlchemy Core).
+
+AWS resources are documents: each is one row of `resources` with the columns that List* filters and
+sorts on, and the whole Describe document as JSON. `lease` fences writes from job processes: a process
+that no longer owns a job (it was stopped, or the server restarted) cannot overwrite its state.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+settings_kv = sa.Table(
+    "settings_kv", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+resources = sa.Table(
+    "resources", metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("arn", sa.String(512), nullable=False, unique=True),
+    sa.Column("status", sa.String(64), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+    sa.Column("lease", sa.String(64), nullable=True),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_resources_kind_created", "kind", "created_at"),
+    sa.Index("ix_resources_kind_status", "kind", "status"),
+)
+
+tags = sa.Table(
+    "tags", metadata,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
