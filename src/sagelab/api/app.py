@@ -1,0 +1,130 @@
+"""The ASGI application: one port for every AWS face sagelab answers.
+
+Each request is authenticated (SigV4, on by default), routed by the service named in its credential
+scope to a `Face`, and answered. Handlers are synchronous (they touch the database and files) and run
+on worker threads. Errors become responses in exactly one place: `api.errors.render_error`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+import uuid
+from typing import Any, Protocol
+
+import anyio.to_thread
+
+from sagelab.api.errors import render_error
+from sagelab.api.http import Request, Response
+from sagelab.errors import InternalError, SagelabError, UnknownOperation
+from sagelab.security.sigv4 import SignedRequest, SigV4Verifier, service_of
+
+HEALTH_PATH = "/_sagelab/health"
+
+
+class Face(Protocol):
+    """One AWS API face. `protocol` selects the error shape: json, rest-json, s3 or query."""
+
+    protocol: str
+
+    def handle(self, request: Request) -> Response: ...
+
+
+class SagelabApp:
+    def __init__(self, faces: dict[str, Face], verifier: SigV4Verifier | None, *, default_region: str,
+                 account_id: str):
+        self.faces = faces
+        self.verifier = verifier
+        self.default_region = default_region
+        self.account_id = account_id
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # pragma: no cover - websockets are not part of any AWS face
+            return
+        request_id = str(uuid.uuid4())
+        if scope["path"] == HEALTH_PATH:
+            await self._send(send, Response(body=b'{"status":"ok"}', content_type="application/json"), request_id)
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request = Request(method=scope["method"], raw_path=scope.get("raw_path", scope["path"].encode()).decode(
+            "latin-1").split("?", 1)[0], raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers, body=bytes(body), request_id=request_id, account_id=self.account_id,
+            region=self.default_region)
+        service = service_of(headers) or self._guess_service(request)
+        face = self.faces.get(service)
+        protocol = face.protocol if face is not None else "json"
+        try:
+            self._authenticate(request)
+            if face is None:
+                raise UnknownOperation(f"sagelab does not answer the {service!r} service.")
+            response = await anyio.to_thread.run_sync(face.handle, request)
+        except SagelabError as error:
+            response = render_error(error, protocol, request_id, request.path)
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected failures become a 500
+            traceback.print_exc(file=sys.stderr)
+            response = render_error(InternalError(f"Internal error: {type(exc).__name__}: {exc}"), protocol,
+                                    request_id, request.path)
+        await self._send(send, response, request_id)
+
+    def _authenticate(self, request: Request) -> None:
+        """Verify the signature (unless auth is off) and take the region from the credential scope."""
+        if self.verifier is not None:
+            request.principal = self.verifier.verify(SignedRequest(
+                method=request.method, host=request.headers.get("host", ""), raw_path=request.raw_path,
+                raw_query=request.raw_query, headers=request.headers, body=request.body))
+            request.region = request.principal.region
+        elif service_of(request.headers) is not None:
+            request.region = request.headers["authorization"].split("Credential=")[1].split("/")[2]
+
+    @staticmethod
+    def _guess_service(request: Request) -> str:
+        """For unsigned requests (auth turned off): JSON targets name their service, the rest is S3."""
+        target = request.headers.get("x-amz-target", "")
+        return {"SageMaker": "sagemaker"}.get(target.split(".", 1)[0], "s3") if target else "s3"
+
+    async def _send(self, send: Any, response: Response, request_id: str) -> None:
+        headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers]
+        names = {k for k, _ in headers}
+        if response.content_type and b"content-type" not in names:
+            headers.append((b"content-type", response.content_type.encode()))
+        if b"x-amzn-requestid" not in names:
+            headers.append((b"x-amzn-requestid", request_id.encode()))
+        body = response.body
+        if isinstance(body, (bytes, bytearray)):
+            if b"content-length" not in names:
+                headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": bytes(body)})
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        iterator = iter(body)
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, iterator, None)
+            if chunk is None:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _lifespan(receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+

@@ -1,0 +1,28 @@
+"""The face table: which AWS service, named by the SigV4 credential scope, is answered by what."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sagelab.api.app import Face, SagelabApp
+from sagelab.security.sigv4 import SigV4Verifier
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+
+def build_faces(platform: Platform) -> dict[str, Face]:
+    from sagelab.api.s3 import S3Face
+    from sagelab.api.sagemaker import SageMakerFace
+
+    return {
+        "sagemaker": SageMakerFace(platform),
+        "s3": S3Face(platform.blobs),
+    }
+
+
+def build_app(platform: Platform) -> SagelabApp:
+    settings = platform.settings
+    verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
+    return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
+                      account_id=platform.account_id)

@@ -1,0 +1,53 @@
+"""The `sagelab` command: parse flags, call into the platform, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sagelab import __version__
+from sagelab.settings import load_settings
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", help="sagelab home folder (default ~/.sagelab, or $SAGELAB_HOME)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    parser.add_argument("--engine", choices=["local", "inline"], help="compute engine for jobs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sagelab", description="The AWS ML stack on your own machine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    server = sub.add_parser("server", help="run the sagelab server (AWS APIs on one port)")
+    _add_server_flags(server)
+    server.add_argument("--no-auth", action="store_true", help="accept unsigned requests (explicit opt-out)")
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default")
+    demo.add_argument("--home", help="home folder for the demo's server (default: a temporary folder)")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"sagelab {__version__}")
+        return 0
+    if args.command == "server":
+        from sagelab.server import serve
+
+        flags = {"home": args.home, "host": args.host, "port": args.port, "engine": args.engine}
+        if args.no_auth:
+            flags["auth"] = False
+        serve(load_settings(flags))
+        return 0
+    if args.command == "demo":
+        from sagelab.demo import run_demo
+
+        return run_demo(home=args.home)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

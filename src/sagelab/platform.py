@@ -1,0 +1,122 @@
+"""The composition root: builds every part of sagelab from `Settings`, once, and holds them.
+
+Nothing is created at import time. `Platform(settings)` only stores the settings; `open()` creates the
+home folder, migrates the database, loads credentials and wires the services. A job process builds a
+`Platform` of its own from the same settings (without a compute engine) to reach the store and the lake.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.compute.engine import ComputeEngine
+from sagelab.lake.blobs import BlobStore, LocalBlobStore
+from sagelab.security.credentials import Credentials, ensure_root_credentials, new_account_id
+from sagelab.settings import Settings
+from sagelab.storage.db import Database
+from sagelab.storage.resources import ResourceStore
+
+#: Libraries the job forkserver imports once, so each job process starts warm.
+JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "scipy.sparse", "sklearn", "xgboost", "sagelab.training.runner")
+
+
+class Platform:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._db: Database | None = None
+        self._engine: ComputeEngine | None = None
+        self.credentials: Credentials | None = None
+        self.account_id = ""
+
+    # --- building blocks ------------------------------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.resolved_database_url)
+        return self._db
+
+    @functools.cached_property
+    def resources(self) -> ResourceStore:
+        return ResourceStore(self.db)
+
+    @functools.cached_property
+    def blobs(self) -> BlobStore:
+        if self.settings.lake_url and not self.settings.lake_url.startswith("file://"):
+            raise NotImplementedError(f"lake_url {self.settings.lake_url!r}: only the local folder store exists yet.")
+        root = Path(self.settings.lake_url.removeprefix("file://")) if self.settings.lake_url else self.home / "lake"
+        return LocalBlobStore(root)
+
+    @functools.cached_property
+    def algorithms(self) -> AlgorithmRegistry:
+        return AlgorithmRegistry(builtin_algorithms())
+
+    @property
+    def engine(self) -> ComputeEngine:
+        if self._engine is None:
+            self._engine = self._make_engine()
+        return self._engine
+
+    def _make_engine(self) -> ComputeEngine:
+        if self.settings.engine == "inline":
+            from sagelab.compute.inline import InlineEngine
+
+            return InlineEngine()
+        if self.settings.engine == "local":
+            from sagelab.compute.local import LocalProcessEngine
+
+            return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD)
+        raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local' or 'inline'.")
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    # --- services -------------------------------------------------------------------------------------
+    @functools.cached_property
+    def training(self):  # -> TrainingService
+        from sagelab.training.service import TrainingService
+
+        return TrainingService(self)
+
+    # --- life cycle -----------------------------------------------------------------------------------
+    def open(self) -> Platform:
+        """Prepare the home (database schema, credentials, account id). Safe to call in job processes."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)
+        self.db.upgrade()
+        self.account_id = self.resources.get_or_create_value("account_id", new_account_id)
+        return self
+
+    def start_serving(self) -> None:
+        """What only the server does: credentials, and settling jobs a previous server left running."""
+        self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
+                                                   self.settings.root_secret_access_key)
+        self.training.recover()
+
+    def lookup_secret(self, access_key_id: str) -> str | None:
+        if self.credentials and access_key_id == self.credentials.access_key_id:
+            return self.credentials.secret_access_key
+        return None
+
+    def app(self):
+        from sagelab.api.faces import build_app
+
+        return build_app(self)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        if self._db is not None:
+            self._db.close()

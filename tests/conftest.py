@@ -1,0 +1,38 @@
+"""Shared fixtures: a real sagelab server on 127.0.0.1 and real boto3 clients for it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from sagelab.embedded import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("sagelab-home")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def sm(server: ServerProcess):
+    return server.client("sagemaker")
+
+
+@pytest.fixture(scope="session")
+def s3(server: ServerProcess):
+    return server.client("s3")
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
