@@ -65,6 +65,11 @@ class Settings:
     def job_concurrency(self) -> int:
         return self.max_concurrent_jobs or (os.cpu_count() or 1)
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Settings:
+        """Rebuild settings handed to a job process (see `to_dict`)."""
+        return cls(**{**values, "home": Path(values["home"])})
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: str(v) if isinstance(v, Path) else v for f, v in
                 ((f, getattr(self, f.name)) for f in dataclasses.fields(self))}

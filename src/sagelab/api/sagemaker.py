@@ -1,16 +1,69 @@
-"""SageMaker control plane (placeholder while the training service is written)."""
+"""The SageMaker control plane (AWS JSON 1.1, target prefix `SageMaker`). Translation only."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
+from sagelab.api.pagination import page
+from sagelab.errors import ValidationError
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
 
 
 class SageMakerFace:
     protocol = "json"
 
-    def __init__(self, platform):
+    def __init__(self, platform: Platform):
         self.platform = platform
-        self.json = JsonService("sagemaker", "SageMaker", {})
+        self.json = JsonService("sagemaker", "SageMaker", {
+            "CreateTrainingJob": self.create_training_job,
+            "DescribeTrainingJob": self.describe_training_job,
+            "ListTrainingJobs": self.list_training_jobs,
+            "StopTrainingJob": self.stop_training_job,
+            "AddTags": self.add_tags,
+            "ListTags": self.list_tags,
+            "DeleteTags": self.delete_tags,
+        })
 
-    def handle(self, request):
+    def handle(self, request: Request) -> Response:
         return self.json.handle(request)
+
+    # --- training jobs ----------------------------------------------------------------------------------
+    def create_training_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        job_arn = self.platform.training.create(params, region=request.region, tags=params.get("Tags"))
+        return {"TrainingJobArn": job_arn}
+
+    def describe_training_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return self.platform.training.describe(params["TrainingJobName"])
+
+    def list_training_jobs(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        items, more = page(self.platform.training.list(params), params)
+        return {"TrainingJobSummaries": items, **more}
+
+    def stop_training_job(self, params: dict[str, Any], request: Request) -> None:
+        self.platform.training.stop(params["TrainingJobName"])
+
+    # --- tags ---------------------------------------------------------------------------------------
+    def _resource_arn(self, params: dict[str, Any]) -> str:
+        arn = params["ResourceArn"]
+        if self.platform.resources.get_by_arn(arn) is None:
+            raise ValidationError(f"ResourceArn {arn!r} does not name an existing resource.")
+        return arn
+
+    def add_tags(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        arn = self._resource_arn(params)
+        tags = {t["Key"]: t.get("Value", "") for t in params["Tags"]}
+        self.platform.resources.put_tags(arn, tags)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in self.platform.resources.get_tags(arn).items()]}
+
+    def list_tags(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        arn = self._resource_arn(params)
+        tags = [{"Key": k, "Value": v} for k, v in self.platform.resources.get_tags(arn).items()]
+        items, more = page(tags, params, default_size=50)
+        return {"Tags": items, **more}
+
+    def delete_tags(self, params: dict[str, Any], request: Request) -> None:
+        self.platform.resources.delete_tags(self._resource_arn(params), params["TagKeys"])

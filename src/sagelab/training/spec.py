@@ -1,0 +1,97 @@
+"""A training job request, validated once into a typed spec.
+
+The wire shapes (types, required members, enums, patterns) are already checked against botocore's model
+by the API layer; this module checks what only sagelab knows: the algorithm the image selects, its
+hyperparameters, its channels and content types, and the S3 locations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sagelab.algorithms.base import Algorithm, MetricDefinition, split_content_type
+from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.errors import ValidationError
+from sagelab.lake.uris import S3Uri, parse_s3_uri
+
+DEFAULT_MAX_RUNTIME = 86400
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    uri: S3Uri
+    data_type: str  # S3Prefix | ManifestFile
+    content_type: str  # lower-case main type, "" when the request gave none
+    content_params: dict[str, str]
+    compression: str  # None | Gzip
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingJobSpec:
+    name: str
+    algorithm: Algorithm
+    hyperparameters: dict[str, Any]
+    raw_hyperparameters: dict[str, str]
+    channels: tuple[ChannelConfig, ...]
+    output: S3Uri
+    max_runtime: int
+    metric_definitions: tuple[MetricDefinition, ...]
+
+
+def _metric_definitions(algorithm: Algorithm, user: list[dict[str, str]]) -> tuple[MetricDefinition, ...]:
+    """The algorithm's own metrics, plus the user's MetricDefinitions (which win on a name clash)."""
+    merged = {m.name: m for m in algorithm.metrics}
+    for item in user:
+        merged[item["Name"]] = MetricDefinition(item["Name"], item["Regex"])
+    return tuple(merged.values())
+
+
+def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> TrainingJobSpec:
+    spec = params.get("AlgorithmSpecification") or {}
+    image = spec.get("TrainingImage") or spec.get("AlgorithmName")
+    if not image:
+        raise ValidationError("AlgorithmSpecification must name a TrainingImage (or an AlgorithmName).")
+    algorithm = registry.for_image(image)
+    raw_hp = {str(k): str(v) for k, v in (params.get("HyperParameters") or {}).items()}
+    hyperparameters = algorithm.hyperparameters.validate(raw_hp)
+
+    declared = {c.name: c for c in algorithm.channels}
+    channels: list[ChannelConfig] = []
+    seen: set[str] = set()
+    for index, channel in enumerate(params.get("InputDataConfig") or [], start=1):
+        name = channel["ChannelName"]
+        where = f"InputDataConfig[{index}] (channel {name!r})"
+        if name in seen:
+            raise ValidationError(f"{where}: channel names must be unique.")
+        seen.add(name)
+        if name not in declared:
+            raise ValidationError(f"{where}: algorithm {algorithm.name} does not accept a channel named {name!r}. "
+                                  f"Supported channels: {', '.join(declared)}.")
+        source = (channel.get("DataSource") or {}).get("S3DataSource")
+        if not source:
+            raise ValidationError(f"{where}: DataSource.S3DataSource is required (other sources are not supported).")
+        data_type = source.get("S3DataType", "S3Prefix")
+        if data_type not in ("S3Prefix", "ManifestFile"):
+            raise ValidationError(f"{where}: S3DataType {data_type!r} is not supported; use S3Prefix or ManifestFile.")
+        content_type, content_params = split_content_type(channel.get("ContentType"))
+        allowed = declared[name].content_types
+        if content_type and content_type not in allowed:
+            raise ValidationError(f"{where}: ContentType {channel.get('ContentType')!r} is not supported by "
+                                  f"{algorithm.name}. Supported: {', '.join(allowed)}.")
+        channels.append(ChannelConfig(
+            name=name, uri=parse_s3_uri(source["S3Uri"], field=f"{where} S3Uri"), data_type=data_type,
+            content_type=content_type, content_params=content_params,
+            compression=channel.get("CompressionType") or "None"))
+    missing = [c.name for c in algorithm.channels if c.required and c.name not in seen]
+    if missing:
+        raise ValidationError(f"InputDataConfig: algorithm {algorithm.name} requires the channel(s) "
+                              f"{', '.join(missing)}.")
+
+    output = parse_s3_uri(params["OutputDataConfig"]["S3OutputPath"], field="OutputDataConfig.S3OutputPath")
+    max_runtime = int((params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME)
+    return TrainingJobSpec(
+        name=params["TrainingJobName"], algorithm=algorithm, hyperparameters=hyperparameters,
+        raw_hyperparameters=raw_hp, channels=tuple(channels), output=output, max_runtime=max_runtime,
+        metric_definitions=_metric_definitions(algorithm, spec.get("MetricDefinitions") or []))

@@ -1,0 +1,60 @@
+"""Every compute engine passes the same kit; the local engine also honours its concurrency limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sagelab.compute.engine import TaskState
+from sagelab.compute.inline import InlineEngine
+from sagelab.compute.local import LocalProcessEngine
+from sagelab.testing import engine_kit
+
+ENGINES = {
+    "inline": InlineEngine,
+    "local": lambda: LocalProcessEngine(max_concurrency=2),
+}
+
+
+@pytest.mark.parametrize("check", engine_kit.CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("engine_name", sorted(ENGINES))
+def test_engine_conformance(engine_name, check, tmp_path):
+    engine = ENGINES[engine_name]()
+    try:
+        check(engine, tmp_path)
+    finally:
+        engine.close()
+
+
+def test_local_engine_limits_concurrency(tmp_path):
+    engine = LocalProcessEngine(max_concurrency=1)
+    try:
+        tasks = [engine_kit._task(tmp_path, "sleep_for", seconds=0.3, marker=str(tmp_path / f"m{i}.json"))
+                 for i in range(3)]
+        for task in tasks:
+            engine.submit(task)
+        for task in tasks:
+            assert engine.wait(task.id, timeout=60).state is TaskState.SUCCEEDED
+        spans = [json.loads((tmp_path / f"m{i}.json").read_text()) for i in range(3)]
+        spans.sort(key=lambda s: s["start"])
+        for earlier, later in zip(spans, spans[1:], strict=False):
+            assert later["start"] >= earlier["end"] - 0.01, "two tasks ran at once with max_concurrency=1"
+    finally:
+        engine.close()
+
+
+def test_local_engine_stops_queued_task(tmp_path):
+    engine = LocalProcessEngine(max_concurrency=1)
+    try:
+        running = engine_kit._task(tmp_path, "sleep_for", seconds=30)
+        queued = engine_kit._task(tmp_path, "say_hello", name="never")
+        engine.submit(running)
+        engine.submit(queued)
+        engine.stop(queued.id)
+        assert engine.status(queued.id).state is TaskState.STOPPED
+        engine.stop(running.id)
+        assert engine.wait(running.id, timeout=30).state is TaskState.STOPPED
+        assert "hello never" not in engine.logs(queued.id)
+    finally:
+        engine.close()
