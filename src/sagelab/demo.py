@@ -1,0 +1,129 @@
+"""`sagelab demo`: the whole pipeline on the embedded default, driven only through boto3.
+
+Starts a server on a free port, uploads scikit-learn's breast-cancer data through the S3 API, trains
+XGBoost and Linear Learner through the SageMaker API, and prints their validation metrics.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sagelab.embedded import ServerProcess
+
+BUCKET = "sagelab-demo"
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+LINEAR_LEARNER_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+
+
+def split_dataset(seed: int = 7) -> dict[str, np.ndarray]:
+    """Breast-cancer data as SageMaker expects it: label first, stratified 80/10/10."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    features, labels = load_breast_cancer(return_X_y=True)
+    data = np.column_stack([labels, features])
+    train, rest = train_test_split(data, test_size=0.2, stratify=labels, random_state=seed)
+    validation, test = train_test_split(rest, test_size=0.5, stratify=rest[:, 0], random_state=seed)
+    return {"train": train, "validation": validation, "test": test}
+
+
+def write_csv(path: Path, rows: np.ndarray) -> None:
+    np.savetxt(path, rows, delimiter=",", fmt="%.10g")
+
+
+def _channel(name: str, uri: str) -> dict:
+    return {"ChannelName": name, "ContentType": "text/csv",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
+
+def training_request(name: str, image: str, hyperparameters: dict[str, str]) -> dict:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [_channel("train", f"s3://{BUCKET}/data/train/"),
+                            _channel("validation", f"s3://{BUCKET}/data/validation/")],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+
+
+def wait_for_jobs(sm, names: list[str], out=sys.stdout) -> dict[str, dict]:
+    started = time.monotonic()
+    final: dict[str, dict] = {}
+    while len(final) < len(names):
+        parts = []
+        for name in names:
+            if name in final:
+                desc = final[name]
+            else:
+                desc = sm.describe_training_job(TrainingJobName=name)
+                if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                    final[name] = desc
+            parts.append(f"{name}: {desc['TrainingJobStatus']}/{desc['SecondaryStatus']}")
+        out.write(f"\r  [{time.monotonic() - started:5.1f}s] " + "   ".join(parts) + "   ")
+        out.flush()
+        if len(final) < len(names):
+            time.sleep(0.5)
+    out.write("\n")
+    return final
+
+
+def run_demo(home: str | None = None, out=sys.stdout) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="sagelab-demo-"))
+    server_home = Path(home) if home else workdir / "home"
+    out.write(f"Starting a sagelab server (home {server_home}) ...\n")
+    with ServerProcess(server_home) as server:
+        out.write(f"  listening on {server.url}; credentials in {server_home / 'credentials'}\n")
+        s3, sm = server.client("s3"), server.client("sagemaker")
+
+        out.write("Uploading scikit-learn's breast-cancer data set (569 rows, 30 features) through S3 ...\n")
+        if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(Bucket=BUCKET)
+        splits = split_dataset()
+        for split, rows in splits.items():
+            path = workdir / f"{split}.csv"
+            write_csv(path, rows)
+            s3.upload_file(str(path), BUCKET, f"data/{split}/{split}.csv")
+            out.write(f"  s3://{BUCKET}/data/{split}/{split}.csv  {len(rows)} rows\n")
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        jobs = {
+            f"demo-xgboost-{stamp}": training_request(f"demo-xgboost-{stamp}", XGBOOST_IMAGE, {
+                "objective": "binary:logistic", "num_round": "100", "max_depth": "4", "eta": "0.2",
+                "eval_metric": "auc,error,logloss"}),
+            f"demo-linear-learner-{stamp}": training_request(f"demo-linear-learner-{stamp}", LINEAR_LEARNER_IMAGE, {
+                "predictor_type": "binary_classifier", "epochs": "15", "mini_batch_size": "100"}),
+        }
+        out.write("Training XGBoost and Linear Learner through the SageMaker API ...\n")
+        for request in jobs.values():
+            sm.create_training_job(**request)
+        results = wait_for_jobs(sm, list(jobs), out)
+        return _report(results, out)
+
+
+def _report(results: dict[str, dict], out) -> int:
+    out.write("\nValidation metrics\n")
+    out.write(f"  {'training job':<40} {'status':<10} {'seconds':>7}  metrics\n")
+    failed = 0
+    for name, desc in results.items():
+        metrics = {m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList", [])}
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith("validation:"))
+        status = desc["TrainingJobStatus"]
+        if status != "Completed":
+            failed += 1
+            shown = desc.get("FailureReason", "")
+        seconds = desc.get("TrainingTimeInSeconds", 0)
+        out.write(f"  {name:<40} {status:<10} {seconds:>7}  {shown}\n")
+        if status == "Completed":
+            out.write(f"  {'':<40} model: {desc['ModelArtifacts']['S3ModelArtifacts']}\n")
+    return 1 if failed else 0

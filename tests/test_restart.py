@@ -1,0 +1,64 @@
+"""A crash loses nothing acknowledged: objects, jobs and credentials survive; running jobs are settled."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from helpers import channel, job_request, wait_job
+
+from sagelab.embedded import ServerProcess
+
+
+@pytest.mark.slow
+def test_kill_during_job_then_restart(tmp_path):
+    home = tmp_path / "home"
+    first = ServerProcess(home).start()
+    try:
+        s3, sm = first.client("s3"), first.client("sagemaker")
+        s3.create_bucket(Bucket="restart")
+        s3.put_object(Bucket="restart", Key="data/train.csv", Body=b"1,1.0\n0,0.0\n" * 2000)
+        sm.create_training_job(**job_request("done-before", "xgboost", "restart", {"num_round": "2"},
+                                             channels=[channel("train", "s3://restart/data/")]))
+        assert wait_job(sm, "done-before")["TrainingJobStatus"] == "Completed"
+        sm.create_training_job(**job_request("running", "xgboost", "restart",
+                                             {"num_round": "1000000", "max_depth": "10"},
+                                             channels=[channel("train", "s3://restart/data/")]))
+        deadline = time.monotonic() + 60
+        while sm.describe_training_job(TrainingJobName="running")["SecondaryStatus"] != "Training":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        credentials = first.credentials()
+    finally:
+        first.kill()
+
+    second = ServerProcess(home).start()
+    try:
+        assert second.credentials() == credentials
+        s3, sm = second.client("s3"), second.client("sagemaker")
+        assert s3.get_object(Bucket="restart", Key="data/train.csv")["Body"].read().startswith(b"1,1.0\n")
+        assert sm.describe_training_job(TrainingJobName="done-before")["TrainingJobStatus"] == "Completed"
+        running = sm.describe_training_job(TrainingJobName="running")
+        assert running["TrainingJobStatus"] == "Failed"
+        assert "server stopped" in running["FailureReason"]
+        time.sleep(1.5)
+        # The orphaned job process died with the server: nothing changes the settled job afterwards.
+        again = sm.describe_training_job(TrainingJobName="running")
+        assert again["TrainingJobStatus"] == "Failed"
+        assert again["LastModifiedTime"] == running["LastModifiedTime"]
+    finally:
+        second.stop()
+
+
+def test_credentials_file_is_private_and_stable(server):
+    path = server.home / "credentials"
+    assert path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text()
+    assert text.startswith("[default]\n") and "aws_access_key_id" in text and "aws_secret_access_key" in text
+
+
+def test_root_credentials_from_environment(tmp_path):
+    env = {"SAGELAB_ROOT_ACCESS_KEY_ID": "AKIAEXAMPLEROOT00001", "SAGELAB_ROOT_SECRET_ACCESS_KEY": "s" * 40}
+    with ServerProcess(tmp_path / "home", env=env) as srv:
+        assert srv.credentials() == ("AKIAEXAMPLEROOT00001", "s" * 40)
+        assert srv.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
