@@ -1,16 +1,422 @@
-"""S3 REST face (placeholder)."""
+"""The S3 REST face (protocol "s3"): routes S3 requests to the blob store and multipart uploads.
+
+Requests are addressed path-style (`/bucket/key`), or virtual-host style when the Host is
+`<bucket>.localhost`. The operation is chosen by method, by whether a bucket and a key are named, and by
+the subresource in the query (`?uploads`, `?delete`, `?location`, ...). Handlers parse headers and query,
+call the lake, and render XML through `s3_xml`; failures are raised as `S3Error` and rendered elsewhere.
+"""
 
 from __future__ import annotations
 
-from sagelab.api.http import Request, Response
+import base64
+import binascii
+import dataclasses
+import email.utils
+import re
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
+
+from sagelab.api import s3_xml
+from sagelab.api.http import Request, Response, http_date
+from sagelab.api.s3_payload import read_payload
+from sagelab.errors import S3Error, UnknownOperation
+from sagelab.lake.blobs import BlobStore, ObjectInfo
+from sagelab.lake.listing import list_page
+from sagelab.lake.multipart import MultipartUploads
+
+#: Query names that select an operation other than the plain one (from botocore's S3 request URIs).
+SUBRESOURCES = frozenset({
+    "abac", "accelerate", "acl", "analytics", "annotation", "attributes", "cors", "delete", "encryption",
+    "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+    "metadataAnnotationTable", "metadataConfiguration", "metadataInventoryTable", "metadataJournalTable",
+    "metadataTable", "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+    "publicAccessBlock", "renameObject", "replication", "requestPayment", "restore", "retention", "select",
+    "session", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
+})
+META_PREFIX = "x-amz-meta-"
+MAX_METADATA_BYTES = 2048
+MAX_KEYS = 1000
+#: GetObject query parameters that override response headers.
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type", "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding", "response-content-language": "Content-Language",
+    "response-cache-control": "Cache-Control", "response-expires": "Expires",
+}
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_VIRTUAL_HOST_RE = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]*)\.localhost$")
+
+Handler = Callable[["S3Call"], Response]
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Call:
+    """One request, with the bucket, key and subresource it addresses worked out."""
+
+    request: Request
+    bucket: str
+    key: str
+    query: dict[str, str]
+    subresource: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.request.headers
+
+
+def address(request: Request) -> tuple[str, str]:
+    """-> (bucket, key) the request names; either may be empty."""
+    path = request.path
+    host = request.headers.get("host", "").lower()
+    hostname = host if host.startswith("[") else host.rsplit(":", 1)[0]
+    virtual = _VIRTUAL_HOST_RE.match(hostname)
+    if virtual:
+        return virtual["bucket"], path[1:]
+    bucket, _, key = path[1:].partition("/")
+    return bucket, key
+
+
+def subresource(query: Mapping[str, str]) -> str | None:
+    named = [name for name in query if name in SUBRESOURCES]
+    if len(named) > 1:
+        raise UnknownOperation(f"S3 request names several subresources at once: {', '.join(sorted(named))}.")
+    return named[0] if named else None
+
+
+# --- request parsing helpers -----------------------------------------------------------------------
+def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    metadata = {name[len(META_PREFIX):]: value for name, value in headers.items() if name.startswith(META_PREFIX)}
+    if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+        raise S3Error("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.", 400,
+                      MaxSizeAllowed=str(MAX_METADATA_BYTES))
+    return metadata
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte a Range header asks for; None for the whole object."""
+    match = _RANGE_RE.match(header.strip()) if header else None
+    if not match or match.groups() == ("", ""):
+        return None  # absent or not a single byte range: S3 answers with the whole object
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+        if int(last) == 0 or size == 0:
+            raise _invalid_range(header, size)
+    else:
+        start, end = int(first), size - 1 if last == "" else min(int(last), size - 1)
+        if last != "" and int(last) < start:
+            return None
+        if start >= size:
+            raise _invalid_range(header, size)
+    return start, end
+
+
+def _invalid_range(header: str | None, size: int) -> S3Error:
+    return S3Error("InvalidRange", "The requested range is not satisfiable", 416, RangeRequested=str(header),
+                   ActualObjectSize=str(size))
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise S3Error("InvalidArgument", f"Provided {name} {raw!r} is not an integer of at least {low}.", 400,
+                      ArgumentName=name, ArgumentValue=raw)
+    return value if high is None else min(value, high)
+
+
+def _http_time(value: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _etag_matches(condition: str, etag: str) -> bool:
+    return any(c.strip() in ("*", f'"{etag}"', etag) for c in condition.split(","))
+
+
+def _precondition_failed(condition: str) -> S3Error:
+    return S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412,
+                   Condition=condition)
+
+
+def check_preconditions(headers: Mapping[str, str], info: ObjectInfo, prefix: str = "") -> bool:
+    """RFC 7232 order. -> False when the caller should answer 304 Not Modified; raises on 412."""
+    if_match, if_none_match = headers.get(prefix + "if-match"), headers.get(prefix + "if-none-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, info.etag):
+            raise _precondition_failed(prefix + "If-Match")
+    elif ((since := _http_time(headers.get(prefix + "if-unmodified-since", ""))) is not None
+          and int(info.last_modified) > since):
+        raise _precondition_failed(prefix + "If-Unmodified-Since")
+    if if_none_match is not None:
+        return not _etag_matches(if_none_match, info.etag)
+    since = _http_time(headers.get(prefix + "if-modified-since", ""))
+    return since is None or int(info.last_modified) > since
+
+
+def copy_source(header: str) -> tuple[str, str]:
+    """`x-amz-copy-source` (`[/]bucket/key[?versionId=..]`, URL-encoded) -> (bucket, key)."""
+    bucket, _, key = unquote(header.split("?", 1)[0]).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                      "sourcebucket/sourcekey.", 400, ArgumentName="x-amz-copy-source", ArgumentValue=header)
+    return bucket, key
+
+
+def _header_value(param: str, value: str) -> str:
+    """A query value that is to be sent back as a header: printable Latin-1 only."""
+    if not all(" " <= c <= "\xff" and c != "\x7f" for c in value):
+        raise S3Error("InvalidArgument", f"{param} must be printable Latin-1 text to be sent as a header.", 400,
+                      ArgumentName=param)
+    return value
+
+
+def _continuation_token(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode()).decode()
+
+
+def _continuation_marker(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect", 400,
+                      ArgumentName="continuation-token") from None
+
+
+def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    return [("ETag", s3_xml.quote_etag(info.etag)), ("Last-Modified", http_date(info.last_modified)),
+            ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
+            *((META_PREFIX + name, value) for name, value in info.metadata.items())]
+
+
+def _xml(body: bytes, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(body=body, content_type=s3_xml.CONTENT_TYPE, headers=list(headers or []))
 
 
 class S3Face:
     protocol = "s3"
 
-    def __init__(self, blobs):
+    def __init__(self, blobs: BlobStore):
         self.blobs = blobs
+        self.uploads = MultipartUploads(blobs)
+        self._service_ops: dict[tuple[str, str | None], Handler] = {("GET", None): self.list_buckets}
+        self._bucket_ops: dict[tuple[str, str | None], Handler] = {
+            ("PUT", None): self.create_bucket, ("DELETE", None): self.delete_bucket,
+            ("HEAD", None): self.head_bucket, ("GET", None): self.list_objects,
+            ("GET", "location"): self.get_bucket_location, ("GET", "uploads"): self.list_multipart_uploads,
+            ("POST", "delete"): self.delete_objects,
+        }
+        self._object_ops: dict[tuple[str, str | None], Handler] = {
+            ("PUT", None): self.put_object, ("GET", None): self.get_object, ("HEAD", None): self.head_object,
+            ("DELETE", None): self.delete_object, ("POST", "uploads"): self.create_multipart_upload,
+            ("PUT", "uploadId"): self.upload_part, ("POST", "uploadId"): self.complete_multipart_upload,
+            ("DELETE", "uploadId"): self.abort_multipart_upload, ("GET", "uploadId"): self.list_parts,
+        }
 
     def handle(self, request: Request) -> Response:
-        from sagelab.errors import UnknownOperation
-        raise UnknownOperation("S3 is not implemented yet")
+        bucket, key = address(request)
+        query = request.query
+        call = S3Call(request, bucket, key, query, subresource(query))
+        table = self._object_ops if key else self._bucket_ops if bucket else self._service_ops
+        handler = table.get((request.method, call.subresource))
+        if handler is None:
+            target = f"/{bucket}/{key}" if key else f"/{bucket}"
+            asked = f"{target}?{call.subresource}" if call.subresource else target
+            raise UnknownOperation(f"sagelab's S3 does not implement {request.method} {asked} "
+                                   f"({'an object' if key else 'a bucket' if bucket else 'an account'}-level request).")
+        return handler(call)
+
+    # --- service and buckets --------------------------------------------------------------------------
+    def list_buckets(self, call: S3Call) -> Response:
+        prefix = call.query.get("prefix", "")
+        buckets = [b for b in self.blobs.list_buckets() if b.name.startswith(prefix)]
+        return _xml(s3_xml.list_buckets(buckets, call.request.account_id))
+
+    def create_bucket(self, call: S3Call) -> Response:
+        self.blobs.create_bucket(call.bucket)  # CreateBucketConfiguration is ignored: the lake has no regions
+        return Response(headers=[("Location", f"/{call.bucket}")])
+
+    def delete_bucket(self, call: S3Call) -> Response:
+        stale = self.uploads.uploads(call.bucket)
+        self.blobs.delete_bucket(call.bucket)
+        for upload in stale:
+            self.uploads.abort(upload.upload_id, upload.bucket, upload.key)
+        return Response(status=204)
+
+    def head_bucket(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        return Response(headers=[("x-amz-bucket-region", call.request.region)])
+
+    def get_bucket_location(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        region = call.request.region
+        return _xml(s3_xml.location("" if region == "us-east-1" else region))
+
+    def list_objects(self, call: S3Call) -> Response:
+        query = call.query
+        version = query.get("list-type", "1")
+        if version not in ("1", "2"):
+            raise S3Error("InvalidArgument", f"Invalid list-type {version!r}: expected 2.", 400,
+                          ArgumentName="list-type", ArgumentValue=version)
+        encoding = query.get("encoding-type")
+        if encoding not in (None, "url"):
+            raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", 400,
+                          ArgumentName="encoding-type", ArgumentValue=encoding)
+        listing = s3_xml.ListingRequest(call.bucket, query.get("prefix", ""), query.get("delimiter", ""),
+                                        _int_param(query, "max-keys", MAX_KEYS, high=MAX_KEYS), encoding == "url")
+        token = query.get("continuation-token") if version == "2" else None
+        start_after = query.get("start-after") if version == "2" else None
+        if version == "1":
+            marker = query.get("marker", "")
+        else:
+            marker = _continuation_marker(token) if token is not None else start_after or ""
+        page = list_page(self.blobs.list(call.bucket, listing.prefix), prefix=listing.prefix,
+                         delimiter=listing.delimiter, marker=marker, max_keys=listing.max_keys)
+        if version == "1":
+            return _xml(s3_xml.list_objects_v1(listing, page, marker=marker))
+        next_token = _continuation_token(page.next_marker) if page.next_marker else None
+        return _xml(s3_xml.list_objects_v2(listing, page, continuation_token=token, next_token=next_token,
+                                           start_after=start_after))
+
+    def delete_objects(self, call: S3Call) -> Response:
+        keys, quiet = s3_xml.parse_delete(read_payload(call.headers, call.request.body).data)
+        self.blobs.head_bucket(call.bucket)
+        deleted, failures = [], []
+        for key in keys:
+            try:
+                self.blobs.delete(call.bucket, key)
+            except S3Error as error:
+                failures.append(s3_xml.DeleteFailure(key, error.code, error.message))
+            else:
+                deleted.append(key)
+        return _xml(s3_xml.delete_result([] if quiet else deleted, failures))
+
+    # --- objects --------------------------------------------------------------------------------------
+    def put_object(self, call: S3Call) -> Response:
+        if "x-amz-copy-source" in call.headers:
+            return self.copy_object(call)
+        payload = read_payload(call.headers, call.request.body)
+        if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
+            raise _precondition_failed("If-None-Match")
+        info = self.blobs.put(call.bucket, call.key, [payload.data], content_type=call.headers.get("content-type"),
+                              metadata=user_metadata(call.headers))
+        return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items()])
+
+    def _exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.blobs.head(bucket, key)
+        except S3Error as error:
+            if error.code == "NoSuchKey":
+                return False
+            raise
+        return True
+
+    def copy_object(self, call: S3Call) -> Response:
+        src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
+        directive = call.headers.get("x-amz-metadata-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}: expected COPY or REPLACE.",
+                          400, ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+        source = self.blobs.head(src_bucket, src_key)
+        if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
+            raise _precondition_failed("x-amz-copy-source-If-None-Match")
+        if (src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY":
+            raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
+                          "to itself without changing the object's metadata, storage class, website redirect "
+                          "location or encryption attributes.", 400)
+        if directive == "REPLACE":
+            content_type, metadata = call.headers.get("content-type"), user_metadata(call.headers)
+        else:
+            content_type, metadata = source.content_type, source.metadata
+        info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
+                              content_type=content_type, metadata=metadata)
+        return _xml(s3_xml.copy_object_result(info))
+
+    def head_object(self, call: S3Call) -> Response:
+        info = self.blobs.head(call.bucket, call.key)
+        if not check_preconditions(call.headers, info):
+            return Response(status=304, headers=object_headers(info)[:2])
+        span = byte_range(call.headers.get("range"), info.size)
+        headers = object_headers(info)
+        if span is None:
+            return Response(headers=[*headers, ("Content-Length", str(info.size))])
+        start, end = span
+        return Response(status=206, headers=[*headers, ("Content-Length", str(end - start + 1)),
+                                             ("Content-Range", f"bytes {start}-{end}/{info.size}")])
+
+    def get_object(self, call: S3Call) -> Response:
+        if "partNumber" in call.query:
+            raise UnknownOperation("sagelab's S3 does not implement GetObject with partNumber.")
+        info = self.blobs.head(call.bucket, call.key)
+        if not check_preconditions(call.headers, info):
+            return Response(status=304, headers=object_headers(info)[:2])
+        overrides = {header: _header_value(param, call.query[param])
+                     for param, header in RESPONSE_OVERRIDES.items() if param in call.query}
+        headers = [(k, v) for k, v in object_headers(info) if k not in overrides] + list(overrides.items())
+        span = byte_range(call.headers.get("range"), info.size)
+        if span is None:
+            return Response(body=self.blobs.read(call.bucket, call.key),
+                            headers=[*headers, ("Content-Length", str(info.size))])
+        start, end = span
+        return Response(status=206, body=self.blobs.read(call.bucket, call.key, start, end),
+                        headers=[*headers, ("Content-Length", str(end - start + 1)),
+                                 ("Content-Range", f"bytes {start}-{end}/{info.size}")])
+
+    def delete_object(self, call: S3Call) -> Response:
+        self.blobs.delete(call.bucket, call.key)
+        return Response(status=204)
+
+    # --- multipart uploads ----------------------------------------------------------------------------
+    def create_multipart_upload(self, call: S3Call) -> Response:
+        upload = self.uploads.create(call.bucket, call.key, content_type=call.headers.get("content-type"),
+                                     metadata=user_metadata(call.headers))
+        echo = [(h, call.headers[h]) for h in ("x-amz-checksum-algorithm", "x-amz-checksum-type") if h in call.headers]
+        return _xml(s3_xml.initiate_multipart_upload(upload), echo)
+
+    def upload_part(self, call: S3Call) -> Response:
+        number = _int_param(call.query, "partNumber", 0)
+        upload_id = call.query["uploadId"]
+        if "x-amz-copy-source" in call.headers:
+            return self.upload_part_copy(call, upload_id, number)
+        payload = read_payload(call.headers, call.request.body)
+        part = self.uploads.put_part(upload_id, call.bucket, call.key, number, [payload.data])
+        return Response(headers=[("ETag", s3_xml.quote_etag(part.etag)), *payload.checksums.items()])
+
+    def upload_part_copy(self, call: S3Call, upload_id: str, number: int) -> Response:
+        src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
+        self.uploads.get(upload_id, call.bucket, call.key)
+        source = self.blobs.head(src_bucket, src_key)
+        if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
+            raise _precondition_failed("x-amz-copy-source-If-None-Match")
+        span = byte_range(call.headers.get("x-amz-copy-source-range"), source.size)
+        chunks = self.blobs.read(src_bucket, src_key, *(span or (0, None)))
+        part = self.uploads.put_part(upload_id, call.bucket, call.key, number, chunks)
+        return _xml(s3_xml.copy_part_result(part))
+
+    def complete_multipart_upload(self, call: S3Call) -> Response:
+        # Any x-amz-checksum-* header here describes the whole object, not this XML body: not checked.
+        chosen = s3_xml.parse_complete(call.request.body)
+        info = self.uploads.complete(call.query["uploadId"], call.bucket, call.key, chosen)
+        host = call.headers.get("host", "localhost")
+        return _xml(s3_xml.complete_multipart_upload(f"http://{host}/{call.bucket}/{call.key}", call.bucket, info))
+
+    def abort_multipart_upload(self, call: S3Call) -> Response:
+        self.uploads.abort(call.query["uploadId"], call.bucket, call.key)
+        return Response(status=204)
+
+    def list_parts(self, call: S3Call) -> Response:
+        upload = self.uploads.get(call.query["uploadId"], call.bucket, call.key)
+        return _xml(s3_xml.list_parts(upload, self.uploads.parts(upload),
+                                      marker=_int_param(call.query, "part-number-marker", 0),
+                                      max_parts=_int_param(call.query, "max-parts", 1000, high=1000),
+                                      owner_id=call.request.account_id))
+
+    def list_multipart_uploads(self, call: S3Call) -> Response:
+        return _xml(s3_xml.list_multipart_uploads(call.bucket, self.uploads.uploads(call.bucket),
+                                                  call.request.account_id))

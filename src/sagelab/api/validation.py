@@ -96,7 +96,7 @@ def _walk(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
         pattern = meta.get("pattern")
         if pattern:
             compiled = _compiled(pattern)
-            if compiled is not None and not compiled.search(value):
+            if compiled is not None and not compiled.fullmatch(value):
                 fail(f"Member must satisfy regular expression pattern: {pattern}")
         return
     if kind in ("integer", "long"):

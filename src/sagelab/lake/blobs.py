@@ -224,10 +224,7 @@ class LocalBlobStore:
     def delete(self, bucket: str, key: str) -> None:
         obj_dir = self._object_dir(bucket, key)
         for name in (_META, _DATA):
-            try:
-                (obj_dir / name).unlink()
-            except FileNotFoundError:
-                pass
+            (obj_dir / name).unlink(missing_ok=True)
         bucket_dir = self.root / bucket
         # Remove now-empty key folders so listings and the tree stay clean.
         while obj_dir != bucket_dir:
@@ -246,7 +243,7 @@ class LocalBlobStore:
         if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
             return iter(())
         keys: list[tuple[bytes, str, Path]] = []
-        for dirpath, dirnames, filenames in os.walk(start):
+        for dirpath, _dirnames, filenames in os.walk(start):
             if _DATA in filenames:
                 rel = Path(dirpath).relative_to(bucket_dir)
                 key = "/".join(_decode_segment(s) for s in rel.parts)

@@ -111,10 +111,10 @@ class SigV4Verifier:
             raise IncompleteSignature(f"Signed headers missing from the request: {', '.join(missing) or 'host'}.")
 
         content_sha = request.headers.get("x-amz-content-sha256")
-        if content_sha is not None and content_sha not in UNHASHED_PAYLOADS:
-            if not hmac.compare_digest(content_sha, hashlib.sha256(request.body).hexdigest()):
-                raise ContentHashMismatch("The provided 'x-amz-content-sha256' header does not match what was "
-                                          "computed from the request body.")
+        if (content_sha is not None and content_sha not in UNHASHED_PAYLOADS
+                and not hmac.compare_digest(content_sha, hashlib.sha256(request.body).hexdigest())):
+            raise ContentHashMismatch("The provided 'x-amz-content-sha256' header does not match what was "
+                                      "computed from the request body.")
 
         expected = self._signature(request, akid, secret, region, service, signed_headers)
         if not hmac.compare_digest(expected, signature):
