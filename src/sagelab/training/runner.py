@@ -21,6 +21,7 @@ from sagelab.storage.resources import LeaseLost
 from sagelab.training import states
 from sagelab.training.channels import materialize
 from sagelab.training.metrics import extract_metrics, final_metric_list
+from sagelab.training.service import job_log_path
 from sagelab.training.spec import TrainingJobSpec, parse_training_job
 
 
@@ -108,8 +109,8 @@ class TrainingRun:
         return channels
 
     def _metrics(self, spec: TrainingJobSpec) -> dict[str, float]:
-        log_path = Path(self.log.name) if hasattr(self.log, "name") and isinstance(self.log.name, str) else None
-        if log_path is None or not log_path.exists():
+        log_path = job_log_path(self.platform.logs_dir, self.job_name)
+        if not log_path.exists():
             return {}
         with log_path.open(encoding="utf-8", errors="replace") as f:
             return extract_metrics(f, spec.metric_definitions)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sagelab.compute.engine import Task, TaskState, TaskStatus
 from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource
 from sagelab.training import states
 from sagelab.training.spec import parse_training_job
 
@@ -77,8 +79,8 @@ class TrainingService:
         self._submit(spec.name, lease, spec.max_runtime)
         return job_arn
 
-    def log_path(self, name: str):
-        return self.platform.logs_dir / "TrainingJobs" / f"{name}.log"
+    def log_path(self, name: str) -> Path:
+        return job_log_path(self.platform.logs_dir, name)
 
     def _submit(self, name: str, lease: str, max_runtime: int) -> None:
         task = Task(id=f"training-job/{name}/{lease}", target=RUNNER,
@@ -103,10 +105,9 @@ class TrainingService:
                 states.finish(res, "Failed", "Failed", reason="AlgorithmError: the training process exited "
                               "without producing a model.")
 
-        try:
+        # A lost lease or a deleted job means someone else has settled it already.
+        with contextlib.suppress(LeaseLost, NotFound):
             self.resources.update(states.KIND, name, settle, lease=lease)
-        except Exception:  # noqa: BLE001 - lease lost or job deleted: someone else settled it
-            pass
 
     # --- read ---------------------------------------------------------------------------------------
     def get(self, name: str) -> Resource:
@@ -178,6 +179,10 @@ class TrainingService:
             except NotFound:
                 continue
         return settled
+
+
+def job_log_path(logs_dir: Path, name: str) -> Path:
+    return logs_dir / "TrainingJobs" / f"{name}.log"
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
