@@ -8,6 +8,7 @@ import tarfile
 import botocore.exceptions
 import numpy as np
 import pytest
+from conftest import unique
 from helpers import (
     channel,
     job_request,
@@ -19,8 +20,6 @@ from helpers import (
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
-
-from conftest import unique
 
 
 @pytest.fixture(scope="module")
