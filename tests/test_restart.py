@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from helpers import channel, job_request, wait_job
 
 from sagelab.embedded import ServerProcess
+
+
+def _processes_writing(path: Path, wait: float = 10) -> list[int]:
+    """PIDs that still hold `path` open (Linux /proc), after giving dying processes `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        holders = []
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                    holders.append(int(fd_dir.parent.name))
+            except OSError:
+                continue
+        if not holders or time.monotonic() > deadline:
+            return holders
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -46,6 +64,7 @@ def test_kill_during_job_then_restart(tmp_path):
         again = sm.describe_training_job(TrainingJobName="running")
         assert again["TrainingJobStatus"] == "Failed"
         assert again["LastModifiedTime"] == running["LastModifiedTime"]
+        assert _processes_writing(home / "logs" / "TrainingJobs" / "running.log") == []
     finally:
         second.stop()
 

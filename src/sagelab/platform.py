@@ -20,7 +20,9 @@ from sagelab.storage.db import Database
 from sagelab.storage.resources import ResourceStore
 
 #: Libraries the job forkserver imports once, so each job process starts warm.
-JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "scipy.sparse", "sklearn", "xgboost", "sagelab.training.runner")
+JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
+               "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
+               "sagelab.algorithms.linear_learner")
 
 
 class Platform:
@@ -95,6 +97,11 @@ class Platform:
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         self.db.upgrade()
+        self.account_id = self.resources.get_or_create_value("account_id", new_account_id)
+        return self
+
+    def attach(self) -> Platform:
+        """For job processes: use a home the server has already prepared (no migrations, no writes)."""
         self.account_id = self.resources.get_or_create_value("account_id", new_account_id)
         return self
 

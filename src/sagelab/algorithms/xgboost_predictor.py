@@ -46,6 +46,10 @@ class XGBoostPredictor:
         self.num_features = int(booster.num_features())
         self._libsvm_base = booster.attr(LIBSVM_BASE_ATTR)
 
+    def set_threads(self, threads: int) -> None:
+        """Batch jobs own their cores and may let one prediction use several."""
+        self.booster.set_param({"nthread": max(1, threads)})
+
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         if not body or not body.strip():
             raise InferenceError(204, "The request body is empty: there is nothing to predict.")

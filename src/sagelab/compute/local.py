@@ -47,9 +47,46 @@ def _result_path(task: Task) -> Path:
     return task.log_path.with_name(task.log_path.name + ".result.json")
 
 
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _tune_allocator() -> None:
+    """Keep freed memory in the heap instead of returning it to the kernel.
+
+    A task process is short-lived and allocates large arrays repeatedly (reading data, building
+    matrices); glibc's defaults hand each one back to the kernel and fault it in again, which measured
+    as ~10 % of an XGBoost training job here. The memory is released when the task process exits.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
+def _release_forkserver() -> None:
+    """Close this process's copy of the forkserver's "alive" pipe.
+
+    The forkserver exits when every holder of that pipe has gone; task processes inherit a copy, so a task
+    that kept it would keep the forkserver (and, through the death signal, itself) alive after a server
+    crash. Without the copy, a dead server takes the forkserver and then every task with it.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
+
+
 def _child_main(task: Task) -> None:
     """Entry point of a task process."""
     _die_with_parent()
+    _release_forkserver()
+    _tune_allocator()
     os.setpgrp()
     task.log_path.parent.mkdir(parents=True, exist_ok=True)
     log_fd = os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -153,6 +153,10 @@ class ResourceStore:
     # --- small key/value facts (account id, ...) --------------------------------------------------
     def get_or_create_value(self, key: str, make: Callable[[], str]) -> str:
         t = tables.settings_kv
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.key == key)).first()
+            if row:
+                return row.value
         with self.db.write() as conn:
             row = conn.execute(sa.select(t.c.value).where(t.c.key == key)).first()
             if row:

@@ -32,7 +32,7 @@ class JobFailure(Exception):
 def run_training_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
     from sagelab.platform import Platform
 
-    platform = Platform(Settings.from_dict(settings)).open()
+    platform = Platform(Settings.from_dict(settings)).attach()
     try:
         TrainingRun(platform, job_name, lease, log).run()
     except LeaseLost:
@@ -58,7 +58,8 @@ class TrainingRun:
             res.doc.update(fields)
 
         self._update(mutate)
-        self.log.write(f"sagelab: {time.strftime('%Y-%m-%d %H:%M:%S')} {status} - {states.MESSAGES[status]}\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        self.log.write(f"sagelab: {stamp} {status} - {states.MESSAGES[status]}\n")
         self.log.flush()
 
     def run(self) -> None:

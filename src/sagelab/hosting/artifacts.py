@@ -1,0 +1,106 @@
+"""From a model's containers to something that answers requests: fetch each `model.tar.gz` from the
+lake, unpack it safely, load it with its algorithm, and chain the containers of an inference pipeline.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sagelab.algorithms.base import Predictor
+from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.errors import S3Error, ValidationError
+from sagelab.lake.blobs import BlobStore
+from sagelab.lake.uris import parse_s3_uri
+
+
+class ModelLoadError(Exception):
+    """The model cannot be loaded; the message becomes the endpoint's or job's FailureReason."""
+
+
+def containers_of(model_doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if model_doc.get("Containers"):
+        return list(model_doc["Containers"])
+    if model_doc.get("PrimaryContainer"):
+        return [model_doc["PrimaryContainer"]]
+    raise ValidationError("A model needs a PrimaryContainer or Containers.")
+
+
+def model_data_url(container: dict[str, Any]) -> str | None:
+    if container.get("ModelDataUrl"):
+        return container["ModelDataUrl"]
+    source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+    return source.get("S3Uri") if source else None
+
+
+def _unpack(data: bytes, target: Path, url: str) -> None:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            # The "data" filter refuses absolute paths, '..', links out of the folder and device files.
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ModelLoadError(f"The model data at {url} is not a valid model.tar.gz archive: {exc}.") from exc
+
+
+def fetch_model_dir(blobs: BlobStore, url: str, target: Path) -> Path:
+    uri = parse_s3_uri(url, field="ModelDataUrl")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    try:
+        if uri.key.endswith("/") or not uri.key:
+            for info in blobs.list(uri.bucket, uri.key):
+                local = target / info.key[len(uri.key):]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(b"".join(blobs.read(uri.bucket, info.key)))
+            return target
+        data = b"".join(blobs.read(uri.bucket, uri.key))
+    except S3Error as exc:
+        raise ModelLoadError(f"Could not read the model data at {url}: {exc.message}") from exc
+    _unpack(data, target, url)
+    return target
+
+
+class PipelinePredictor:
+    """Containers in order: each one's output is the next one's input (an inference pipeline)."""
+
+    def __init__(self, stages: Sequence[Predictor]):
+        self.stages = list(stages)
+        first, last = self.stages[0], self.stages[-1]
+        self.content_types = first.content_types
+        self.accept_types = last.accept_types
+        self.default_accept = last.default_accept
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        for stage, following in zip(self.stages, self.stages[1:], strict=False):
+            wanted = following.content_types[0] if "text/csv" not in following.content_types else "text/csv"
+            body, content_type = stage.invoke(body, content_type, wanted)
+        return self.stages[-1].invoke(body, content_type, accept)
+
+
+def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+                   *, threads: int = 1) -> Predictor:
+    """Load every container of a model; `threads` is how many cores one prediction may use."""
+    stages = []
+    for index, container in enumerate(containers_of(model_doc)):
+        image = container.get("Image", "")
+        try:
+            algorithm = registry.for_image(image, field="Container Image")
+        except ValidationError as exc:
+            raise ModelLoadError(exc.message) from exc
+        url = model_data_url(container)
+        if not url:
+            raise ModelLoadError(f"Container {index + 1} ({image}) has no ModelDataUrl.")
+        model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
+        try:
+            predictor = algorithm.load(model_dir)
+        except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
+            raise ModelLoadError(f"Failed to load the model at {url} with {algorithm.name}: {exc}") from exc
+        set_threads = getattr(predictor, "set_threads", None)
+        if set_threads is not None:
+            set_threads(threads)
+        stages.append(predictor)
+    return stages[0] if len(stages) == 1 else PipelinePredictor(stages)
