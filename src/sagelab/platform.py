@@ -91,6 +91,18 @@ class Platform:
 
         return TrainingService(self)
 
+    @functools.cached_property
+    def models(self):  # -> ModelService
+        from sagelab.hosting.models import ModelService
+
+        return ModelService(self)
+
+    @functools.cached_property
+    def endpoint_configs(self):  # -> EndpointConfigService
+        from sagelab.hosting.models import EndpointConfigService
+
+        return EndpointConfigService(self)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, credentials, account id). Safe to call in job processes."""

@@ -23,6 +23,14 @@ class SageMakerFace:
             "DescribeTrainingJob": self.describe_training_job,
             "ListTrainingJobs": self.list_training_jobs,
             "StopTrainingJob": self.stop_training_job,
+            "CreateModel": self.create_model,
+            "DescribeModel": lambda p, r: self.platform.models.describe(p["ModelName"]),
+            "ListModels": self.list_models,
+            "DeleteModel": lambda p, r: self.platform.models.delete(p["ModelName"]),
+            "CreateEndpointConfig": self.create_endpoint_config,
+            "DescribeEndpointConfig": lambda p, r: self.platform.endpoint_configs.describe(p["EndpointConfigName"]),
+            "ListEndpointConfigs": self.list_endpoint_configs,
+            "DeleteEndpointConfig": lambda p, r: self.platform.endpoint_configs.delete(p["EndpointConfigName"]),
             "AddTags": self.add_tags,
             "ListTags": self.list_tags,
             "DeleteTags": self.delete_tags,
@@ -45,6 +53,21 @@ class SageMakerFace:
 
     def stop_training_job(self, params: dict[str, Any], request: Request) -> None:
         self.platform.training.stop(params["TrainingJobName"])
+
+    # --- models and endpoint configs ----------------------------------------------------------------
+    def create_model(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"ModelArn": self.platform.models.create(params, region=request.region)}
+
+    def list_models(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        items, more = page(self.platform.models.list(params), params)
+        return {"Models": items, **more}
+
+    def create_endpoint_config(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"EndpointConfigArn": self.platform.endpoint_configs.create(params, region=request.region)}
+
+    def list_endpoint_configs(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        items, more = page(self.platform.endpoint_configs.list(params), params)
+        return {"EndpointConfigs": items, **more}
 
     # --- tags ---------------------------------------------------------------------------------------
     def _resource_arn(self, params: dict[str, Any]) -> str:

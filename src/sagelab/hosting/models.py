@@ -1,0 +1,152 @@
+"""Models and endpoint configurations: the documents endpoints and transform jobs are built from."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sagelab.errors import S3Error, ValidationError
+from sagelab.hosting.artifacts import containers_of, model_data_url
+from sagelab.lake.uris import parse_s3_uri
+from sagelab.storage.resources import AlreadyExists, Resource
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+MODEL = "model"
+ENDPOINT_CONFIG = "endpoint-config"
+
+
+def resource_arn(region: str, account: str, kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+class ModelService:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    def create(self, params: dict[str, Any], *, region: str) -> str:
+        name = params["ModelName"]
+        containers = containers_of(params)
+        if params.get("PrimaryContainer") and params.get("Containers"):
+            raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
+        for index, container in enumerate(containers, start=1):
+            field = "PrimaryContainer" if params.get("PrimaryContainer") else f"Containers[{index}]"
+            self.platform.algorithms.for_image(container.get("Image", ""), field=f"{field}.Image")
+            url = model_data_url(container)
+            if not url:
+                raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
+            self._check_model_data(url, field)
+        arn = resource_arn(region, self.platform.account_id, "model", name)
+        doc = {"ModelName": name, "ModelArn": arn, "CreationTime": time.time(),
+               "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False))}
+        for key in ("PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig", "VpcConfig"):
+            if params.get(key) is not None:
+                doc[key] = params[key]
+        try:
+            self.platform.resources.insert(MODEL, name, arn, "", doc)
+        except AlreadyExists:
+            raise ValidationError(f'Cannot create already existing model "{arn}".') from None
+        if params.get("Tags"):
+            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+        return arn
+
+    def _check_model_data(self, url: str, field: str) -> None:
+        uri = parse_s3_uri(url, field=f"{field}.ModelDataUrl")
+        try:
+            if uri.key.endswith("/"):
+                if next(self.platform.blobs.list(uri.bucket, uri.key), None) is None:
+                    raise ValidationError(f"Could not find model data at {url}: the prefix is empty.")
+            else:
+                self.platform.blobs.head(uri.bucket, uri.key)
+        except S3Error as exc:
+            raise ValidationError(f"Could not find model data at {url}: {exc.message}") from None
+
+    def get(self, name: str) -> Resource:
+        res = self.platform.resources.get(MODEL, name)
+        if res is None:
+            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "model", name)
+            raise ValidationError(f'Could not find model "{arn}".')
+        return res
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return _public(self.get(name).doc)
+
+    def delete(self, name: str) -> None:
+        self.get(name)
+        self.platform.resources.delete(MODEL, name)
+
+    def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self.platform.resources.list(
+            MODEL, name_contains=params.get("NameContains"), created_after=params.get("CreationTimeAfter"),
+            created_before=params.get("CreationTimeBefore"), sort_by=params.get("SortBy", "CreationTime"),
+            descending=params.get("SortOrder", "Descending") == "Descending")
+        return [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.created_at} for r in rows]
+
+
+class EndpointConfigService:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    def create(self, params: dict[str, Any], *, region: str) -> str:
+        name = params["EndpointConfigName"]
+        variants = []
+        seen: set[str] = set()
+        for index, variant in enumerate(params["ProductionVariants"], start=1):
+            where = f"ProductionVariants[{index}]"
+            variant_name = variant["VariantName"]
+            if variant_name in seen:
+                raise ValidationError(f"{where}: VariantName {variant_name!r} is used twice; variant names must be "
+                                      "unique within an endpoint config.")
+            seen.add(variant_name)
+            if not variant.get("ModelName"):
+                raise ValidationError(f"{where}: ModelName is required.")
+            self.platform.models.get(variant["ModelName"])
+            if variant.get("ServerlessConfig") is None and not variant.get("InitialInstanceCount"):
+                raise ValidationError(f"{where}: InitialInstanceCount is required (>= 1) for instance-based variants.")
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            if weight < 0:
+                raise ValidationError(f"{where}: InitialVariantWeight must be >= 0, got {weight}.")
+            variants.append({**variant, "InitialVariantWeight": weight,
+                             "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
+        if sum(v["InitialVariantWeight"] for v in variants) <= 0:
+            raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
+        arn = resource_arn(region, self.platform.account_id, "endpoint-config", name)
+        doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
+               "CreationTime": time.time()}
+        for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ShadowProductionVariants"):
+            if params.get(key) is not None:
+                doc[key] = params[key]
+        try:
+            self.platform.resources.insert(ENDPOINT_CONFIG, name, arn, "", doc)
+        except AlreadyExists:
+            raise ValidationError(f'Cannot create already existing endpoint configuration "{arn}".') from None
+        if params.get("Tags"):
+            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+        return arn
+
+    def get(self, name: str) -> Resource:
+        res = self.platform.resources.get(ENDPOINT_CONFIG, name)
+        if res is None:
+            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "endpoint-config", name)
+            raise ValidationError(f'Could not find endpoint configuration "{arn}".')
+        return res
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return _public(self.get(name).doc)
+
+    def delete(self, name: str) -> None:
+        self.get(name)
+        self.platform.resources.delete(ENDPOINT_CONFIG, name)
+
+    def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self.platform.resources.list(
+            ENDPOINT_CONFIG, name_contains=params.get("NameContains"), created_after=params.get("CreationTimeAfter"),
+            created_before=params.get("CreationTimeBefore"), sort_by=params.get("SortBy", "CreationTime"),
+            descending=params.get("SortOrder", "Descending") == "Descending")
+        return [{"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.created_at}
+                for r in rows]
