@@ -15,7 +15,9 @@
     │   ├── SignatureMismatch         InvalidSignatureException     (S3: SignatureDoesNotMatch)
     │   ├── RequestExpired            InvalidSignatureException     (S3: RequestTimeTooSkewed)
     │   └── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
-    └── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
+    ├── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
+    ├── InvocationValidationError     ValidationError (400)        sagemaker-runtime's bad request
+    └── ModelError                    ModelError (424)             the model answered 4xx/5xx
 """
 
 from __future__ import annotations
@@ -122,3 +124,25 @@ def no_such_bucket(bucket: str) -> S3Error:
 
 def no_such_key(key: str) -> S3Error:
     return S3Error("NoSuchKey", "The specified key does not exist.", 404, Key=key)
+
+
+class InvocationValidationError(SagelabError):
+    """sagemaker-runtime's own spelling: `ValidationError`, not `ValidationException`."""
+
+    code = "ValidationError"
+
+
+class ModelError(SagelabError):
+    """The model container answered with an error; its status and message are passed on."""
+
+    code = "ModelError"
+    status = 424
+
+    def __init__(self, original_status: int, original_message: str, log_stream_arn: str = ""):
+        super().__init__(f"Received client error ({original_status}) from primary with message "
+                         f"\"{original_message}\". See the endpoint's log for details."
+                         if original_status < 500 else
+                         f"Received server error ({original_status}) from primary with message "
+                         f"\"{original_message}\".")
+        self.fields = {"OriginalStatusCode": original_status, "OriginalMessage": original_message,
+                       "LogStreamArn": log_stream_arn}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
@@ -25,12 +26,17 @@ JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.spar
                "sagelab.algorithms.linear_learner")
 
 
+#: How often per-minute invocation metrics are written to the metadata store.
+METRICS_FLUSH_SECONDS = 10.0
+
+
 class Platform:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._db: Database | None = None
         self._engine: ComputeEngine | None = None
         self.credentials: Credentials | None = None
+        self._stop_flushing: threading.Event | None = None
         self.account_id = ""
 
     # --- building blocks ------------------------------------------------------------------------------
@@ -103,6 +109,24 @@ class Platform:
 
         return EndpointConfigService(self)
 
+    @functools.cached_property
+    def endpoints(self):  # -> EndpointService
+        from sagelab.hosting.endpoints import EndpointService
+
+        return EndpointService(self)
+
+    @functools.cached_property
+    def fleet(self):  # -> Fleet
+        from sagelab.hosting.fleet import Fleet
+
+        return Fleet(self)
+
+    @functools.cached_property
+    def invocation_metrics(self):  # -> InvocationMetrics
+        from sagelab.hosting.invocation_metrics import InvocationMetrics
+
+        return InvocationMetrics(self.db)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, credentials, account id). Safe to call in job processes."""
@@ -122,6 +146,13 @@ class Platform:
         self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
         self.training.recover()
+        self.endpoints.recover()
+        self._stop_flushing = threading.Event()
+        threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
+
+    def _flush_metrics(self) -> None:
+        while not self._stop_flushing.wait(METRICS_FLUSH_SECONDS):
+            self.invocation_metrics.flush()
 
     def lookup_secret(self, access_key_id: str) -> str | None:
         if self.credentials and access_key_id == self.credentials.access_key_id:
@@ -134,6 +165,11 @@ class Platform:
         return build_app(self)
 
     def close(self) -> None:
+        if self._stop_flushing is not None:
+            self._stop_flushing.set()
+            self.invocation_metrics.flush()
+        if "fleet" in self.__dict__:
+            self.fleet.close()
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -8,6 +8,7 @@ on worker threads. Errors become responses in exactly one place: `api.errors.ren
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 import uuid
 from typing import Any, Protocol
@@ -23,7 +24,11 @@ HEALTH_PATH = "/_sagelab/health"
 
 
 class Face(Protocol):
-    """One AWS API face. `protocol` selects the error shape: json, rest-json, s3 or query."""
+    """One AWS API face. `protocol` selects the error shape: json, rest-json, s3 or query.
+
+    A face may also offer `protocol_for(request)` when one signing name covers two protocols, and
+    `async handle_async(request)` to answer on the event loop instead of a worker thread.
+    """
 
     protocol: str
 
@@ -44,6 +49,7 @@ class SagelabApp:
             return
         if scope["type"] != "http":  # pragma: no cover - websockets are not part of any AWS face
             return
+        received_at = time.perf_counter()
         request_id = str(uuid.uuid4())
         if scope["path"] == HEALTH_PATH:
             await self._send(send, Response(body=b'{"status":"ok"}', content_type="application/json"), request_id)
@@ -62,15 +68,20 @@ class SagelabApp:
         request = Request(method=scope["method"], raw_path=scope.get("raw_path", scope["path"].encode()).decode(
             "latin-1").split("?", 1)[0], raw_query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers, body=bytes(body), request_id=request_id, account_id=self.account_id,
-            region=self.default_region)
+            region=self.default_region, received_at=received_at)
         service = service_of(headers) or self._guess_service(request)
         face = self.faces.get(service)
-        protocol = face.protocol if face is not None else "json"
+        protocol = "json" if face is None else face.protocol_for(request) if hasattr(
+            face, "protocol_for") else face.protocol
         try:
             self._authenticate(request)
             if face is None:
                 raise UnknownOperation(f"sagelab does not answer the {service!r} service.")
-            response = await anyio.to_thread.run_sync(face.handle, request)
+            handle_async = getattr(face, "handle_async", None)
+            if handle_async is not None:
+                response = await handle_async(request)
+            else:
+                response = await anyio.to_thread.run_sync(face.handle, request)
         except SagelabError as error:
             response = render_error(error, protocol, request_id, request.path)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected failures become a 500

@@ -25,6 +25,8 @@ class Request:
     principal: Principal | None = None
     region: str = "us-east-1"
     account_id: str = ""
+    #: time.perf_counter() when the request arrived, for latency accounting.
+    received_at: float = 0.0
 
     @property
     def path(self) -> str:

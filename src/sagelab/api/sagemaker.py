@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
 from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
 from sagelab.api.pagination import page
+from sagelab.api.runtime import RuntimeFace, is_runtime_path
 from sagelab.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -18,6 +21,7 @@ class SageMakerFace:
 
     def __init__(self, platform: Platform):
         self.platform = platform
+        self.runtime = RuntimeFace(platform)
         self.json = JsonService("sagemaker", "SageMaker", {
             "CreateTrainingJob": self.create_training_job,
             "DescribeTrainingJob": self.describe_training_job,
@@ -31,6 +35,13 @@ class SageMakerFace:
             "DescribeEndpointConfig": lambda p, r: self.platform.endpoint_configs.describe(p["EndpointConfigName"]),
             "ListEndpointConfigs": self.list_endpoint_configs,
             "DeleteEndpointConfig": lambda p, r: self.platform.endpoint_configs.delete(p["EndpointConfigName"]),
+            "CreateEndpoint": self.create_endpoint,
+            "DescribeEndpoint": lambda p, r: self.platform.endpoints.describe(p["EndpointName"]),
+            "ListEndpoints": self.list_endpoints,
+            "DeleteEndpoint": lambda p, r: self.platform.endpoints.delete(p["EndpointName"]),
+            "UpdateEndpoint": lambda p, r: {"EndpointArn": self.platform.endpoints.update(p)},
+            "UpdateEndpointWeightsAndCapacities": lambda p, r: {
+                "EndpointArn": self.platform.endpoints.update_weights(p)},
             "AddTags": self.add_tags,
             "ListTags": self.list_tags,
             "DeleteTags": self.delete_tags,
@@ -38,6 +49,15 @@ class SageMakerFace:
 
     def handle(self, request: Request) -> Response:
         return self.json.handle(request)
+
+    # sagemaker-runtime signs with the same service name, so this face also carries InvokeEndpoint.
+    def protocol_for(self, request: Request) -> str:
+        return self.runtime.protocol if is_runtime_path(request.raw_path) else self.protocol
+
+    async def handle_async(self, request: Request) -> Response:
+        if is_runtime_path(request.raw_path):
+            return await self.runtime.handle_async(request)
+        return await anyio.to_thread.run_sync(self.json.handle, request)
 
     # --- training jobs ----------------------------------------------------------------------------------
     def create_training_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -68,6 +88,14 @@ class SageMakerFace:
     def list_endpoint_configs(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         items, more = page(self.platform.endpoint_configs.list(params), params)
         return {"EndpointConfigs": items, **more}
+
+    # --- endpoints -------------------------------------------------------------------------------------
+    def create_endpoint(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"EndpointArn": self.platform.endpoints.create(params, region=request.region)}
+
+    def list_endpoints(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        items, more = page(self.platform.endpoints.list(params), params)
+        return {"Endpoints": items, **more}
 
     # --- tags ---------------------------------------------------------------------------------------
     def _resource_arn(self, params: dict[str, Any]) -> str:

@@ -19,6 +19,11 @@ def _0001_initial(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=[tables.settings_kv, tables.resources, tables.tags])
 
 
+def _0002_metric_points(conn: Connection) -> None:
+    tables.metric_points.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, _0001_initial),
+    (2, _0002_metric_points),
 )

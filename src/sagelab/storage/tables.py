@@ -37,3 +37,21 @@ tags = sa.Table(
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
+
+#: One aggregated data point per metric, dimensions and minute (CloudWatch's statistic set, plus percentiles).
+metric_points = sa.Table(
+    "metric_points", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("namespace", sa.String(255), nullable=False),
+    sa.Column("metric_name", sa.String(255), nullable=False),
+    sa.Column("dimensions", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("sample_count", sa.Float, nullable=False),
+    sa.Column("sum", sa.Float, nullable=False),
+    sa.Column("minimum", sa.Float, nullable=False),
+    sa.Column("maximum", sa.Float, nullable=False),
+    sa.Column("p50", sa.Float, nullable=True),
+    sa.Column("p90", sa.Float, nullable=True),
+    sa.Column("p99", sa.Float, nullable=True),
+    sa.Index("ix_metric_points_name_time", "namespace", "metric_name", "timestamp"),
+)

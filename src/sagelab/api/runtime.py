@@ -1,0 +1,69 @@
+"""sagemaker-runtime: `POST /endpoints/{EndpointName}/invocations` (rest-json), answered on the event loop.
+
+This is the hot path: no worker thread, no database. The request goes to one instance of the chosen
+variant over a Unix socket; the model's answer comes back with SageMaker's headers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from sagelab.api.http import Request, Response
+from sagelab.errors import InvocationValidationError, ModelError
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+MAX_BODY = 6 * 1024 * 1024
+_PREFIX = "/endpoints/"
+_PASSED_HEADERS = ("x-amzn-sagemaker-custom-attributes",)
+
+
+def is_runtime_path(raw_path: str) -> bool:
+    return raw_path.startswith(_PREFIX)
+
+
+class RuntimeFace:
+    protocol = "rest-json"
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.metrics = platform.invocation_metrics
+
+    async def handle_async(self, request: Request) -> Response:
+        name, _, action = unquote(request.raw_path[len(_PREFIX):]).partition("/")
+        if action != "invocations" or request.method != "POST":
+            raise InvocationValidationError(f"{request.method} {request.path} is not a sagemaker-runtime operation; "
+                                            "use POST /endpoints/{EndpointName}/invocations.")
+        route = self.platform.fleet.routes.get(name)
+        if route is None:
+            raise InvocationValidationError(f"Endpoint {name} of account {self.platform.account_id} not found.")
+        body = request.body
+        if len(body) > MAX_BODY:
+            raise InvocationValidationError(f"Request body is {len(body)} bytes; the limit for InvokeEndpoint is "
+                                            f"{MAX_BODY} bytes (6 MB).")
+        if not body:
+            raise InvocationValidationError("Body must not be empty: there is nothing to predict.")
+        headers = request.headers
+        target = headers.get("x-amzn-sagemaker-target-variant")
+        if target and target not in route.variants:
+            raise InvocationValidationError(f"TargetVariant {target!r} is not a variant of endpoint {name}. "
+                                            f"Variants: {', '.join(route.variants)}.")
+        header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", "")}
+        variant, answer, payload, model_seconds = await self.platform.fleet.invoke(route, target, header, body)
+        status = answer["status"]
+        self.metrics.record(name, variant, status if status < 400 else (400 if status < 500 else 500),
+                            model_seconds, time.perf_counter() - request.received_at)
+        if status >= 400:
+            raise ModelError(status, payload.decode("utf-8", "replace"),
+                             f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"
+                             f"/aws/sagemaker/Endpoints/{name}")
+        out = [("x-Amzn-Invoked-Production-Variant", variant)]
+        out += [(h, headers[h]) for h in _PASSED_HEADERS if h in headers]
+        if "x-amzn-sagemaker-inference-id" in headers:
+            out.append(("X-Amzn-SageMaker-Inference-Id", headers["x-amzn-sagemaker-inference-id"]))
+        return Response(status=200 if status < 300 else status, body=payload, headers=out,
+                        content_type=answer.get("content_type"))
+

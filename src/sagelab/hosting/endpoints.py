@@ -1,0 +1,220 @@
+"""Endpoints: Creating -> InService (or Failed), Updating, Deleting; their instances live in the Fleet.
+
+Deployments run on background threads; the Describe document tracks what the fleet is doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from sagelab.errors import ValidationError
+from sagelab.hosting.fleet import ModelLoadFailed, variant_specs
+from sagelab.hosting.models import resource_arn
+from sagelab.storage.resources import AlreadyExists, NotFound, Resource
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+ENDPOINT = "endpoint"
+
+
+class EndpointService:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    @property
+    def fleet(self):
+        return self.platform.fleet
+
+    # --- create / describe / list -----------------------------------------------------------------------
+    def create(self, params: dict[str, Any], *, region: str) -> str:
+        name = params["EndpointName"]
+        config = self.platform.endpoint_configs.get(params["EndpointConfigName"])
+        arn = resource_arn(region, self.platform.account_id, "endpoint", name)
+        now = time.time()
+        doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config.name,
+               "EndpointStatus": "Creating", "CreationTime": now, "LastModifiedTime": now,
+               "ProductionVariants": self._variant_summaries(config.doc, current=False)}
+        if config.doc.get("DataCaptureConfig"):
+            doc["DataCaptureConfig"] = _capture_summary(config.doc["DataCaptureConfig"])
+        try:
+            self.platform.resources.insert(ENDPOINT, name, arn, "Creating", doc, created_at=now)
+        except AlreadyExists:
+            raise ValidationError(f'Cannot create already existing endpoint "{arn}".') from None
+        if params.get("Tags"):
+            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+        self._in_background(self._deploy, name, config.doc)
+        return arn
+
+    def get(self, name: str) -> Resource:
+        res = self.platform.resources.get(ENDPOINT, name)
+        if res is None:
+            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "endpoint", name)
+            raise ValidationError(f'Could not find endpoint "{arn}".')
+        return res
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).doc)
+
+    def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self.platform.resources.list(
+            ENDPOINT, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
+            created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
+            modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"),
+            sort_by=params.get("SortBy", "CreationTime"), descending=params.get("SortOrder", "Descending") == "Descending")
+        return [{"EndpointName": r.name, "EndpointArn": r.arn, "CreationTime": r.created_at,
+                 "LastModifiedTime": r.modified_at, "EndpointStatus": r.status} for r in rows]
+
+    # --- changes ------------------------------------------------------------------------------------------
+    def delete(self, name: str) -> None:
+        self.get(name)
+        self._set_status(name, "Deleting")
+        route = self.fleet.remove(name)
+        if route is not None:
+            self.fleet.retire([i for v in route.variants.values() for i in v.instances])
+        self.platform.resources.delete(ENDPOINT, name)
+
+    def update(self, params: dict[str, Any]) -> str:
+        name = params["EndpointName"]
+        res = self.get(name)
+        if res.status not in ("InService", "Failed"):
+            raise ValidationError(f"Cannot update endpoint {name!r} while it is {res.status}; wait until it is "
+                                  "InService.")
+        config = self.platform.endpoint_configs.get(params["EndpointConfigName"])
+        self._set_status(name, "Updating")
+        self._in_background(self._deploy, name, config.doc)
+        return res.arn
+
+    def update_weights(self, params: dict[str, Any]) -> str:
+        name = params["EndpointName"]
+        res = self.get(name)
+        if res.status != "InService":
+            raise ValidationError(f"Cannot update endpoint {name!r} while it is {res.status}.")
+        known = {v["VariantName"] for v in res.doc["ProductionVariants"]}
+        changes = params["DesiredWeightsAndCapacities"]
+        for change in changes:
+            if change["VariantName"] not in known:
+                raise ValidationError(f"Variant {change['VariantName']!r} is not part of endpoint {name!r}. "
+                                      f"Variants: {', '.join(sorted(known))}.")
+        self._set_status(name, "Updating")
+        self._in_background(self._apply_weights, name, changes)
+        return res.arn
+
+    def recover(self) -> None:
+        """Bring back the endpoints a previous server was serving."""
+        for res in self.platform.resources.in_status(ENDPOINT, ("InService", "Creating", "Updating", "Deleting")):
+            if res.status == "Deleting":
+                self.platform.resources.delete(ENDPOINT, res.name)
+                continue
+            config = self.platform.resources.get("endpoint-config", res.doc["EndpointConfigName"])
+            if config is None:
+                self._fail(res.name, "Its endpoint configuration no longer exists.")
+                continue
+            self._in_background(self._deploy, res.name, config.doc)
+
+    # --- background work -------------------------------------------------------------------------------
+    def _in_background(self, work, *args) -> None:
+        threading.Thread(target=work, args=args, name=f"endpoint-{args[0]}", daemon=True).start()
+
+    def _deploy(self, name: str, config_doc: dict[str, Any]) -> None:
+        try:
+            route = self.fleet.deploy(name, variant_specs(config_doc))
+        except ModelLoadFailed as exc:
+            self._fail(name, f"Failed to start the endpoint's serving instances: {exc}")
+            return
+        try:
+            current = self.get(name)
+        except ValidationError:  # deleted meanwhile
+            self.fleet.retire([i for v in route.variants.values() for i in v.instances])
+            return
+        previous = self.fleet.install(route)
+        if previous is not None:
+            self.fleet.retire([i for v in previous.variants.values() for i in v.instances], drain_seconds=30)
+
+        def in_service(res: Resource) -> None:
+            res.status = "InService"
+            res.doc.update({"EndpointStatus": "InService", "EndpointConfigName": config_doc["EndpointConfigName"],
+                            "LastModifiedTime": time.time(),
+                            "ProductionVariants": self._variant_summaries(config_doc, current=True)})
+            res.doc.pop("FailureReason", None)
+
+        if current.status in ("Creating", "Updating", "InService"):
+            self._update(name, in_service)
+
+    def _apply_weights(self, name: str, changes: list[dict[str, Any]]) -> None:
+        weights = {c["VariantName"]: float(c["DesiredWeight"]) for c in changes if "DesiredWeight" in c}
+        self.fleet.set_weights(name, weights)
+        failure = None
+        for change in changes:
+            if "DesiredInstanceCount" in change:
+                try:
+                    self.fleet.scale(name, change["VariantName"], int(change["DesiredInstanceCount"]))
+                except ModelLoadFailed as exc:
+                    failure = f"Could not add instances: {exc}"
+
+        def done(res: Resource) -> None:
+            res.status = "InService"
+            res.doc["EndpointStatus"] = "InService"
+            res.doc["LastModifiedTime"] = time.time()
+            for summary in res.doc["ProductionVariants"]:
+                for change in changes:
+                    if change["VariantName"] == summary["VariantName"]:
+                        if "DesiredWeight" in change:
+                            summary["CurrentWeight"] = summary["DesiredWeight"] = float(change["DesiredWeight"])
+                        if "DesiredInstanceCount" in change:
+                            count = int(change["DesiredInstanceCount"])
+                            summary["CurrentInstanceCount"] = summary["DesiredInstanceCount"] = count
+            if failure:
+                res.doc["FailureReason"] = failure
+
+        self._update(name, done)
+
+    def _fail(self, name: str, reason: str) -> None:
+        def failed(res: Resource) -> None:
+            # A failed update leaves the endpoint serving its previous configuration, as on AWS.
+            serving = self.fleet.routes.get(name) is not None and res.status == "Updating"
+            res.status = "InService" if serving else "Failed"
+            res.doc.update({"EndpointStatus": res.status, "FailureReason": reason, "LastModifiedTime": time.time()})
+
+        self._update(name, failed)
+
+    def _set_status(self, name: str, status: str) -> None:
+        def change(res: Resource) -> None:
+            res.status = status
+            res.doc["EndpointStatus"] = status
+            res.doc["LastModifiedTime"] = time.time()
+
+        self._update(name, change)
+
+    def _update(self, name: str, mutate) -> None:
+        with contextlib.suppress(NotFound):
+            self.platform.resources.update(ENDPOINT, name, mutate)
+
+    def _variant_summaries(self, config_doc: dict[str, Any], *, current: bool) -> list[dict[str, Any]]:
+        summaries = []
+        for variant in config_doc["ProductionVariants"]:
+            model = self.platform.resources.get("model", variant["ModelName"])
+            images = []
+            if model is not None:
+                containers = model.doc.get("Containers") or [model.doc.get("PrimaryContainer") or {}]
+                images = [{"SpecifiedImage": c.get("Image", ""), "ResolvedImage": c.get("Image", ""),
+                           "ResolutionTime": time.time()} for c in containers]
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            count = int(variant.get("InitialInstanceCount") or 1)
+            summary = {"VariantName": variant["VariantName"], "DeployedImages": images,
+                       "DesiredWeight": weight, "DesiredInstanceCount": count}
+            if current:
+                summary.update({"CurrentWeight": weight, "CurrentInstanceCount": count})
+            summaries.append(summary)
+        return summaries
+
+
+def _capture_summary(config: dict[str, Any]) -> dict[str, Any]:
+    return {"EnableCapture": bool(config.get("EnableCapture", False)),
+            "CaptureStatus": "Started" if config.get("EnableCapture") else "Stopped",
+            "CurrentSamplingPercentage": int(config.get("InitialSamplingPercentage", 0)),
+            "DestinationS3Uri": config.get("DestinationS3Uri", "")}
+

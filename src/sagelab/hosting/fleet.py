@@ -1,0 +1,292 @@
+"""The serving fleet: the instance processes behind every endpoint, and routing requests to them.
+
+Routing state is replaced, never mutated in place: a request reads one `Route` and its variants' instance
+tuples, so deployments (threads) and requests (the event loop) never need a shared lock. An instance that
+dies is dropped from its variant at once and replaced in the background; a request that was using it is
+retried on another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import os
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sagelab.compute.engine import Task, TaskState, TaskStatus
+from sagelab.errors import SagelabError
+from sagelab.hosting import wire
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+INSTANCE_TARGET = "sagelab.hosting.instance:serve_instance"
+READY_TIMEOUT = 120.0
+MAX_ATTEMPTS = 4
+
+
+class NoCapacity(SagelabError):
+    code = "ServiceUnavailable"
+    status = 503
+
+
+class InstanceGone(Exception):
+    pass
+
+
+class Instance:
+    def __init__(self, variant: str, socket_path: str, task_id: str):
+        self.variant = variant
+        self.socket_path = socket_path
+        self.task_id = task_id
+        self.alive = True
+        self.inflight = 0
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def exchange(self, frame: bytes) -> tuple[dict[str, Any], bytes]:
+        if not self.alive:
+            raise InstanceGone(self.task_id)
+        self.inflight += 1
+        conn = None
+        try:
+            conn = self._idle.pop() if self._idle else await asyncio.open_unix_connection(self.socket_path)
+            reader, writer = conn
+            writer.write(frame)
+            header, body = await wire.read_frame(reader)
+        except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn[1].close()
+            raise InstanceGone(str(exc)) from exc
+        finally:
+            self.inflight -= 1
+        self._idle.append(conn)
+        return header, body
+
+    def close_connections(self) -> None:
+        for _, writer in self._idle:
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._idle.clear()
+
+
+@dataclasses.dataclass
+class Variant:
+    name: str
+    model_name: str
+    weight: float
+    desired_count: int
+    instances: tuple[Instance, ...] = ()
+    _cursor: itertools.count = dataclasses.field(default_factory=itertools.count)
+
+    def pick(self) -> Instance | None:
+        live = [i for i in self.instances if i.alive]
+        if not live:
+            return None
+        return live[next(self._cursor) % len(live)]
+
+
+@dataclasses.dataclass
+class Route:
+    endpoint: str
+    variants: dict[str, Variant]
+
+    def choose(self, target: str | None) -> Variant:
+        if target:
+            return self.variants[target]
+        weighted = [v for v in self.variants.values() if v.weight > 0]
+        if len(weighted) == 1:
+            return weighted[0]
+        return random.choices(weighted, weights=[v.weight for v in weighted])[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    model_name: str
+    weight: float
+    instance_count: int
+
+
+class Fleet:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.routes: dict[str, Route] = {}
+        self._socket_dir = Path(tempfile.mkdtemp(prefix=f"sagelab-{os.getpid()}-"))
+        self._lock = threading.Lock()
+        self._closing = False
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from sagelab.compute.local import LocalProcessEngine
+            from sagelab.platform import JOB_PRELOAD
+
+            self._engine = LocalProcessEngine(max_concurrency=10_000, preload=JOB_PRELOAD)
+        return self._engine
+
+    # --- deployment (runs on worker threads) ---------------------------------------------------------
+    def deploy(self, endpoint: str, specs: Sequence[VariantSpec]) -> Route:
+        """Start every instance of every variant and wait until all are ready; returns the new route
+        without installing it (the caller switches traffic with `install`)."""
+        variants = {s.name: Variant(s.name, s.model_name, s.weight, s.instance_count) for s in specs}
+        started: list[Instance] = []
+        try:
+            for spec in specs:
+                instances = [self._start_instance(endpoint, spec.name, spec.model_name)
+                             for _ in range(spec.instance_count)]
+                started.extend(instances)
+                variants[spec.name].instances = tuple(instances)
+            for instance in started:
+                self._wait_ready(instance)
+        except BaseException:
+            self.retire(started)
+            raise
+        return Route(endpoint, variants)
+
+    def install(self, route: Route) -> Route | None:
+        with self._lock:
+            previous = self.routes.get(route.endpoint)
+            self.routes[route.endpoint] = route
+        return previous
+
+    def remove(self, endpoint: str) -> Route | None:
+        with self._lock:
+            return self.routes.pop(endpoint, None)
+
+    def retire(self, instances: Sequence[Instance], drain_seconds: float = 0.0) -> None:
+        """Stop instances; with `drain_seconds`, first let requests already on them finish."""
+        deadline = time.monotonic() + drain_seconds
+        for instance in instances:
+            while instance.inflight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            instance.alive = False
+            with contextlib.suppress(KeyError):
+                self.engine.stop(instance.task_id)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(instance.socket_path)
+
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+        route = self.routes.get(endpoint)
+        if route is None:
+            return
+        new = {name: dataclasses.replace(v, weight=weights.get(name, v.weight)) for name, v in route.variants.items()}
+        self.install(Route(endpoint, new))
+
+    def scale(self, endpoint: str, variant_name: str, count: int) -> None:
+        route = self.routes.get(endpoint)
+        if route is None:
+            return
+        variant = route.variants[variant_name]
+        variant.desired_count = count
+        live = [i for i in variant.instances if i.alive]
+        if count > len(live):
+            fresh = [self._start_instance(endpoint, variant_name, variant.model_name) for _ in range(count - len(live))]
+            for instance in fresh:
+                self._wait_ready(instance)
+            variant.instances = tuple(live + fresh)
+        elif count < len(live):
+            keep, drop = live[:count], live[count:]
+            variant.instances = tuple(keep)
+            self.retire(drop, drain_seconds=10)
+
+    def _start_instance(self, endpoint: str, variant: str, model_name: str) -> Instance:
+        instance_id = uuid.uuid4().hex[:12]
+        socket_path = str(self._socket_dir / f"{instance_id}.sock")
+        task = Task(id=f"endpoint/{endpoint}/{variant}/{instance_id}", target=INSTANCE_TARGET,
+                    args={"settings": self.platform.settings.to_dict(), "model_name": model_name,
+                          "socket_path": socket_path,
+                          "work_dir": str(self.platform.work_dir / "Endpoints" / endpoint / instance_id)},
+                    log_path=self.platform.logs_dir / "Endpoints" / endpoint / f"{variant}-{instance_id}.log")
+        instance = Instance(variant, socket_path, task.id)
+        self.engine.submit(task, lambda t, s, e=endpoint, i=instance: self._on_exit(e, i, s))
+        return instance
+
+    def _wait_ready(self, instance: Instance) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            status = self.engine.status(instance.task_id)
+            if status.state.finished:
+                raise ModelLoadFailed(status.error or f"the serving instance ended ({status.state}) while loading")
+            if os.path.exists(instance.socket_path):
+                with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(instance.socket_path)
+                    return
+            time.sleep(0.02)
+        raise ModelLoadFailed(f"the serving instance was not ready within {READY_TIMEOUT:.0f} s")
+
+    def _on_exit(self, endpoint: str, instance: Instance, status: TaskStatus) -> None:
+        """An instance process ended. If it was meant to be serving, replace it."""
+        if not instance.alive or self._closing:
+            return
+        instance.alive = False
+        if status.state is TaskState.STOPPED:
+            return
+        threading.Thread(target=self._replace, args=(endpoint, instance), name="replace-instance",
+                         daemon=True).start()
+
+    def _replace(self, endpoint: str, dead: Instance) -> None:
+        route = self.routes.get(endpoint)
+        if route is None or dead.variant not in route.variants:
+            return
+        variant = route.variants[dead.variant]
+        if dead not in variant.instances:
+            return
+        fresh = self._start_instance(endpoint, variant.name, variant.model_name)
+        try:
+            self._wait_ready(fresh)
+        except ModelLoadFailed:
+            self.retire([fresh])
+            return
+        variant.instances = tuple(i for i in variant.instances if i is not dead and i.alive) + (fresh,)
+
+    # --- serving (runs on the event loop) --------------------------------------------------------------
+    async def invoke(self, route: Route, target_variant: str | None, header: dict[str, Any],
+                     body: bytes) -> tuple[str, dict[str, Any], bytes, float]:
+        """-> (variant name, response header, response body, seconds spent with the model)."""
+        variant = route.choose(target_variant)
+        frame = wire.encode(header, body)
+        for _attempt in range(MAX_ATTEMPTS):
+            instance = variant.pick()
+            if instance is None:
+                await asyncio.sleep(0.05)
+                continue
+            started = time.perf_counter()
+            try:
+                response_header, payload = await instance.exchange(frame)
+            except InstanceGone:
+                instance.alive = False
+                continue
+            return variant.name, response_header, payload, time.perf_counter() - started
+        raise NoCapacity(f"No healthy instance of variant {variant.name} could serve the request; instances are "
+                         "being replaced. Retry the request.")
+
+    def close(self) -> None:
+        self._closing = True
+        if self._engine is not None:
+            self._engine.close()
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+class ModelLoadFailed(Exception):
+    pass
+
+
+def variant_specs(config_doc: dict[str, Any]) -> list[VariantSpec]:
+    return [VariantSpec(v["VariantName"], v["ModelName"], float(v.get("InitialVariantWeight", 1.0)),
+                        int(v.get("InitialInstanceCount") or 1)) for v in config_doc["ProductionVariants"]]
+
+
+Callback = Callable[[], None]

@@ -1,0 +1,76 @@
+"""One serving instance of a production variant: a process that loads the model and answers frames.
+
+It runs as a task on the serving engine. The Unix socket is bound only once the model is loaded, so a
+successful connection means the instance is ready; a model that cannot be loaded ends the task with the
+reason, which becomes the endpoint's FailureReason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from sagelab.algorithms.base import InferenceError, Predictor
+from sagelab.hosting import wire
+
+
+def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, socket_path: str,
+                   work_dir: str) -> None:
+    from sagelab.hosting.artifacts import load_predictor
+    from sagelab.platform import Platform
+    from sagelab.settings import Settings
+
+    platform = Platform(Settings.from_dict(settings)).attach()
+    model = platform.models.get(model_name)
+    predictor = load_predictor(platform.blobs, platform.algorithms, model.doc, Path(work_dir), threads=1)
+    platform.close()
+    log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
+    log.flush()
+    try:
+        asyncio.run(_serve(predictor, socket_path))
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+async def _serve(predictor: Predictor, socket_path: str) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    header, body = await wire.read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                writer.write(_answer(predictor, header, body))
+                await writer.drain()
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    tmp_path = socket_path + ".binding"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp_path)
+    server = await asyncio.start_unix_server(handle, path=tmp_path)
+    os.replace(tmp_path, socket_path)  # appear only when ready
+    async with server:
+        await server.serve_forever()
+
+
+def _answer(predictor: Predictor, header: dict[str, Any], body: bytes) -> bytes:
+    started = time.perf_counter()
+    try:
+        accept = header.get("accept") or predictor.default_accept
+        payload, content_type = predictor.invoke(body, header.get("content_type") or "", accept)
+        status = 200
+    except InferenceError as exc:
+        status, payload, content_type = exc.status, exc.message.encode(), "text/plain"
+    except Exception as exc:  # noqa: BLE001 - a model bug is the model's 500, the instance keeps serving
+        status, payload, content_type = 500, f"{type(exc).__name__}: {exc}".encode(), "text/plain"
+    return wire.encode({"status": status, "content_type": content_type,
+                        "model_seconds": time.perf_counter() - started}, payload)

@@ -1,0 +1,81 @@
+"""Per-variant invocation metrics, as SageMaker publishes them to CloudWatch (namespace AWS/SageMaker).
+
+Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
+SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`.
+ModelLatency is the time the model took as seen from the server (the request to the serving instance and
+back); OverheadLatency is the rest of the request's time inside sagelab (authentication, routing, I/O).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from sagelab.storage import tables
+from sagelab.storage.db import Database
+
+NAMESPACE = "AWS/SageMaker"
+
+
+class InvocationMetrics:
+    def __init__(self, db: Database):
+        self.db = db
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, float, str], int] = defaultdict(int)
+        self._samples: dict[tuple[str, str, float, str], list[float]] = defaultdict(list)
+
+    def record(self, endpoint: str, variant: str, status: int, model_seconds: float, total_seconds: float) -> None:
+        minute = float(int(time.time() // 60) * 60)
+        key = (endpoint, variant, minute)
+        with self._lock:
+            self._counts[(*key, "Invocations")] += 1
+            if 400 <= status < 500:
+                self._counts[(*key, "Invocation4XXErrors")] += 1
+            elif status >= 500:
+                self._counts[(*key, "Invocation5XXErrors")] += 1
+            if status < 400:
+                self._samples[(*key, "ModelLatency")].append(model_seconds * 1e6)
+                self._samples[(*key, "OverheadLatency")].append(max(0.0, total_seconds - model_seconds) * 1e6)
+
+    def flush(self) -> int:
+        """Write what was gathered since the last flush; returns the number of points written."""
+        with self._lock:
+            counts, self._counts = self._counts, defaultdict(int)
+            samples, self._samples = self._samples, defaultdict(list)
+        rows: list[dict[str, Any]] = []
+        for (endpoint, variant, minute, name), value in counts.items():
+            rows.append(_row(endpoint, variant, minute, name, np.array([float(value)]), unit_sum=True))
+        for (endpoint, variant, minute, name), values in samples.items():
+            rows.append(_row(endpoint, variant, minute, name, np.asarray(values)))
+        if rows:
+            with self.db.write() as conn:
+                conn.execute(tables.metric_points.insert(), rows)
+        return len(rows)
+
+    def query(self, endpoint: str, name: str, variant: str | None = None) -> list[dict[str, Any]]:
+        t = tables.metric_points
+        dims = {"EndpointName": endpoint, **({"VariantName": variant} if variant else {})}
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.namespace == NAMESPACE, t.c.metric_name == name)
+                                .order_by(t.c.timestamp))
+            return [dict(r._mapping) for r in rows if all(json.loads(r.dimensions).get(k) == v for k, v in dims.items())]
+
+
+def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarray, unit_sum: bool = False):
+    dimensions = json.dumps({"EndpointName": endpoint, "VariantName": variant}, sort_keys=True)
+    if unit_sum:
+        total = float(values[0])
+        return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
+                "sample_count": total, "sum": total, "minimum": 1.0, "maximum": 1.0,
+                "p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
+            "sample_count": float(len(values)), "sum": float(values.sum()), "minimum": float(values.min()),
+            "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
