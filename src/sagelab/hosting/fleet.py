@@ -51,6 +51,8 @@ class Instance:
         self.socket_path = socket_path
         self.task_id = task_id
         self.alive = True
+        #: Stopped on purpose (deleted, scaled in, replaced by an update): never to be replaced.
+        self.retired = False
         self.inflight = 0
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
@@ -173,6 +175,7 @@ class Fleet:
             while instance.inflight and time.monotonic() < deadline:
                 time.sleep(0.01)
             instance.alive = False
+            instance.retired = True
             with contextlib.suppress(KeyError):
                 self.engine.stop(instance.task_id)
             with contextlib.suppress(FileNotFoundError):
@@ -229,10 +232,8 @@ class Fleet:
 
     def _on_exit(self, endpoint: str, instance: Instance, status: TaskStatus) -> None:
         """An instance process ended. If it was meant to be serving, replace it."""
-        if not instance.alive or self._closing:
-            return
         instance.alive = False
-        if status.state is TaskState.STOPPED:
+        if instance.retired or self._closing or status.state is TaskState.STOPPED:
             return
         threading.Thread(target=self._replace, args=(endpoint, instance), name="replace-instance",
                          daemon=True).start()
