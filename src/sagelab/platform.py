@@ -110,6 +110,12 @@ class Platform:
         return EndpointConfigService(self)
 
     @functools.cached_property
+    def transforms(self):  # -> TransformService
+        from sagelab.transform.service import TransformService
+
+        return TransformService(self)
+
+    @functools.cached_property
     def endpoints(self):  # -> EndpointService
         from sagelab.hosting.endpoints import EndpointService
 
@@ -167,6 +173,7 @@ class Platform:
     def close(self) -> None:
         if self._stop_flushing is not None:
             self._stop_flushing.set()
+            self._stop_flushing = None
             self.invocation_metrics.flush()
         if "fleet" in self.__dict__:
             self.fleet.close()

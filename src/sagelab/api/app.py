@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -37,8 +38,9 @@ class Face(Protocol):
 
 class SagelabApp:
     def __init__(self, faces: dict[str, Face], verifier: SigV4Verifier | None, *, default_region: str,
-                 account_id: str):
+                 account_id: str, on_shutdown: Callable[[], None] | None = None):
         self.faces = faces
+        self.on_shutdown = on_shutdown
         self.verifier = verifier
         self.default_region = default_region
         self.account_id = account_id
@@ -129,13 +131,15 @@ class SagelabApp:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    @staticmethod
-    async def _lifespan(receive: Any, send: Any) -> None:
+    async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                # uvicorn re-raises SIGTERM once the app is done, so this is the last chance to save state.
+                if self.on_shutdown is not None:
+                    await anyio.to_thread.run_sync(self.on_shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

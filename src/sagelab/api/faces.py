@@ -25,4 +25,4 @@ def build_app(platform: Platform) -> SagelabApp:
     settings = platform.settings
     verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
     return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
-                      account_id=platform.account_id)
+                      account_id=platform.account_id, on_shutdown=platform.close)

@@ -35,6 +35,10 @@ class SageMakerFace:
             "DescribeEndpointConfig": lambda p, r: self.platform.endpoint_configs.describe(p["EndpointConfigName"]),
             "ListEndpointConfigs": self.list_endpoint_configs,
             "DeleteEndpointConfig": lambda p, r: self.platform.endpoint_configs.delete(p["EndpointConfigName"]),
+            "CreateTransformJob": self.create_transform_job,
+            "DescribeTransformJob": self.describe_transform_job,
+            "ListTransformJobs": self.list_transform_jobs,
+            "StopTransformJob": self.stop_transform_job,
             "CreateEndpoint": self.create_endpoint,
             "DescribeEndpoint": lambda p, r: self.platform.endpoints.describe(p["EndpointName"]),
             "ListEndpoints": self.list_endpoints,
@@ -118,3 +122,18 @@ class SageMakerFace:
 
     def delete_tags(self, params: dict[str, Any], request: Request) -> None:
         self.platform.resources.delete_tags(self._resource_arn(params), params["TagKeys"])
+
+    # --- transform jobs -----------------------------------------------------------------------------
+    def create_transform_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        job_arn = self.platform.transforms.create(params, region=request.region, tags=params.get("Tags"))
+        return {"TransformJobArn": job_arn}
+
+    def describe_transform_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return self.platform.transforms.describe(params["TransformJobName"])
+
+    def list_transform_jobs(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        items, more = page(self.platform.transforms.list(params), params)
+        return {"TransformJobSummaries": items, **more}
+
+    def stop_transform_job(self, params: dict[str, Any], request: Request) -> None:
+        self.platform.transforms.stop(params["TransformJobName"])

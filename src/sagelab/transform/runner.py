@@ -1,0 +1,254 @@
+"""What runs inside a transform job's process: load the model once, then turn every input object into
+exactly one output object, `<S3OutputPath>/<relative key>.out`.
+
+Objects are read as a stream and cut into requests (see `batching`); up to MaxConcurrentTransforms requests
+are answered at once on a thread pool while the next ones are read and earlier answers are written, in
+order, straight into the output object. Every write to the job's document is fenced by its lease: once the
+job is stopped (or a restarted server has settled it), this process can no longer change it. Failures are
+raised with SageMaker's prefixes ("ClientError:" for bad input or a record the model rejects,
+"AlgorithmError:" for the rest); the service records them as the FailureReason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
+from sagelab.errors import S3Error, SagelabError, ValidationError
+from sagelab.hosting.artifacts import ModelLoadError, load_predictor
+from sagelab.settings import Settings
+from sagelab.storage.resources import LeaseLost
+from sagelab.transform import states
+from sagelab.transform.batching import BadRecord, Batch, Record, group, line_chunks, lines, whole_object
+from sagelab.transform.data_processing import RecordProcessor
+from sagelab.transform.inputs import InputError, InputObject, list_input_objects, read_object
+from sagelab.transform.spec import TransformJobSpec, parse_transform_job
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class JobFailure(Exception):
+    """A job failure with the reason the user will read."""
+
+
+def run_transform_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
+    from sagelab.platform import Platform
+
+    platform = Platform(Settings.from_dict(settings)).attach()
+    try:
+        TransformRun(platform, job_name, lease, log).run()
+    except LeaseLost:
+        log.write("sagelab: the job was stopped; exiting.\n")
+    finally:
+        platform.close()
+
+
+class TransformRun:
+    def __init__(self, platform: Any, job_name: str, lease: str, log: TextIO):
+        self.platform = platform
+        self.job_name = job_name
+        self.lease = lease
+        self.log = log
+        self.work_dir: Path = platform.work_dir / "TransformJobs" / job_name
+
+    def _update(self, mutate: Callable[[Any], None]) -> None:
+        self.platform.resources.update(states.KIND, self.job_name, mutate, lease=self.lease)
+
+    def _check_lease(self) -> None:
+        res = self.platform.resources.get(states.KIND, self.job_name)
+        if res is None or res.lease != self.lease:
+            raise LeaseLost(self.job_name)
+
+    def _say(self, message: str) -> None:
+        self.log.write(f"sagelab: {time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        self.log.flush()
+
+    def run(self) -> None:
+        resource = self.platform.resources.get(states.KIND, self.job_name)
+        try:
+            spec = parse_transform_job(resource.doc["_Request"], self.platform.models)
+        except ValidationError as exc:
+            raise JobFailure(f"ClientError: {exc.message}") from exc
+        self._update(lambda res: res.doc.__setitem__("TransformStartTime", time.time()))
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        try:
+            predictor = self._load_model(spec)
+            try:
+                objects = list_input_objects(self.platform.blobs, spec.input)
+                self.platform.blobs.head_bucket(spec.output.path.bucket)
+            except InputError as exc:
+                raise JobFailure(f"ClientError: {exc}") from exc
+            except S3Error as exc:
+                raise JobFailure(f"ClientError: cannot write to TransformOutput.S3OutputPath "
+                                 f"{spec.output.path}: {exc.message}") from exc
+            self._say(f"transforming {len(objects)} object(s) from {spec.input.uri} with model {spec.model_name} "
+                      f"({spec.batch_strategy}, SplitType {spec.input.split_type}, MaxPayloadInMB "
+                      f"{spec.max_payload_mb}, MaxConcurrentTransforms {spec.max_concurrent})")
+            with ThreadPoolExecutor(spec.max_concurrent, thread_name_prefix="transform") as pool:
+                transform = ObjectTransform(spec, predictor, self.platform.blobs, pool)
+                for obj in objects:
+                    self._check_lease()
+                    started = time.perf_counter()
+                    size = transform.run(obj)
+                    self._say(f"{obj.uri} -> {obj.output_uri(spec.output.path)} ({size} bytes, "
+                              f"{time.perf_counter() - started:.3f} s)")
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._update(lambda res: states.finish(res, "Completed"))
+
+    def _load_model(self, spec: TransformJobSpec) -> Predictor:
+        threads = max(1, (os.cpu_count() or 1) // spec.max_concurrent)
+        try:
+            return load_predictor(self.platform.blobs, self.platform.algorithms, spec.model_doc,
+                                  self.work_dir / "model", threads=threads)
+        except (ModelLoadError, ValidationError) as exc:
+            raise JobFailure(f"ClientError: model {spec.model_name!r} cannot be loaded: {exc}") from exc
+
+
+class ObjectTransform:
+    """Turns one input object into its output object; shared by every object of a job."""
+
+    def __init__(self, spec: TransformJobSpec, predictor: Predictor, blobs: Any, pool: ThreadPoolExecutor):
+        self.spec = spec
+        self.predictor = predictor
+        self.blobs = blobs
+        self.pool = pool
+        self.window = 2 * spec.max_concurrent
+        self.processor = (RecordProcessor(spec.data_processing, spec.input.record_format)
+                          if spec.data_processing.active else None)
+
+    def run(self, obj: InputObject) -> int:
+        target = obj.output_uri(self.spec.output.path)
+        answers = ordered_map(self.pool, lambda batch: self._answer(obj, batch), self._batches(obj), self.window)
+        try:
+            info = self.blobs.put(target.bucket, target.key, answers, content_type=self.spec.output.accept or None)
+        except BadRecord as exc:
+            raise JobFailure(f"ClientError: {obj.uri}, line {exc.line}: {exc.message}") from exc
+        except InputError as exc:
+            raise JobFailure(f"ClientError: {exc}") from exc
+        except S3Error as exc:
+            raise JobFailure(f"ClientError: cannot write the output {target}: {exc.message}") from exc
+        return info.size
+
+    # --- requests -----------------------------------------------------------------------------------
+    def _batches(self, obj: InputObject) -> Iterator[Batch]:
+        spec = self.spec
+        pieces = read_object(self.blobs, obj, spec.input.compression)
+        limit = spec.max_payload_bytes
+        whole = spec.input.split_type == "None"
+        if self.processor is None:
+            if whole:
+                return whole_object(pieces, limit)
+            if spec.batch_strategy == "MultiRecord":
+                return line_chunks(pieces, limit)
+            return group(lines(pieces), limit=limit, single=True)
+        records: Iterable[Record]
+        if whole and split_content_type(spec.input.content_type)[0] == "application/json":
+            records = [Record(1, body)] if (body := b"".join(pieces).strip()) else []
+        else:
+            records = lines(pieces)
+        batches = group(records, limit=None if whole else limit, single=not whole and spec.batch_strategy ==
+                        "SingleRecord", payload=self.processor.request_payload,
+                        keep_records=not self.processor.passes_output_through)
+        return _within(batches, limit) if whole else batches
+
+    # --- answers (on the pool's threads) ------------------------------------------------------------
+    def _answer(self, obj: InputObject, batch: Batch) -> bytes:
+        body, content_type = self._invoke(obj, batch)
+        if self.processor is not None and body:
+            body = self.processor.output(batch.records, body, content_type)
+        if self.spec.output.assemble_with == "Line" and body and not body.endswith(b"\n"):
+            body += b"\n"
+        return body
+
+    def _invoke(self, obj: InputObject, batch: Batch) -> tuple[bytes, str]:
+        try:
+            return self._call(batch.body)
+        except InferenceError as exc:
+            raise JobFailure(self._rejection(obj, batch, exc)) from None
+        except SagelabError as exc:
+            raise JobFailure(f"ClientError: {obj.uri}, {batch.where}: {exc.message}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the algorithm raised is the reason
+            raise JobFailure(f"AlgorithmError: {obj.uri}, {batch.where}: {type(exc).__name__}: {exc}") from None
+
+    def _call(self, body: bytes) -> tuple[bytes, str]:
+        try:
+            return self.predictor.invoke(body, self.spec.input.content_type, self.spec.output.accept)
+        except InferenceError as exc:
+            if exc.status == 204:  # nothing to predict (blank lines): nothing to write
+                return b"", self.spec.output.accept
+            raise
+
+    def _rejection(self, obj: InputObject, batch: Batch, error: InferenceError) -> str:
+        """The FailureReason for a rejected request, narrowed down to the first record the model rejects."""
+        line, found = _first_rejected(self._call, _request_records(batch))
+        if found is not None:
+            error = found
+        where = f"line {line}" if line is not None else batch.where
+        return (f"ClientError: {obj.uri}, {where}: the model rejected the record (status {error.status}): "
+                f"{error.message}")
+
+
+def _request_records(batch: Batch) -> list[tuple[int, bytes]]:
+    """(line number, payload) of each record in a request, in order."""
+    if batch.records:
+        payloads = [batch.body] if len(batch.records) == 1 else batch.body.split(b"\n")
+        return [(record.line, payload) for record, payload in zip(batch.records, payloads, strict=False)]
+    return [(batch.first_line + offset, line) for offset, line in enumerate(batch.body.split(b"\n"))
+            if line.strip()]
+
+
+def _first_rejected(call: Callable[[bytes], Any],
+                    records: list[tuple[int, bytes]]) -> tuple[int | None, InferenceError | None]:
+    """Bisect a rejected request for its first rejected record: (its line, the model's error for it alone)."""
+    if len(records) == 1:
+        return records[0][0], None
+
+    def rejects(part: list[tuple[int, bytes]]) -> InferenceError | None:
+        try:
+            call(b"\n".join(payload for _, payload in part) + b"\n")
+        except InferenceError as exc:
+            return exc
+        return None
+
+    low, high = 0, len(records)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if rejects(records[low:middle]) is not None:
+            high = middle
+        else:
+            low = middle
+    error = rejects(records[low:high])
+    return (records[low][0], error) if error is not None else (None, None)
+
+
+def _within(batches: Iterable[Batch], limit: int | None) -> Iterator[Batch]:
+    for batch in batches:
+        if limit is not None and len(batch.body) > limit:
+            raise BadRecord(batch.first_line, f"the object's request is {len(batch.body)} bytes, larger than "
+                            f"MaxPayloadInMB ({limit // (1024 * 1024)} MB), and SplitType None sends it whole; "
+                            "use SplitType Line or raise MaxPayloadInMB (0 means no limit)")
+        yield batch
+
+
+def ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """fn over items on `pool`, at most `window` at once, results in order as soon as each is ready."""
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
