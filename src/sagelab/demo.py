@@ -108,7 +108,38 @@ def run_demo(home: str | None = None, out=sys.stdout) -> int:
         for request in jobs.values():
             sm.create_training_job(**request)
         results = wait_for_jobs(sm, list(jobs), out)
-        return _report(results, out)
+        status = _report(results, out)
+        if status:
+            return status
+        xgboost_job = results[next(iter(jobs))]
+        return deploy_and_score(server, xgboost_job, splits["test"], out)
+
+
+def deploy_and_score(server: ServerProcess, job: dict, test: np.ndarray, out) -> int:
+    """Deploy the XGBoost model behind a real-time endpoint and score the held-out rows through it."""
+    sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+    name = job["TrainingJobName"].replace("demo-xgboost", "demo-xgb")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": XGBOOST_IMAGE, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    out.write(f"\nDeploying {name} to a real-time endpoint ...\n")
+    started = time.monotonic()
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    out.write(f"  InService after {time.monotonic() - started:.1f}s\n")
+    started = time.perf_counter()
+    scores = []
+    for row in test[:, 1:]:
+        body = ",".join(f"{v:.10g}" for v in row)
+        reply = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=body)
+        scores.append(float(reply["Body"].read()))
+    elapsed = time.perf_counter() - started
+    accuracy = float(np.mean((np.array(scores) > 0.5) == test[:, 0]))
+    out.write(f"  {len(scores)} InvokeEndpoint calls (one row each) in {elapsed:.2f}s: "
+              f"{1000 * elapsed / len(scores):.1f} ms per call, test accuracy {accuracy:.4f}\n")
+    sm.delete_endpoint(EndpointName=name)
+    return 0
 
 
 def _report(results: dict[str, dict], out) -> int:
