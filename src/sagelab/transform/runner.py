@@ -23,6 +23,7 @@ from typing import Any, TextIO, TypeVar
 from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
 from sagelab.errors import S3Error, SagelabError, ValidationError
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
+from sagelab.lake.blobs import BlobStore
 from sagelab.settings import Settings
 from sagelab.storage.resources import LeaseLost
 from sagelab.transform import states
@@ -77,7 +78,7 @@ class TransformRun:
             spec = parse_transform_job(resource.doc["_Request"], self.platform.models)
         except ValidationError as exc:
             raise JobFailure(f"ClientError: {exc.message}") from exc
-        self._update(lambda res: res.doc.__setitem__("TransformStartTime", time.time()))
+        self._update(states.start)
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             predictor = self._load_model(spec)
@@ -116,12 +117,13 @@ class TransformRun:
 class ObjectTransform:
     """Turns one input object into its output object; shared by every object of a job."""
 
-    def __init__(self, spec: TransformJobSpec, predictor: Predictor, blobs: Any, pool: ThreadPoolExecutor):
+    def __init__(self, spec: TransformJobSpec, predictor: Predictor, blobs: BlobStore, pool: ThreadPoolExecutor):
         self.spec = spec
         self.predictor = predictor
         self.blobs = blobs
         self.pool = pool
-        self.window = 2 * spec.max_concurrent
+        # Requests in flight: one per worker, plus two read ahead so no worker waits for the reader.
+        self.window = spec.max_concurrent + 2
         self.processor = (RecordProcessor(spec.data_processing, spec.input.record_format)
                           if spec.data_processing.active else None)
 
@@ -144,21 +146,23 @@ class ObjectTransform:
         pieces = read_object(self.blobs, obj, spec.input.compression)
         limit = spec.max_payload_bytes
         whole = spec.input.split_type == "None"
+        single = spec.batch_strategy == "SingleRecord"
         if self.processor is None:
             if whole:
                 return whole_object(pieces, limit)
-            if spec.batch_strategy == "MultiRecord":
-                return line_chunks(pieces, limit)
-            return group(lines(pieces), limit=limit, single=True)
-        records: Iterable[Record]
-        if whole and split_content_type(spec.input.content_type)[0] == "application/json":
-            records = [Record(1, body)] if (body := b"".join(pieces).strip()) else []
-        else:
-            records = lines(pieces)
-        batches = group(records, limit=None if whole else limit, single=not whole and spec.batch_strategy ==
-                        "SingleRecord", payload=self.processor.request_payload,
-                        keep_records=not self.processor.passes_output_through)
-        return _within(batches, limit) if whole else batches
+            return group(lines(pieces), limit=limit, single=True) if single else line_chunks(pieces, limit)
+        options = {"payload": self.processor.request_payload,
+                   "keep_records": not self.processor.passes_output_through}
+        if whole:  # every record of the object in one request
+            return _within(group(self._object_records(pieces), limit=None, single=False, **options), limit)
+        return group(lines(pieces), limit=limit, single=single, **options)
+
+    def _object_records(self, pieces: Iterable[bytes]) -> Iterable[Record]:
+        """The records of an unsplit object: one JSON document, or its lines (CSV, JSON Lines)."""
+        if split_content_type(self.spec.input.content_type)[0] == "application/json":
+            body = b"".join(pieces).strip()
+            return [Record(1, body)] if body else []
+        return lines(pieces)
 
     # --- answers (on the pool's threads) ------------------------------------------------------------
     def _answer(self, obj: InputObject, batch: Batch) -> bytes:

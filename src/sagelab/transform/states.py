@@ -19,6 +19,11 @@ def set_status(res: Resource, status: str) -> None:
     res.doc["TransformJobStatus"] = status
 
 
+def start(res: Resource) -> None:
+    """The job's process has started working."""
+    res.doc["TransformStartTime"] = time.time()
+
+
 def finish(res: Resource, status: str, *, reason: str | None = None) -> None:
     """Move a job to a final status, stamp its end time and release its lease."""
     set_status(res, status)
