@@ -152,6 +152,7 @@ class Platform:
         self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
         self.training.recover()
+        self.transforms.recover()
         self.endpoints.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
