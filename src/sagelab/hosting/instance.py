@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import uvloop
+
 from sagelab.algorithms.base import InferenceError, Predictor
 from sagelab.hosting import wire
 
@@ -32,7 +34,7 @@ def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, so
     log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
     log.flush()
     try:
-        asyncio.run(_serve(predictor, socket_path))
+        uvloop.run(_serve(predictor, socket_path))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 

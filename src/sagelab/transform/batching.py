@@ -8,7 +8,8 @@
 - With DataProcessing, records are handled one by one (filtered, remembered for the join), then grouped
   into requests the same way.
 
-Every batch knows the object's line numbers it spans, so a rejected request can be reported by line.
+Requests cut by bytes do not count their lines (that would cost time on the hot path); when an error must
+name a line, `line_at` counts them from the start of the object.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 
 class BadRecord(Exception):
-    """An input record that cannot be sent; `line` is its 1-based line number in the object."""
+    """An input record that cannot be sent, named by its 1-based `line`, or by the byte `offset` where its
+    request starts when the line is not known yet."""
 
-    def __init__(self, line: int, message: str):
+    def __init__(self, message: str, *, line: int | None = None, offset: int = 0):
         super().__init__(message)
-        self.line = line
         self.message = message
+        self.line = line
+        self.offset = offset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,16 +38,28 @@ class Record:
 @dataclasses.dataclass(frozen=True)
 class Batch:
     body: bytes
-    first_line: int
-    last_line: int
+    #: Where the body starts in the (decompressed) object, in bytes.
+    offset: int = 0
+    #: The line number of the body's first line; None when the batch was cut by bytes (see `line_at`).
+    first_line: int | None = None
     #: The records the batch was built from, when they are needed after inference (JoinSource).
     records: tuple[Record, ...] = ()
 
-    @property
-    def where(self) -> str:
-        if self.first_line == self.last_line:
-            return f"line {self.first_line}"
-        return f"lines {self.first_line}-{self.last_line}"
+
+def line_span(data: bytes) -> int:
+    """How many lines `data` holds (a last line without a newline counts)."""
+    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+
+def line_at(pieces: Iterable[bytes], offset: int) -> int:
+    """The 1-based number of the line that starts at byte `offset` of the object read as `pieces`."""
+    newlines = 0
+    for piece in pieces:
+        if offset <= 0:
+            break
+        newlines += piece.count(b"\n", 0, offset)
+        offset -= len(piece)
+    return newlines + 1
 
 
 def _too_large(limit: int) -> str:
@@ -52,42 +67,44 @@ def _too_large(limit: int) -> str:
             "(0 means no limit) or split the record")
 
 
-def _line_span(data: bytes | bytearray) -> int:
-    """How many lines `data` holds (a last line without a newline counts)."""
-    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
-
-
 def whole_object(pieces: Iterable[bytes], limit: int | None) -> Iterator[Batch]:
     body = b"".join(pieces)
     if limit is not None and len(body) > limit:
-        raise BadRecord(1, f"the object is {len(body)} bytes, larger than MaxPayloadInMB "
-                           f"({limit // (1024 * 1024)} MB), and SplitType None sends it whole; use SplitType "
-                           "Line or raise MaxPayloadInMB (0 means no limit)")
+        raise BadRecord(f"the object is {len(body)} bytes, larger than MaxPayloadInMB ({limit // (1024 * 1024)} "
+                        "MB), and SplitType None sends it whole; use SplitType Line or raise MaxPayloadInMB (0 "
+                        "means no limit)", line=1)
     if body:
-        yield Batch(body, 1, max(1, _line_span(body)))
+        yield Batch(body, 0, 1)
 
 
 def line_chunks(pieces: Iterable[bytes], limit: int | None) -> Iterator[Batch]:
-    """MultiRecord over lines: newline-aligned chunks of at most `limit` bytes (None: the whole object)."""
+    """MultiRecord over lines: newline-aligned chunks of at most `limit` bytes (None: the whole object).
+
+    Each chunk is copied once (pieces of about `limit` bytes make the rest of the work slicing).
+    """
     if limit is None:
         yield from whole_object(pieces, None)
         return
-    buffer = bytearray()
-    line = 1
+    carry = b""  # the start of the next chunk: bytes read but not sent yet
+    offset = 0  # where `carry` starts in the object
     for piece in pieces:
-        buffer += piece
-        while len(buffer) > limit:
-            cut = buffer.rfind(b"\n", 0, limit) + 1
-            if cut == 0:
-                raise BadRecord(line, _too_large(limit))
-            with memoryview(buffer) as view:
-                body = bytes(view[:cut])
-            del buffer[:cut]
-            lines = body.count(b"\n")
-            yield Batch(body, line, line + lines - 1)
-            line += lines
-    if buffer.strip():
-        yield Batch(bytes(buffer), line, line + _line_span(buffer) - 1)
+        start = 0  # piece[:start] is already sent
+        while len(carry) + len(piece) - start > limit:
+            room = limit - len(carry)
+            cut = piece.rfind(b"\n", start, start + room) + 1 if room > 0 else 0
+            if cut:
+                body = b"".join((carry, memoryview(piece)[start:cut])) if carry else piece[start:cut]
+                start, carry = cut, b""
+            else:  # no newline of this piece fits: send the carry up to its own last newline
+                end = carry.rfind(b"\n") + 1
+                if not end:
+                    raise BadRecord(_too_large(limit), offset=offset)
+                body, carry = carry[:end], carry[end:]
+            yield Batch(body, offset)
+            offset += len(body)
+        carry = b"".join((carry, memoryview(piece)[start:])) if carry else piece[start:]
+    if carry.strip():
+        yield Batch(carry, offset)
 
 
 def lines(pieces: Iterable[bytes]) -> Iterator[Record]:
@@ -116,12 +133,12 @@ def group(records: Iterable[Record], *, limit: int | None, single: bool,
 
     def flush() -> Batch:
         body = bodies[0] if single else b"\n".join(bodies) + b"\n"
-        return Batch(body, pending[0].line, pending[-1].line, tuple(pending) if keep_records else ())
+        return Batch(body, first_line=pending[0].line, records=tuple(pending) if keep_records else ())
 
     for record in records:
         data = payload(record)
         if limit is not None and len(data) + 1 > limit:
-            raise BadRecord(record.line, _too_large(limit))
+            raise BadRecord(_too_large(limit), line=record.line)
         if pending and (single or (limit is not None and size + len(data) + 1 > limit)):
             yield flush()
             pending, bodies, size = [], [], 0

@@ -42,7 +42,7 @@ class RecordProcessor:
         try:
             selected = flt.select(value)
         except JsonPathError as exc:
-            raise BadRecord(record.line, f"InputFilter {flt.text!r}: {exc}") from None
+            raise BadRecord(f"InputFilter {flt.text!r}: {exc}", line=record.line) from None
         if self.record_format == "csv":
             return csv_line(selected if isinstance(selected, list) else [selected]).encode()
         return json_text(selected).encode()
@@ -71,7 +71,7 @@ class RecordProcessor:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise BadRecord(record.line, f"the record is not valid JSON ({exc})") from None
+            raise BadRecord(f"the record is not valid JSON ({exc})", line=record.line) from None
 
     def _join(self, record: Record, output: Any, response_format: str) -> tuple[Any, str]:
         source = self._read_input(record)
@@ -109,10 +109,11 @@ def split_response(response: bytes, response_type: str, count: int,
         outputs, response_format = ([text.rstrip("\n")] if count == 1 else []), "json"
     if len(outputs) != count:
         where = f"lines {records[0].line}-{records[-1].line}" if count > 1 else f"line {records[0].line}"
-        raise BadRecord(records[0].line, f"the model answered {len(outputs)} output record(s) in "
-                        f"{response_type or 'its default format'} for {count} input record(s) ({where}), so "
-                        "they cannot be joined or filtered record by record; use Accept text/csv or "
-                        "application/jsonlines, or BatchStrategy SingleRecord")
+        answered = response_type or "its default format"
+        raise BadRecord(f"the model answered {len(outputs)} output record(s) in {answered} for {count} input "
+                        f"record(s) ({where}), so they cannot be joined or filtered record by record; use Accept "
+                        "text/csv or application/jsonlines, or BatchStrategy SingleRecord",
+                        line=records[0].line)
     return response_format, outputs
 
 
@@ -120,21 +121,21 @@ def _select(path: JsonPath, value: Any, record: Record, field: str) -> Any:
     try:
         return path.select(value)
     except JsonPathError as exc:
-        raise BadRecord(record.line, f"{field} {path.text!r}: {exc}") from None
+        raise BadRecord(f"{field} {path.text!r}: {exc}", line=record.line) from None
 
 
 def _text(record: Record) -> str:
     try:
         return record.data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRecord(record.line, f"the record is not UTF-8 text ({exc})") from None
+        raise BadRecord(f"the record is not UTF-8 text ({exc})", line=record.line) from None
 
 
 def _json(text: str, records: Sequence[Record]) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise BadRecord(records[0].line, f"the model's answer is not valid JSON ({exc})") from None
+        raise BadRecord(f"the model's answer is not valid JSON ({exc})", line=records[0].line) from None
 
 
 def _typed(fields: list[str]) -> Any:

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from sagelab.errors import S3Error, ValidationError
 from sagelab.lake.blobs import BlobStore
@@ -67,11 +68,14 @@ def _manifest_objects(blobs: BlobStore, uri: S3Uri) -> list[InputObject]:
     return [InputObject(S3Uri(prefix.bucket, prefix.key + rel), rel) for rel in relative]
 
 
-def read_object(blobs: BlobStore, obj: InputObject, compression: str) -> Iterator[bytes]:
-    """The object's bytes in pieces, decompressed when the input is Gzip."""
+def read_object(blobs: BlobStore, obj: InputObject, compression: str, *,
+                piece_size: int | None = None) -> Iterator[bytes]:
+    """The object's bytes in pieces (of `piece_size` bytes where the store allows), decompressed when the
+    input is Gzip."""
     try:
         local = blobs.local_path(obj.uri.bucket, obj.uri.key)
-        pieces = _read_file(local) if local is not None else blobs.read(obj.uri.bucket, obj.uri.key)
+        pieces = (_read_file(local, piece_size or _READ_SIZE) if local is not None
+                  else blobs.read(obj.uri.bucket, obj.uri.key))
         if compression == "Gzip":
             pieces = _gunzip(pieces, obj.uri)
         yield from pieces
@@ -79,9 +83,9 @@ def read_object(blobs: BlobStore, obj: InputObject, compression: str) -> Iterato
         raise InputError(f"cannot read the input {obj.uri}: {exc.message}") from None
 
 
-def _read_file(path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while piece := f.read(_READ_SIZE):
+def _read_file(path: Path, size: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while piece := f.read(size):
             yield piece
 
 

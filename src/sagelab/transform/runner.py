@@ -27,7 +27,17 @@ from sagelab.lake.blobs import BlobStore
 from sagelab.settings import Settings
 from sagelab.storage.resources import LeaseLost
 from sagelab.transform import states
-from sagelab.transform.batching import BadRecord, Batch, Record, group, line_chunks, lines, whole_object
+from sagelab.transform.batching import (
+    BadRecord,
+    Batch,
+    Record,
+    group,
+    line_at,
+    line_chunks,
+    line_span,
+    lines,
+    whole_object,
+)
 from sagelab.transform.data_processing import RecordProcessor
 from sagelab.transform.inputs import InputError, InputObject, list_input_objects, read_object
 from sagelab.transform.spec import TransformJobSpec, parse_transform_job
@@ -133,7 +143,8 @@ class ObjectTransform:
         try:
             info = self.blobs.put(target.bucket, target.key, answers, content_type=self.spec.output.accept or None)
         except BadRecord as exc:
-            raise JobFailure(f"ClientError: {obj.uri}, line {exc.line}: {exc.message}") from exc
+            line = exc.line if exc.line is not None else self._line_at(obj, exc.offset)
+            raise JobFailure(f"ClientError: {obj.uri}, line {line}: {exc.message}") from exc
         except InputError as exc:
             raise JobFailure(f"ClientError: {exc}") from exc
         except S3Error as exc:
@@ -143,8 +154,8 @@ class ObjectTransform:
     # --- requests -----------------------------------------------------------------------------------
     def _batches(self, obj: InputObject) -> Iterator[Batch]:
         spec = self.spec
-        pieces = read_object(self.blobs, obj, spec.input.compression)
         limit = spec.max_payload_bytes
+        pieces = read_object(self.blobs, obj, spec.input.compression, piece_size=limit)
         whole = spec.input.split_type == "None"
         single = spec.batch_strategy == "SingleRecord"
         if self.processor is None:
@@ -179,9 +190,10 @@ class ObjectTransform:
         except InferenceError as exc:
             raise JobFailure(self._rejection(obj, batch, exc)) from None
         except SagelabError as exc:
-            raise JobFailure(f"ClientError: {obj.uri}, {batch.where}: {exc.message}") from None
+            raise JobFailure(f"ClientError: {obj.uri}, {self._where(obj, batch)}: {exc.message}") from None
         except Exception as exc:  # noqa: BLE001 - whatever the algorithm raised is the reason
-            raise JobFailure(f"AlgorithmError: {obj.uri}, {batch.where}: {type(exc).__name__}: {exc}") from None
+            raise JobFailure(f"AlgorithmError: {obj.uri}, {self._where(obj, batch)}: {type(exc).__name__}: "
+                             f"{exc}") from None
 
     def _call(self, body: bytes) -> tuple[bytes, str]:
         try:
@@ -191,23 +203,34 @@ class ObjectTransform:
                 return b"", self.spec.output.accept
             raise
 
+    # --- naming lines in errors (counted only when an error needs them) -------------------------------
+    def _line_at(self, obj: InputObject, offset: int) -> int:
+        return line_at(read_object(self.blobs, obj, self.spec.input.compression), offset)
+
+    def _first_line(self, obj: InputObject, batch: Batch) -> int:
+        return batch.first_line if batch.first_line is not None else self._line_at(obj, batch.offset)
+
+    def _where(self, obj: InputObject, batch: Batch) -> str:
+        first = self._first_line(obj, batch)
+        last = batch.records[-1].line if batch.records else first + max(1, line_span(batch.body)) - 1
+        return f"line {first}" if first == last else f"lines {first}-{last}"
+
     def _rejection(self, obj: InputObject, batch: Batch, error: InferenceError) -> str:
         """The FailureReason for a rejected request, narrowed down to the first record the model rejects."""
-        line, found = _first_rejected(self._call, _request_records(batch))
+        line, found = _first_rejected(self._call, _request_records(batch, self._first_line(obj, batch)))
         if found is not None:
             error = found
-        where = f"line {line}" if line is not None else batch.where
+        where = f"line {line}" if line is not None else self._where(obj, batch)
         return (f"ClientError: {obj.uri}, {where}: the model rejected the record (status {error.status}): "
                 f"{error.message}")
 
 
-def _request_records(batch: Batch) -> list[tuple[int, bytes]]:
+def _request_records(batch: Batch, first_line: int) -> list[tuple[int, bytes]]:
     """(line number, payload) of each record in a request, in order."""
     if batch.records:
         payloads = [batch.body] if len(batch.records) == 1 else batch.body.split(b"\n")
         return [(record.line, payload) for record, payload in zip(batch.records, payloads, strict=False)]
-    return [(batch.first_line + offset, line) for offset, line in enumerate(batch.body.split(b"\n"))
-            if line.strip()]
+    return [(first_line + offset, line) for offset, line in enumerate(batch.body.split(b"\n")) if line.strip()]
 
 
 def _first_rejected(call: Callable[[bytes], Any],
@@ -237,9 +260,9 @@ def _first_rejected(call: Callable[[bytes], Any],
 def _within(batches: Iterable[Batch], limit: int | None) -> Iterator[Batch]:
     for batch in batches:
         if limit is not None and len(batch.body) > limit:
-            raise BadRecord(batch.first_line, f"the object's request is {len(batch.body)} bytes, larger than "
-                            f"MaxPayloadInMB ({limit // (1024 * 1024)} MB), and SplitType None sends it whole; "
-                            "use SplitType Line or raise MaxPayloadInMB (0 means no limit)")
+            raise BadRecord(f"the object's request is {len(batch.body)} bytes, larger than MaxPayloadInMB "
+                            f"({limit // (1024 * 1024)} MB), and SplitType None sends it whole; use SplitType Line "
+                            "or raise MaxPayloadInMB (0 means no limit)", line=batch.first_line)
         yield batch
 
 
