@@ -7,7 +7,16 @@ import gzip
 import pytest
 
 from sagelab.lake.uris import S3Uri
-from sagelab.transform.batching import BadRecord, Record, group, line_chunks, lines, whole_object
+from sagelab.transform.batching import (
+    BadRecord,
+    Record,
+    group,
+    line_at,
+    line_chunks,
+    line_span,
+    lines,
+    whole_object,
+)
 from sagelab.transform.data_processing import RecordProcessor
 from sagelab.transform.inputs import InputError, _gunzip
 from sagelab.transform.jsonpath import parse_jsonpath
@@ -18,34 +27,39 @@ def pieces(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
-@pytest.mark.parametrize("piece_size", [1, 7, 64, 10_000])
+@pytest.mark.parametrize("piece_size", [1, 7, 64, 100, 250, 10_000])
 def test_line_chunks_cut_at_newlines_within_the_limit(piece_size):
     data = b"".join(f"{i},{i * 2}\n".encode() for i in range(500)) + b"last,1"
     batches = list(line_chunks(pieces(data, piece_size), 100))
     assert b"".join(b.body for b in batches) == data
     assert all(len(b.body) <= 100 for b in batches)
     assert all(b.body.endswith(b"\n") for b in batches[:-1])
-    assert batches[0].first_line == 1 and batches[-1].last_line == 501
-    all_lines = data.split(b"\n")
-    for before, after in zip(batches, batches[1:], strict=False):
-        assert after.first_line == before.last_line + 1
-        assert after.body.split(b"\n")[0] == all_lines[after.first_line - 1]
+    assert all(len(b.body) > 80 for b in batches[:-1])  # full: a 100-byte window always holds 8+ lines
+    offsets = [0]
+    for batch in batches[:-1]:
+        offsets.append(offsets[-1] + len(batch.body))
+    assert [b.offset for b in batches] == offsets
+    assert [line_at(pieces(data, piece_size), b.offset) for b in batches] == [
+        data[:b.offset].count(b"\n") + 1 for b in batches]
 
 
 def test_a_record_larger_than_the_limit_is_named_by_line():
     data = b"1,2\n3,4\n" + b"9" * 200 + b"\n5,6\n"
     with pytest.raises(BadRecord) as info:
-        list(line_chunks([data], 100))
-    assert info.value.line == 3 and "MaxPayloadInMB" in info.value.message
+        list(line_chunks(pieces(data, 64), 100))
+    assert info.value.line is None and "MaxPayloadInMB" in info.value.message
+    assert line_at(pieces(data, 64), info.value.offset) == 3
 
 
 def test_whole_object_and_no_limit():
     data = b"a\nb\nc\n"
     assert [b.body for b in whole_object(pieces(data, 2), None)] == [data]
     assert [b.body for b in line_chunks(pieces(data, 2), None)] == [data]
-    with pytest.raises(BadRecord):
+    with pytest.raises(BadRecord) as info:
         list(whole_object([data], 3))
+    assert info.value.line == 1
     assert list(whole_object([], 10)) == []
+    assert line_span(data) == 3 and line_span(b"a\nb") == 2 and line_span(b"") == 0
 
 
 def test_lines_skip_blanks_and_keep_numbers():
@@ -59,7 +73,8 @@ def test_group_single_and_multi():
     assert [b.body for b in single] == [b"x" * 10] * 7
     multi = list(group(records, limit=35, single=False, keep_records=True))
     assert [len(b.records) for b in multi] == [3, 3, 1]
-    assert multi[1].body == b"\n".join([b"x" * 10] * 3) + b"\n" and multi[1].where == "lines 4-6"
+    assert multi[1].body == b"\n".join([b"x" * 10] * 3) + b"\n"
+    assert multi[1].first_line == 4 and [r.line for r in multi[1].records] == [4, 5, 6]
 
 
 def test_gzip_members_concatenated_and_truncated():
