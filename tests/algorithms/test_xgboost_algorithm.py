@@ -616,3 +616,23 @@ def test_accept_negotiation(binary_model, cancer):
     # No Content-Type: LibSVM, as the container assumes.
     libsvm = kit.encode_request(cancer.x_validation[:1], "text/libsvm")
     assert predictor.invoke(libsvm, "", "text/csv")[0] == predictor.invoke(body, "text/csv", "text/csv")[0]
+
+
+def test_large_csv_bodies_read_from_bytes_keep_the_careful_errors(binary_model, cancer):
+    """Bodies over 64 KiB are parsed straight from bytes; anything unusual still gets the exact answer."""
+    predictor = ALGORITHM.load(binary_model)
+    lines = csv_body(np.tile(cancer.x_validation[:20], (200, 1))).splitlines(keepends=True)
+    expected, _ = predictor.invoke(b"".join(lines), "text/csv", "text/csv")
+    assert len(expected.splitlines()) == len(lines)
+    assert predictor.invoke(b"\n" + b"".join(lines) + b"\n\n", "text/csv", "text/csv")[0] == expected
+    for row, (bad, fragment) in enumerate([(b"1,2,3\n", "has 3 column(s)"), (b"\xff,1\n", "not UTF-8")], start=7):
+        broken = lines[:row - 1] + [bad] + lines[row:]
+        with pytest.raises(InferenceError) as info:
+            predictor.invoke(b"".join(broken), "text/csv", "text/csv")
+        assert info.value.status == 400 and fragment in info.value.message
+    missing = lines[:]
+    missing[4] = b"," + missing[4].split(b",", 1)[1]
+    values = np.tile(cancer.x_validation[:20], (200, 1)).astype(np.float32)
+    values[4, 0] = np.nan
+    scores = booster(binary_model).inplace_predict(values)
+    assert predictor.invoke(b"".join(missing), "text/csv", "text/csv")[0].splitlines()[4].decode() == str(scores[4])

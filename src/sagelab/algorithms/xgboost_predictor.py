@@ -51,7 +51,7 @@ class XGBoostPredictor:
         self.booster.set_param({"nthread": max(1, threads)})
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        if not body or not body.strip():
+        if not body or body.isspace():  # (isspace, unlike strip, does not copy a large body)
             raise InferenceError(204, "The request body is empty: there is nothing to predict.")
         main, _ = split_content_type(content_type)
         request_format = _REQUEST_FORMATS.get(main)
@@ -59,11 +59,13 @@ class XGBoostPredictor:
             raise InferenceError(415, f"Content type {content_type!r} is not supported by XGBoost. Supported: "
                                       f"{', '.join(self.content_types)}.")
         accept_type = self._accept(accept)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InferenceError(400, f"The request body is not UTF-8 text: {exc}.") from None
-        features = self._parse_csv(text, len(body)) if request_format == "csv" else self._parse_libsvm(text)
+        features = self._parse_big_csv(body) if request_format == "csv" and len(body) > _BIG_BODY else None
+        if features is None:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InferenceError(400, f"The request body is not UTF-8 text: {exc}.") from None
+            features = self._parse_csv(text, len(body)) if request_format == "csv" else self._parse_libsvm(text)
         try:
             predictions = self.booster.inplace_predict(features, validate_features=False)
         except Exception as exc:  # noqa: BLE001 - xgboost raises XGBoostError/ValueError for bad input
@@ -83,6 +85,19 @@ class XGBoostPredictor:
                                   f"{', '.join(self.accept_types)}.")
 
     # CSV: no label column, delimiter sniffed from the first line, one record per line.
+    def _parse_big_csv(self, body: bytes) -> np.ndarray | None:
+        """A large CSV body parsed straight from its bytes (batch transform sends megabytes at a time);
+        None when it needs the careful path below (which also explains what is wrong)."""
+        first_end = body.find(b"\n")
+        delimiter = _sniff(body[:first_end if first_end >= 0 else len(body)].decode("utf-8", "replace").strip())
+        if delimiter is None:
+            return None
+        try:
+            matrix = _arrow_csv(body, delimiter)
+        except (ValueError, TypeError, NotImplementedError):  # pyarrow's ArrowInvalid is a ValueError
+            return None
+        return matrix if matrix.ndim == 2 and matrix.shape[1] == self.num_features else None
+
     def _parse_csv(self, text: str, size: int) -> np.ndarray:
         text = text.strip()
         first_end = text.find("\n")
@@ -93,7 +108,7 @@ class XGBoostPredictor:
             if first_end < 0:  # one record: the common real-time case, kept to a split and one conversion
                 matrix = np.array(first.split(delimiter), dtype=np.float32).reshape(1, -1)
             elif size > _BIG_BODY and delimiter is not None:
-                matrix = _arrow_csv(text, delimiter)
+                matrix = _arrow_csv(text.encode(), delimiter)
             else:
                 matrix = np.array([line.split(delimiter) for line in text.splitlines()], dtype=np.float32)
         except (ValueError, TypeError):
@@ -148,12 +163,12 @@ def _sniff(line: str) -> str | None:
     return None if " " in line.strip() else ","
 
 
-def _arrow_csv(text: str, delimiter: str) -> np.ndarray:
+def _arrow_csv(data: bytes, delimiter: str) -> np.ndarray:
     import io
 
     import pyarrow.csv as pacsv
 
-    table = pacsv.read_csv(io.BytesIO(text.encode()),
+    table = pacsv.read_csv(io.BytesIO(data),
                            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
                            parse_options=pacsv.ParseOptions(delimiter=delimiter))
     return np.column_stack([c.to_numpy(zero_copy_only=False).astype(np.float32) for c in table.columns])
