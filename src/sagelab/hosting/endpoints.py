@@ -10,9 +10,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from sagelab.arns import sagemaker_arn
 from sagelab.errors import ValidationError
 from sagelab.hosting.fleet import ModelLoadFailed, variant_specs
-from sagelab.hosting.models import resource_arn
 from sagelab.storage.resources import AlreadyExists, NotFound, Resource
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class EndpointService:
     def create(self, params: dict[str, Any], *, region: str) -> str:
         name = params["EndpointName"]
         config = self.platform.endpoint_configs.get(params["EndpointConfigName"])
-        arn = resource_arn(region, self.platform.account_id, "endpoint", name)
+        arn = sagemaker_arn(region, self.platform.account_id, "endpoint", name)
         now = time.time()
         doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config.name,
                "EndpointStatus": "Creating", "CreationTime": now, "LastModifiedTime": now,
@@ -52,7 +52,7 @@ class EndpointService:
     def get(self, name: str) -> Resource:
         res = self.platform.resources.get(ENDPOINT, name)
         if res is None:
-            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "endpoint", name)
+            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "endpoint", name)
             raise ValidationError(f'Could not find endpoint "{arn}".')
         return res
 
@@ -60,11 +60,7 @@ class EndpointService:
         return dict(self.get(name).doc)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list(
-            ENDPOINT, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
-            created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
-            modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"),
-            sort_by=params.get("SortBy", "CreationTime"), descending=params.get("SortOrder", "Descending") == "Descending")
+        rows = self.platform.resources.list_for_request(ENDPOINT, params)
         return [{"EndpointName": r.name, "EndpointArn": r.arn, "CreationTime": r.created_at,
                  "LastModifiedTime": r.modified_at, "EndpointStatus": r.status} for r in rows]
 

@@ -5,24 +5,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from sagelab.arns import sagemaker_arn
 from sagelab.errors import S3Error, ValidationError
 from sagelab.hosting.artifacts import containers_of, model_data_url
 from sagelab.lake.uris import parse_s3_uri
-from sagelab.storage.resources import AlreadyExists, Resource
+from sagelab.storage.resources import AlreadyExists, Resource, public
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
 
 MODEL = "model"
 ENDPOINT_CONFIG = "endpoint-config"
-
-
-def resource_arn(region: str, account: str, kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
-
-
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 class ModelService:
@@ -41,7 +34,7 @@ class ModelService:
             if not url:
                 raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
             self._check_model_data(url, field)
-        arn = resource_arn(region, self.platform.account_id, "model", name)
+        arn = sagemaker_arn(region, self.platform.account_id, "model", name)
         doc = {"ModelName": name, "ModelArn": arn, "CreationTime": time.time(),
                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False))}
         for key in ("PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig", "VpcConfig"):
@@ -69,22 +62,19 @@ class ModelService:
     def get(self, name: str) -> Resource:
         res = self.platform.resources.get(MODEL, name)
         if res is None:
-            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "model", name)
+            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "model", name)
             raise ValidationError(f'Could not find model "{arn}".')
         return res
 
     def describe(self, name: str) -> dict[str, Any]:
-        return _public(self.get(name).doc)
+        return public(self.get(name).doc)
 
     def delete(self, name: str) -> None:
         self.get(name)
         self.platform.resources.delete(MODEL, name)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list(
-            MODEL, name_contains=params.get("NameContains"), created_after=params.get("CreationTimeAfter"),
-            created_before=params.get("CreationTimeBefore"), sort_by=params.get("SortBy", "CreationTime"),
-            descending=params.get("SortOrder", "Descending") == "Descending")
+        rows = self.platform.resources.list_for_request(MODEL, params)
         return [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.created_at} for r in rows]
 
 
@@ -115,7 +105,7 @@ class EndpointConfigService:
                              "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
-        arn = resource_arn(region, self.platform.account_id, "endpoint-config", name)
+        arn = sagemaker_arn(region, self.platform.account_id, "endpoint-config", name)
         doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
                "CreationTime": time.time()}
         for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ShadowProductionVariants"):
@@ -132,21 +122,18 @@ class EndpointConfigService:
     def get(self, name: str) -> Resource:
         res = self.platform.resources.get(ENDPOINT_CONFIG, name)
         if res is None:
-            arn = resource_arn(self.platform.settings.region, self.platform.account_id, "endpoint-config", name)
+            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "endpoint-config", name)
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
         return res
 
     def describe(self, name: str) -> dict[str, Any]:
-        return _public(self.get(name).doc)
+        return public(self.get(name).doc)
 
     def delete(self, name: str) -> None:
         self.get(name)
         self.platform.resources.delete(ENDPOINT_CONFIG, name)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list(
-            ENDPOINT_CONFIG, name_contains=params.get("NameContains"), created_after=params.get("CreationTimeAfter"),
-            created_before=params.get("CreationTimeBefore"), sort_by=params.get("SortBy", "CreationTime"),
-            descending=params.get("SortOrder", "Descending") == "Descending")
+        rows = self.platform.resources.list_for_request(ENDPOINT_CONFIG, params)
         return [{"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.created_at}
                 for r in rows]

@@ -25,6 +25,11 @@ class Resource:
     doc: dict[str, Any]
 
 
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A Describe document without sagelab's private fields (names starting with '_')."""
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
 class AlreadyExists(Exception):
     pass
 
@@ -124,6 +129,14 @@ class ResourceStore:
         query = query.order_by(column.desc() if descending else column.asc(), t.c.name.asc())
         with self.db.read() as conn:
             return [_row_to_resource(r) for r in conn.execute(query)]
+
+    def list_for_request(self, kind: str, params: dict[str, Any]) -> list[Resource]:
+        """Rows matching a SageMaker List* request's standard filters and sort order."""
+        return self.list(
+            kind, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
+            created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
+            modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"),
+            sort_by=params.get("SortBy", "CreationTime"), descending=params.get("SortOrder", "Descending") == "Descending")
 
     def in_status(self, kind: str, statuses: Iterable[str]) -> list[Resource]:
         t = tables.resources

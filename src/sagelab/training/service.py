@@ -8,9 +8,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagelab.arns import sagemaker_arn
 from sagelab.compute.engine import Task, TaskState, TaskStatus
 from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
 from sagelab.training import states
 from sagelab.training.spec import parse_training_job
 
@@ -21,10 +22,6 @@ RUNNER = "sagelab.training.runner:run_training_job"
 DEFAULT_RESOURCE_CONFIG = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
 SERVER_STOPPED = ("sagelab server stopped while the job was running; the job was not resumed. "
                   "Create a new training job to run it again.")
-
-
-def arn(region: str, account: str, kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
 
 
 class TrainingService:
@@ -38,7 +35,7 @@ class TrainingService:
     # --- create -----------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None) -> str:
         spec = parse_training_job(params, self.platform.algorithms)
-        job_arn = arn(region, self.platform.account_id, "training-job", spec.name)
+        job_arn = sagemaker_arn(region, self.platform.account_id, "training-job", spec.name)
         now = time.time()
         algo_spec = dict(params["AlgorithmSpecification"])
         algo_spec["MetricDefinitions"] = [{"Name": m.name, "Regex": m.regex} for m in spec.metric_definitions]
@@ -120,11 +117,7 @@ class TrainingService:
         return public(self.get(name).doc)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.resources.list(
-            states.KIND, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
-            created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
-            modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"),
-            sort_by=params.get("SortBy", "CreationTime"), descending=params.get("SortOrder", "Descending") == "Descending")
+        rows = self.resources.list_for_request(states.KIND, params)
         summaries = []
         for res in rows:
             doc = res.doc
@@ -185,6 +178,3 @@ def job_log_path(logs_dir: Path, name: str) -> Path:
     return logs_dir / "TrainingJobs" / f"{name}.log"
 
 
-def public(doc: dict[str, Any]) -> dict[str, Any]:
-    """The Describe document without sagelab's private fields (names starting with '_')."""
-    return {k: v for k, v in doc.items() if not k.startswith("_")}

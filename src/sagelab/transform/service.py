@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagelab.arns import sagemaker_arn
 from sagelab.compute.engine import Task, TaskState, TaskStatus
 from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
 from sagelab.transform import states
 from sagelab.transform.spec import TransformJobSpec, parse_transform_job
 
@@ -27,17 +28,10 @@ SERVER_STOPPED = ("sagelab server stopped while the transform job was running; t
                   "Create a new transform job to run it again.")
 
 
-def arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:transform-job/{name.lower()}"
-
-
 def job_log_path(logs_dir: Path, name: str) -> Path:
     return logs_dir / "TransformJobs" / f"{name}.log"
 
 
-def public(doc: dict[str, Any]) -> dict[str, Any]:
-    """The Describe document without sagelab's private fields (names starting with '_')."""
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 class TransformService:
@@ -51,7 +45,7 @@ class TransformService:
     # --- create -----------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None) -> str:
         spec = parse_transform_job(params, self.platform.models)
-        job_arn = arn(region, self.platform.account_id, spec.name)
+        job_arn = sagemaker_arn(region, self.platform.account_id, "transform-job", spec.name)
         doc = describe_document(spec, params, job_arn, time.time())
         lease = uuid.uuid4().hex
         try:
@@ -102,11 +96,7 @@ class TransformService:
         return public(self.get(name).doc)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.resources.list(
-            states.KIND, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
-            created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
-            modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"),
-            sort_by=params.get("SortBy", "CreationTime"), descending=params.get("SortOrder", "Descending") == "Descending")
+        rows = self.resources.list_for_request(states.KIND, params)
         summaries = []
         for res in rows:
             summary = {"TransformJobName": res.name, "TransformJobArn": res.arn, "CreationTime": res.created_at,
