@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -289,5 +289,3 @@ def variant_specs(config_doc: dict[str, Any]) -> list[VariantSpec]:
     return [VariantSpec(v["VariantName"], v["ModelName"], float(v.get("InitialVariantWeight", 1.0)),
                         int(v.get("InitialInstanceCount") or 1)) for v in config_doc["ProductionVariants"]]
 
-
-Callback = Callable[[], None]
