@@ -25,6 +25,8 @@ JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.spar
                "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
                "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
 
+#: What the engine's stand-by job process runs before it is handed a job (see compute/local.py).
+JOB_WARMUP = "sagelab.compute.warmup:warm_job_process"
 
 #: How often per-minute invocation metrics are written to the metadata store.
 METRICS_FLUSH_SECONDS = 10.0
@@ -75,7 +77,7 @@ class Platform:
         if self.settings.engine == "local":
             from sagelab.compute.local import LocalProcessEngine
 
-            return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD)
+            return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD, warmup=JOB_WARMUP)
         raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local' or 'inline'.")
 
     @property

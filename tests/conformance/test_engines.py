@@ -14,6 +14,7 @@ from sagelab.testing import engine_kit
 ENGINES = {
     "inline": InlineEngine,
     "local": lambda: LocalProcessEngine(max_concurrency=2),
+    "local-standby": lambda: LocalProcessEngine(max_concurrency=2, warmup=f"{engine_kit.KIT}:warm_up"),
 }
 
 
@@ -56,5 +57,20 @@ def test_local_engine_stops_queued_task(tmp_path):
         engine.stop(running.id)
         assert engine.wait(running.id, timeout=30).state is TaskState.STOPPED
         assert "hello never" not in engine.logs(queued.id)
+    finally:
+        engine.close()
+
+
+
+def test_local_engine_runs_the_next_task_in_the_warmed_standby(tmp_path):
+    engine = LocalProcessEngine(max_concurrency=1, warmup=f"{engine_kit.KIT}:warm_up")
+    try:
+        first, second = (engine_kit._task(tmp_path, "report_warmth") for _ in range(2))
+        engine.submit(first)
+        assert engine.wait(first.id, timeout=60).state is TaskState.SUCCEEDED
+        engine.submit(second)
+        assert engine.wait(second.id, timeout=60).state is TaskState.SUCCEEDED
+        assert "warm=False" in engine.logs(first.id)  # nothing was idle yet: started on demand
+        assert "warm=True" in engine.logs(second.id)
     finally:
         engine.close()

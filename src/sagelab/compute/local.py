@@ -4,6 +4,11 @@ Processes are forked from a forkserver that has already imported the heavy libra
 job starts in milliseconds instead of paying for numpy/xgboost imports each time. Each task runs in its
 own process group with its stdout/stderr sent to its log file, and dies with the server: the forkserver
 exits when the server does, and every task process asks the kernel to kill it when its parent goes.
+
+A fresh process still pays first-use costs (page faults while its heap grows, thread pools, lazy
+initialisation inside libraries). With a `warmup` target the engine keeps one stand-by process that has
+already paid them, forked while the engine is idle so it never competes with a running task; the next
+task is handed to it over a pipe.
 """
 
 from __future__ import annotations
@@ -82,11 +87,30 @@ def _release_forkserver() -> None:
         server._forkserver_alive_fd = None
 
 
-def _child_main(task: Task) -> None:
-    """Entry point of a task process."""
+def _standby_main(conn: multiprocessing.connection.Connection, warmup: str) -> None:
+    """A process that prepares itself, then waits for the one task it will run (or for the pipe to close)."""
     _die_with_parent()
     _release_forkserver()
     _tune_allocator()
+    with contextlib.suppress(Exception):  # a failed warm-up only costs the speed it was meant to win
+        resolve_target(warmup)()
+    try:
+        task = conn.recv()
+    except (EOFError, OSError):
+        os._exit(0)
+    conn.close()
+    _run_task(task)
+
+
+def _child_main(task: Task) -> None:
+    """Entry point of a task process started on demand."""
+    _die_with_parent()
+    _release_forkserver()
+    _tune_allocator()
+    _run_task(task)
+
+
+def _run_task(task: Task) -> None:
     os.setpgrp()
     task.log_path.parent.mkdir(parents=True, exist_ok=True)
     log_fd = os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -118,11 +142,27 @@ class _Running:
         self.stop_as: TaskState | None = None
 
 
+class _Standby:
+    __slots__ = ("process", "conn")
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: multiprocessing.connection.Connection):
+        self.process, self.conn = process, conn
+
+    def discard(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.join(timeout=5)
+
+
 class LocalProcessEngine:
-    def __init__(self, max_concurrency: int | None = None, preload: Sequence[str] = ()):
+    def __init__(self, max_concurrency: int | None = None, preload: Sequence[str] = (), warmup: str | None = None):
         self.max_concurrency = max(1, max_concurrency or (os.cpu_count() or 1))
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(preload))
+        #: "module:function" a stand-by process calls before it waits for a task; None: no stand-by.
+        self.warmup = warmup
+        self._standby: _Standby | None = None
         self._tasks: dict[str, _Running] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.Lock()
@@ -206,6 +246,8 @@ class LocalProcessEngine:
                 sentinels = [e.process.sentinel for e in self._tasks.values()
                              if e.process is not None and not e.status.state.finished]
                 idle = self._closed and not sentinels
+                if not sentinels and not self._queue and not self._closed:
+                    self._prepare_standby()
             for entry in finished:
                 self._notify(entry)
             if idle:
@@ -216,11 +258,35 @@ class LocalProcessEngine:
             else:
                 self._wake.wait(timeout=0.5)
 
+    def _prepare_standby(self) -> None:
+        """Fork the stand-by process (only while idle, so its warm-up never slows a running task)."""
+        if self.warmup is None or (self._standby is not None and self._standby.process.exitcode is None):
+            return
+        receiver, sender = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=_standby_main, args=(receiver, self.warmup), name="task-standby")
+        process.start()
+        receiver.close()
+        self._standby = _Standby(process, sender)
+
+    def _take_standby(self, task: Task) -> multiprocessing.process.BaseProcess | None:
+        standby, self._standby = self._standby, None
+        if standby is None or standby.process.exitcode is not None:
+            return None
+        try:
+            standby.conn.send(task)
+        except OSError:
+            standby.discard()
+            return None
+        standby.conn.close()
+        return standby.process
+
     def _start(self, entry: _Running) -> None:
         with contextlib.suppress(FileNotFoundError):
             _result_path(entry.task).unlink()
-        process = self._ctx.Process(target=_child_main, args=(entry.task,), name=f"task-{entry.task.id}")
-        process.start()
+        process = self._take_standby(entry.task)
+        if process is None:
+            process = self._ctx.Process(target=_child_main, args=(entry.task,), name=f"task-{entry.task.id}")
+            process.start()
         entry.process = process
         entry.status.state = TaskState.RUNNING
         entry.status.started_at = time.time()

@@ -17,6 +17,19 @@ from sagelab.compute.engine import ComputeEngine, Task, TaskState, TaskStatus, U
 KIT = "sagelab.testing.engine_kit"
 
 
+#: Set by `warm_up` in a stand-by process; a task reads it to tell where it ran.
+WARMED = False
+
+
+def warm_up() -> None:
+    global WARMED
+    WARMED = True
+
+
+def report_warmth(log: TextIO) -> None:
+    log.write(f"warm={WARMED}\n")
+
+
 def say_hello(log: TextIO, *, name: str) -> None:
     log.write(f"hello {name}\n")
 
