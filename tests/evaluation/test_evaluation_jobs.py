@@ -205,3 +205,33 @@ def test_evaluator_settings_are_checked(sm, s3, trained):
         time.sleep(0.2)
     assert desc["ProcessingJobStatus"] == "Failed"
     assert desc["FailureReason"].startswith("ClientError: Evaluator setting problem_type: expected one of")
+
+
+@pytest.mark.slow
+def test_multiclass_cross_validation(sm, s3, trained):
+    from sklearn.datasets import load_iris
+
+    bucket = trained["bucket"]
+    x, y = load_iris(return_X_y=True)
+    iris = np.column_stack([y, x])
+    s3.put_object(Bucket=bucket, Key="iris/train.csv", Body="\n".join(
+        ",".join(f"{v:.10g}" for v in row) for row in iris).encode())
+    name = unique("iris")
+    params = {"objective": "multi:softprob", "num_class": 3, "max_depth": 2}
+    run(sm, evaluator_request(name, {"train": f"s3://{bucket}/iris/"}, f"s3://{bucket}/cv/{name}", {
+        "mode": "cross-validation", "algorithm_image": IMAGES["xgboost"], "folds": "3",
+        "hyperparameters": json.dumps({**params, "num_round": "4"})}))
+    report = read_report(s3, bucket, f"cv/{name}")
+    section = report["multiclass_classification_metrics"]
+    accuracies, log_losses = [], []
+    features = iris[:, 1:].astype(np.float32)
+    for train_index, test_index in StratifiedKFold(3, shuffle=True, random_state=0).split(features, y):
+        booster = xgb.train(params, xgb.DMatrix(features[train_index], label=y[train_index]), num_boost_round=4)
+        proba = booster.predict(xgb.DMatrix(features[test_index]))
+        accuracies.append(sk.accuracy_score(y[test_index], proba.argmax(axis=1)))
+        log_losses.append(sk.log_loss(y[test_index], proba, labels=[0, 1, 2]))
+    assert section["accuracy"]["value"] == pytest.approx(np.mean(accuracies))
+    assert section["log_loss"]["value"] == pytest.approx(np.mean(log_losses), rel=1e-5)
+    assert section["f1_micro"]["value"] == pytest.approx(section["accuracy"]["value"])
+    assert set(section["confusion_matrix"]) == {"0", "1", "2"}
+    assert s3.get_object(Bucket=bucket, Key=f"cv/{name}/roc.png")["Body"].read().startswith(PNG)
