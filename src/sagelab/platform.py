@@ -118,6 +118,18 @@ class Platform:
         return TransformService(self)
 
     @functools.cached_property
+    def processing(self):  # -> ProcessingService
+        from sagelab.processing.service import ProcessingService
+
+        return ProcessingService(self)
+
+    @functools.cached_property
+    def model_packages(self):  # -> ModelPackageService
+        from sagelab.registry.packages import ModelPackageService
+
+        return ModelPackageService(self)
+
+    @functools.cached_property
     def endpoints(self):  # -> EndpointService
         from sagelab.hosting.endpoints import EndpointService
 
@@ -155,6 +167,7 @@ class Platform:
                                                    self.settings.root_secret_access_key)
         self.training.recover()
         self.transforms.recover()
+        self.processing.recover()
         self.endpoints.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
