@@ -5,7 +5,8 @@ Two layers:
   a uint32 length, the payload, then zero padding to a multiple of 4 bytes. The length's top three bits are
   MXNet's continuation flag; the SageMaker SDK never sets it, but MXNet's writer splits a payload wherever the
   magic number appears on a 4-byte boundary, so the reader joins such parts back together.
-- payload: a proto2 `aialgs.data.Record` (features and label maps of Float32/Float64/Int32 tensors or bytes).
+- payload: a proto2 `aialgs.data.Record` (features and label maps of Float32/Float64/Int32 tensors or bytes),
+  serialised deterministically (map keys sorted) so equal records give equal bytes in every process.
   The message classes are built from a descriptor declared here, and the `protobuf` package does the encoding.
 
 `read_matrix` / `write_matrix` turn records into a feature matrix and label vector and back, the way the
@@ -267,7 +268,7 @@ def encode_record(record: Record) -> bytes:
     for name in ("uid", "metadata", "configuration"):
         if getattr(record, name) is not None:
             setattr(message, name, getattr(record, name))
-    return message.SerializeToString()
+    return message.SerializeToString(deterministic=True)
 
 
 # -- matrices -----------------------------------------------------------------------------------------------
@@ -415,7 +416,7 @@ def write_matrix(x: np.ndarray | sp.spmatrix | sp.sparray, y: np.ndarray | Itera
         if labels is not None:
             getattr(message.label["values"], field).values.extend(
                 np.atleast_1d(labels[i]).astype(numpy_type).tolist())
-        payloads.append(message.SerializeToString())
+        payloads.append(message.SerializeToString(deterministic=True))
     return frame_records(payloads)
 
 
@@ -429,7 +430,7 @@ def write_results(rows: Iterable[Mapping[str, float | int | list[float] | np.nda
         for key, value in row.items():
             tensor = message.label[key].float32_tensor
             tensor.values.extend(np.atleast_1d(np.asarray(value, dtype=np.float32)).ravel().tolist())
-        payloads.append(message.SerializeToString())
+        payloads.append(message.SerializeToString(deterministic=True))
     return frame_records(payloads)
 
 
