@@ -159,6 +159,74 @@ def iter_records(data: bytes | bytearray | memoryview, *, first_index: int = 1) 
         raise RecordIOError(index, "truncated: a multi-part record has no last part.")
 
 
+def iter_frames(pieces: Iterable[bytes], *, first_index: int = 1) -> Iterator[bytes]:
+    """The framed bytes of each record (header, payload, padding; every part of a multi-part record) of a
+    stream read in pieces of any size, without decoding payloads. Each frame ends padded, so frames can be
+    concatenated into a valid recordIO stream. Raises RecordIOError like `iter_records`."""
+    buffer = bytearray()
+    start = 0  # where the next record starts in `buffer`
+    consumed = 0  # stream offset of buffer[0]
+    index = first_index
+    record_start: int | None = None  # buffer offset of a multi-part record's first part
+    stream = iter(pieces)
+    exhausted = False
+    while True:
+        while len(buffer) - start < _HEADER.size and not exhausted:
+            piece = next(stream, None)
+            if piece is None:
+                exhausted = True
+            else:
+                buffer += piece
+        available = len(buffer) - start
+        if available == 0:
+            break
+        offset = consumed + start
+        if available >= 4 and buffer[start:start + 4] != _MAGIC_BYTES:
+            (magic,) = struct.unpack_from("<I", buffer, start)
+            raise RecordIOError(index, f"bad magic number 0x{magic:08X} at byte offset {offset} (expected "
+                                       f"0x{MAGIC:08X}); the data is not recordIO or a previous record's length "
+                                       "is wrong.")
+        if available < _HEADER.size:
+            raise RecordIOError(index, f"truncated: {available} byte(s) at offset {offset} are too few for a "
+                                       "record header (8 bytes: magic number and length).")
+        _, word = _HEADER.unpack_from(buffer, start)
+        length, flag = word & _LENGTH_MASK, word >> 29
+        end = start + _HEADER.size + length
+        while len(buffer) < end + _pad(length) and not exhausted:
+            piece = next(stream, None)
+            if piece is None:
+                exhausted = True
+            else:
+                buffer += piece
+        if len(buffer) < end:
+            raise RecordIOError(index, f"truncated: the header at byte offset {offset} announces {length} payload "
+                                       f"bytes but only {len(buffer) - start - _HEADER.size} remain.")
+        if len(buffer) < end + _pad(length):
+            buffer += b"\0" * (end + _pad(length) - len(buffer))  # a last record without its padding
+        end += _pad(length)
+        if flag == _WHOLE and record_start is None:
+            frame_from = start
+        elif flag == _FIRST and record_start is None:
+            record_start, start = start, end
+            continue
+        elif flag == _MIDDLE and record_start is not None:
+            start = end
+            continue
+        elif flag == _LAST and record_start is not None:
+            frame_from, record_start = record_start, None
+        else:
+            raise RecordIOError(index, f"inconsistent continuation flag {flag} at byte offset {offset}.")
+        yield bytes(buffer[frame_from:end])
+        index += 1
+        start = end
+        if start > len(buffer) // 2:  # drop what was yielded once it is most of the buffer
+            consumed += start
+            del buffer[:start]
+            start = 0
+    if record_start is not None:
+        raise RecordIOError(index, "truncated: a multi-part record has no last part.")
+
+
 def frame_records(payloads: Iterable[bytes]) -> bytes:
     """Frame each payload as one record (magic, length, payload, zero padding to 4 bytes)."""
     out = bytearray()
