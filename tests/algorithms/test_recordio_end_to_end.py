@@ -21,12 +21,13 @@ PROTOBUF = "application/x-recordio-protobuf"
 
 
 def record_set(s3, bucket: str, prefix: str, x: np.ndarray, y: np.ndarray, shards: int = 2) -> str:
-    """What the SDK's `AmazonAlgorithmEstimatorBase.record_set` uploads: Float32 shards and a manifest."""
+    """What the SDK's `record_set` uploads: Float32 shards `<prefix>/matrix_<i>.pbr` and the manifest
+    `<prefix>/.amazon.manifest` listing them relative to `s3://bucket/<prefix>/`."""
     names = []
     for i, rows in enumerate(np.array_split(np.arange(len(x)), shards)):
         names.append(f"matrix_{i}.pbr")
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{names[-1]}", Body=write_matrix(x[rows], y[rows]))
-    manifest = f"{prefix}.amazon.manifest"
+    manifest = f"{prefix}/.amazon.manifest"
     s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps([{"prefix": f"s3://{bucket}/{prefix}/"}, *names]))
     return f"s3://{bucket}/{manifest}"
 
