@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner import LinearLearner
 from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 from sagelab.testing import algorithm_kit as kit
@@ -26,6 +28,12 @@ CASES: list[kit.Case] = [
     kit.Case("linear-learner-binary", LinearLearner,
              {"predictor_type": "binary_classifier", "epochs": "10", "mini_batch_size": "100"},
              kit.breast_cancer),
+    kit.Case("lightgbm-binary", LightGBMClassification, {"num_boost_round": "40", "metric": "auc"},
+             kit.breast_cancer),
+    kit.Case("lightgbm-regression", LightGBMRegression, {"num_boost_round": "30"}, kit.diabetes),
+    kit.Case("catboost-multiclass", CatBoostClassification, {"iterations": "40", "learning_rate": "0.2"}, kit.iris),
+    kit.Case("catboost-regression", CatBoostRegression, {"iterations": "40", "learning_rate": "0.2"},
+             kit.diabetes),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -35,6 +43,10 @@ EXPECTED_METRICS = {
     "xgboost-regression": ("validation:rmse",),
     "linear-learner-binary": ("train:objective_loss", "validation:objective_loss",
                               "validation:binary_classification_accuracy", "validation:roc_auc_score"),
+    "lightgbm-binary": ("validation:auc",),
+    "lightgbm-regression": ("validation:rmse",),
+    "catboost-multiclass": ("validation:MultiClass", "validation:Accuracy"),
+    "catboost-regression": ("validation:RMSE", "validation:R2"),
 }
 
 

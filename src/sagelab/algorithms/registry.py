@@ -50,7 +50,10 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
+    from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
+    from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
     from sagelab.algorithms.linear_learner import LinearLearner
     from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 
-    return [XGBoostAlgorithm(), LinearLearner()]
+    return [XGBoostAlgorithm(), LinearLearner(),
+            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression()]
