@@ -9,8 +9,11 @@ from __future__ import annotations
 import pytest
 
 from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.factorization_machines import FactorizationMachines
+from sagelab.algorithms.ip_insights import IPInsights
 from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner import LinearLearner
+from sagelab.algorithms.random_cut_forest import RandomCutForest
 from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 from sagelab.testing import algorithm_kit as kit
 
@@ -39,6 +42,16 @@ CASES: list[kit.Case] = [
     kit.Case("catboost-multiclass", CatBoostClassification, {"iterations": "40", "learning_rate": "0.2"}, kit.iris),
     kit.Case("catboost-regression", CatBoostRegression, {"iterations": "40", "learning_rate": "0.2"},
              kit.diabetes),
+    kit.Case("factorization-machines-binary", FactorizationMachines,
+             {"feature_dim": "30", "num_factors": "4", "predictor_type": "binary_classifier", "epochs": "10",
+              "mini_batch_size": "32", "bias_lr": "0.01", "linear_lr": "0.01", "factors_lr": "0.01"},
+             kit.breast_cancer_standardized, training_content_type=kit.PROTOBUF),
+    kit.Case("factorization-machines-regressor", FactorizationMachines,
+             {"feature_dim": "10", "num_factors": "2", "predictor_type": "regressor", "epochs": "5",
+              "mini_batch_size": "64", "bias_lr": "0.5", "linear_lr": "0.1"},
+             kit.diabetes_standardized, training_content_type=kit.PROTOBUF),
+    kit.Case("randomcutforest", RandomCutForest, {"feature_dim": "13", "num_trees": "50", "num_samples_per_tree": "64"},
+             kit.wine_with_anomalies, training_content_type=kit.PROTOBUF),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -54,7 +67,14 @@ EXPECTED_METRICS = {
     "lightgbm-regression": ("validation:rmse",),
     "catboost-multiclass": ("validation:MultiClass", "validation:Accuracy"),
     "catboost-regression": ("validation:RMSE", "validation:R2"),
+    "factorization-machines-binary": ("train:progress", "train:throughput"),
+    "randomcutforest": ("train:progress",),
 }
+
+
+#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings): static checks only;
+#: their trained checks live beside their own tests.
+STATIC_ONLY = (IPInsights,)
 
 
 def _algorithms() -> dict[str, kit.Case]:
@@ -62,6 +82,8 @@ def _algorithms() -> dict[str, kit.Case]:
     by_name: dict[str, kit.Case] = {}
     for case in CASES:
         by_name.setdefault(case.make_algorithm().name, case)
+    for make in STATIC_ONLY:
+        by_name.setdefault(make().name, kit.Case(make().name, make, {}, kit.iris))
     return by_name
 
 
