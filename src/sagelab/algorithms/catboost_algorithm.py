@@ -182,7 +182,7 @@ class CatBoostAlgorithm:
         except CatBoostError as exc:
             raise DataError(f"CatBoost could not train: {exc}") from None
         ctx.log.flush()
-        self._report(ctx, model, valid, problem)
+        self._report(ctx, model, valid, data.y_validation, problem)
         ctx.model_dir.mkdir(parents=True, exist_ok=True)
         model.save_model(str(ctx.model_dir / MODEL_FILE), format="cbm")
         tabular.save_info(ctx.model_dir, format=FORMAT, problem=problem, feature_dim=data.feature_dim,
@@ -191,14 +191,16 @@ class CatBoostAlgorithm:
                                  "best_iteration": model.get_best_iteration(), "tree_count": model.tree_count_})
 
     @staticmethod
-    def _report(ctx: TrainingContext, model: Any, valid: Any, problem: tabular.Problem) -> None:
-        names = [m for m, tasks in TUNING_METRICS.items() if problem.task in tasks]
-        values = model.eval_metrics(valid, names, ntree_start=model.tree_count_ - 1)
+    def _report(ctx: TrainingContext, model: Any, valid: Any, labels: np.ndarray, problem: tabular.Problem) -> None:
+        from catboost.utils import eval_metric
+
+        raw = model.predict(valid, prediction_type="RawFormulaVal")
         ctx.print("Metrics of the final model on the validation data:")
-        for name in names:
-            series = values.get(name) or []
-            if series and np.isfinite(series[-1]):
-                ctx.print(f"validation {name} = {float(series[-1])!r}")
+        for name, tasks in TUNING_METRICS.items():
+            if problem.task in tasks:
+                value = float(eval_metric(labels, raw, name)[0])
+                if np.isfinite(value):
+                    ctx.print(f"validation {name} = {value!r}")
 
     def load(self, model_dir: Path) -> CatBoostPredictor:
         return CatBoostPredictor(Path(model_dir))
