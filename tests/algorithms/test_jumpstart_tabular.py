@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ def test_without_validation_data_20_percent_is_held_out(tmp_path):
 ])
 def test_bad_training_data_is_named(tmp_path, algorithm, objects, fragment):
     ctx = context(tmp_path, {}, {"train": objects})
-    with pytest.raises(DataError, match=fragment.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(DataError, match=re.escape(fragment)):
         algorithm().train(ctx)
 
 
