@@ -49,15 +49,34 @@ def metrics(desc: dict) -> dict[str, float]:
     return {m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList", [])}
 
 
-def deploy(sm, image_uri: str, desc: dict) -> str:
-    model, config, endpoint = unique("model"), unique("config"), unique("endpoint")
+def create_model(sm, image_uri: str, desc: dict) -> str:
+    model = unique("model")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": image_uri, "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]})
+    return model
+
+
+def deploy(sm, image_uri: str, desc: dict) -> str:
+    model, config, endpoint = create_model(sm, image_uri, desc), unique("config"), unique("endpoint")
     sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return endpoint
+
+
+def transform(sm, model: str, source: str, output: str, *, content_type: str, split: str, accept: str) -> dict:
+    """Run a batch transform to its end; returns its description."""
+    name = unique("transform")
+    sm.create_transform_job(
+        TransformJobName=name, ModelName=model, MaxPayloadInMB=1,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
+                        "ContentType": content_type, "SplitType": split},
+        TransformOutput={"S3OutputPath": output, "Accept": accept, "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+    return sm.describe_transform_job(TransformJobName=name)
 
 
 def invoke(rt, endpoint: str, body: bytes | str, content_type: str, accept: str | None = None) -> tuple[bytes, str]:
@@ -80,5 +99,5 @@ def model_error(rt, endpoint: str, body: bytes | str, content_type: str, accept:
     return response["OriginalStatusCode"], response["OriginalMessage"]
 
 
-__all__ = ["channel", "csv_text", "deploy", "image", "invoke", "invoke_json", "metrics", "model_error", "put",
-           "start", "train", "wait_failed", "wait_job"]
+__all__ = ["channel", "create_model", "csv_text", "deploy", "image", "invoke", "invoke_json", "metrics", "model_error", "put",
+           "start", "train", "transform", "wait_failed", "wait_job"]

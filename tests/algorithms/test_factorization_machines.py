@@ -10,7 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from builtin_flow import channel, deploy, image, invoke, invoke_json, metrics, model_error, put, train
+from builtin_flow import (
+    channel,
+    create_model,
+    deploy,
+    image,
+    invoke,
+    invoke_json,
+    metrics,
+    model_error,
+    put,
+    train,
+    transform,
+)
 
 from sagelab.algorithms.base import Channel, DataError, TrainingContext
 from sagelab.algorithms.factorization_machines import FactorizationMachines
@@ -151,3 +163,11 @@ def test_breast_cancer_job_endpoint_and_formats(sm, s3, rt, bucket):
     assert model_error(rt, endpoint, "1,2,3", "text/csv")[0] == 415
     assert model_error(rt, endpoint, write_matrix(rows[:2])[:-5], PROTOBUF)[0] == 400
     sm.delete_endpoint(EndpointName=endpoint)
+
+    # Batch transform, SplitType RecordIO: the same scores, one JSON line per record.
+    batch = transform(sm, create_model(sm, FM, desc), test_uri, f"s3://{bucket}/fm/out", content_type=PROTOBUF,
+                      split="RecordIO", accept="application/jsonlines")
+    assert batch["TransformJobStatus"] == "Completed", batch.get("FailureReason")
+    lines = s3.get_object(Bucket=bucket, Key="fm/out/test.pbr.out")["Body"].read().decode().splitlines()
+    scored = [json.loads(line) for line in lines]
+    assert len(scored) == len(data.y_validation) and scored[0]["score"] == pytest.approx(dense[0]["score"], rel=1e-5)
