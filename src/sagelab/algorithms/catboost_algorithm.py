@@ -96,6 +96,9 @@ def _schema() -> HyperparameterSchema:
     return HyperparameterSchema(params=params, checks=(_check,))
 
 
+SCHEMA = _schema()
+
+
 def _metric_definitions() -> tuple[MetricDefinition, ...]:
     return tuple(MetricDefinition(f"validation:{m}", rf"^validation {re.escape(m)} = {_NUMBER}",
                                   "Minimize" if m in MINIMIZE else "Maximize") for m in TUNING_METRICS)
@@ -119,7 +122,7 @@ def _params(hp: dict[str, Any], problem: tabular.Problem, eval_metric: str, thre
         "random_strength": hp["random_strength"], "rsm": hp["rsm"], "grow_policy": hp["grow_policy"],
         "random_seed": hp["random_seed"], "thread_count": threads, "allow_writing_files": False,
     }
-    defaults = {p.name: p.default for p in _schema().params}
+    defaults = {p.name: p.default for p in SCHEMA.params}
 
     def changed(name: str) -> bool:
         return hp[name] != defaults[name]
@@ -156,7 +159,7 @@ class CatBoostAlgorithm:
     task = tabular.CLASSIFICATION
     name = "catboost-classification"
     image_repositories: tuple[str, ...] = ("catboost-classification-model",)
-    hyperparameters = _schema()
+    hyperparameters = SCHEMA
     channels = tabular.channel_specs()
     metrics = _metric_definitions()
 
