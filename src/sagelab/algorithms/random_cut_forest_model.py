@@ -36,6 +36,8 @@ MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
 FORMAT = "sagelab-random-cut-forest/1"
 LEAF = -1
+#: Feature values gathered per scoring step (bounding boxes of the nodes being visited): about 8 MB.
+_CHUNK_CELLS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -93,48 +95,52 @@ class Forest:
     # -- scoring --------------------------------------------------------------------------------------------
 
     def scores(self, x: np.ndarray) -> np.ndarray:
+        """The forest's score of each row of `x`: every (point, tree) pair walks its tree at once, in chunks
+        small enough that the bounding boxes gathered per step stay within a few megabytes."""
         x = np.asarray(x, dtype=np.float64)
-        total = np.zeros(len(x))
-        for root in self.roots:
-            total += self._tree_score(x, int(root))
-        return total / len(self.roots)
+        trees = len(self.roots)
+        per_chunk = max(1, max(trees, _CHUNK_CELLS // max(self.feature_dim, 1)) // trees)
+        out = np.empty(len(x))
+        for start in range(0, len(x), per_chunk):
+            out[start:start + per_chunk] = self._chunk_scores(x[start:start + per_chunk])
+        return out
 
-    def _tree_score(self, x: np.ndarray, root: int) -> np.ndarray:
-        n = len(x)
-        node = np.full(n, root, dtype=np.int64)
-        path: list[np.ndarray] = []  # path[depth][i]: the node point i visits at that depth, -1 past its leaf
-        active = np.arange(n)
+    def _chunk_scores(self, x: np.ndarray) -> np.ndarray:
+        n, trees = len(x), len(self.roots)
+        owner = np.repeat(np.arange(n), trees)  # item -> its point
+        node = np.tile(self.roots.astype(np.int64), n)  # item -> its node in its tree
+        tree_mass = self.mass[node].astype(np.float64)
+        path: list[np.ndarray] = []  # path[depth][item]: the node visited at that depth, -1 past the leaf
+        active = np.arange(len(node))
         while active.size:
-            step = np.full(n, -1, dtype=np.int64)
+            step = np.full(len(node), -1, dtype=np.int64)
             step[active] = node[active]
             path.append(step)
             internal = active[self.cut_dim[node[active]] != LEAF]
             here = node[internal]
-            go_left = x[internal, self.cut_dim[here]] <= self.cut_value[here]
+            go_left = x[owner[internal], self.cut_dim[here]] <= self.cut_value[here]
             node[internal] = np.where(go_left, self.left[here], self.right[here])
             active = internal
-        tree_mass = float(self.mass[root])
-        score = np.zeros(n)
+        score = np.zeros(len(node))
         for depth in range(len(path) - 1, -1, -1):
-            ids = path[depth]
-            rows = np.flatnonzero(ids >= 0)
-            at = ids[rows]
+            items = np.flatnonzero(path[depth] >= 0)
+            at = path[depth][items]
             leaf = self.cut_dim[at] == LEAF
-            leaf_rows, leaf_nodes = rows[leaf], at[leaf]
-            if leaf_rows.size:
+            leaf_items, leaf_nodes = items[leaf], at[leaf]
+            if leaf_items.size:
                 mass = self.mass[leaf_nodes].astype(np.float64)
-                same = np.all(x[leaf_rows] == self.points[self.leaf_point[leaf_nodes]], axis=1)
-                seen = (1.0 - mass / (2.0 * tree_mass)) / (depth + np.log2(mass + 1.0))
-                score[leaf_rows] = np.where(same, seen, 1.0 / (depth + 1.0))
-            inner_rows, inner_nodes = rows[~leaf], at[~leaf]
-            if inner_rows.size:
-                point = x[inner_rows]
+                same = np.all(x[owner[leaf_items]] == self.points[self.leaf_point[leaf_nodes]], axis=1)
+                seen = (1.0 - mass / (2.0 * tree_mass[leaf_items])) / (depth + np.log2(mass + 1.0))
+                score[leaf_items] = np.where(same, seen, 1.0 / (depth + 1.0))
+            inner_items, inner_nodes = items[~leaf], at[~leaf]
+            if inner_items.size:
+                point = x[owner[inner_items]]
                 low, high = self.low[inner_nodes], self.high[inner_nodes]
                 growth = (np.maximum(low - point, 0.0) + np.maximum(point - high, 0.0)).sum(axis=1)
                 span = (high - low).sum(axis=1) + growth
                 p = np.divide(growth, span, out=np.zeros_like(growth), where=span > 0)
-                score[inner_rows] = p / (depth + 1.0) + (1.0 - p) * score[inner_rows]
-        return score * np.log2(tree_mass + 1.0)
+                score[inner_items] = p / (depth + 1.0) + (1.0 - p) * score[inner_items]
+        return (score * np.log2(tree_mass + 1.0)).reshape(n, trees).mean(axis=1)
 
     # -- artifact -------------------------------------------------------------------------------------------
 
