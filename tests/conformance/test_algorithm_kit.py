@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.factorization_machines import FactorizationMachines
+from sagelab.algorithms.ip_insights import IPInsights
+from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner import LinearLearner
+from sagelab.algorithms.random_cut_forest import RandomCutForest
 from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 from sagelab.testing import algorithm_kit as kit
 
@@ -31,6 +36,22 @@ CASES: list[kit.Case] = [
              kit.iris, training_content_type=kit.PROTOBUF),
     kit.Case("linear-learner-regression", LinearLearner,
              {"predictor_type": "regressor", "epochs": "10", "loss": "huber_loss"}, kit.diabetes),
+    kit.Case("lightgbm-binary", LightGBMClassification, {"num_boost_round": "40", "metric": "auc"},
+             kit.breast_cancer),
+    kit.Case("lightgbm-regression", LightGBMRegression, {"num_boost_round": "30"}, kit.diabetes),
+    kit.Case("catboost-multiclass", CatBoostClassification, {"iterations": "40", "learning_rate": "0.2"}, kit.iris),
+    kit.Case("catboost-regression", CatBoostRegression, {"iterations": "40", "learning_rate": "0.2"},
+             kit.diabetes),
+    kit.Case("factorization-machines-binary", FactorizationMachines,
+             {"feature_dim": "30", "num_factors": "4", "predictor_type": "binary_classifier", "epochs": "10",
+              "mini_batch_size": "32", "bias_lr": "0.01", "linear_lr": "0.01", "factors_lr": "0.01"},
+             kit.breast_cancer_standardized, training_content_type=kit.PROTOBUF),
+    kit.Case("factorization-machines-regressor", FactorizationMachines,
+             {"feature_dim": "10", "num_factors": "2", "predictor_type": "regressor", "epochs": "5",
+              "mini_batch_size": "64", "bias_lr": "0.5", "linear_lr": "0.1"},
+             kit.diabetes_standardized, training_content_type=kit.PROTOBUF),
+    kit.Case("randomcutforest", RandomCutForest, {"feature_dim": "13", "num_trees": "50", "num_samples_per_tree": "64"},
+             kit.wine_with_anomalies, training_content_type=kit.PROTOBUF),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -42,7 +63,18 @@ EXPECTED_METRICS = {
                               "validation:binary_classification_accuracy", "validation:roc_auc_score"),
     "linear-learner-multiclass-recordio": ("validation:multiclass_accuracy", "validation:macro_f_beta"),
     "linear-learner-regression": ("validation:rmse", "validation:mse", "validation:absolute_loss"),
+    "lightgbm-binary": ("validation:auc",),
+    "lightgbm-regression": ("validation:rmse",),
+    "catboost-multiclass": ("validation:MultiClass", "validation:Accuracy"),
+    "catboost-regression": ("validation:RMSE", "validation:R2"),
+    "factorization-machines-binary": ("train:progress", "train:throughput"),
+    "randomcutforest": ("train:progress",),
 }
+
+
+#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings): static checks only;
+#: their trained checks live beside their own tests.
+STATIC_ONLY = (IPInsights,)
 
 
 def _algorithms() -> dict[str, kit.Case]:
@@ -50,6 +82,8 @@ def _algorithms() -> dict[str, kit.Case]:
     by_name: dict[str, kit.Case] = {}
     for case in CASES:
         by_name.setdefault(case.make_algorithm().name, case)
+    for make in STATIC_ONLY:
+        by_name.setdefault(make().name, kit.Case(make().name, make, {}, kit.iris))
     return by_name
 
 

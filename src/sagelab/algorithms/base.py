@@ -26,6 +26,8 @@ class ChannelSpec:
     content_types: tuple[str, ...] = ("text/csv",)
     #: Content type assumed when the channel declares none.
     default_content_type: str = "text/csv"
+    #: Other names the same channel may be given (LightGBM reads `train` or `training`); at most one is used.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Channel:
     files: list[Path]
     #: The content type's parameters, e.g. {"label_size": "1"} for "text/csv;label_size=1".
     params: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Each file's object key relative to the channel's S3 location (same order as `files`), so algorithms that
+    #: read sub-folders (JumpStart's `train/`, `validation/`) can tell them apart; empty when unknown.
+    keys: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

@@ -50,7 +50,14 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
+    from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
+    from sagelab.algorithms.factorization_machines import FactorizationMachines
+    from sagelab.algorithms.ip_insights import IPInsights
+    from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
     from sagelab.algorithms.linear_learner import LinearLearner
+    from sagelab.algorithms.random_cut_forest import RandomCutForest
     from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 
-    return [XGBoostAlgorithm(), LinearLearner()]
+    return [XGBoostAlgorithm(), LinearLearner(),
+            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
+            FactorizationMachines(), RandomCutForest(), IPInsights()]

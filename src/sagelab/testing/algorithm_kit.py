@@ -79,6 +79,37 @@ def diabetes() -> Dataset:
     return _split("diabetes", *load_diabetes(return_X_y=True))
 
 
+def standardized(data: Dataset) -> Dataset:
+    """`data` with features scaled by the training split's mean and deviation (FM's SGD needs it)."""
+    mean, std = data.x_train.mean(axis=0), data.x_train.std(axis=0)
+    std[std == 0] = 1.0
+    return dataclasses.replace(data, name=f"{data.name}-standardized", x_train=(data.x_train - mean) / std,
+                               x_validation=(data.x_validation - mean) / std)
+
+
+def breast_cancer_standardized() -> Dataset:
+    return standardized(breast_cancer())
+
+
+def diabetes_standardized() -> Dataset:
+    return standardized(diabetes())
+
+
+def wine_with_anomalies(anomalies: int = 12, seed: int = 1) -> Dataset:
+    """Anomaly detection: the 178 wines (13 standardized features, label 0) plus `anomalies` injected points
+    (label 1), each a typical wine pushed 4 to 7 deviations out in three random features."""
+    from sklearn.datasets import load_wine
+
+    x, _ = load_wine(return_X_y=True)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    rng = np.random.default_rng(seed)
+    odd = rng.normal(0.0, 1.0, size=(anomalies, x.shape[1]))
+    for row in odd:
+        columns = rng.choice(x.shape[1], size=3, replace=False)
+        row[columns] += rng.choice([-1.0, 1.0], size=3) * rng.uniform(4.0, 7.0, size=3)
+    return _split("wine_with_anomalies", np.vstack([x, odd]), np.r_[np.zeros(len(x)), np.ones(anomalies)], seed)
+
+
 def write_csv(path: Path, features: np.ndarray, labels: np.ndarray | None = None) -> Path:
     """SageMaker's CSV: no header, the label (when given) in the first column."""
     rows = features if labels is None else np.column_stack([labels, features])
@@ -395,6 +426,14 @@ def predict_in_fresh_process(algorithm: Algorithm, model_dir: Path, requests: li
     return [(base64.b64decode(a["payload"]), a["content_type"]) for a in json.loads(out.read_text())]
 
 
+def _request_type(predictor: Any) -> str:
+    """text/csv when the predictor reads it, else the first request type the kit can encode (FM reads no CSV)."""
+    if "text/csv" in predictor.content_types:
+        return "text/csv"
+    probe = np.zeros((1, 1))
+    return next(t for t in predictor.content_types if encode_request(probe, t) is not None)
+
+
 def _assert_no_pickle(model_dir: Path) -> None:
     for path in model_dir.rglob("*"):
         if path.is_file():
@@ -410,9 +449,10 @@ def check_train_and_predict_roundtrip(case: Case, workdir: Path, fitted: Fitted 
     fitted = _fitted(case, workdir, fitted)
     _assert_no_pickle(fitted.model_dir)
     predictor = fitted.algorithm.load(fitted.model_dir)
-    body = encode_request(fitted.data.x_validation, "text/csv")
+    request_type = _request_type(predictor)
+    body = encode_request(fitted.data.x_validation, request_type)
     assert body is not None
-    requests = [(body, "text/csv", accept) for accept in predictor.accept_types]
+    requests = [(body, request_type, accept) for accept in predictor.accept_types]
     here = [predictor.invoke(*request) for request in requests]
     there = predict_in_fresh_process(fitted.algorithm, fitted.model_dir, requests, workdir / "fresh")
     rows = len(fitted.data.x_validation)
@@ -495,12 +535,13 @@ def check_determinism(case: Case, workdir: Path, fitted: Fitted | None = None) -
     """Training twice with the same hyperparameters (and seed) gives a model that predicts identically."""
     first = _fitted(case, workdir, fitted)
     second = fit(case, workdir / "again", data=first.data)
-    body = encode_request(first.data.x_validation, "text/csv")
-    assert body is not None
     one = first.algorithm.load(first.model_dir)
     two = second.algorithm.load(second.model_dir)
+    request_type = _request_type(one)
+    body = encode_request(first.data.x_validation, request_type)
+    assert body is not None
     for accept in one.accept_types:
-        a, b = one.invoke(body, "text/csv", accept), two.invoke(body, "text/csv", accept)
+        a, b = one.invoke(body, request_type, accept), two.invoke(body, request_type, accept)
         assert a == b, f"{first.algorithm.name}: two trainings with the same seed predict differently ({accept})"
 
 

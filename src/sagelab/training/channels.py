@@ -56,7 +56,9 @@ def materialize(blobs: BlobStore, config: ChannelConfig, work_dir: Path, default
     target_dir = work_dir / "input" / "data" / config.name
     target_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
+    relative: list[str] = []
     for index, uri in enumerate(keys):
+        relative.append(_relative_key(config, uri))
         try:
             local = blobs.local_path(uri.bucket, uri.key)
         except S3Error as exc:
@@ -77,7 +79,16 @@ def materialize(blobs: BlobStore, config: ChannelConfig, work_dir: Path, default
             local = plain
         files.append(local if local.parent == target_dir else _link(target_dir / name, local))
     return Channel(name=config.name, content_type=config.content_type or default_content_type, files=files,
-                   params=dict(config.content_params))
+                   params=dict(config.content_params), keys=relative)
+
+
+def _relative_key(config: ChannelConfig, uri: S3Uri) -> str:
+    """`train/data.csv` for s3://b/prefix/train/data.csv under the S3Prefix s3://b/prefix/; the file name when
+    the prefix names the object itself, or for manifest entries."""
+    base = config.uri.key
+    if config.data_type == "S3Prefix" and uri.key.startswith(base) and uri.key != base:
+        return uri.key[len(base):].lstrip("/")
+    return uri.key.rsplit("/", 1)[-1]
 
 
 def _link(link: Path, source: Path) -> Path:

@@ -100,7 +100,7 @@ class TrainingRun:
 
     def _download(self, spec: TrainingJobSpec):
         channels = {}
-        defaults = {c.name: c.default_content_type for c in spec.algorithm.channels}
+        defaults = {name: c.default_content_type for c in spec.algorithm.channels for name in (c.name, *c.aliases)}
         for config in spec.channels:
             try:
                 channels[config.name] = materialize(self.platform.blobs, config, self.work_dir,

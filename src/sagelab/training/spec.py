@@ -61,7 +61,8 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
     raw_hp = {str(k): str(v) for k, v in (params.get("HyperParameters") or {}).items()}
     hyperparameters = algorithm.hyperparameters.validate(raw_hp)
 
-    declared = {c.name: c for c in algorithm.channels}
+    declared = {name: c for c in algorithm.channels for name in (c.name, *c.aliases)}
+    given: dict[str, str] = {}  # declared channel name -> the name the request used
     channels: list[ChannelConfig] = []
     seen: set[str] = set()
     for index, channel in enumerate(params.get("InputDataConfig") or [], start=1):
@@ -73,6 +74,11 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
         if name not in declared:
             raise ValidationError(f"{where}: algorithm {algorithm.name} does not accept a channel named {name!r}. "
                                   f"Supported channels: {', '.join(declared)}.")
+        canonical = declared[name].name
+        if canonical in given:
+            raise ValidationError(f"{where}: channels {given[canonical]!r} and {name!r} are two names for the same "
+                                  f"{algorithm.name} channel; give only one of them.")
+        given[canonical] = name
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if not source:
             raise ValidationError(f"{where}: DataSource.S3DataSource is required (other sources are not supported).")
@@ -97,7 +103,7 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
             content_type=content_type, content_params=content_params,
             compression=channel.get("CompressionType") or "None", attribute_names=attribute_names,
             record_wrapper=channel.get("RecordWrapperType") or "None"))
-    missing = [c.name for c in algorithm.channels if c.required and c.name not in seen]
+    missing = [" or ".join((c.name, *c.aliases)) for c in algorithm.channels if c.required and c.name not in given]
     if missing:
         raise ValidationError(f"InputDataConfig: algorithm {algorithm.name} requires the channel(s) "
                               f"{', '.join(missing)}.")

@@ -1,0 +1,135 @@
+"""SageMaker's Random Cut Forest (`randomcutforest` images): unsupervised anomaly scores from a forest of random
+cut trees (see `random_cut_forest_model` for the algorithm and how its score scale compares with AWS's).
+
+Channels (DG `randomcutforest`): `train` (required; recordIO-protobuf by default, or text/csv, which has no
+label unless the content type says `label_size=1`) and `test` (optional, labelled: `text/csv;label_size=1` with
+1 = anomaly, or protobuf with label["values"]). With a test channel, points scoring above mean + 3 standard
+deviations of the test scores are called anomalous (DG `random-cut-forest-tuning`) and, per `eval_metrics`,
+accuracy and/or precision, recall and F1 are logged:
+    #test_score (algo-1) : ('f1', 0.8)
+    #quality_metric: host=algo-1, test f1 <score>=0.8
+`test:f1` is the documented tuning metric; `test:accuracy`, `test:precision` and `test:recall` read the same
+kind of line (their AWS log format is unverified). The forest uses a fixed seed, so training is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sagelab.algorithms import onep_io
+from sagelab.algorithms import quality_metrics as qm
+from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext
+from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
+from sagelab.algorithms.random_cut_forest_model import Forest, RCFPredictor
+from sagelab.errors import ValidationError
+
+SEED = 20160619
+EVAL_METRICS = ("accuracy", "precision_recall_fscore")
+
+
+def _eval_metrics(text: Any) -> list[str]:
+    """`["accuracy", "precision_recall_fscore"]` (JSON, as the SDK sends lists) or a comma-separated list."""
+    raw = str(text).strip()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = [part.strip().strip("'\"") for part in raw.strip("[]").split(",") if part.strip()]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"Hyperparameter 'eval_metrics': expected a list of {', '.join(EVAL_METRICS)} such as "
+                              f'["accuracy", "precision_recall_fscore"], got {raw!r}.')
+    unknown = [v for v in value if v not in EVAL_METRICS]
+    if unknown:
+        raise ValidationError(f"Hyperparameter 'eval_metrics': {unknown[0]!r} is not a metric; expected a list of "
+                              f"{', '.join(EVAL_METRICS)}, got {raw!r}.")
+    return list(dict.fromkeys(value))
+
+
+def _check(values: dict[str, Any]) -> None:
+    values["eval_metrics"] = _eval_metrics(values["eval_metrics"])
+
+
+def _schema() -> HyperparameterSchema:
+    params = [
+        Hyperparameter("feature_dim", "int", required=True, min=1, max=10000, help="Number of features."),
+        Hyperparameter("eval_metrics", "str", '["accuracy", "precision_recall_fscore"]',
+                       help="Metrics for a labelled test channel: a list of accuracy, precision_recall_fscore."),
+        Hyperparameter("num_samples_per_tree", "int", 256, min=1, max=2048),
+        Hyperparameter("num_trees", "int", 100, min=50, max=1000),
+    ]
+    return HyperparameterSchema(params=params, checks=(_check,))
+
+
+def _metric_definitions() -> tuple:
+    return qm.progress_definitions() + tuple(
+        qm.definition("test", name, name, "score", "Maximize") for name in ("f1", "accuracy", "precision", "recall"))
+
+
+def evaluate(scores: np.ndarray, labels: np.ndarray, wanted: list[str]) -> dict[str, tuple[float, str]]:
+    """The three-sigma rule on the test scores, compared with the labels (1 = anomaly)."""
+    threshold = float(scores.mean() + 3.0 * scores.std())
+    predicted = scores > threshold
+    actual = labels == 1
+    values: dict[str, tuple[float, str]] = {}
+    if "accuracy" in wanted:
+        values["accuracy"] = (float(np.mean(predicted == actual)), "score")
+    if "precision_recall_fscore" in wanted:
+        tp = float(np.sum(predicted & actual))
+        precision = tp / float(predicted.sum()) if predicted.any() else 0.0
+        recall = tp / float(actual.sum()) if actual.any() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        values.update(precision=(precision, "score"), recall=(recall, "score"), f1=(f1, "score"))
+    return values
+
+
+class RandomCutForest:
+    name = "randomcutforest"
+    image_repositories = ("randomcutforest",)
+    hyperparameters = _schema()
+    channels = (ChannelSpec("train", required=True, content_types=onep_io.TRAINING_CONTENT_TYPES,
+                            default_content_type=onep_io.PROTOBUF),
+                ChannelSpec("test", content_types=onep_io.TRAINING_CONTENT_TYPES,
+                            default_content_type=onep_io.PROTOBUF))
+    metrics = _metric_definitions()
+
+    def load(self, model_dir: Path) -> RCFPredictor:
+        return RCFPredictor(Forest.load(Path(model_dir)))
+
+    def train(self, ctx: TrainingContext) -> None:
+        hp = self.hyperparameters.validate({k: v for k, v in ctx.hyperparameters.items() if v is not None})
+        unknown = sorted(set(ctx.channels) - {c.name for c in self.channels})
+        if unknown:
+            raise DataError(f"Random Cut Forest reads the train and test channels, not {', '.join(unknown)}.")
+        if "train" not in ctx.channels:
+            raise DataError("Random Cut Forest needs a 'train' channel.")
+        x, _ = onep_io.read_training_channel(ctx.channels["train"], label_size=0, feature_dim=hp["feature_dim"],
+                                             label_required=False, dense=True)
+        test = None
+        if "test" in ctx.channels:
+            test = onep_io.read_training_channel(ctx.channels["test"], label_size=1, feature_dim=hp["feature_dim"],
+                                                 dense=True)
+        x = np.asarray(x, dtype=np.float64)
+        ctx.print(f"Random Cut Forest: {hp['num_trees']} trees of {min(hp['num_samples_per_tree'], len(x))} samples "
+                  f"from {len(x)} training records with {x.shape[1]} features.")
+        started = time.perf_counter()
+        forest = Forest.build(x, num_trees=hp["num_trees"], samples_per_tree=hp["num_samples_per_tree"], seed=SEED)
+        elapsed = time.perf_counter() - started
+        qm.progress(ctx, 1, 1)
+        qm.throughput(ctx, len(x) / max(elapsed, 1e-9))
+        if test is not None:
+            labels = np.asarray(test[1], dtype=np.float64).reshape(len(test[1]), -1)[:, 0]
+            bad = (labels != 0) & (labels != 1)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0]) + 1
+                raise DataError(f"Channel 'test', record {row}: label {labels[row - 1]!r} must be 1 (anomaly) or 0 "
+                                "(normal).")
+            scores = forest.scores(np.asarray(test[0], dtype=np.float64))
+            qm.test_scores(ctx, evaluate(scores, labels, hp["eval_metrics"]))
+        forest.info = {"num_samples_per_tree": hp["num_samples_per_tree"], "training_records": len(x)}
+        forest.save(ctx.model_dir)
