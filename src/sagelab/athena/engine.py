@@ -1,0 +1,177 @@
+"""Runs one Athena statement with DuckDB over the catalog.
+
+Each query gets its own in-memory DuckDB connection. The catalog's databases become schemas of an
+attached database named `awsdatacatalog` (so `db.table` and `awsdatacatalog.db.table` both resolve),
+and the tables the query names become views over their files in the lake. Before the user's SQL runs,
+file access is limited to the lake and the configuration is locked: SQL can read catalog data and
+nothing else on the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from sagelab.athena import catalog_statements, results
+from sagelab.athena.relations import quote_identifier, view_sql
+from sagelab.athena.statements import Statement, query_text, referenced_names
+from sagelab.athena.writes import write_ctas, write_insert
+from sagelab.errors import SagelabError
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
+
+CATALOG = "awsdatacatalog"
+
+
+class QueryFailed(Exception):
+    def __init__(self, reason: str, category: int = 2):
+        super().__init__(reason)
+        self.reason = reason
+        self.category = category
+
+
+@dataclasses.dataclass
+class Outcome:
+    #: The rows as Athena's text values, and the ColumnInfo of the typed result.
+    text: pa.Table | None = None
+    columns: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    header: bool = True
+    update_count: int | None = None
+    bytes_scanned: int = 0
+    planning_ms: int = 0
+    engine_ms: int = 0
+    manifest: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class QueryContext:
+    query_id: str
+    text: str
+    statement: Statement
+    database: str
+    output_location: str
+    connection: duckdb.DuckDBPyConnection | None = None
+
+
+class QueryEngine:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    @property
+    def catalog(self):
+        return self.platform.catalog
+
+    def scratch_dir(self, query_id: str) -> Path:
+        return self.platform.blobs.staging_dir() / "athena" / query_id
+
+    def run(self, ctx: QueryContext, on_connection: Callable[[duckdb.DuckDBPyConnection | None], None]) -> Outcome:
+        kind = ctx.statement.kind
+        if kind not in ("query", "ctas", "insert"):
+            text = catalog_statements.run(self.platform, ctx)
+            return Outcome(text=text, columns=results.column_info(text.schema), header=False)
+        started = time.perf_counter()
+        sql = query_text(ctx.text, ctx.statement)
+        scratch = self.scratch_dir(ctx.query_id)
+        connection = self._connect(ctx, sql, scratch)
+        on_connection(connection)
+        try:
+            planned = time.perf_counter()
+            outcome = Outcome(planning_ms=int((planned - started) * 1000))
+            try:
+                relation = connection.sql(sql)
+                if relation is None:
+                    raise QueryFailed("NOT_SUPPORTED: the statement returns no rows and changes nothing.")
+                if kind == "query":
+                    schema = relation.limit(0).to_arrow_table().schema
+                    relation.create_view("athena_query_result")
+                    outcome.columns = results.column_info(schema)
+                    text = connection.sql(results.text_query(schema, "athena_query_result")).to_arrow_table()
+                    outcome.text = text.rename_columns([c["Name"] for c in outcome.columns])
+                elif kind == "ctas":
+                    outcome.update_count, outcome.manifest = write_ctas(self.platform, ctx, connection, relation,
+                                                                       scratch)
+                    outcome.header = False
+                else:
+                    outcome.header = False
+                    outcome.update_count, outcome.manifest = write_insert(self.platform, ctx, connection,
+                                                                         relation, scratch)
+            except duckdb.Error as exc:
+                from sagelab.athena.sql_errors import athena_message
+
+                reason, category = athena_message(sql, exc, ctx.database)
+                raise QueryFailed(reason, category) from exc
+            outcome.engine_ms = int((time.perf_counter() - planned) * 1000)
+            outcome.bytes_scanned = _bytes_read(connection)
+            return outcome
+        finally:
+            on_connection(None)
+            connection.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # --- the connection -------------------------------------------------------------------------------
+    def _connect(self, ctx: QueryContext, sql: str, scratch: Path) -> duckdb.DuckDBPyConnection:
+        scratch.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(config={"temp_directory": str(scratch / "spill")})
+        try:
+            # Unknown table names must never resolve to Python objects of this process.
+            connection.execute("SET python_enable_replacements = false")
+            allowed = [str(scratch) + "/"]
+            root = getattr(self.platform.blobs, "root", None)
+            if root is not None:
+                allowed.append(str(Path(root).resolve()) + "/")
+            allowed.append(str(self.platform.blobs.staging_dir().resolve()) + "/")
+            connection.execute("SET allowed_directories = " + json.dumps(allowed).replace('"', "'"))
+            connection.execute(f"ATTACH ':memory:' AS {CATALOG}")
+            connection.execute(f"USE {CATALOG}")
+            self._register_views(connection, ctx, sql)
+            connection.execute(f"USE {CATALOG}.{quote_identifier(ctx.database)}")
+            connection.execute("PRAGMA enable_profiling = 'no_output'")
+            connection.execute("""SET custom_profiling_settings = '{"TOTAL_BYTES_READ": "true"}'""")
+            connection.execute("SET enable_external_access = false")
+            connection.execute("SET lock_configuration = true")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _register_views(self, connection: duckdb.DuckDBPyConnection, ctx: QueryContext, sql: str) -> None:
+        names = referenced_names(sql)
+        databases = {ctx.database} | {d["Name"] for d in self.catalog.list_databases() if d["Name"] in names}
+        for database in sorted(databases):
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{quote_identifier(database)}")
+            for table_name in self.catalog.table_names(database):
+                if table_name not in names:
+                    continue
+                table = self.catalog.find_table(database, table_name)
+                if table is None:
+                    continue
+                partitions = (self.catalog.list_partitions(database, table_name, table=table)
+                              if table.get("PartitionKeys") else [])
+                try:
+                    select, _ = view_sql(self.platform.blobs, table, partitions)
+                except SagelabError as exc:
+                    raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: {exc.message}") from exc
+                try:
+                    connection.execute(f"CREATE VIEW {CATALOG}.{quote_identifier(database)}."
+                                       f"{quote_identifier(table_name)} AS {select}")
+                except duckdb.Error as exc:
+                    raise QueryFailed(f"HIVE_BAD_DATA: table {database}.{table_name} cannot be read: "
+                                      f"{str(exc).splitlines()[0]}") from exc
+
+
+def _bytes_read(connection: duckdb.DuckDBPyConnection) -> int:
+    try:
+        info = json.loads(connection.get_profiling_information())
+        return int(info.get("total_bytes_read") or 0)
+    except (duckdb.Error, ValueError, TypeError):
+        return 0
+
