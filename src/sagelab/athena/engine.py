@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from sagelab.athena import catalog_statements, results
 from sagelab.athena.relations import quote_identifier, view_sql
+from sagelab.athena.sql_errors import athena_message
 from sagelab.athena.statements import Statement, query_text, referenced_names
 from sagelab.athena.writes import write_ctas, write_insert
 from sagelab.errors import SagelabError
@@ -105,9 +106,7 @@ class QueryEngine:
                     outcome.update_count, outcome.manifest = write_insert(self.platform, ctx, connection,
                                                                          relation, scratch)
             except duckdb.Error as exc:
-                from sagelab.athena.sql_errors import athena_message
-
-                reason, category = athena_message(sql, exc, ctx.database)
+                reason, category = athena_message(sql, _with_position(connection, sql, exc), ctx.database)
                 raise QueryFailed(reason, category) from exc
             outcome.engine_ms = int((time.perf_counter() - planned) * 1000)
             outcome.bytes_scanned = _bytes_read(connection)
@@ -166,6 +165,21 @@ class QueryEngine:
                 except duckdb.Error as exc:
                     raise QueryFailed(f"HIVE_BAD_DATA: table {database}.{table_name} cannot be read: "
                                       f"{str(exc).splitlines()[0]}") from exc
+
+
+def _with_position(connection: duckdb.DuckDBPyConnection, sql: str, error: duckdb.Error) -> duckdb.Error:
+    """The same error with DuckDB's LINE/caret context, which its relation API leaves out.
+
+    Parser, binder and catalog errors happen before anything runs, so preparing the statement again
+    through `execute` costs nothing and reports where in the text the problem is."""
+    if "\nLINE " in str(error) or not isinstance(
+            error, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
+        return error
+    try:
+        connection.execute(sql)
+    except duckdb.Error as again:
+        return again if type(again) is type(error) else error
+    return error
 
 
 def _bytes_read(connection: duckdb.DuckDBPyConnection) -> int:

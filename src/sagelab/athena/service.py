@@ -206,7 +206,7 @@ class AthenaService:
             with self._lock:
                 self._tokens[token] = query_id
         if failure is not None:
-            self._finish(query_id, "FAILED", reason=failure.message)
+            self._finish(query_id, "FAILED", reason=f"{failure.category}: {failure.message}")
         else:
             ctx = QueryContext(query_id, text, statement, database, output)
             self._executor().submit(self._execute, ctx, submitted)

@@ -29,6 +29,10 @@ _COMPARE = {"=": operator.eq, "<>": operator.ne, "!=": operator.ne, "<": operato
             ">": operator.gt, ">=": operator.ge}
 
 
+_KIND_NAMES = {"word": "a partition key", "str": "a quoted string", "op": "a comparison operator",
+               "punct": "a parenthesis"}
+
+
 class _Parser:
     def __init__(self, text: str, key_types: Mapping[str, str]):
         self.text = text
@@ -58,11 +62,12 @@ class _Parser:
         return ""
 
     def take(self, kind: str | None = None, value: str | None = None) -> tuple[str, str, int]:
+        wanted = value or _KIND_NAMES.get(kind or "", "more")
         if self.i >= len(self.tokens):
-            raise self._error(f"expected {value or kind or 'more'}, the expression ends")
+            raise self._error(f"expected {wanted}, the expression ends")
         token = self.tokens[self.i]
         if (kind and token[0] != kind) or (value and token[1].upper() != value):
-            raise self._error(f"expected {value or kind}, got {token[1]!r}")
+            raise self._error(f"expected {wanted}, got {token[1]!r}")
         self.i += 1
         return token
 
