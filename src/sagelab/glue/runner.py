@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import sagelab
 from sagelab.glue import states
 from sagelab.glue.spec import script_arguments
 from sagelab.lake.uris import parse_s3_uri
@@ -121,7 +122,9 @@ class JobRun:
         home = self.platform.home
         creds = read_credentials_file(credentials_path(home))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGELAB_"))}
-        python_path = [str(SHIM), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        # The script runs in its own folder: paths must be absolute, and it imports the same sagelab.
+        python_path = [str(SHIM), str(Path(sagelab.__file__).resolve().parents[1]),
+                       *(os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
         env.update({
             "AWS_ENDPOINT_URL": self.server_url, "AWS_DEFAULT_REGION": self.platform.settings.region,
             "AWS_REGION": self.platform.settings.region, "PYTHONPATH": os.pathsep.join(python_path),
