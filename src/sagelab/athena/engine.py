@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,32 @@ class QueryContext:
 class QueryEngine:
     def __init__(self, platform: Platform):
         self.platform = platform
+        self.pool = ConnectionPool(self._prepare)
+
+    def _prepare(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB instance ready for one query: lake access only, the catalog attached, profiling on."""
+        staging = self.platform.blobs.staging_dir().resolve()
+        spill = staging / "athena" / "spill" / uuid.uuid4().hex
+        connection = duckdb.connect(config={"temp_directory": str(spill)})
+        try:
+            # Unknown table names must never resolve to Python objects of this process.
+            connection.execute("SET python_enable_replacements = false")
+            allowed = [str(staging) + "/"]
+            root = getattr(self.platform.blobs, "root", None)
+            if root is not None:
+                allowed.append(str(Path(root).resolve()) + "/")
+            connection.execute("SET allowed_directories = " + json.dumps(allowed).replace('"', "'"))
+            connection.execute(f"ATTACH ':memory:' AS {CATALOG}")
+            connection.execute(f"USE {CATALOG}")
+            connection.execute("PRAGMA enable_profiling = 'no_output'")
+            connection.execute("""SET custom_profiling_settings = '{"TOTAL_BYTES_READ": "true"}'""")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def close(self) -> None:
+        self.pool.close()
 
     @property
     def catalog(self):
@@ -92,10 +120,10 @@ class QueryEngine:
                 if relation is None:
                     raise QueryFailed("NOT_SUPPORTED: the statement returns no rows and changes nothing.")
                 if kind == "query":
-                    schema = relation.limit(0).to_arrow_table().schema
+                    types = [str(t) for t in relation.types]
                     relation.create_view("athena_query_result")
-                    outcome.columns = results.column_info(schema)
-                    text = connection.sql(results.text_query(schema, "athena_query_result")).to_arrow_table()
+                    outcome.columns = results.column_info_of_duckdb(relation.columns, types)
+                    text = connection.sql(results.text_query(types, "athena_query_result")).to_arrow_table()
                     outcome.text = text.rename_columns([c["Name"] for c in outcome.columns])
                 elif kind == "ctas":
                     outcome.update_count, outcome.manifest = write_ctas(self.platform, ctx, connection, relation,
@@ -113,28 +141,17 @@ class QueryEngine:
             return outcome
         finally:
             on_connection(None)
-            connection.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            # Shutting an instance down joins its threads (tens of milliseconds): not on the query's path.
+            threading.Thread(target=_dispose, args=(connection, scratch), name="athena-duckdb-close",
+                             daemon=True).start()
 
     # --- the connection -------------------------------------------------------------------------------
     def _connect(self, ctx: QueryContext, sql: str, scratch: Path) -> duckdb.DuckDBPyConnection:
         scratch.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(config={"temp_directory": str(scratch / "spill")})
+        connection = self.pool.take()
         try:
-            # Unknown table names must never resolve to Python objects of this process.
-            connection.execute("SET python_enable_replacements = false")
-            allowed = [str(scratch) + "/"]
-            root = getattr(self.platform.blobs, "root", None)
-            if root is not None:
-                allowed.append(str(Path(root).resolve()) + "/")
-            allowed.append(str(self.platform.blobs.staging_dir().resolve()) + "/")
-            connection.execute("SET allowed_directories = " + json.dumps(allowed).replace('"', "'"))
-            connection.execute(f"ATTACH ':memory:' AS {CATALOG}")
-            connection.execute(f"USE {CATALOG}")
             self._register_views(connection, ctx, sql)
             connection.execute(f"USE {CATALOG}.{quote_identifier(ctx.database)}")
-            connection.execute("PRAGMA enable_profiling = 'no_output'")
-            connection.execute("""SET custom_profiling_settings = '{"TOTAL_BYTES_READ": "true"}'""")
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
         except BaseException:
@@ -167,6 +184,58 @@ class QueryEngine:
                                       f"{str(exc).splitlines()[0]}") from exc
 
 
+class ConnectionPool:
+    """DuckDB instances prepared ahead of time on a background thread.
+
+    Starting a DuckDB instance costs tens of milliseconds, a large part of a small query's latency, and an
+    instance serves one query only (its configuration is locked for the user's SQL), so spares are made
+    while the server waits for the next query.
+    """
+
+    def __init__(self, prepare: Callable[[], duckdb.DuckDBPyConnection], spares: int = 2):
+        self.prepare = prepare
+        self.spares = spares
+        self._ready: list[duckdb.DuckDBPyConnection] = []
+        self._pending = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            connection = self._ready.pop() if self._ready else None
+        self._refill()
+        return connection if connection is not None else self.prepare()
+
+    def _refill(self) -> None:
+        with self._lock:
+            missing = self.spares - len(self._ready) - self._pending
+            if self._closed or missing <= 0:
+                return
+            self._pending += missing
+        for _ in range(missing):
+            threading.Thread(target=self._make_one, name="athena-duckdb-spare", daemon=True).start()
+
+    def _make_one(self) -> None:
+        try:
+            connection = self.prepare()
+        except Exception:  # noqa: BLE001 - a failed spare is made again by the query that needs it
+            connection = None
+        with self._lock:
+            self._pending -= 1
+            if connection is not None and not self._closed:
+                self._ready.append(connection)
+                connection = None
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, []
+        for connection in ready:
+            connection.close()
+
+
 def _with_position(connection: duckdb.DuckDBPyConnection, sql: str, error: duckdb.Error) -> duckdb.Error:
     """The same error with DuckDB's LINE/caret context, which its relation API leaves out.
 
@@ -180,6 +249,11 @@ def _with_position(connection: duckdb.DuckDBPyConnection, sql: str, error: duckd
     except duckdb.Error as again:
         return again if type(again) is type(error) else error
     return error
+
+
+def _dispose(connection: duckdb.DuckDBPyConnection, scratch: Path) -> None:
+    connection.close()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _bytes_read(connection: duckdb.DuckDBPyConnection) -> int:

@@ -15,32 +15,37 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from sagelab.catalog.types import athena_type
+from sagelab.catalog.types import athena_type, athena_type_of_duckdb
+
+
+def _column(name: str, t) -> dict[str, Any]:
+    return {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name, "Label": name,
+            "Type": t.name, "Precision": t.precision, "Scale": t.scale, "Nullable": "UNKNOWN",
+            "CaseSensitive": t.case_sensitive}
 
 
 def column_info(schema: pa.Schema) -> list[dict[str, Any]]:
-    out = []
-    for field in schema:
-        t = athena_type(field.type)
-        out.append({"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": field.name,
-                    "Label": field.name, "Type": t.name, "Precision": t.precision, "Scale": t.scale,
-                    "Nullable": "UNKNOWN", "CaseSensitive": t.case_sensitive})
-    return out
+    return [_column(f.name, athena_type(f.type)) for f in schema]
 
 
-def _format_expr(position: int, arrow: pa.DataType) -> str:
+def column_info_of_duckdb(names: list[str], types: list[str]) -> list[dict[str, Any]]:
+    return [_column(n, athena_type_of_duckdb(t)) for n, t in zip(names, types, strict=True)]
+
+
+def _format_expr(position: int, duckdb_type: str) -> str:
     column = f"#{position + 1}"
-    if pa.types.is_timestamp(arrow):
+    upper = duckdb_type.upper()
+    if upper.startswith("TIMESTAMP"):
         return f"strftime({column}, '%Y-%m-%d %H:%M:%S.%g')"
-    if pa.types.is_boolean(arrow):
+    if upper == "BOOLEAN":
         return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
     return f"CAST({column} AS VARCHAR)"
 
 
-def text_query(schema: pa.Schema, source: str) -> str:
+def text_query(types: list[str], source: str) -> str:
     """A SELECT over `source` giving every value as the text Athena shows (timestamps with milliseconds).
     Columns are addressed by position, so duplicate names in the user's query do no harm."""
-    exprs = ", ".join(f"{_format_expr(i, f.type)} AS c{i}" for i, f in enumerate(schema))
+    exprs = ", ".join(f"{_format_expr(i, t)} AS c{i}" for i, t in enumerate(types))
     return f"SELECT {exprs} FROM {source}"
 
 

@@ -48,6 +48,7 @@ class AthenaService:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
         self._tokens: dict[str, str] = {}
+        self._live: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -214,15 +215,14 @@ class AthenaService:
 
     def _execute(self, ctx: QueryContext, submitted: float) -> None:
         started = time.perf_counter()
-
-        def running(res: Resource) -> None:
-            if res.status == "QUEUED":
-                res.status = "RUNNING"
-                res.doc["Status"]["State"] = "RUNNING"
-                res.doc["Statistics"]["QueryQueueTimeInMillis"] = int((started - submitted) * 1000)
-
-        if self.resources.update(QUERY_KIND, ctx.query_id, running).status != "RUNNING":
+        res = self.resources.get(QUERY_KIND, ctx.query_id)
+        if res is None or res.status != "QUEUED":
             return  # cancelled while queued
+        # RUNNING is kept in memory (shown by GetQueryExecution) rather than written: one durable write
+        # less per query; a server that dies leaves the row QUEUED and `recover` fails it.
+        with self._lock:
+            self._live[ctx.query_id] = {"State": "RUNNING",
+                                        "QueryQueueTimeInMillis": int((started - submitted) * 1000)}
         try:
             outcome = self.engine.run(ctx, lambda c: self._track(ctx.query_id, c))
             written = time.perf_counter()
@@ -236,6 +236,18 @@ class AthenaService:
         except Exception as exc:  # noqa: BLE001 - any failure ends the query with its reason
             self._finish(ctx.query_id, "FAILED", reason=f"GENERIC_INTERNAL_ERROR: {type(exc).__name__}: {exc}",
                          category=1, submitted=submitted)
+        finally:
+            with self._lock:
+                self._live.pop(ctx.query_id, None)
+
+    def _public(self, res: Resource) -> dict[str, Any]:
+        doc = public(res.doc)
+        with self._lock:
+            live = self._live.get(res.name) if res.status == "QUEUED" else None
+        if live is not None:
+            doc["Status"] = {**doc["Status"], "State": live["State"]}
+            doc["Statistics"] = {**doc["Statistics"], "QueryQueueTimeInMillis": live["QueryQueueTimeInMillis"]}
+        return doc
 
     def _track(self, query_id: str, connection: duckdb.DuckDBPyConnection | None) -> None:
         with self._lock:
@@ -247,17 +259,26 @@ class AthenaService:
     def _store_results(self, ctx: QueryContext, outcome: Outcome) -> None:
         target = parse_s3_uri(f"{ctx.output_location.rstrip('/')}/{ctx.query_id}.csv", field="OutputLocation")
         text = outcome.text if outcome.text is not None else pa.table({})
-        try:
-            if text.num_columns:
-                data = result_files.to_csv(text)
-                if not outcome.header:
-                    data = data.split(b"\n", 1)[1] if b"\n" in data else b""
-                self.platform.blobs.put(target.bucket, target.key, [data], content_type="text/csv")
-            self.platform.blobs.put(target.bucket, target.key + ".metadata",
-                                    [result_files.metadata_document(outcome.columns, outcome.header)],
-                                    content_type="application/json")
-        except SagelabError as exc:
-            raise QueryFailed(f"Unable to write the query results to {ctx.output_location}: {exc.message}") from exc
+        writes = [(target.key + ".metadata", result_files.metadata_document(outcome.columns, outcome.header),
+                   "application/json")]
+        if text.num_columns:
+            data = result_files.to_csv(text)
+            if not outcome.header:
+                data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+            writes.append((target.key, data, "text/csv"))
+
+        def put(key: str, body: bytes, content_type: str) -> None:
+            self.platform.blobs.put(target.bucket, key, [body], content_type=content_type)
+
+        # Each durable put waits on the disk; the two files are written side by side.
+        with concurrent.futures.ThreadPoolExecutor(len(writes)) as writers:
+            futures = [writers.submit(put, *w) for w in writes]
+        for future in futures:
+            try:
+                future.result()
+            except SagelabError as exc:
+                raise QueryFailed(f"Unable to write the query results to {ctx.output_location}: "
+                                  f"{exc.message}") from exc
         self.results.put(ctx.query_id, result_files.StoredResult(text, outcome.columns, outcome.header))
 
     def _finish(self, query_id: str, state: str, *, reason: str | None = None, category: int = 2,
@@ -268,6 +289,10 @@ class AthenaService:
             if res.status in FINISHED:
                 return
             res.status = state
+            with self._lock:
+                queued_ms = (self._live.get(query_id) or {}).get("QueryQueueTimeInMillis")
+            if queued_ms is not None:
+                res.doc["Statistics"]["QueryQueueTimeInMillis"] = queued_ms
             status = res.doc["Status"]
             status.update(State=state, CompletionDateTime=now)
             stats = res.doc["Statistics"]
@@ -296,7 +321,7 @@ class AthenaService:
         return res
 
     def describe(self, query_id: str) -> dict[str, Any]:
-        return public(self._get(query_id).doc)
+        return self._public(self._get(query_id))
 
     def batch_describe(self, ids: list[str]) -> dict[str, Any]:
         found, missing = [], []
@@ -306,7 +331,7 @@ class AthenaService:
                 missing.append({"QueryExecutionId": query_id, "ErrorCode": "INVALID_INPUT",
                                 "ErrorMessage": f"QueryExecution {query_id} was not found"})
             else:
-                found.append(public(res.doc))
+                found.append(self._public(res))
         return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
 
     def list(self, params: dict[str, Any], region: str) -> dict[str, Any]:

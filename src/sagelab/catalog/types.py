@@ -215,3 +215,32 @@ def athena_type(arrow: pa.DataType) -> AthenaType:
     if pa.types.is_dictionary(arrow):
         return athena_type(arrow.value_type)
     return AthenaType("varchar", 2147483647, case_sensitive=True)
+
+
+_DUCKDB_SCALARS = {
+    "BOOLEAN": AthenaType("boolean", 0), "TINYINT": AthenaType("tinyint", 3), "SMALLINT": AthenaType("smallint", 5),
+    "INTEGER": AthenaType("integer", 10), "BIGINT": AthenaType("bigint", 19), "UTINYINT": AthenaType("smallint", 5),
+    "USMALLINT": AthenaType("integer", 10), "UINTEGER": AthenaType("bigint", 19),
+    "UBIGINT": AthenaType("decimal", 20), "HUGEINT": AthenaType("decimal", 38), "UHUGEINT": AthenaType("decimal", 38),
+    "FLOAT": AthenaType("float", 17), "DOUBLE": AthenaType("double", 17), "DATE": AthenaType("date", 0),
+    "TIME": AthenaType("time", 3), "INTERVAL": AthenaType("interval day to second", 0),
+    "BLOB": AthenaType("varbinary", 2147483647), '"NULL"': AthenaType("unknown", 0), "NULL": AthenaType("unknown", 0),
+    "JSON": AthenaType("json", 2147483647, case_sensitive=True),
+}
+
+
+def athena_type_of_duckdb(type_name: str) -> AthenaType:
+    """Athena's name for a DuckDB result type (as DuckDB spells it: `DECIMAL(18,3)`, `INTEGER[]`, ...)."""
+    text = type_name.strip().upper()
+    if text.endswith("]"):
+        return AthenaType("array", 0)
+    if text.startswith("STRUCT") or text.startswith("UNION"):
+        return AthenaType("row", 0)
+    if text.startswith("MAP"):
+        return AthenaType("map", 0)
+    if text.startswith("DECIMAL"):
+        match = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", text)
+        return AthenaType("decimal", int(match.group(1)), int(match.group(2))) if match else AthenaType("decimal", 18, 3)
+    if text.startswith("TIMESTAMP"):
+        return AthenaType("timestamp with time zone" if "TIME ZONE" in text else "timestamp", 3)
+    return _DUCKDB_SCALARS.get(text, AthenaType("varchar", 2147483647, case_sensitive=True))
