@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 
 import botocore.exceptions
 import pyarrow as pa
@@ -214,3 +215,16 @@ def test_work_groups_and_query_listing(athena, lake):
         with pytest.raises(botocore.exceptions.ClientError) as excinfo:
             call()
         assert excinfo.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+@pytest.mark.slow
+def test_stop_a_running_query(athena, lake):
+    query_id = start_query(athena, "SELECT count(*) FROM range(100000000000) a", lake["database"], lake["output"])
+    deadline = time.monotonic() + 60
+    while athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "QUEUED":
+        assert time.monotonic() < deadline
+    athena.stop_query_execution(QueryExecutionId=query_id)
+    execution = wait_query(athena, query_id)
+    assert execution["Status"]["State"] == "CANCELLED"
+    # The engine stops too: the next query runs at once on the freed pool.
+    assert q(athena, lake, "SELECT 7")[1] == ["7"]

@@ -8,7 +8,7 @@ import botocore.exceptions
 import pyarrow as pa
 import pytest
 from conftest import unique
-from lake_helpers import ROLE, crawl, put_parquet
+from lake_helpers import ROLE, crawl, put_parquet, select
 
 
 def columns(table: dict) -> list[tuple[str, str]]:
@@ -16,7 +16,7 @@ def columns(table: dict) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_crawl_csv_json_and_partitioned_parquet(glue, s3, bucket):
+def test_crawl_csv_json_and_partitioned_parquet(glue, athena, s3, bucket):
     s3.put_object(Bucket=bucket, Key="raw/people/part1.csv", Body=b"id,name,score,joined\n1,ann,1.5,2024-01-02\n"
                   b"2,bob,2.5,2024-02-03\n")
     s3.put_object(Bucket=bucket, Key="raw/people/_SUCCESS", Body=b"")
@@ -78,6 +78,16 @@ def test_crawl_csv_json_and_partitioned_parquet(glue, s3, bucket):
     assert quoted["Parameters"]["compressionType"] == "gzip"
     metrics = glue.get_crawler_metrics(CrawlerNameList=[name])["CrawlerMetricsList"][0]
     assert metrics["TablesCreated"] == 1 and metrics["TablesUpdated"] == 1
+
+    # What the crawler wrote is what Athena reads: quoted gzip CSV, JSON structs, the new partition.
+    output = f"s3://{bucket}/athena/"
+    assert select(athena, "SELECT id, label FROM raw_quoted ORDER BY id", database, output)[1:] == [
+        ["1", "a|b"], ["2", "c"]]
+    assert select(athena, "SELECT kind, meta.ms FROM raw_events ORDER BY id", database, output)[1:] == [
+        ["click", "5"], ["view", "7"]]
+    assert select(athena, "SELECT year, month, count(*), max(channel) FROM raw_sales GROUP BY 1, 2 ORDER BY 1, 2",
+                  database, output)[1:] == [["2023", "12", "2", None], ["2024", "01", "2", None],
+                                            ["2024", "02", "1", "web"]]
 
 
 def test_crawler_errors(glue, bucket):
