@@ -9,11 +9,14 @@ The script runs as a child process of this task (so stopping the task stops it) 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +45,13 @@ def run_job(log: TextIO, *, settings: dict[str, Any], run_id: str, lease: str, s
         log.write("sagelab: the job run was stopped; exiting.\n")
     finally:
         platform.close()
+
+
+def _die_with_parent() -> None:
+    """The script dies with its run's process (stopped, timed out, or killed with a crashed server)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def failure_message(log_text: str, exit_code: int) -> str:
@@ -107,7 +117,8 @@ class JobRun:
         self.log.flush()
         exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir,
                                     env=self._environment(option, bookmark_in, bookmark_out),
-                                    stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT)
+                                    stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
+                                    preexec_fn=_die_with_parent)
         if exit_code == 0:
             if option == "job-bookmark-enable" and bookmark_out.exists():
                 self.platform.glue_jobs.commit_bookmark(job["Name"], self.run_id, json.loads(bookmark_out.read_text()))
