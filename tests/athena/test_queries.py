@@ -228,3 +228,21 @@ def test_stop_a_running_query(athena, lake):
     assert execution["Status"]["State"] == "CANCELLED"
     # The engine stops too: the next query runs at once on the freed pool.
     assert q(athena, lake, "SELECT 7")[1] == ["7"]
+
+
+def test_create_external_table_and_repair(athena, glue, s3, lake):
+    bucket = lake["bucket"]
+    for day in ("2024-01-01", "2024-01-02"):
+        s3.put_object(Bucket=bucket, Key=f"clicks/day={day}/c.tsv", Body=f"user\tn\nann\t1\nbob\t{day[-1]}\n".encode())
+    execution = run_query(athena, f"""CREATE EXTERNAL TABLE clicks (`user` string, n int)
+        PARTITIONED BY (day string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t'
+        LOCATION 's3://{bucket}/clicks/' TBLPROPERTIES ('skip.header.line.count'='1')""",
+                          lake["database"], lake["output"])
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    table = glue.get_table(DatabaseName=lake["database"], Name="clicks")["Table"]
+    assert table["StorageDescriptor"]["SerdeInfo"]["Parameters"] == {"field.delim": "\t"}
+    assert q(athena, lake, "SELECT count(*) FROM clicks")[1] == ["0"]  # no partitions registered yet
+    repaired = q(athena, lake, "MSCK REPAIR TABLE clicks")
+    assert len(repaired) == 2 and repaired[0][0].startswith("Repair: Added partition to metastore clicks:")
+    assert q(athena, lake, "SELECT day, sum(n) FROM clicks GROUP BY day ORDER BY day")[1:] == [
+        ["2024-01-01", "2"], ["2024-01-02", "3"]]

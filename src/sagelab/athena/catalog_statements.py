@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from sagelab.athena.relations import describe_columns
-from sagelab.errors import AlreadyExistsError, EntityNotFound
+from sagelab.catalog.formats import storage_descriptor
+from sagelab.errors import AlreadyExistsError, EntityNotFound, InvalidInput
 from sagelab.lake.uris import parse_s3_uri
 
 if TYPE_CHECKING:
@@ -98,9 +99,49 @@ def run(platform: Platform, ctx: QueryContext) -> pa.Table:
                 raise _fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{database}.{name.lower()}' does not "
                             "exist") from None
         return _rows()
+    if kind == "create_table":
+        return _create_table(platform, ctx)
     if kind == "repair_table":
         return _repair(platform, _table(platform, ctx))
     raise _fail(f"NOT_SUPPORTED: {statement.substatement}")
+
+
+def _create_table(platform: Platform, ctx: QueryContext) -> pa.Table:
+    """CREATE EXTERNAL TABLE: a catalog entry over files already in the lake (nothing is read or written)."""
+    statement = ctx.statement
+    props = statement.properties
+    database, name = statement.target or (None, "")
+    database = (database or ctx.database).lower()
+    if not platform.catalog.database_exists(database):
+        raise _fail(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
+    serde = str(props.get("serde") or "")
+    serde_props = dict(props.get("serde_properties") or {})
+    stored = str(props.get("stored_as") or "")
+    kind = "parquet" if stored == "parquet" or "parquet" in serde.lower() else (
+        "json" if stored == "json" or "json" in serde.lower() else "csv")
+    delimiter = str(props.get("delimiter") or serde_props.get("separatorChar") or serde_props.get("field.delim")
+                    or "\x01")
+    sd = storage_descriptor(kind, str(props["location"]), list(props["columns"]), delimiter=delimiter,
+                            quoted="opencsv" in serde.lower())
+    if serde:
+        sd["SerdeInfo"] = {"SerializationLibrary": serde, "Parameters": serde_props or sd["SerdeInfo"]["Parameters"]}
+    elif props.get("escape"):
+        sd["SerdeInfo"]["Parameters"]["escape.delim"] = str(props["escape"])
+    if props.get("input_format"):
+        sd["InputFormat"], sd["OutputFormat"] = str(props["input_format"]), str(props.get("output_format", ""))
+    parameters = {"classification": kind, "EXTERNAL": "TRUE", **dict(props.get("table_properties") or {})}
+    spec = {"Name": name, "StorageDescriptor": sd, "PartitionKeys": list(props.get("partition_keys") or []),
+            "TableType": "EXTERNAL_TABLE", "Parameters": parameters}
+    if props.get("comment"):
+        spec["Description"] = str(props["comment"])
+    try:
+        platform.catalog.create_table(database, spec)
+    except AlreadyExistsError:
+        if not statement.if_exists:
+            raise _fail(f"ALREADY_EXISTS: Table 'awsdatacatalog.{database}.{name.lower()}' already exists") from None
+    except InvalidInput as exc:
+        raise _fail(f"INVALID_TABLE_PROPERTY: {exc.message}") from None
+    return _rows()
 
 
 def _repair(platform: Platform, table: dict) -> pa.Table:

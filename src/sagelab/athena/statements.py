@@ -14,7 +14,7 @@ import re
 from sagelab.errors import SagelabError
 
 _TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^']|'')*')|(?P<qid>"(?:[^"]|"")*")|(?P<bid>`[^`]*`)"""
-                    r"""|(?P<num>\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)|(?P<punct>[(),.=\[\];*]))""")
+                    r"""|(?P<num>\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)|(?P<punct>[(),.=\[\];*<>:]))""")
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -48,7 +48,7 @@ class Token:
 
 @dataclasses.dataclass
 class Statement:
-    kind: str  # query | ctas | insert | show_tables | show_databases | show_columns | show_partitions
+    kind: str  # query | ctas | insert | create_table | show_tables | show_databases | show_columns | show_partitions
     #            | describe | create_database | drop_database | drop_table | repair_table
     statement_type: str  # DML | DDL | UTILITY (Athena's StatementType)
     substatement: str
@@ -224,9 +224,13 @@ def parse_statement(text: str) -> Statement:
             if_not_exists = r.maybe("IF", "NOT", "EXISTS")
             return Statement("create_database", "DDL", "CREATE_DATABASE", target=(None, r.name()),
                              if_exists=if_not_exists)
+        if r.word() == "EXTERNAL":
+            return _parse_external_table(r)
         if r.word() == "TABLE":
+            if r.word(1) != "AS" and any(t.text == "(" for t in r.tokens[r.i + 2:r.i + 6]) and not _is_ctas(r):
+                return _parse_external_table(r)
             return _parse_ctas(r)
-        raise r.error("'TABLE', 'DATABASE', 'SCHEMA'")
+        raise r.error("'TABLE', 'EXTERNAL', 'DATABASE', 'SCHEMA'")
     if first == "DROP":
         r.i += 1
         kind = r.take_word("TABLE", "DATABASE", "SCHEMA")
@@ -285,6 +289,125 @@ def _parse_ctas(r: _Reader) -> Statement:
         with_data = False
     return Statement("ctas", "DDL", "CREATE_TABLE_AS_SELECT", query_start=start, target=target,
                      properties=properties, if_exists=if_not_exists, with_data=with_data)
+
+
+def hive_unescape(text: str) -> str:
+    r"""Hive DDL spells delimiters with escapes: '\t', '\001' (octal), '\u0001', '\\'."""
+    def one(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if body[0] in "01234567":
+            return chr(int(body, 8))
+        if body[0] == "u":
+            return chr(int(body[1:], 16))
+        return {"t": "\t", "n": "\n", "r": "\r"}.get(body, body)
+
+    return re.sub(r"\\([0-7]{1,3}|u[0-9a-fA-F]{4}|.)", one, text)
+
+
+def _is_ctas(r: _Reader) -> bool:
+    """CREATE TABLE t WITH (...) AS ...: the first parenthesis follows WITH."""
+    for token in r.tokens[r.i + 1:]:
+        if token.text == "(":
+            return False
+        if token.word in ("WITH", "AS"):
+            return True
+    return True
+
+
+def _type_text(r: _Reader) -> str:
+    """A column type as written (`array<struct<a:int>>`, `decimal(10,2)`): up to a `,` or `)` at depth 0."""
+    start = r.rest_start()
+    depth, end = 0, start
+    while (token := r.peek()) is not None:
+        if depth == 0 and token.text in (",", ")") or (depth == 0 and token.word == "COMMENT"):
+            break
+        depth += token.text in ("<", "(")
+        depth -= token.text in (">", ")")
+        end = token.start + len(token.text)
+        r.i += 1
+    return re.sub(r"\s+", "", r.text[start:end])
+
+
+def _columns(r: _Reader) -> list[dict[str, str]]:
+    r.punct("(")
+    columns = []
+    while True:
+        column = {"Name": r.name().lower(), "Type": _type_text(r).lower()}
+        if r.maybe("COMMENT"):
+            column["Comment"] = str(r.value())
+        columns.append(column)
+        if r.is_punct(","):
+            r.i += 1
+            continue
+        r.punct(")")
+        return columns
+
+
+def _string_map(r: _Reader) -> dict[str, str]:
+    r.punct("(")
+    out = {}
+    while not r.is_punct(")"):
+        key = str(r.value())
+        r.punct("=")
+        out[key] = str(r.value())
+        if r.is_punct(","):
+            r.i += 1
+    r.punct(")")
+    return out
+
+
+_STORED_AS = {"PARQUET": "parquet", "TEXTFILE": "textfile", "JSON": "json"}
+
+
+def _parse_external_table(r: _Reader) -> Statement:
+    """CREATE [EXTERNAL] TABLE [IF NOT EXISTS] t (cols) [PARTITIONED BY (cols)] [ROW FORMAT ...]
+    [STORED AS ...] LOCATION 's3://...' [TBLPROPERTIES (...)]: a catalog table over existing files."""
+    r.maybe("EXTERNAL")
+    r.take_word("TABLE")
+    if_not_exists = r.maybe("IF", "NOT", "EXISTS")
+    target = r.qualified()
+    props: dict[str, object] = {"columns": _columns(r), "partition_keys": [], "serde_properties": {},
+                                "table_properties": {}}
+    while r.peek() is not None:
+        if r.maybe("COMMENT"):
+            props["comment"] = r.value()
+        elif r.maybe("PARTITIONED", "BY"):
+            props["partition_keys"] = _columns(r)
+        elif r.maybe("ROW", "FORMAT", "DELIMITED"):
+            while r.word() in ("FIELDS", "LINES", "ESCAPED", "COLLECTION", "MAP", "NULL"):
+                clause = r.word()
+                while r.peek() is not None and r.peek().kind != "str":
+                    r.i += 1
+                value = hive_unescape(str(r.value()))
+                if clause == "FIELDS":
+                    props["delimiter"] = value
+                elif clause == "ESCAPED":
+                    props["escape"] = value
+        elif r.maybe("ROW", "FORMAT", "SERDE"):
+            props["serde"] = r.value()
+            if r.maybe("WITH", "SERDEPROPERTIES"):
+                props["serde_properties"] = _string_map(r)
+        elif r.maybe("STORED", "AS"):
+            if r.maybe("INPUTFORMAT"):
+                props["input_format"] = r.value()
+                r.take_word("OUTPUTFORMAT")
+                props["output_format"] = r.value()
+            else:
+                kind = r.name().upper()
+                if kind not in _STORED_AS:
+                    raise StatementError(f"STORED AS {kind}: sagelab reads PARQUET, TEXTFILE and JSON tables.",
+                                         "NOT_SUPPORTED")
+                props["stored_as"] = _STORED_AS[kind]
+        elif r.maybe("LOCATION"):
+            props["location"] = r.value()
+        elif r.maybe("TBLPROPERTIES"):
+            props["table_properties"] = _string_map(r)
+        else:
+            raise r.error("'PARTITIONED', 'ROW', 'STORED', 'LOCATION', 'TBLPROPERTIES'")
+    if "location" not in props:
+        raise StatementError("CREATE EXTERNAL TABLE needs a LOCATION 's3://bucket/prefix/'.", "SYNTAX_ERROR")
+    return Statement("create_table", "DDL", "CREATE_TABLE", target=target, properties=props,
+                     if_exists=if_not_exists)
 
 
 def query_text(text: str, statement: Statement) -> str:
