@@ -37,8 +37,7 @@ class GlueFace:
                 p["DatabaseName"], p["TableName"], p["PartitionInputList"])},
             "GetPartition": lambda p, r: {"Partition": catalog().get_partition(
                 p["DatabaseName"], p["TableName"], p["PartitionValues"])},
-            "GetPartitions": lambda p, r: self._page("Partitions", catalog().list_partitions(
-                p["DatabaseName"], p["TableName"], p.get("Expression")), p, 1000),
+            "GetPartitions": self.get_partitions,
             "DeletePartition": self.delete_partition,
             "BatchDeletePartition": lambda p, r: {"Errors": catalog().delete_partitions(
                 p["DatabaseName"], p["TableName"], [e["Values"] for e in p["PartitionsToDelete"]])},
@@ -81,9 +80,17 @@ class GlueFace:
             try:
                 self.platform.catalog.delete_table(params["DatabaseName"], name)
             except Exception as exc:  # noqa: BLE001 - reported per table, as Glue does
-                errors.append({"TableName": name, "ErrorDetail": {"ErrorCode": getattr(exc, "code", "InternalServiceException"),
-                                                                  "ErrorMessage": str(exc)}})
+                code = getattr(exc, "code", "InternalServiceException")
+                errors.append({"TableName": name, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": str(exc)}})
         return {"Errors": errors}
+
+    def get_partitions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        partitions = self.platform.catalog.list_partitions(params["DatabaseName"], params["TableName"],
+                                                           params.get("Expression"))
+        if params.get("ExcludeColumnSchema"):
+            for partition in partitions:
+                partition["StorageDescriptor"].pop("Columns", None)
+        return self._page("Partitions", partitions, params, 1000)
 
     def create_partition(self, params: dict[str, Any], request: Request) -> None:
         from sagelab.errors import AlreadyExistsError, InvalidInput
