@@ -108,6 +108,10 @@ def test_ctas_and_insert_round_trip(athena, glue, s3, lake):
     assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
     assert execution["StatementType"] == "DDL"
     assert athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])["UpdateCount"] == 8
+    manifest = execution["Statistics"]["DataManifestLocation"]
+    assert manifest == f"{lake['output']}{execution['QueryExecutionId']}-manifest.csv"
+    listed = s3.get_object(Bucket=lake["bucket"], Key=manifest.split("/", 3)[3])["Body"].read().decode().split()
+    assert len(listed) == 2 and all(uri.startswith(location) for uri in listed)
     table = glue.get_table(DatabaseName=lake["database"], Name="yearly")["Table"]
     assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == [
         ("person", "bigint"), ("doubled", "double")]
@@ -137,6 +141,7 @@ def test_sql_errors_name_line_and_column(athena, lake):
                                        ".missing_table' does not exist",
         "SELECT name,, city FROM people": "SYNTAX_ERROR: line 1:13: mismatched input ','",
         "SELEC 1": "SYNTAX_ERROR: line 1:1: mismatched input 'SELEC'",
+        "SELECT 1; SELECT 2": "SYNTAX_ERROR: line 1:9: Only one sql statement is allowed",
         "SELECT no_such_fn(id) FROM people": "FUNCTION_NOT_FOUND: line 1:8: Function 'no_such_fn' not registered",
         "SELECT * FROM read_csv('/etc/passwd')": "HIVE_CANNOT_OPEN_SPLIT",
     }

@@ -266,6 +266,9 @@ class AthenaService:
             if not outcome.header:
                 data = data.split(b"\n", 1)[1] if b"\n" in data else b""
             writes.append((target.key, data, "text/csv"))
+        if outcome.manifest:  # the files a CTAS or INSERT INTO wrote, as Athena lists them
+            writes.append((target.key.removesuffix(".csv") + "-manifest.csv",
+                           "".join(f"{uri}\n" for uri in outcome.manifest).encode(), "text/csv"))
 
         def put(key: str, body: bytes, content_type: str) -> None:
             self.platform.blobs.put(target.bucket, key, [body], content_type=content_type)
@@ -309,7 +312,8 @@ class AthenaService:
                 if outcome.update_count is not None:
                     res.doc["_UpdateCount"] = outcome.update_count
                 if outcome.manifest:
-                    res.doc["_Manifest"] = outcome.manifest
+                    stats["DataManifestLocation"] = res.doc["ResultConfiguration"]["OutputLocation"].removesuffix(
+                        ".csv") + "-manifest.csv"
 
         with contextlib.suppress(NotFound):
             self.resources.update(QUERY_KIND, query_id, mutate)

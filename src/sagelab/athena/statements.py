@@ -185,7 +185,12 @@ class _Reader:
 
 
 def parse_statement(text: str) -> Statement:
-    tokens = [t for t in tokenize(text) if not (t.kind == "punct" and t.text == ";")]
+    all_tokens = tokenize(text)
+    for i, token in enumerate(all_tokens):
+        if token.text == ";" and any(t.text != ";" for t in all_tokens[i + 1:]):
+            line, column = position(text, token.start)
+            raise StatementError(f"line {line}:{column}: Only one sql statement is allowed. Got: {text.strip()}")
+    tokens = [t for t in all_tokens if not (t.kind == "punct" and t.text == ";")]
     if not tokens:
         raise StatementError("line 1:1: mismatched input '<EOF>'. Expecting: <query>")
     r = _Reader(text, tokens)
