@@ -251,3 +251,10 @@ def test_create_external_table_and_repair(athena, glue, s3, lake):
     assert len(repaired) == 2 and repaired[0][0].startswith("Repair: Added partition to metastore clicks:")
     assert q(athena, lake, "SELECT day, sum(n) FROM clicks GROUP BY day ORDER BY day")[1:] == [
         ["2024-01-01", "2"], ["2024-01-02", "3"]]
+
+
+def test_catalog_column_missing_from_every_file_reads_as_null(athena, glue, lake):
+    sd = storage_descriptor("parquet", f"s3://{lake['bucket']}/sales/year=2024/", [
+        {"Name": "person", "Type": "bigint"}, {"Name": "discount", "Type": "double"}])
+    glue.create_table(DatabaseName=lake["database"], TableInput={"Name": "sales_2024", "StorageDescriptor": sd})
+    assert q(athena, lake, "SELECT count(*), count(discount), max(person) FROM sales_2024")[1] == ["4", "0", "4"]

@@ -78,6 +78,8 @@ class QueryEngine:
         try:
             # Unknown table names must never resolve to Python objects of this process.
             connection.execute("SET python_enable_replacements = false")
+            # Footers are read when a view is made and again when the query binds it: cache them.
+            connection.execute("SET parquet_metadata_cache = true")
             allowed = [str(staging) + "/"]
             root = getattr(self.platform.blobs, "root", None)
             if root is not None:
@@ -172,16 +174,23 @@ class QueryEngine:
                     continue
                 partitions = (self.catalog.list_partitions(database, table_name, table=table)
                               if table.get("PartitionKeys") else [])
-                try:
-                    select, _ = view_sql(self.platform.blobs, table, partitions)
-                except SagelabError as exc:
-                    raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: {exc.message}") from exc
-                try:
-                    connection.execute(f"CREATE VIEW {CATALOG}.{quote_identifier(database)}."
-                                       f"{quote_identifier(table_name)} AS {select}")
-                except duckdb.Error as exc:
-                    raise QueryFailed(f"HIVE_BAD_DATA: table {database}.{table_name} cannot be read: "
-                                      f"{str(exc).splitlines()[0]}") from exc
+                view = f"{CATALOG}.{quote_identifier(database)}.{quote_identifier(table_name)}"
+                for check_columns in (False, True):
+                    try:
+                        select, _ = view_sql(self.platform.blobs, table, partitions, check_columns=check_columns)
+                    except SagelabError as exc:
+                        raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: "
+                                          f"{exc.message}") from exc
+                    try:
+                        connection.execute(f"CREATE VIEW {view} AS {select}")
+                        break
+                    except duckdb.BinderException:
+                        if not check_columns:
+                            continue  # a catalog column no file has: read the footers and try again
+                        raise
+                    except duckdb.Error as exc:
+                        raise QueryFailed(f"HIVE_BAD_DATA: table {database}.{table_name} cannot be read: "
+                                          f"{str(exc).splitlines()[0]}") from exc
 
 
 class ConnectionPool:

@@ -111,8 +111,12 @@ def _parquet_names(paths: list[Path]) -> set[str] | None:
     return names
 
 
-def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str, Any]]) -> tuple[str, int]:
-    """The SELECT a view over `table` runs, and the bytes of the files it may read."""
+def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str, Any]],
+             *, check_columns: bool = False) -> tuple[str, int]:
+    """The SELECT a view over `table` runs, and the bytes of the files it may read.
+
+    With `check_columns`, Parquet footers are read first so that catalog columns no file has read as
+    NULL; callers try without it first (DuckDB then reads each footer once) and retry when it fails."""
     fmt = table_format(table)
     columns = (table.get("StorageDescriptor") or {}).get("Columns") or []
     keys = table.get("PartitionKeys") or []
@@ -120,7 +124,7 @@ def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str,
     total = sum(p.stat().st_size for g in groups for p in g.paths)
     cast = "TRY_CAST" if fmt.kind == "csv" else "CAST"
     all_paths = [p for g in groups for p in g.paths]
-    present = _parquet_names(all_paths) if fmt.kind == "parquet" and all_paths else None
+    present = _parquet_names(all_paths) if check_columns and fmt.kind == "parquet" and all_paths else None
 
     def column_expr(c: dict[str, Any]) -> str:
         name = quote_identifier(c["Name"])
