@@ -27,6 +27,16 @@ def s3(server: ServerProcess):
     return server.client("s3")
 
 
+@pytest.fixture(scope="session")
+def glue(server: ServerProcess):
+    return server.client("glue")
+
+
+@pytest.fixture(scope="session")
+def athena(server: ServerProcess):
+    return server.client("athena")
+
+
 @pytest.fixture
 def bucket(s3) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"

@@ -17,7 +17,14 @@
     │   └── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
     ├── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
     ├── InvocationValidationError     ValidationError (400)        sagemaker-runtime's bad request
-    └── ModelError                    ModelError (424)             the model answered 4xx/5xx
+    ├── ModelError                    ModelError (424)             the model answered 4xx/5xx
+    ├── EntityNotFound                EntityNotFoundException      Glue: no such database, table, job, ...
+    ├── AlreadyExistsError            AlreadyExistsException       Glue: the name is taken
+    ├── InvalidInput                  InvalidInputException        Glue: bad input beyond the model's shapes
+    ├── CrawlerRunning                CrawlerRunningException      Glue: StartCrawler on a running crawler
+    ├── CrawlerNotRunning             CrawlerNotRunningException   Glue: StopCrawler on an idle crawler
+    ├── ConcurrentRunsExceeded        ConcurrentRunsExceededException  Glue: MaxConcurrentRuns reached
+    └── InvalidRequest                InvalidRequestException      Athena, with its AthenaErrorCode
 """
 
 from __future__ import annotations
@@ -146,3 +153,37 @@ class ModelError(SagelabError):
                          f"\"{original_message}\".")
         self.fields = {"OriginalStatusCode": original_status, "OriginalMessage": original_message,
                        "LogStreamArn": log_stream_arn}
+
+
+class EntityNotFound(SagelabError):
+    code = "EntityNotFoundException"
+
+
+class AlreadyExistsError(SagelabError):
+    code = "AlreadyExistsException"
+
+
+class InvalidInput(SagelabError):
+    code = "InvalidInputException"
+
+
+class CrawlerRunning(SagelabError):
+    code = "CrawlerRunningException"
+
+
+class CrawlerNotRunning(SagelabError):
+    code = "CrawlerNotRunningException"
+
+
+class ConcurrentRunsExceeded(SagelabError):
+    code = "ConcurrentRunsExceededException"
+
+
+class InvalidRequest(SagelabError):
+    """Athena's client error; `AthenaErrorCode` says which rule was broken (e.g. INVALID_INPUT)."""
+
+    code = "InvalidRequestException"
+
+    def __init__(self, message: str, athena_error_code: str = "INVALID_INPUT"):
+        super().__init__(message)
+        self.fields = {"AthenaErrorCode": athena_error_code}

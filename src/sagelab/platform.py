@@ -147,6 +147,30 @@ class Platform:
 
         return InvocationMetrics(self.db)
 
+    @functools.cached_property
+    def catalog(self):  # -> CatalogStore
+        from sagelab.catalog.store import CatalogStore
+
+        return CatalogStore(self.db, lambda: self.account_id)
+
+    @functools.cached_property
+    def crawlers(self):  # -> CrawlerService
+        from sagelab.catalog.crawlers import CrawlerService
+
+        return CrawlerService(self)
+
+    @functools.cached_property
+    def glue_jobs(self):  # -> GlueJobService
+        from sagelab.glue.service import GlueJobService
+
+        return GlueJobService(self)
+
+    @functools.cached_property
+    def athena(self):  # -> AthenaService
+        from sagelab.athena.service import AthenaService
+
+        return AthenaService(self)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, credentials, account id). Safe to call in job processes."""
@@ -169,6 +193,9 @@ class Platform:
         self.transforms.recover()
         self.processing.recover()
         self.endpoints.recover()
+        self.crawlers.recover()
+        self.glue_jobs.recover()
+        self.athena.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -193,6 +220,8 @@ class Platform:
             self.invocation_metrics.flush()
         if "fleet" in self.__dict__:
             self.fleet.close()
+        if "athena" in self.__dict__:
+            self.athena.close()
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -106,7 +106,7 @@ class SagelabApp:
     def _guess_service(request: Request) -> str:
         """For unsigned requests (auth turned off): JSON targets name their service, the rest is S3."""
         target = request.headers.get("x-amz-target", "")
-        return {"SageMaker": "sagemaker"}.get(target.split(".", 1)[0], "s3") if target else "s3"
+        return {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena"}.get(target.split(".", 1)[0], "s3") if target else "s3"
 
     async def _send(self, send: Any, response: Response, request_id: str) -> None:
         headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers]

@@ -12,12 +12,16 @@ if TYPE_CHECKING:
 
 
 def build_faces(platform: Platform) -> dict[str, Face]:
+    from sagelab.api.athena import AthenaFace
+    from sagelab.api.glue import GlueFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
 
     return {
         "sagemaker": SageMakerFace(platform),
         "s3": S3Face(platform.blobs),
+        "glue": GlueFace(platform),
+        "athena": AthenaFace(platform),
     }
 
 

@@ -23,7 +23,12 @@ def _0002_metric_points(conn: Connection) -> None:
     tables.metric_points.create(conn, checkfirst=True)
 
 
+def _0003_glue_catalog(conn: Connection) -> None:
+    tables.metadata.create_all(conn, tables=[tables.glue_databases, tables.glue_tables, tables.glue_partitions])
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, _0001_initial),
     (2, _0002_metric_points),
+    (3, _0003_glue_catalog),
 )

@@ -55,3 +55,32 @@ metric_points = sa.Table(
     sa.Column("p99", sa.Float, nullable=True),
     sa.Index("ix_metric_points_name_time", "namespace", "metric_name", "timestamp"),
 )
+
+# --- the Glue Data Catalog -------------------------------------------------------------------------
+# Own tables rather than `resources` rows: a table holds many partitions keyed by their values, listed
+# per table and deleted with it, and none of these entities has a status, lease or ARN life cycle.
+glue_databases = sa.Table(
+    "glue_databases", metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+glue_tables = sa.Table(
+    "glue_tables", metadata,
+    sa.Column("database", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+#: `values_key` is the JSON list of the partition's values: the partition's identity within its table.
+glue_partitions = sa.Table(
+    "glue_partitions", metadata,
+    sa.Column("database", sa.String(255), primary_key=True),
+    sa.Column("table_name", sa.String(255), primary_key=True),
+    sa.Column("values_key", sa.Text, primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)

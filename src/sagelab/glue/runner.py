@@ -1,0 +1,148 @@
+"""What runs inside a Glue job run's process: fetch the script, run it with Glue's arguments, settle.
+
+The script runs as a child process of this task (so stopping the task stops it) with:
+- argv: `--JOB_NAME <job> --JOB_ID <id> --JOB_RUN_ID <run> --<key> <value> ...`, as Glue passes them;
+- AWS_ENDPOINT_URL, credentials and region in its environment, so boto3 reaches this sagelab server;
+- an `awsglue` module on its path offering `awsglue.utils.getResolvedOptions`;
+- SAGELAB_JOB_BOOKMARK_* variables read by `sagelab.glue.bookmarks.new_objects` (see there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import sagelab
+from sagelab.glue import states
+from sagelab.glue.spec import script_arguments
+from sagelab.lake.uris import parse_s3_uri
+from sagelab.security.credentials import credentials_path, read_credentials_file
+from sagelab.settings import Settings
+from sagelab.storage.resources import LeaseLost
+
+SHIM = Path(__file__).with_name("shim")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def run_job(log: TextIO, *, settings: dict[str, Any], run_id: str, lease: str, server_url: str) -> None:
+    from sagelab.platform import Platform
+
+    platform = Platform(Settings.from_dict(settings)).attach()
+    try:
+        JobRun(platform, run_id, lease, log, server_url).run()
+    except LeaseLost:
+        log.write("sagelab: the job run was stopped; exiting.\n")
+    finally:
+        platform.close()
+
+
+def _die_with_parent() -> None:
+    """The script dies with its run's process (stopped, timed out, or killed with a crashed server)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def failure_message(log_text: str, exit_code: int) -> str:
+    """The script's last exception line (how Glue reports a failed Python shell job), else the exit code."""
+    for line in reversed(log_text.splitlines()):
+        if _EXCEPTION_LINE.match(line.strip()):
+            return line.strip()[:2048]
+    return f"Command failed with exit code {exit_code}"
+
+
+class JobRun:
+    def __init__(self, platform: Any, run_id: str, lease: str, log: TextIO, server_url: str):
+        self.platform = platform
+        self.run_id = run_id
+        self.lease = lease
+        self.log = log
+        self.server_url = server_url
+        self.work_dir: Path = platform.work_dir / "GlueJobs" / run_id
+
+    def _update(self, mutate) -> None:
+        self.platform.resources.update(states.RUN_KIND, self.run_id, mutate, lease=self.lease)
+
+    def run(self) -> None:
+        run = self.platform.resources.get(states.RUN_KIND, self.run_id).doc
+        job = self.platform.resources.get(states.JOB_KIND, run["JobName"])
+        if job is None:
+            self._update(lambda r: states.finish(r, "FAILED", f"Job {run['JobName']} no longer exists."))
+            return
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+        try:
+            self._run(job.doc, run)
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _run(self, job: dict[str, Any], run: dict[str, Any]) -> None:
+        location = parse_s3_uri(job["Command"]["ScriptLocation"], field="Command.ScriptLocation")
+        script = self.work_dir / (location.key.rsplit("/", 1)[-1] or "script.py")
+        try:
+            script.write_bytes(b"".join(self.platform.blobs.read(location.bucket, location.key)))
+        except Exception as exc:  # noqa: BLE001 - a missing script is the run's failure reason
+            message = getattr(exc, "message", str(exc))
+            self._update(lambda r: states.finish(r, "FAILED", f"Cannot read the job script "
+                                                 f"{job['Command']['ScriptLocation']}: {message}"))
+            return
+        arguments = script_arguments(job, run)
+        option = arguments.get("--job-bookmark-option", "job-bookmark-disable")
+        job_id = "j_" + hashlib.sha256(job["Name"].encode()).hexdigest()
+        argv = ["--JOB_NAME", job["Name"], "--JOB_ID", job_id, "--JOB_RUN_ID", self.run_id]
+        for key, value in arguments.items():
+            argv += [key, value]
+        bookmark_in = self.work_dir / "bookmark-state.json"
+        bookmark_out = self.work_dir / "bookmark-progress.json"
+        bookmark_in.write_text(json.dumps(self.platform.glue_jobs.bookmark_state(job["Name"])))
+
+        def running(res) -> None:
+            res.status = "RUNNING"
+            res.doc["JobRunState"] = "RUNNING"
+            res.doc["LastModifiedOn"] = res.doc["_RunningSince"] = time.time()
+
+        self._update(running)
+        self.log.write(f"sagelab: running {job['Command']['ScriptLocation']} {' '.join(argv)}\n")
+        self.log.flush()
+        exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir,
+                                    env=self._environment(option, bookmark_in, bookmark_out),
+                                    stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
+                                    preexec_fn=_die_with_parent)
+        if exit_code == 0:
+            if option == "job-bookmark-enable" and bookmark_out.exists():
+                self.platform.glue_jobs.commit_bookmark(job["Name"], self.run_id, json.loads(bookmark_out.read_text()))
+            self._update(lambda r: states.finish(r, "SUCCEEDED"))
+            return
+        self.log.flush()
+        text = self.platform.glue_jobs.log(job["Name"], self.run_id)
+        reason = failure_message(text, exit_code)
+        self._update(lambda r: states.finish(r, "FAILED", reason))
+
+    def _environment(self, option: str, bookmark_in: Path, bookmark_out: Path) -> dict[str, str]:
+        home = self.platform.home
+        creds = read_credentials_file(credentials_path(home))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGELAB_"))}
+        # The script runs in its own folder: paths must be absolute, and it imports the same sagelab.
+        python_path = [str(SHIM), str(Path(sagelab.__file__).resolve().parents[1]),
+                       *(os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        env.update({
+            "AWS_ENDPOINT_URL": self.server_url, "AWS_DEFAULT_REGION": self.platform.settings.region,
+            "AWS_REGION": self.platform.settings.region, "PYTHONPATH": os.pathsep.join(python_path),
+            "SAGELAB_JOB_BOOKMARK_OPTION": option, "SAGELAB_JOB_BOOKMARK_STATE": str(bookmark_in),
+            "SAGELAB_JOB_BOOKMARK_OUT": str(bookmark_out), "PYTHONUNBUFFERED": "1",
+        })
+        if creds is not None:
+            env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
+            env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
+        return env
