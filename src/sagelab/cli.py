@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default")
     demo.add_argument("--home", help="home folder for the demo's server (default: a temporary folder)")
     sub.add_parser("version", help="print the version")
+    env = sub.add_parser("env", help="print the environment variables that point AWS tools at a server")
+    _add_server_flags(env)
     return parser
 
 
@@ -41,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.no_auth:
             flags["auth"] = False
         serve(load_settings(flags))
+        return 0
+    if args.command == "env":
+        from sagelab.client_setup import client_environment
+
+        flags = {"home": args.home, "host": args.host, "port": args.port}
+        for name, value in client_environment(load_settings(flags)).items():
+            print(f"export {name}={shlex.quote(value)}")
         return 0
     if args.command == "demo":
         from sagelab.demo import run_demo

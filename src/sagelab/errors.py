@@ -17,7 +17,9 @@
     │   └── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
     ├── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
     ├── InvocationValidationError     ValidationError (400)        sagemaker-runtime's bad request
-    └── ModelError                    ModelError (424)             the model answered 4xx/5xx
+    ├── ModelError                    ModelError (424)             the model answered 4xx/5xx
+    ├── ResourceNotFoundError         ResourceNotFoundException (400)   CloudWatch Logs and others
+    └── InvalidParameter              InvalidParameterException (400)   CloudWatch Logs
 """
 
 from __future__ import annotations
@@ -146,3 +148,15 @@ class ModelError(SagelabError):
                          f"\"{original_message}\".")
         self.fields = {"OriginalStatusCode": original_status, "OriginalMessage": original_message,
                        "LogStreamArn": log_stream_arn}
+
+
+class ResourceNotFoundError(SagelabError):
+    """The spelling of services such as CloudWatch Logs: `ResourceNotFoundException`."""
+
+    code = "ResourceNotFoundException"
+
+
+class InvalidParameter(SagelabError):
+    """CloudWatch Logs' bad-input code: `InvalidParameterException`."""
+
+    code = "InvalidParameterException"
