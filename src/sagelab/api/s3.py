@@ -223,6 +223,10 @@ class S3Face:
         bucket, key = address(request)
         query = request.query
         call = S3Call(request, bucket, key, query, subresource(query))
+        expected_owner = request.headers.get("x-amz-expected-bucket-owner")
+        if bucket and expected_owner is not None and expected_owner != request.account_id:
+            raise S3Error("AccessDenied", f"Access Denied: bucket {bucket!r} is not owned by account "
+                          f"{expected_owner!r} (x-amz-expected-bucket-owner).", 403)
         table = self._object_ops if key else self._bucket_ops if bucket else self._service_ops
         handler = table.get((request.method, call.subresource))
         if handler is None:
