@@ -26,7 +26,7 @@ DEADLINE_SECONDS = 1100
 
 
 def needs_of(example: str) -> list[str]:
-    return [need for feature in FEATURES if feature.example == example for need in feature.needs]
+    return list(dict.fromkeys(need for feature in FEATURES if feature.example == example for need in feature.needs))
 
 
 def _skip_reason(example: str) -> str | None:
