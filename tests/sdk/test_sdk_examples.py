@@ -19,7 +19,9 @@ from helpers import client_env
 
 from sagelab.support_table import FEATURES, missing
 
-pytest.importorskip("sagemaker", reason="the SageMaker Python SDK (sagemaker>=2,<3) is not installed")
+SDK_MISSING = ("the SageMaker Python SDK is not installed: sagemaker 2.257.7 (the newest 2.x) needs "
+               "packaging<25 and the lock pins packaging==26.3 (see pyproject.toml)")
+pytest.importorskip("sagemaker", reason=SDK_MISSING)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEADLINE_SECONDS = 1100

@@ -7,7 +7,9 @@ import pytest
 from conftest import unique
 from helpers import client_env, job_request, upload_breast_cancer, wait_job
 
-sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker Python SDK (sagemaker>=2,<3) is not installed")
+SDK_MISSING = ("the SageMaker Python SDK is not installed: sagemaker 2.257.7 (the newest 2.x) needs "
+               "packaging<25 and the lock pins packaging==26.3 (see pyproject.toml)")
+sagemaker = pytest.importorskip("sagemaker", reason=SDK_MISSING)
 
 
 @pytest.fixture
