@@ -87,7 +87,7 @@ class LogsFace:
         order = params.get("orderBy") or "LogStreamName"
         if order == "LastEventTime" and prefix:
             raise InvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
-        streams = [s for s in self.groups.streams(group) if s.name.startswith(prefix)]
+        streams = self.groups.streams(group, prefix)
         if order == "LastEventTime":
             streams.sort(key=lambda s: (s.last_event, s.name))
         if params.get("descending"):
@@ -131,8 +131,7 @@ class LogsFace:
             raise InvalidParameter("Specify logStreamNames or logStreamNamePrefix, not both.")
         matches = compile_pattern(params.get("filterPattern"))
         limit = check_limit(params.get("limit"), default=MAX_EVENTS, highest=MAX_EVENTS)
-        streams = [s for s in self.groups.streams(group)
-                   if (not names or s.name in names) and (not prefix or s.name.startswith(prefix))]
+        streams = [s for s in self.groups.streams(group, prefix or "") if not names or s.name in names]
         after = _decode_filter_token(params.get("nextToken"))
         found = interleave(streams, self.groups.lines, start_time=params.get("startTime"),
                            end_time=params.get("endTime"), matches=matches)

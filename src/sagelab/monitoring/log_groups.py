@@ -71,20 +71,43 @@ class LogGroups:
         return folder
 
     # --- streams ----------------------------------------------------------------------------------
-    def streams(self, group: str) -> list[LogStream]:
+    def streams(self, group: str, prefix: str = "") -> list[LogStream]:
+        """The group's streams whose names start with `prefix`, by name."""
         folder = self._folder(group)
-        is_endpoint = folder.parent.name == ENDPOINTS and folder.parent.parent == self.logs_dir
+        endpoint = self._is_endpoint(folder)
         found = []
         for path in folder.iterdir():
             if not path.name.endswith(LOG_SUFFIX) or not path.is_file():
                 continue
-            stream = self._stream(group, path, is_endpoint)
-            if stream is not None:
+            # Narrow by the file name first: only the streams that may match have their times read.
+            known = _endpoint_stream(path.name[:-len(LOG_SUFFIX)]) if endpoint else path.name[:-len(LOG_SUFFIX)] + "/"
+            if not (known.startswith(prefix) or prefix.startswith(known)):
+                continue
+            stream = self._stream(group, path, endpoint)
+            if stream is not None and stream.name.startswith(prefix):
                 found.append(stream)
         return sorted(found, key=lambda s: s.name)
 
+    def stream(self, group: str, name: str) -> LogStream:
+        folder = self._folder(group)
+        endpoint = self._is_endpoint(folder)
+        if endpoint:
+            variant, _, instance = name.partition("/")
+            base = f"{variant}-{instance}"
+        else:
+            base = name.partition("/")[0]  # SageMaker job names cannot contain "/"
+        path = folder / (base + LOG_SUFFIX)
+        stream = self._stream(group, path, endpoint) if base and path.is_file() else None
+        if stream is None or stream.name != name:
+            raise ResourceNotFoundError(f"The specified log stream does not exist: {name!r} in log group "
+                                        f"{group!r}.")
+        return stream
+
+    def _is_endpoint(self, folder: Path) -> bool:
+        return folder.parent == self.logs_dir / ENDPOINTS
+
     @staticmethod
-    def _stream(group: str, path: Path, is_endpoint: bool) -> LogStream | None:
+    def _stream(group: str, path: Path, endpoint: bool) -> LogStream | None:
         if not read_marks(path) and path.stat().st_size == 0:
             return None  # nothing written yet: CloudWatch has no stream until the first event
         times = first_and_last_time(path)
@@ -92,21 +115,17 @@ class LogGroups:
             return None
         first, last = times
         base = path.name[:-len(LOG_SUFFIX)]
-        if is_endpoint:
-            variant, _, instance = base.rpartition("-")
-            name = f"{variant}/{instance}" if variant else base
-        else:
-            name = f"{base}/{_HOST}-{first // 1000}"
+        name = _endpoint_stream(base) if endpoint else f"{base}/{_HOST}-{first // 1000}"
         return LogStream(group, name, path, first, first, last)
-
-    def stream(self, group: str, name: str) -> LogStream:
-        for stream in self.streams(group):
-            if stream.name == name:
-                return stream
-        raise ResourceNotFoundError(f"The specified log stream does not exist: {name!r} in log group {group!r}.")
 
     def lines(self, stream: LogStream) -> list[LogLine]:
         return read_lines(stream.path)
+
+
+def _endpoint_stream(base: str) -> str:
+    """`<variant>-<instance id>` (the log file's name) -> `<variant>/<instance id>` (CloudWatch's)."""
+    variant, _, instance = base.rpartition("-")
+    return f"{variant}/{instance}" if variant else base
 
 
 # --- reading a stream by position (GetLogEvents) -----------------------------------------------------
