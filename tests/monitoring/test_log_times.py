@@ -56,3 +56,10 @@ def test_a_log_without_times_falls_back_to_its_modification_time(tmp_path):
     os.utime(path, (1_700_000_000, 1_700_000_000))
     assert not times_path(path).exists()
     assert {line.timestamp for line in read_lines(path)} == {1_700_000_000_000}
+
+
+def test_a_mark_still_being_written_is_not_read(tmp_path):
+    path = tmp_path / "job.log"
+    path.write_text("one\ntwo\n")
+    times_path(path).write_text("0 1000\n4 20")  # the second mark's row is half written
+    assert [(line.message, line.timestamp) for line in read_lines(path)] == [("one", 1000), ("two", 1000)]

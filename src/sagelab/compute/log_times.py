@@ -108,9 +108,9 @@ def read_marks(log_path: Path) -> list[tuple[int, int]]:
     except FileNotFoundError:
         return []
     marks = []
-    for row in text.splitlines():
+    for row in text.split("\n")[:-1]:  # the part after the last newline is a row still being written
         offset, _, stamp = row.partition(" ")
-        if offset.isdigit() and stamp.isdigit():  # a torn last row (the writer is mid-line) is skipped
+        if offset.isdigit() and stamp.isdigit():
             marks.append((int(offset), int(stamp)))
     return marks
 
