@@ -98,3 +98,14 @@ def signed_request(url: str, *, service: str, region: str, access_key: str, secr
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, error.read(), dict(error.headers)
+
+
+def client_env(server, folder: Path) -> dict[str, str]:
+    """A clean environment in which the AWS CLI and the SageMaker SDK reach `server` and nothing else."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
+    env.update(server.client_environment())
+    env["AWS_CONFIG_FILE"] = str(folder / "no-aws-config")  # a user's ~/.aws/config must not change the run
+    env["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+    return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default")
     demo.add_argument("--home", help="home folder for the demo's server (default: a temporary folder)")
     sub.add_parser("version", help="print the version")
+    env = sub.add_parser("env", help="print the environment variables that point AWS tools at a server")
+    env.add_argument("--home", help="the server's home folder (default ~/.sagelab, or $SAGELAB_HOME)")
+    env.add_argument("--host", help="the address the server listens on")
+    env.add_argument("--port", type=int, help="the port the server listens on")
+    table = sub.add_parser("support-table", help="print what is supported (operations, algorithms, SDK calls)")
+    table.add_argument("--write", metavar="FILE", help="replace the generated block in FILE (e.g. README.md)")
     return parser
 
 
@@ -41,6 +48,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.no_auth:
             flags["auth"] = False
         serve(load_settings(flags))
+        return 0
+    if args.command == "env":
+        from sagelab.client_setup import client_environment
+
+        flags = {"home": args.home, "host": args.host, "port": args.port}
+        for name, value in client_environment(load_settings(flags)).items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+    if args.command == "support-table":
+        from pathlib import Path
+
+        from sagelab import support_table
+
+        if args.write:
+            changed = support_table.write_into(Path(args.write))
+            print(f"{args.write}: {'updated' if changed else 'already up to date'}")
+        else:
+            print(support_table.markdown(), end="")
         return 0
     if args.command == "demo":
         from sagelab.demo import run_demo

@@ -79,6 +79,13 @@ class ServerProcess:
             raise RuntimeError(f"no credentials in {self.home}")
         return creds.access_key_id, creds.secret_access_key
 
+    def client_environment(self) -> dict[str, str]:
+        """Environment variables that point boto3, the AWS CLI and the SageMaker SDK at this server."""
+        from sagelab.client_setup import client_environment
+        from sagelab.settings import load_settings
+
+        return client_environment(load_settings({"home": str(self.home), "port": self.port}, environ={}))
+
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3
         from botocore.config import Config

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.client_setup import write_sdk_defaults
 from sagelab.compute.engine import ComputeEngine
 from sagelab.lake.blobs import BlobStore, LocalBlobStore
 from sagelab.security.credentials import Credentials, ensure_root_credentials, new_account_id
@@ -189,6 +190,7 @@ class Platform:
         """What only the server does: credentials, and settling jobs a previous server left running."""
         self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
+        write_sdk_defaults(self.home, self.settings.region, self.account_id)
         self.training.recover()
         self.transforms.recover()
         self.processing.recover()

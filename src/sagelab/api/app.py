@@ -18,7 +18,8 @@ import anyio.to_thread
 
 from sagelab.api.errors import render_error
 from sagelab.api.http import Request, Response
-from sagelab.errors import InternalError, SagelabError, UnknownOperation
+from sagelab.api.unanswered import protocol_of, unanswered_service
+from sagelab.errors import InternalError, SagelabError
 from sagelab.security.sigv4 import SignedRequest, SigV4Verifier, service_of
 
 HEALTH_PATH = "/_sagelab/health"
@@ -73,12 +74,12 @@ class SagelabApp:
             region=self.default_region, received_at=received_at)
         service = service_of(headers) or self._guess_service(request)
         face = self.faces.get(service)
-        protocol = "json" if face is None else face.protocol_for(request) if hasattr(
+        protocol = protocol_of(service) if face is None else face.protocol_for(request) if hasattr(
             face, "protocol_for") else face.protocol
         try:
             self._authenticate(request)
             if face is None:
-                raise UnknownOperation(f"sagelab does not answer the {service!r} service.")
+                raise unanswered_service(service, request)
             handle_async = getattr(face, "handle_async", None)
             if handle_async is not None:
                 response = await handle_async(request)
@@ -106,7 +107,8 @@ class SagelabApp:
     def _guess_service(request: Request) -> str:
         """For unsigned requests (auth turned off): JSON targets name their service, the rest is S3."""
         target = request.headers.get("x-amz-target", "")
-        return {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena"}.get(target.split(".", 1)[0], "s3") if target else "s3"
+        prefixes = {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs"}
+        return prefixes.get(target.split(".", 1)[0], "s3") if target else "s3"
 
     async def _send(self, send: Any, response: Response, request_id: str) -> None:
         headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers]

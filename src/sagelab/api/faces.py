@@ -14,14 +14,18 @@ if TYPE_CHECKING:
 def build_faces(platform: Platform) -> dict[str, Face]:
     from sagelab.api.athena import AthenaFace
     from sagelab.api.glue import GlueFace
+    from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
+    from sagelab.api.sts import StsFace
 
     return {
         "sagemaker": SageMakerFace(platform),
         "s3": S3Face(platform.blobs),
         "glue": GlueFace(platform),
         "athena": AthenaFace(platform),
+        "sts": StsFace(platform),
+        "logs": LogsFace(platform),
     }
 
 

@@ -45,8 +45,8 @@ class JsonService:
             raise UnknownOperation(f"X-Amz-Target {target!r} does not name a {self.target_prefix} operation.")
         handler = self.operations.get(operation)
         if handler is None:
-            raise UnknownOperation(f"Operation {operation} is not supported by sagelab's {self.target_prefix} "
-                                   "API yet.")
+            service = self.service_model().metadata.get("serviceId", self.target_prefix)
+            raise UnknownOperation(f"Operation {operation} is not supported by sagelab's {service} API yet.")
         try:
             params = json.loads(request.body or b"{}")
         except ValueError:

@@ -27,6 +27,10 @@ def is_runtime_path(raw_path: str) -> bool:
 
 class RuntimeFace:
     protocol = "rest-json"
+    model_name = "sagemaker-runtime"
+
+    def operation_names(self) -> list[str]:
+        return ["InvokeEndpoint"]
 
     def __init__(self, platform: Platform):
         self.platform = platform

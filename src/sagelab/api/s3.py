@@ -199,8 +199,13 @@ def _xml(body: bytes, headers: list[tuple[str, str]] | None = None) -> Response:
     return Response(body=body, content_type=s3_xml.CONTENT_TYPE, headers=list(headers or []))
 
 
+#: Handlers that answer more than the operation their name spells.
+_ALSO_ANSWERS = {"list_objects": ("ListObjectsV2",), "put_object": ("CopyObject",), "upload_part": ("UploadPartCopy",)}
+
+
 class S3Face:
     protocol = "s3"
+    model_name = "s3"
 
     def __init__(self, blobs: BlobStore):
         self.blobs = blobs
@@ -223,6 +228,10 @@ class S3Face:
         bucket, key = address(request)
         query = request.query
         call = S3Call(request, bucket, key, query, subresource(query))
+        expected_owner = request.headers.get("x-amz-expected-bucket-owner")
+        if bucket and expected_owner is not None and expected_owner != request.account_id:
+            raise S3Error("AccessDenied", f"Access Denied: bucket {bucket!r} is not owned by account "
+                          f"{expected_owner!r} (x-amz-expected-bucket-owner).", 403)
         table = self._object_ops if key else self._bucket_ops if bucket else self._service_ops
         handler = table.get((request.method, call.subresource))
         if handler is None:
@@ -231,6 +240,15 @@ class S3Face:
             raise UnknownOperation(f"sagelab's S3 does not implement {request.method} {asked} "
                                    f"({'an object' if key else 'a bucket' if bucket else 'an account'}-level request).")
         return handler(call)
+
+    def operation_names(self) -> list[str]:
+        """The S3 operations answered, in botocore's names (for the support table)."""
+        names: set[str] = set()
+        for table in (self._service_ops, self._bucket_ops, self._object_ops):
+            for handler in table.values():
+                names.add("".join(part.title() for part in handler.__name__.split("_")))
+                names.update(_ALSO_ANSWERS.get(handler.__name__, ()))
+        return sorted(names)
 
     # --- service and buckets --------------------------------------------------------------------------
     def list_buckets(self, call: S3Call) -> Response:

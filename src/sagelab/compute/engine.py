@@ -93,5 +93,8 @@ def wait_until_finished(status: Callable[[], TaskStatus], timeout: float | None)
 
 
 def open_log(path: Path) -> TextIO:
+    """The task's log, opened for appending, with the time of each line kept beside it."""
+    from sagelab.compute.log_times import LogClock, TimedLog
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("a", buffering=1, encoding="utf-8")
+    return TimedLog(path.open("a", buffering=1, encoding="utf-8"), LogClock(path))  # type: ignore[return-value]

@@ -38,6 +38,7 @@ from sagelab.compute.engine import (
     resolve_target,
     wait_until_finished,
 )
+from sagelab.compute.log_times import LogClock, TimedLog
 
 _PR_SET_PDEATHSIG = 1
 
@@ -116,8 +117,9 @@ def _run_task(task: Task) -> None:
     log_fd = os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
-    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False)
+    clock = LogClock(task.log_path)
+    sys.stdout = TimedLog(os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False), clock)
+    sys.stderr = TimedLog(os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False), clock)
     result: dict[str, str | None] = {"error": None}
     try:
         resolve_target(task.target)(sys.stdout, **task.args)

@@ -12,14 +12,13 @@ from sagelab.arns import sagemaker_arn
 from sagelab.compute.engine import Task, TaskState, TaskStatus
 from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
 from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
-from sagelab.training import states
+from sagelab.training import describe_defaults, states
 from sagelab.training.spec import parse_training_job
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
 
 RUNNER = "sagelab.training.runner:run_training_job"
-DEFAULT_RESOURCE_CONFIG = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
 SERVER_STOPPED = ("sagelab server stopped while the job was running; the job was not resumed. "
                   "Create a new training job to run it again.")
 
@@ -48,10 +47,11 @@ class TrainingService:
             "HyperParameters": spec.raw_hyperparameters,
             "AlgorithmSpecification": algo_spec,
             "RoleArn": params.get("RoleArn"),
-            "InputDataConfig": params.get("InputDataConfig") or [],
-            "OutputDataConfig": params["OutputDataConfig"],
-            "ResourceConfig": params.get("ResourceConfig") or dict(DEFAULT_RESOURCE_CONFIG),
-            "StoppingCondition": params.get("StoppingCondition") or {"MaxRuntimeInSeconds": spec.max_runtime},
+            "InputDataConfig": describe_defaults.input_data_config(params.get("InputDataConfig")),
+            "OutputDataConfig": describe_defaults.output_data_config(params["OutputDataConfig"]),
+            "ResourceConfig": describe_defaults.resource_config(params.get("ResourceConfig")),
+            "StoppingCondition": describe_defaults.stopping_condition(params.get("StoppingCondition"),
+                                                                      spec.max_runtime),
             "CreationTime": now,
             "LastModifiedTime": now,
             "SecondaryStatusTransitions": [states.new_transition("Starting", now)],
