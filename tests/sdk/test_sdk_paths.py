@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
+import sagemaker  # a test extra: a missing SDK must fail, not skip
 from conftest import unique
 from helpers import client_env, job_request, upload_breast_cancer, wait_job
-
-SDK_MISSING = ("the SageMaker Python SDK is not installed: sagemaker 2.257.7 (the newest 2.x) needs "
-               "packaging<25 and the lock pins packaging==26.3 (see pyproject.toml)")
-sagemaker = pytest.importorskip("sagemaker", reason=SDK_MISSING)
 
 
 @pytest.fixture
