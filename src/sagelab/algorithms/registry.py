@@ -50,7 +50,10 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
+    from sagelab.algorithms.kmeans import KMeansAlgorithm
+    from sagelab.algorithms.knn import KNNAlgorithm
     from sagelab.algorithms.linear_learner import LinearLearner
+    from sagelab.algorithms.pca import PCAAlgorithm
     from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 
-    return [XGBoostAlgorithm(), LinearLearner()]
+    return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm()]
