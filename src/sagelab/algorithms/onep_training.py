@@ -33,41 +33,22 @@ def train_and_test_channels() -> tuple[ChannelSpec, ...]:
 
 def read_channel(ctx: TrainingContext, name: str, *, feature_dim: int, label_size: int = 1,
                  label_required: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The channel's records as (dense float32 features, labels or None); None when the job has no such channel.
-    Every record must have `feature_dim` finite features."""
+    """The channel's records as (dense float32 features, float64 labels or None); None when the job has no such
+    channel. `onep_io` checks that every record has `feature_dim` finite features."""
     from sagelab.algorithms import onep_io
 
     channel = ctx.channels.get(name)
     if channel is None:
         return None
-    try:
-        x, y = onep_io.read_training_channel(channel, label_size=label_size, feature_dim=feature_dim,
-                                             label_required=label_required)
-    except DataError as exc:
-        message = str(exc)
-        raise DataError(message if f"'{name}'" in message else f"Channel '{name}': {message}") from exc
-    if hasattr(x, "toarray"):
-        x = x.toarray()
+    x, y = onep_io.read_training_channel(channel, label_size=label_size, feature_dim=feature_dim,
+                                         label_required=label_required, dense=True)
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] == 0:
+    if x.shape[0] == 0:
         raise DataError(f"Channel '{name}' holds no records.")
-    if x.shape[1] != feature_dim:
-        raise DataError(f"Channel '{name}': records have {x.shape[1]} features, but the hyperparameter "
-                        f"feature_dim is {feature_dim}.")
-    finite = np.isfinite(x)
-    if not finite.all():
-        row, column = np.argwhere(~finite)[0]
-        raise DataError(f"Channel '{name}', record {row + 1}: feature {column + 1} is {float(x[row, column])!r}; "
-                        "features must be finite numbers.")
     if y is not None:
         y = np.asarray(y, dtype=np.float64)
-        if y.ndim > 1:
-            y = y[:, 0] if y.shape[1] else np.zeros(len(y))
-        bad = ~np.isfinite(y)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"Channel '{name}', record {row + 1}: the label is {float(y[row])!r}; labels must be "
-                            "finite numbers.")
+        if y.ndim > 1:  # several label values per record: the first is the label
+            y = y[:, 0]
     return x, y
 
 

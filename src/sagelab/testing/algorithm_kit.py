@@ -32,6 +32,7 @@ from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, Hyperparame
 from sagelab.errors import ValidationError
 
 UNSUPPORTED_TYPE = "application/x-sagelab-unsupported"
+PROTOBUF = "application/x-recordio-protobuf"
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|nan|inf", re.IGNORECASE)
 
 
@@ -78,6 +79,13 @@ def diabetes() -> Dataset:
     return _split("diabetes", *load_diabetes(return_X_y=True))
 
 
+def wine() -> Dataset:
+    """Multiclass classification: 178 rows, 13 features, labels 0/1/2."""
+    from sklearn.datasets import load_wine
+
+    return _split("wine", *load_wine(return_X_y=True))
+
+
 def write_csv(path: Path, features: np.ndarray, labels: np.ndarray | None = None) -> Path:
     """SageMaker's CSV: no header, the label (when given) in the first column."""
     rows = features if labels is None else np.column_stack([labels, features])
@@ -98,11 +106,19 @@ def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
         return json.dumps({"instances": [{"features": [float(v) for v in row]} for row in features]}).encode()
     if content_type == "application/jsonlines":
         return "".join(json.dumps({"features": [float(v) for v in row]}) + "\n" for row in features).encode()
+    if content_type == PROTOBUF:
+        from sagelab.algorithms.recordio import write_matrix
+
+        return write_matrix(np.asarray(features, dtype=np.float32))
     return None
 
 
 def response_records(payload: bytes, accept: str) -> int:
     """How many records a response holds."""
+    if accept == PROTOBUF:
+        from sagelab.algorithms.recordio import read_records
+
+        return len(read_records(payload))
     text = payload.decode("utf-8")
     if accept == "text/csv":
         return sum(1 for line in text.splitlines() if line.strip())
@@ -118,7 +134,14 @@ def response_records(payload: bytes, accept: str) -> int:
     raise AssertionError(f"the kit cannot read {accept} responses")
 
 
-def response_numbers(payload: bytes) -> np.ndarray:
+def response_numbers(payload: bytes, accept: str | None = None) -> np.ndarray:
+    """Every number of a response, in order (protobuf: each record's label values, keys sorted)."""
+    if accept == PROTOBUF:
+        from sagelab.algorithms.recordio import read_records
+
+        values = [np.asarray(record.label[key].values, dtype=np.float64).ravel()
+                  for record in read_records(payload) for key in sorted(record.label)]
+        return np.concatenate(values) if values else np.empty(0)
     return np.array([float(m) for m in _NUMBER.findall(payload.decode("utf-8"))], dtype=np.float64)
 
 
@@ -155,9 +178,11 @@ def fit(case: Case, workdir: Path, *, data: Dataset | None = None) -> Fitted:
     declared = {c.name for c in algorithm.channels}
     channels = {"train": Channel("train", "text/csv", [write_csv(workdir / "train" / "train.csv",
                                                                  data.x_train, data.y_train)])}
-    if "validation" in declared:
-        channels["validation"] = Channel("validation", "text/csv", [write_csv(
-            workdir / "validation" / "validation.csv", data.x_validation, data.y_validation)])
+    # The held-out split feeds `validation` or, for algorithms that have none (K-Means, PCA, k-NN), `test`.
+    held_out = "validation" if "validation" in declared else "test" if "test" in declared else None
+    if held_out is not None:
+        channels[held_out] = Channel(held_out, "text/csv", [write_csv(
+            workdir / held_out / f"{held_out}.csv", data.x_validation, data.y_validation)])
     log = io.StringIO()
     model_dir, output_dir = workdir / "model", workdir / "output"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -425,7 +450,7 @@ def check_content_types(case: Case, workdir: Path, fitted: Fitted | None = None)
             assert returned == accept, f"{content_type} -> {accept}: answered as {returned}"
             assert response_records(payload, accept) == len(features), \
                 f"{content_type} -> {accept}: expected {len(features)} records in {payload[:200]!r}"
-            numbers = response_numbers(payload)
+            numbers = response_numbers(payload, accept)
             if accept in reference:
                 assert numbers.shape == reference[accept].shape and np.allclose(
                     numbers, reference[accept], rtol=1e-5, atol=1e-6, equal_nan=True), \
@@ -471,9 +496,13 @@ def check_metrics_emitted(case: Case, workdir: Path, fitted: Fitted | None = Non
     fitted = _fitted(case, workdir, fitted)
     values = extract_metrics(fitted.log.splitlines(), fitted.algorithm.metrics)
     assert values, f"{fitted.algorithm.name}: no declared metric matches the training log:\n{fitted.log[-2000:]}"
-    if any(c.name == "validation" for c in fitted.algorithm.channels):
+    declared = {c.name for c in fitted.algorithm.channels}
+    if "validation" in declared:
         assert any(name.startswith("validation:") for name in values), \
             f"{fitted.algorithm.name}: no validation metric in the log; found {sorted(values)}"
+    elif "test" in declared and any(m.name.startswith("test:") for m in fitted.algorithm.metrics):
+        assert any(name.startswith("test:") for name in values), \
+            f"{fitted.algorithm.name}: no test metric in the log; found {sorted(values)}"
     assert all(math.isfinite(v) for v in values.values())
     missing = [name for name in expected if name not in values]
     assert not missing, f"{fitted.algorithm.name}: metrics {missing} not found; found {sorted(values)}"
