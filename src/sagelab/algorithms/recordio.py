@@ -125,14 +125,15 @@ def iter_records(data: bytes | bytearray | memoryview, *, first_index: int = 1) 
     offset, index = 0, first_index
     parts: list[bytes] | None = None
     while offset < size:
-        if size - offset < _HEADER.size:
-            raise RecordIOError(index, f"truncated: {size - offset} byte(s) at offset {offset} are too few for a "
-                                       "record header (8 bytes: magic number and length).")
-        magic, word = _HEADER.unpack_from(view, offset)
-        if magic != MAGIC:
+        if size - offset >= 4 and view[offset:offset + 4] != _MAGIC_BYTES:
+            (magic,) = struct.unpack_from("<I", view, offset)
             raise RecordIOError(index, f"bad magic number 0x{magic:08X} at byte offset {offset} (expected "
                                        f"0x{MAGIC:08X}); the data is not recordIO-protobuf or a previous record's "
                                        "length is wrong.")
+        if size - offset < _HEADER.size:
+            raise RecordIOError(index, f"truncated: {size - offset} byte(s) at offset {offset} are too few for a "
+                                       "record header (8 bytes: magic number and length).")
+        _, word = _HEADER.unpack_from(view, offset)
         length, flag = word & _LENGTH_MASK, word >> 29
         start = offset + _HEADER.size
         if start + length > size:
