@@ -119,11 +119,12 @@ class KNNAlgorithm:
             ctx.print(f"index_type {hp['index_type']}: sagelab searches exactly, as faiss.Flat does.")
         projection = None
         if hp["dimension_reduction_type"] is not None:
+            import scipy.sparse as sp
             from sklearn.random_projection import SparseRandomProjection
 
             density = 1.0 if hp["dimension_reduction_type"] == "sign" else "auto"
-            projection = SparseRandomProjection(n_components=hp["dimension_reduction_target"], density=density,
-                                                dense_output=True, random_state=0).fit(x).components_.tocsr()
+            projection = sp.csr_matrix(SparseRandomProjection(
+                n_components=hp["dimension_reduction_target"], density=density, random_state=0).fit(x).components_)
             ctx.print(f"Reduced the dimension from {x.shape[1]} to {projection.shape[0]} "
                       f"({hp['dimension_reduction_type']}).")
         model = KNNModel.build(x, y.astype(np.float32), k=hp["k"], predictor_type=hp["predictor_type"],

@@ -267,7 +267,7 @@ def encode_record(record: Record) -> bytes:
     for name in ("uid", "metadata", "configuration"):
         if getattr(record, name) is not None:
             setattr(message, name, getattr(record, name))
-    return message.SerializeToString()
+    return message.SerializeToString(deterministic=True)
 
 
 # -- matrices -----------------------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ def write_matrix(x: np.ndarray | sp.spmatrix | sp.sparray, y: np.ndarray | Itera
         if labels is not None:
             getattr(message.label["values"], field).values.extend(
                 np.atleast_1d(labels[i]).astype(numpy_type).tolist())
-        payloads.append(message.SerializeToString())
+        payloads.append(message.SerializeToString(deterministic=True))
     return frame_records(payloads)
 
 
@@ -429,7 +429,7 @@ def write_results(rows: Iterable[Mapping[str, float | int | list[float] | np.nda
         for key, value in row.items():
             tensor = message.label[key].float32_tensor
             tensor.values.extend(np.atleast_1d(np.asarray(value, dtype=np.float32)).ravel().tolist())
-        payloads.append(message.SerializeToString())
+        payloads.append(message.SerializeToString(deterministic=True))
     return frame_records(payloads)
 
 
