@@ -180,7 +180,8 @@ class _Job:
                             model._counts *= np.exp2(-shift).astype(model._counts.dtype)
                         offset += shift
                         exponent -= shift
-                    weights = np.exp2(exponent)  # the oldest records of a long batch may underflow to 0: fine
+                    # Floored at 2^-100 (still a float32): no weight is exactly 0, which seeding would refuse.
+                    weights = np.exp2(np.maximum(exponent, -100.0))
                 model.partial_fit(chunk, sample_weight=weights)
                 seen += stop - start
                 start = stop
