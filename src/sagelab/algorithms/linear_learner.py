@@ -64,9 +64,11 @@ class LinearLearner:
     image_repositories = ("linear-learner",)
     hyperparameters = SCHEMA
     channels = (
-        ChannelSpec("train", required=True, content_types=TRAINING_TYPES),
-        ChannelSpec("validation", content_types=TRAINING_TYPES),
-        ChannelSpec("test", content_types=TRAINING_TYPES),
+        # Like every 1P algorithm, a channel without a ContentType is recordIO-protobuf (what the SDK's
+        # record_set uploads without naming a content type).
+        ChannelSpec("train", required=True, content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
+        ChannelSpec("validation", content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
+        ChannelSpec("test", content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
     )
     metrics = metric_definitions()
 

@@ -364,6 +364,9 @@ def _read_protobuf(name: str, files: list, feature_dim: int | None) -> tuple[Mat
             problem = str(exc)
             if feature_dim is None and width is not None and "features, but feature_dim is" in problem:
                 problem += " (the width of the channel's earlier files)"
+            if exc.index == 1 and "bad magic number" in problem and _looks_like_text(path):
+                problem += (" The file looks like text: if it is CSV, set the channel's ContentType to text/csv "
+                            "(a channel without a ContentType is read as recordIO-protobuf).")
             raise DataError(f"Channel '{name}', file {_file_name(path)}: {problem}") from None
         if blocks and (y is None) != (blocks[0][1] is None):
             raise DataError(f"Channel '{name}', file {_file_name(path)}: its records "
@@ -379,6 +382,16 @@ def _read_protobuf(name: str, files: list, feature_dim: int | None) -> tuple[Mat
         x = np.vstack(xs)
     ys = [y for _, y in blocks]
     return x, None if ys[0] is None else np.concatenate(ys)
+
+
+def _looks_like_text(path: Any) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c >= 32 or c in (9, 10, 13) for c in head)
 
 
 def _file_name(path: Any) -> str:

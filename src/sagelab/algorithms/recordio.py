@@ -5,7 +5,8 @@ Two layers:
   a uint32 length, the payload, then zero padding to a multiple of 4 bytes. The length's top three bits are
   MXNet's continuation flag; the SageMaker SDK never sets it, but MXNet's writer splits a payload wherever the
   magic number appears on a 4-byte boundary, so the reader joins such parts back together.
-- payload: a proto2 `aialgs.data.Record` (features and label maps of Float32/Float64/Int32 tensors or bytes).
+- payload: a proto2 `aialgs.data.Record` (features and label maps of Float32/Float64/Int32 tensors or bytes),
+  serialised deterministically (map keys sorted) so equal records give equal bytes in every process.
   The message classes are built from a descriptor declared here, and the `protobuf` package does the encoding.
 
 `read_matrix` / `write_matrix` turn records into a feature matrix and label vector and back, the way the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -158,6 +160,74 @@ def iter_records(data: bytes | bytearray | memoryview, *, first_index: int = 1) 
         raise RecordIOError(index, "truncated: a multi-part record has no last part.")
 
 
+def iter_frames(pieces: Iterable[bytes], *, first_index: int = 1) -> Iterator[bytes]:
+    """The framed bytes of each record (header, payload, padding; every part of a multi-part record) of a
+    stream read in pieces of any size, without decoding payloads. Each frame ends padded, so frames can be
+    concatenated into a valid recordIO stream. Raises RecordIOError like `iter_records`."""
+    buffer = bytearray()
+    start = 0  # where the next record starts in `buffer`
+    consumed = 0  # stream offset of buffer[0]
+    index = first_index
+    record_start: int | None = None  # buffer offset of a multi-part record's first part
+    stream = iter(pieces)
+    exhausted = False
+    while True:
+        while len(buffer) - start < _HEADER.size and not exhausted:
+            piece = next(stream, None)
+            if piece is None:
+                exhausted = True
+            else:
+                buffer += piece
+        available = len(buffer) - start
+        if available == 0:
+            break
+        offset = consumed + start
+        if available >= 4 and buffer[start:start + 4] != _MAGIC_BYTES:
+            (magic,) = struct.unpack_from("<I", buffer, start)
+            raise RecordIOError(index, f"bad magic number 0x{magic:08X} at byte offset {offset} (expected "
+                                       f"0x{MAGIC:08X}); the data is not recordIO or a previous record's length "
+                                       "is wrong.")
+        if available < _HEADER.size:
+            raise RecordIOError(index, f"truncated: {available} byte(s) at offset {offset} are too few for a "
+                                       "record header (8 bytes: magic number and length).")
+        _, word = _HEADER.unpack_from(buffer, start)
+        length, flag = word & _LENGTH_MASK, word >> 29
+        end = start + _HEADER.size + length
+        while len(buffer) < end + _pad(length) and not exhausted:
+            piece = next(stream, None)
+            if piece is None:
+                exhausted = True
+            else:
+                buffer += piece
+        if len(buffer) < end:
+            raise RecordIOError(index, f"truncated: the header at byte offset {offset} announces {length} payload "
+                                       f"bytes but only {len(buffer) - start - _HEADER.size} remain.")
+        if len(buffer) < end + _pad(length):
+            buffer += b"\0" * (end + _pad(length) - len(buffer))  # a last record without its padding
+        end += _pad(length)
+        if flag == _WHOLE and record_start is None:
+            frame_from = start
+        elif flag == _FIRST and record_start is None:
+            record_start, start = start, end
+            continue
+        elif flag == _MIDDLE and record_start is not None:
+            start = end
+            continue
+        elif flag == _LAST and record_start is not None:
+            frame_from, record_start = record_start, None
+        else:
+            raise RecordIOError(index, f"inconsistent continuation flag {flag} at byte offset {offset}.")
+        yield bytes(buffer[frame_from:end])
+        index += 1
+        start = end
+        if start > len(buffer) // 2:  # drop what was yielded once it is most of the buffer
+            consumed += start
+            del buffer[:start]
+            start = 0
+    if record_start is not None:
+        raise RecordIOError(index, "truncated: a multi-part record has no last part.")
+
+
 def frame_records(payloads: Iterable[bytes]) -> bytes:
     """Frame each payload as one record (magic, length, payload, zero padding to 4 bytes)."""
     out = bytearray()
@@ -273,12 +343,113 @@ def encode_record(record: Record) -> bytes:
 # -- matrices -----------------------------------------------------------------------------------------------
 
 
-def _numeric(value: Any, index: int, where: str) -> tuple[str, Any]:
+def _numeric(value: Any, index: int, where: str) -> Any:
     kind = value.WhichOneof("value")
     if kind is None or kind == "bytes":
         raise RecordIOError(index, f"{where} holds {'no value' if kind is None else 'bytes'}; a Float32, Float64 "
                                    "or Int32 tensor is needed.")
-    return kind, getattr(value, kind)
+    return getattr(value, kind)
+
+
+class _MatrixBuilder:
+    """Rows gathered record by record; the per-record work is kept to the minimum, as channels hold millions."""
+
+    def __init__(self, feature_dim: int | None, dtype: Any):
+        self.dtype = dtype
+        self.width = feature_dim
+        self.width_from = None if feature_dim is None else "feature_dim"
+        self.values: list[np.ndarray] = []
+        self.columns: list[np.ndarray | None] = []  # None: a dense row
+        self.sparse = False
+        self.labels: list[Any] = []
+        self.label_sizes: set[int] = set()
+        self.labelled: bool | None = None
+
+    def _check_width(self, size: int, index: int) -> None:
+        if self.width is None:
+            self.width, self.width_from = size, f"record {index}"
+        elif size != self.width:
+            expected = (f"feature_dim is {self.width}" if self.width_from == "feature_dim"
+                        else f"{self.width_from} has {self.width}")
+            raise RecordIOError(index, f"the record has {size} features, but {expected}.")
+
+    def add(self, message: Any, index: int) -> None:
+        features = message.features
+        if "values" not in features:
+            found = ", ".join(repr(k) for k in features) or "none"
+            raise RecordIOError(index, f'the record has no features["values"] tensor (feature keys: {found}).')
+        tensor = _numeric(features["values"], index, 'features["values"]')
+        count = len(tensor.values)
+        values = np.fromiter(tensor.values, self.dtype, count)
+        nkeys = len(tensor.keys)
+        shape = tensor.shape
+        if nkeys or (len(shape) and not count):
+            if not len(shape):
+                raise RecordIOError(index, f"the sparse feature tensor has {nkeys} keys but no shape; a sparse "
+                                           "tensor must declare its shape.")
+            if nkeys != count:
+                raise RecordIOError(index, f"the sparse feature tensor has {nkeys} keys but {count} values.")
+            size = math.prod(shape)
+            if nkeys and max(tensor.keys) >= size:
+                raise RecordIOError(index, f"sparse key {max(tensor.keys)} is out of range for shape {list(shape)} "
+                                           f"(keys must be 0..{size - 1}).")
+            self._check_width(size, index)
+            self.columns.append(np.fromiter(tensor.keys, np.int64, nkeys))
+            self.sparse = True
+        else:
+            if len(shape) and math.prod(shape) != count:
+                raise RecordIOError(index, f"the dense feature tensor has {count} values but shape {list(shape)}.")
+            self._check_width(count, index)
+            self.columns.append(None)
+        self.values.append(values)
+
+        label_map = message.label
+        has_label = "values" in label_map
+        if self.labelled is None:
+            self.labelled = has_label
+        elif has_label != self.labelled:
+            raise RecordIOError(index, "the record has no label, but earlier records do." if self.labelled else
+                                "the record has a label, but earlier records do not.")
+        if has_label:
+            label = _numeric(label_map["values"], index, 'label["values"]')
+            if len(label.keys):
+                raise RecordIOError(index, 'label["values"] must be a dense tensor.')
+            size = len(label.values)
+            if size == 1:
+                self.labels.append(label.values[0])
+            elif not size:
+                raise RecordIOError(index, 'label["values"] is empty.')
+            else:
+                self.labels.append(list(label.values))
+            self.label_sizes.add(size)
+
+    def matrix(self) -> np.ndarray | sp.csr_matrix:
+        if not self.values:
+            raise RecordIOError(0, "the data holds no records.")
+        width = self.width or 0
+        if not self.sparse:
+            return np.vstack(self.values).astype(self.dtype, copy=False).reshape(len(self.values), width)
+        columns = [c if c is not None else np.arange(len(v), dtype=np.int64)
+                   for c, v in zip(self.columns, self.values, strict=True)]
+        indptr = np.zeros(len(self.values) + 1, dtype=np.int64)
+        np.cumsum([len(v) for v in self.values], out=indptr[1:])
+        matrix = sp.csr_matrix((np.concatenate(self.values), np.concatenate(columns), indptr),
+                               shape=(len(self.values), width))
+        matrix.sum_duplicates()
+        return matrix
+
+    def label_vector(self, first_index: int) -> np.ndarray | None:
+        if not self.labelled:
+            return None
+        if self.label_sizes == {1}:
+            return np.array(self.labels, dtype=np.float32)
+        first = len(self.labels[0]) if isinstance(self.labels[0], list) else 1
+        for i, value in enumerate(self.labels):
+            size = len(value) if isinstance(value, list) else 1
+            if size != first:
+                raise RecordIOError(first_index + i, f'label["values"] has {size} values, but the first '
+                                                     f"record's has {first}.")
+        return np.array(self.labels, dtype=np.float32)
 
 
 def read_matrix(chunks: Iterable[bytes], *, feature_dim: int | None = None, dtype: Any = np.float32,
@@ -289,99 +460,21 @@ def read_matrix(chunks: Iterable[bytes], *, feature_dim: int | None = None, dtyp
     `label["values"]` (one value per record: a vector; several: an (n, m) array), or None when no record has a
     label. Raises RecordIOError naming the record for an empty input, a wrong or inconsistent number of
     features, a sparse tensor without a shape, keys out of range, or labels on only some records."""
-    dense_rows: list[np.ndarray] = []
-    data: list[np.ndarray] = []
-    indices: list[np.ndarray] = []
-    row_nnz: list[int] = []
-    any_sparse = False
-    labels: list[list[float]] = []
-    labelled = None
-    width = feature_dim
-    width_from = "the feature_dim given" if feature_dim is not None else ""
+    from google.protobuf.message import DecodeError
+
+    builder = _MatrixBuilder(feature_dim, dtype)
+    parse = _messages()["Record"].FromString
     index = first_index
     for chunk in chunks:
         for payload in iter_records(chunk, first_index=index):
-            message = _parse(payload, index)
-            if "values" not in message.features:
-                found = ", ".join(repr(k) for k in message.features) or "none"
-                raise RecordIOError(index, f'the record has no features["values"] tensor (feature keys: {found}).')
-            _, tensor = _numeric(message.features["values"], index, 'features["values"]')
-            values = np.array(tensor.values, dtype=dtype)
-            shape = tuple(int(s) for s in tensor.shape)
-            if len(tensor.keys):
-                if not shape:
-                    raise RecordIOError(index, f"the sparse feature tensor has {len(tensor.keys)} keys but no shape; "
-                                               "a sparse tensor must declare its shape.")
-                if len(tensor.keys) != len(values):
-                    raise RecordIOError(index, f"the sparse feature tensor has {len(tensor.keys)} keys but "
-                                               f"{len(values)} values.")
-                size = int(np.prod(shape))
-                keys = np.array(tensor.keys, dtype=np.int64)
-                bad = (keys < 0) | (keys >= size)
-                if bad.any():
-                    raise RecordIOError(index, f"sparse key {int(np.array(tensor.keys)[bad][0])} is out of range for "
-                                               f"shape {list(shape)} (keys must be 0..{size - 1}).")
-                sparse = True
-            elif shape and not len(values):
-                size, keys, sparse = int(np.prod(shape)), np.empty(0, dtype=np.int64), True  # an all-zero row
-            else:
-                size, keys, sparse = len(values), None, False
-                if shape and int(np.prod(shape)) != size:
-                    raise RecordIOError(index, f"the dense feature tensor has {size} values but shape "
-                                               f"{list(shape)}.")
-            if width is None:
-                width, width_from = size, f"record {index}"
-            elif size != width:
-                expected = (f"feature_dim is {width}" if width_from.startswith("the feature_dim")
-                            else f"{width_from} has {width}")
-                raise RecordIOError(index, f"the record has {size} features, but {expected}.")
-            if sparse:
-                any_sparse = True
-                data.append(values)
-                indices.append(keys)
-                row_nnz.append(len(values))
-            else:
-                dense_rows.append(values)
-                data.append(values)
-                indices.append(None)
-                row_nnz.append(len(values))
-            has_label = "values" in message.label
-            if labelled is None:
-                labelled = has_label
-            elif has_label != labelled:
-                raise RecordIOError(index, "the record has no label, but earlier records do." if labelled else
-                                    "the record has a label, but earlier records do not.")
-            if has_label:
-                _, label = _numeric(message.label["values"], index, 'label["values"]')
-                if len(label.keys):
-                    raise RecordIOError(index, 'label["values"] must be a dense tensor.')
-                if not len(label.values):
-                    raise RecordIOError(index, 'label["values"] is empty.')
-                labels.append(list(label.values))
+            try:
+                message = parse(payload)
+            except DecodeError as exc:
+                raise RecordIOError(index, f"the payload ({len(payload)} bytes) is not a valid aialgs.data.Record "
+                                           f"protobuf message: {exc}.") from None
+            builder.add(message, index)
             index += 1
-    if width is None or not row_nnz:
-        raise RecordIOError(0, "the data holds no records.")
-    y = _labels(labels, first_index) if labelled else None
-    if not any_sparse:
-        x = np.vstack(dense_rows) if dense_rows else np.empty((0, width), dtype=dtype)
-        return x.astype(dtype, copy=False), y
-    col_parts = [k if k is not None else np.arange(len(v), dtype=np.int64) for k, v in zip(indices, data, strict=True)]
-    matrix = sp.csr_matrix((np.concatenate(data).astype(dtype, copy=False), np.concatenate(col_parts),
-                            np.concatenate([[0], np.cumsum(row_nnz)])), shape=(len(row_nnz), width))
-    matrix.sum_duplicates()
-    return matrix, y
-
-
-def _labels(labels: list[list[float]], first_index: int) -> np.ndarray:
-    sizes = {len(v) for v in labels}
-    if sizes == {1}:
-        return np.array([v[0] for v in labels], dtype=np.float32)
-    first = len(labels[0])
-    for i, v in enumerate(labels):
-        if len(v) != first:
-            raise RecordIOError(first_index + i, f'label["values"] has {len(v)} values, but the first record\'s '
-                                                 f"has {first}.")
-    return np.array(labels, dtype=np.float32)
+    return builder.matrix(), builder.label_vector(first_index)
 
 
 def write_matrix(x: np.ndarray | sp.spmatrix | sp.sparray, y: np.ndarray | Iterable[float] | None = None, *,
