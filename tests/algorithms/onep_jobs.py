@@ -48,16 +48,41 @@ def train(sm, bucket: str, repository: str, hyperparameters: dict[str, str], cha
     return desc
 
 
-def deploy(sm, repository: str, desc: dict) -> str:
-    model, config, endpoint = unique("model"), unique("config"), unique("endpoint")
+def create_model(sm, repository: str, desc: dict) -> str:
+    model = unique("model")
     sm.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::000000000000:role/r", PrimaryContainer={
         "Image": image(repository), "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]})
+    return model
+
+
+def deploy(sm, model: str) -> str:
+    config, endpoint = unique("config"), unique("endpoint")
     sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
         {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
          "InstanceType": "ml.m5.large"}])
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
     return endpoint
+
+
+def batch_transform(sm, s3, bucket: str, model: str, x: np.ndarray) -> list[dict]:
+    """A batch transform of `x` as one recordIO-protobuf object, split into records (SplitType RecordIO) and
+    answered as JSON Lines; the output's objects, in order."""
+    name = unique("transform")
+    s3.put_object(Bucket=bucket, Key=f"{name}/in/data.pbr", Body=recordio.write_matrix(np.asarray(x, np.float32)))
+    sm.create_transform_job(
+        TransformJobName=name, ModelName=model, BatchStrategy="MultiRecord", MaxPayloadInMB=1,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{name}/in/"}},
+                        "ContentType": PROTOBUF, "SplitType": "RecordIO"},
+        TransformOutput={"S3OutputPath": f"s3://{bucket}/{name}/out", "Accept": "application/jsonlines",
+                         "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName=name,
+                                                             WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    desc = sm.describe_transform_job(TransformJobName=name)
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    body = s3.get_object(Bucket=bucket, Key=f"{name}/out/data.pbr.out")["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
 def invoke(rt, endpoint: str, body: bytes | str, content_type: str, accept: str | None = None) -> tuple[bytes, str]:

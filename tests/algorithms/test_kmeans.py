@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from onep_jobs import (
     PROTOBUF,
+    batch_transform,
+    create_model,
     csv_body,
     csv_channel,
     deploy,
@@ -119,7 +121,8 @@ def test_iris_job_endpoint_and_every_format(sm, s3, rt, bucket):
     reference = KMeans(n_clusters=3, n_init=10, random_state=0).fit(x)
     assert metrics["test:msd"] <= 1.05 * reference.inertia_ / len(x)  # as tight as full-batch Lloyd
 
-    endpoint = deploy(sm, "kmeans", desc)
+    model = create_model(sm, "kmeans", desc)
+    endpoint = deploy(sm, model)
     payload, kind = invoke(rt, endpoint, recordio.write_matrix(x.astype(np.float32)), PROTOBUF, PROTOBUF)
     assert kind == PROTOBUF
     records = protobuf_labels(payload)
@@ -145,3 +148,4 @@ def test_iris_job_endpoint_and_every_format(sm, s3, rt, bucket):
     truncated = model_error(rt, endpoint, recordio.write_matrix(x[:3].astype(np.float32))[:-9], PROTOBUF)
     assert truncated["OriginalStatusCode"] == 400 and "record 3" in truncated["OriginalMessage"]
     sm.delete_endpoint(EndpointName=endpoint)
+    assert [row["closest_cluster"] for row in batch_transform(sm, s3, bucket, model, x)] == clusters

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from onep_jobs import (
     PROTOBUF,
+    batch_transform,
+    create_model,
     csv_body,
     csv_channel,
     deploy,
@@ -131,7 +133,8 @@ def test_wine_job_endpoint_and_every_format(sm, s3, rt, bucket):
     reference = KNeighborsClassifier(n_neighbors=5).fit(xtr.astype(np.float32), ytr)
     assert accuracy >= 0.9 and accuracy == pytest.approx(reference.score(xte.astype(np.float32), yte), abs=0.02)
 
-    endpoint = deploy(sm, "knn", desc)
+    model = create_model(sm, "knn", desc)
+    endpoint = deploy(sm, model)
     payload, kind = invoke(rt, endpoint, recordio.write_matrix(xte.astype(np.float32)), PROTOBUF,
                            f"{PROTOBUF}; verbose=true")
     assert kind == PROTOBUF
@@ -155,3 +158,4 @@ def test_wine_job_endpoint_and_every_format(sm, s3, rt, bucket):
                                                                         "values": [1.0]}}}), "application/json")
     assert sparse["OriginalStatusCode"] == 400 and "sparse key 20" in sparse["OriginalMessage"]
     sm.delete_endpoint(EndpointName=endpoint)
+    assert [row["predicted_label"] for row in batch_transform(sm, s3, bucket, model, xte)] == predicted.tolist()

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from onep_jobs import (
     PROTOBUF,
+    batch_transform,
+    create_model,
     csv_body,
     deploy,
     invoke,
@@ -98,7 +100,8 @@ def test_digits_job_endpoint_and_every_format(sm, s3, rt, bucket):
     desc = train(sm, bucket, "pca", {"feature_dim": "64", "num_components": "10", "mini_batch_size": "500"},
                  [protobuf_channel("train", put_protobuf(s3, bucket, "pca/train", x))])
     assert metrics_of(desc)["train:progress"] == 100.0
-    endpoint = deploy(sm, "pca", desc)
+    model = create_model(sm, "pca", desc)
+    endpoint = deploy(sm, model)
 
     payload, kind = invoke(rt, endpoint, recordio.write_matrix(x.astype(np.float32)), PROTOBUF, PROTOBUF)
     assert kind == PROTOBUF
@@ -121,3 +124,5 @@ def test_digits_job_endpoint_and_every_format(sm, s3, rt, bucket):
     nan = model_error(rt, endpoint, "nan" + ",1" * 63, "text/csv")
     assert nan["OriginalStatusCode"] == 400 and "feature 1" in nan["OriginalMessage"]
     sm.delete_endpoint(EndpointName=endpoint)
+    batch = batch_transform(sm, s3, bucket, model, x[:300])
+    np.testing.assert_allclose([row["projection"] for row in batch], projections[:300], rtol=1e-5, atol=1e-4)
