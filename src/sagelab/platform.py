@@ -25,6 +25,8 @@ from sagelab.storage.resources import ResourceStore
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
                "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
                "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
+JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors", "sklearn.random_projection",
+                "sagelab.algorithms.kmeans", "sagelab.algorithms.pca", "sagelab.algorithms.knn")
 
 #: What the engine's stand-by job process runs before it is handed a job (see compute/local.py).
 JOB_WARMUP = "sagelab.compute.warmup:warm_job_process"

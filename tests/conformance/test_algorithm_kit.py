@@ -11,8 +11,11 @@ import pytest
 from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
 from sagelab.algorithms.factorization_machines import FactorizationMachines
 from sagelab.algorithms.ip_insights import IPInsights
+from sagelab.algorithms.kmeans import KMeansAlgorithm
+from sagelab.algorithms.knn import KNNAlgorithm
 from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner import LinearLearner
+from sagelab.algorithms.pca import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest import RandomCutForest
 from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
 from sagelab.testing import algorithm_kit as kit
@@ -52,6 +55,34 @@ CASES: list[kit.Case] = [
              kit.diabetes_standardized, training_content_type=kit.PROTOBUF),
     kit.Case("randomcutforest", RandomCutForest, {"feature_dim": "13", "num_trees": "50", "num_samples_per_tree": "64"},
              kit.wine_with_anomalies, training_content_type=kit.PROTOBUF),
+    kit.Case("kmeans-iris", KMeansAlgorithm,
+             {"k": "3", "feature_dim": "4", "mini_batch_size": "40", "epochs": "2", "eval_metrics": '["msd", "ssd"]',
+              "force_dense": "True"},
+             kit.iris),
+    kit.Case("kmeans-wine-decay", KMeansAlgorithm,
+             {"k": "4", "feature_dim": "13", "mini_batch_size": "30", "init_method": "kmeans++",
+              "extra_center_factor": "3", "half_life_time_size": "20", "local_lloyd_num_trials": "2",
+              "local_lloyd_init_method": "random"},
+             kit.wine, training_content_type=kit.PROTOBUF),
+    kit.Case("pca-regular", PCAAlgorithm,
+             {"num_components": "5", "feature_dim": "30", "mini_batch_size": "100"},
+             kit.breast_cancer),
+    kit.Case("pca-randomized-uncentred", PCAAlgorithm,
+             {"num_components": "3", "feature_dim": "10", "mini_batch_size": "100", "algorithm_mode": "randomized",
+              "subtract_mean": "false", "extra_components": "4"},
+             kit.diabetes),
+    kit.Case("knn-classifier", KNNAlgorithm,
+             {"k": "5", "feature_dim": "4", "predictor_type": "classifier", "sample_size": "100"},
+             kit.iris, training_content_type=kit.PROTOBUF),
+    kit.Case("knn-regressor-sign", KNNAlgorithm,
+             {"k": "10", "feature_dim": "10", "predictor_type": "regressor", "sample_size": "300",
+              "dimension_reduction_type": "sign", "dimension_reduction_target": "6"},
+             kit.diabetes),
+    kit.Case("knn-cosine-fjlt", KNNAlgorithm,
+             {"k": "3", "feature_dim": "13", "predictor_type": "classifier", "sample_size": "1000",
+              "index_metric": "COSINE", "dimension_reduction_type": "fjlt", "dimension_reduction_target": "8",
+              "index_type": "faiss.IVFFlat"},
+             kit.wine),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -69,6 +100,13 @@ EXPECTED_METRICS = {
     "catboost-regression": ("validation:RMSE", "validation:R2"),
     "factorization-machines-binary": ("train:progress", "train:throughput"),
     "randomcutforest": ("train:progress",),
+    "kmeans-iris": ("train:msd", "test:msd", "test:ssd", "train:progress", "train:throughput"),
+    "kmeans-wine-decay": ("train:msd", "test:msd"),
+    "pca-regular": ("train:progress", "train:throughput"),
+    "pca-randomized-uncentred": ("train:progress",),
+    "knn-classifier": ("test:accuracy", "train:throughput"),
+    "knn-regressor-sign": ("test:mse",),
+    "knn-cosine-fjlt": ("test:accuracy",),
 }
 
 

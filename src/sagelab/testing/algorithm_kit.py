@@ -108,6 +108,11 @@ def wine_with_anomalies(anomalies: int = 12, seed: int = 1) -> Dataset:
         columns = rng.choice(x.shape[1], size=3, replace=False)
         row[columns] += rng.choice([-1.0, 1.0], size=3) * rng.uniform(4.0, 7.0, size=3)
     return _split("wine_with_anomalies", np.vstack([x, odd]), np.r_[np.zeros(len(x)), np.ones(anomalies)], seed)
+def wine() -> Dataset:
+    """Multiclass classification: 178 rows, 13 features, labels 0/1/2."""
+    from sklearn.datasets import load_wine
+
+    return _split("wine", *load_wine(return_X_y=True))
 
 
 def write_csv(path: Path, features: np.ndarray, labels: np.ndarray | None = None) -> Path:
@@ -143,6 +148,10 @@ def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
         return json.dumps({"instances": [{"features": [float(v) for v in row]} for row in features]}).encode()
     if content_type == "application/jsonlines":
         return "".join(json.dumps({"features": [float(v) for v in row]}) + "\n" for row in features).encode()
+    if content_type == PROTOBUF:
+        from sagelab.algorithms.recordio import write_matrix
+
+        return write_matrix(np.asarray(features, dtype=np.float32))
     return None
 
 
@@ -221,9 +230,11 @@ def fit(case: Case, workdir: Path, *, data: Dataset | None = None) -> Fitted:
     writer, suffix = (write_protobuf, "pbr") if kind == PROTOBUF else (write_csv, "csv")
     channels = {"train": Channel("train", kind, [writer(workdir / "train" / f"train.{suffix}",
                                                         data.x_train, data.y_train)])}
-    if "validation" in declared:
-        channels["validation"] = Channel("validation", kind, [writer(
-            workdir / "validation" / f"validation.{suffix}", data.x_validation, data.y_validation)])
+    # The held-out split feeds `validation` or, for algorithms that have none (K-Means, PCA, k-NN), `test`.
+    held_out = "validation" if "validation" in declared else "test" if "test" in declared else None
+    if held_out is not None:
+        channels[held_out] = Channel(held_out, kind, [writer(
+            workdir / held_out / f"{held_out}.{suffix}", data.x_validation, data.y_validation)])
     log = io.StringIO()
     model_dir, output_dir = workdir / "model", workdir / "output"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -554,9 +565,13 @@ def check_metrics_emitted(case: Case, workdir: Path, fitted: Fitted | None = Non
     fitted = _fitted(case, workdir, fitted)
     values = extract_metrics(fitted.log.splitlines(), fitted.algorithm.metrics)
     assert values, f"{fitted.algorithm.name}: no declared metric matches the training log:\n{fitted.log[-2000:]}"
-    if any(c.name == "validation" for c in fitted.algorithm.channels):
+    declared = {c.name for c in fitted.algorithm.channels}
+    if "validation" in declared:
         assert any(name.startswith("validation:") for name in values), \
             f"{fitted.algorithm.name}: no validation metric in the log; found {sorted(values)}"
+    elif "test" in declared and any(m.name.startswith("test:") for m in fitted.algorithm.metrics):
+        assert any(name.startswith("test:") for name in values), \
+            f"{fitted.algorithm.name}: no test metric in the log; found {sorted(values)}"
     assert all(math.isfinite(v) for v in values.values())
     missing = [name for name in expected if name not in values]
     assert not missing, f"{fitted.algorithm.name}: metrics {missing} not found; found {sorted(values)}"

@@ -1,0 +1,224 @@
+"""Built-in algorithm overhead: K-Means, PCA, k-NN and Linear Learner, each trained as a sagelab training job
+and, in the same run, by calling the underlying library directly on the same CSV file with the same
+hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
+
+Run: .venv/bin/python benchmarks/algorithms.py [--scale 1.0] [--repeats 3] [--only kmeans,pca]
+
+The job time runs from the job's CreationTime to its TrainingEndTime, as DescribeTrainingJob reports them: job
+process start, channel download, CSV parsing, training, artifact upload and metric extraction. (The status is
+polled every 250 ms: on two cores, polling every few milliseconds would steal the job's CPU.) The direct
+time reads the CSV with pyarrow and calls scikit-learn in this process:
+- K-Means: MiniBatchKMeans.partial_fit over mini-batches (K = 10k centres, as extra_center_factor=auto), then
+  ten KMeans runs on the weighted centres;
+- PCA: PCA(svd_solver="covariance_eigh"), what algorithm_mode=regular uses when records outnumber features;
+- k-NN: a uniform sample of sample_size records, KNeighborsClassifier fit and predict on the test channel;
+- Linear Learner: its underlying library is sagelab's own NumPy SGD, so its direct run calls the algorithm in
+  this process on the same file (no server, no job process).
+Timings taken while other work shares the cores are noisy; the ratio of medians of paired runs is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from sagelab.embedded import ServerProcess
+
+KMEANS = {"k": 10, "feature_dim": 20, "mini_batch_size": 5000, "epochs": 2}
+PCA_HP = {"num_components": 10, "feature_dim": 50, "mini_batch_size": 500}
+KNN = {"k": 10, "feature_dim": 10, "predictor_type": "classifier", "sample_size": 50_000}
+KNN_TEST_ROWS = 10_000
+LINEAR = {"predictor_type": "binary_classifier", "epochs": 5, "num_models": 2, "mini_batch_size": 1000}
+
+
+# -- data -----------------------------------------------------------------------------------------------------
+
+
+def write_csv(path: Path, rows: np.ndarray) -> None:
+    table = pa.table({f"c{i}": rows[:, i].astype(np.float32) for i in range(rows.shape[1])})
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(include_header=False))
+
+
+def read_csv(path: Path) -> np.ndarray:
+    table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=True))
+    return np.column_stack([c.to_numpy().astype(np.float32) for c in table.columns])
+
+
+def blobs(rows: int, features: int, centres: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=4.0, size=(centres, features))
+    labels = rng.integers(0, centres, size=rows)
+    return means[labels] + rng.normal(size=(rows, features)), labels.astype(np.float64)
+
+
+def make_data(folder: Path, scale: float) -> dict[str, Path]:
+    files = {}
+    x, _ = blobs(int(400_000 * scale), KMEANS["feature_dim"], 25, seed=1)
+    files["kmeans/train"] = folder / "kmeans.csv"
+    write_csv(files["kmeans/train"], x)
+    rng = np.random.default_rng(2)
+    low_rank = rng.normal(size=(int(300_000 * scale), 12)) @ rng.normal(size=(12, PCA_HP["feature_dim"]))
+    files["pca/train"] = folder / "pca.csv"
+    write_csv(files["pca/train"], low_rank + 0.1 * rng.normal(size=low_rank.shape))
+    test = KNN_TEST_ROWS
+    x, y = blobs(int(100_000 * scale) + test, KNN["feature_dim"], 6, seed=3)
+    x += np.random.default_rng(4).normal(scale=3.0, size=x.shape)  # overlapping classes: a real vote
+    files["knn/train"], files["knn/test"] = folder / "knn-train.csv", folder / "knn-test.csv"
+    write_csv(files["knn/train"], np.column_stack([y[test:], x[test:]]))
+    write_csv(files["knn/test"], np.column_stack([y[:test], x[:test]]))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(int(300_000 * scale), 20))
+    y = (x[:, :5] @ rng.normal(size=5) + rng.normal(scale=0.5, size=len(x)) > 0).astype(np.float64)
+    files["linear-learner/train"] = folder / "linear.csv"
+    write_csv(files["linear-learner/train"], np.column_stack([y, x]))
+    return files
+
+
+# -- direct library calls ------------------------------------------------------------------------------------------
+
+
+def kmeans_direct(files: dict[str, Path]) -> None:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    x = read_csv(files["kmeans/train"])
+    k, batch = KMEANS["k"], KMEANS["mini_batch_size"]
+    model = MiniBatchKMeans(n_clusters=10 * k, init="random", batch_size=batch, n_init=1, random_state=0,
+                            reassignment_ratio=0.0, compute_labels=False, max_no_improvement=None, tol=0.0)
+    for _ in range(KMEANS["epochs"]):
+        for start in range(0, len(x), batch):
+            model.partial_fit(x[start:start + batch])
+    counts = np.bincount(model.predict(x), minlength=10 * k).astype(np.float64)
+    used = counts > 0
+    seeds = np.random.default_rng(0).integers(0, 2**31 - 1, size=10)
+    min((KMeans(n_clusters=k, n_init=1, max_iter=300, tol=1e-4, random_state=int(s))
+         .fit(model.cluster_centers_[used], sample_weight=counts[used]) for s in seeds), key=lambda m: m.inertia_)
+
+
+def pca_direct(files: dict[str, Path]) -> None:
+    from sklearn.decomposition import PCA
+
+    PCA(n_components=PCA_HP["num_components"], svd_solver="covariance_eigh").fit(read_csv(files["pca/train"]))
+
+
+def knn_direct(files: dict[str, Path]) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    train, test = read_csv(files["knn/train"]), read_csv(files["knn/test"])
+    size = KNN["sample_size"]
+    if len(train) > size:
+        train = train[np.sort(np.random.default_rng(0).choice(len(train), size=size, replace=False))]
+    model = KNeighborsClassifier(n_neighbors=KNN["k"]).fit(train[:, 1:], train[:, 0])
+    float(np.mean(model.predict(test[:, 1:]) == test[:, 0]))
+
+
+def linear_direct(files: dict[str, Path]) -> None:
+    from sagelab.algorithms.base import Channel, TrainingContext
+    from sagelab.algorithms.linear_learner import LinearLearner
+
+    algorithm = LinearLearner()
+    with tempfile.TemporaryDirectory() as tmp:
+        channels = {"train": Channel("train", "text/csv", [files["linear-learner/train"]])}
+        hp = algorithm.hyperparameters.validate({k: str(v) for k, v in LINEAR.items()})
+        algorithm.train(TrainingContext(hp, channels, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
+
+
+# -- jobs ------------------------------------------------------------------------------------------------------------
+
+
+def channel(name: str, bucket: str, prefix: str, content_type: str) -> dict:
+    return {"ChannelName": name, "ContentType": content_type,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/"}}}
+
+
+JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path]], None]]] = {
+    "kmeans": (KMEANS, [("train", "kmeans/train", "text/csv;label_size=0")], kmeans_direct),
+    "pca": (PCA_HP, [("train", "pca/train", "text/csv;label_size=0")], pca_direct),
+    "knn": (KNN, [("train", "knn/train", "text/csv"), ("test", "knn/test", "text/csv")], knn_direct),
+    "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
+}
+
+
+def job(sm, bucket: str, name: str, algorithm: str) -> float:
+    hyperparameters, channels, _ = JOBS[algorithm]
+    started = time.perf_counter()
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": f"382416733822.dkr.ecr.us-east-1.amazonaws.com/{algorithm}:1",
+                                "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::000000000000:role/bench",
+        HyperParameters={k: str(v) for k, v in hyperparameters.items()},
+        InputDataConfig=[channel(n, bucket, prefix, ct) for n, prefix, ct in channels],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+    while True:
+        desc = sm.describe_training_job(TrainingJobName=name)
+        if desc["TrainingJobStatus"] != "InProgress":
+            break
+        # Polling slowly keeps the server and botocore off the two cores the job trains on; the job's duration
+        # comes from the server's own timestamps, not from when this loop noticed.
+        time.sleep(0.25)
+    polled = time.perf_counter() - started
+    if desc["TrainingJobStatus"] != "Completed":
+        raise SystemExit(f"job {name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason')}")
+    elapsed = (desc["TrainingEndTime"] - desc["CreationTime"]).total_seconds()
+    phases = {t["Status"]: t for t in desc["SecondaryStatusTransitions"]}
+    spans = [(s, (phases[s]["EndTime"] - phases[s]["StartTime"]).total_seconds())
+             for s in ("Starting", "Downloading", "Training", "Uploading") if s in phases]
+    print("    phases: " + ", ".join(f"{s} {seconds:.3f} s" for s, seconds in spans)
+          + f"; CreationTime -> TrainingEndTime {elapsed:.3f} s (noticed after {polled:.2f} s)")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every data set's number of rows")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default=",".join(JOBS), help="comma-separated algorithms")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    ratios: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_data(Path(tmp), args.scale)
+        for key, path in files.items():
+            print(f"data {key}: {path.stat().st_size / 1e6:.1f} MB")
+        with ServerProcess(Path(tmp) / "home") as server:
+            s3, sm = server.client("s3"), server.client("sagemaker")
+            s3.create_bucket(Bucket="bench")
+            for key, path in files.items():
+                s3.upload_file(str(path), "bench", f"{key}/{path.name}")
+            for algorithm in chosen:
+                direct = JOBS[algorithm][2]
+                print(f"{algorithm}:")
+                job(sm, "bench", f"warmup-{algorithm}", algorithm)  # starts the job forkserver, warms caches
+                direct(files)  # first calls import and initialise the libraries here too
+                jobs, directs = [], []
+                for i in range(args.repeats):
+                    j = job(sm, "bench", f"{algorithm}-{i}", algorithm)
+                    started = time.perf_counter()
+                    direct(files)
+                    d = time.perf_counter() - started
+                    jobs.append(j)
+                    directs.append(d)
+                    print(f"  run {i + 1}: job {j:.2f} s   direct {d:.2f} s   ratio {j / d:.3f}")
+                ratios[algorithm] = statistics.median(jobs) / statistics.median(directs)
+                print(f"  {algorithm}: median job {statistics.median(jobs):.2f} s, median direct "
+                      f"{statistics.median(directs):.2f} s, ratio {ratios[algorithm]:.3f}")
+    print()
+    for algorithm, ratio in ratios.items():
+        print(f"ratio job/direct {algorithm:15s} {ratio:.3f}")
+    worst = max(ratios, key=ratios.__getitem__)
+    print(f"worst ratio job/direct: {worst} {ratios[worst]:.3f}  (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
