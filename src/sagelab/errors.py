@@ -160,25 +160,44 @@ class ModelError(SagelabError):
 class EntityNotFound(SagelabError):
     code = "EntityNotFoundException"
 
+
 class AlreadyExistsError(SagelabError):
     code = "AlreadyExistsException"
+
+
 class InvalidInput(SagelabError):
     code = "InvalidInputException"
+
+
 class CrawlerRunning(SagelabError):
     code = "CrawlerRunningException"
+
+
 class CrawlerNotRunning(SagelabError):
     code = "CrawlerNotRunningException"
+
+
 class ConcurrentRunsExceeded(SagelabError):
     code = "ConcurrentRunsExceededException"
+
+
 class InvalidRequest(SagelabError):
     """Athena's client error; `AthenaErrorCode` says which rule was broken (e.g. INVALID_INPUT)."""
+
     code = "InvalidRequestException"
+
     def __init__(self, message: str, athena_error_code: str = "INVALID_INPUT"):
         super().__init__(message)
         self.fields = {"AthenaErrorCode": athena_error_code}
+
+
 class ResourceNotFoundError(SagelabError):
     """The spelling of services such as CloudWatch Logs: `ResourceNotFoundException`."""
+
     code = "ResourceNotFoundException"
+
+
 class InvalidParameter(SagelabError):
     """CloudWatch Logs' bad-input code: `InvalidParameterException`."""
+
     code = "InvalidParameterException"
