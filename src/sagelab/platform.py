@@ -128,6 +128,12 @@ class Platform:
         return Fleet(self)
 
     @functools.cached_property
+    def tuning(self):  # -> TuningService
+        from sagelab.tuning.service import TuningService
+
+        return TuningService(self)
+
+    @functools.cached_property
     def invocation_metrics(self):  # -> InvocationMetrics
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
@@ -152,6 +158,7 @@ class Platform:
         self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
         self.training.recover()
+        self.tuning.recover()
         self.transforms.recover()
         self.endpoints.recover()
         self._stop_flushing = threading.Event()
@@ -176,6 +183,8 @@ class Platform:
             self._stop_flushing.set()
             self._stop_flushing = None
             self.invocation_metrics.flush()
+        if "tuning" in self.__dict__:
+            self.tuning.close()  # before the engine: a driver must not launch trials on a closed engine
         if "fleet" in self.__dict__:
             self.fleet.close()
         if self._engine is not None:

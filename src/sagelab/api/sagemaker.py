@@ -10,6 +10,7 @@ from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
 from sagelab.api.pagination import page
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
+from sagelab.api.sagemaker_tuning import tuning_handlers
 from sagelab.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class SageMakerFace:
             "AddTags": self.add_tags,
             "ListTags": self.list_tags,
             "DeleteTags": self.delete_tags,
+            **tuning_handlers(platform),
         })
 
     def handle(self, request: Request) -> Response:
