@@ -67,7 +67,9 @@ class Search:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.spec = spec
         self._multi = len(spec.definitions) > 1
-        self.study = optuna.create_study(direction="maximize" if spec.objective_type == "Maximize" else "minimize",
+        # Named after the job: Hyperband assigns trials to brackets by a hash of the study's name.
+        self.study = optuna.create_study(study_name=spec.name,
+                                         direction="maximize" if spec.objective_type == "Maximize" else "minimize",
                                          sampler=self._sampler(), pruner=self._pruner())
         self._grid: deque[tuple[TrainingDefinition, dict[str, str]]] = deque(
             (d, combo) for d in spec.definitions for combo in d.grid()) if spec.strategy == GRID else deque()

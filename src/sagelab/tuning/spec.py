@@ -362,18 +362,21 @@ def _sample_values(definition: TrainingDefinition) -> dict[str, str]:
 def _check_with_algorithm(definition: TrainingDefinition, registry: AlgorithmRegistry, where: str,
                           ranges_where: str) -> None:
     """Every trial's training job must be valid: check a sample one, then each end of each range."""
-    sample = _sample_values(definition)
-    try:
-        training = parse_training_job(definition.training_request("tuning-validation", sample), registry)
-    except ValidationError as exc:
-        raise ValidationError(f"{where}: {exc.message}") from None
-    algorithm = training.algorithm
-    declared = {m.name for m in training.metric_definitions}
+    spec = definition.request.get("AlgorithmSpecification") or {}
+    if not definition.image:
+        raise ValidationError(f"{where}.AlgorithmSpecification must name a TrainingImage (or an AlgorithmName).")
+    algorithm = registry.for_image(definition.image, field=f"{where}.AlgorithmSpecification.TrainingImage")
+    declared = {m.name for m in algorithm.metrics} | {m["Name"] for m in spec.get("MetricDefinitions") or []}
     metric = definition.objective.metric
     if metric not in declared:
         raise ValidationError(
             f"{where}: the objective metric {metric!r} is not a metric of {algorithm.name}. Use one it emits "
             f"({', '.join(sorted(declared))}) or declare it in AlgorithmSpecification.MetricDefinitions.")
+    sample = _sample_values(definition)
+    try:
+        training = parse_training_job(definition.training_request("tuning-validation", sample), registry)
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {exc.message}") from None
     channel = metric.partition(":")[0]
     if channel in {c.name for c in algorithm.channels} and channel not in {c.name for c in training.channels}:
         raise ValidationError(f"{where}: the objective metric {metric!r} is computed on the {channel!r} channel, "
