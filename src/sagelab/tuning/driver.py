@@ -132,6 +132,8 @@ class TuningDriver:
         for trial in self.trials:
             definition = self.spec.definition(trial.definition)
             if trial.finished:
+                if trial.retryable:  # nothing to learn, and a grid must run its combination again
+                    continue
                 past = self._past(trial, definition)
                 if past is not None:
                     self.search.seed([past], own=True)
