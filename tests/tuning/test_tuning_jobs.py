@@ -157,13 +157,16 @@ def test_hyperband_stops_weak_trials_early(sm, bucket):
     assert counters["Stopped"] >= 1 and counters["Completed"] >= 1
     assert counters["Stopped"] + counters["Completed"] == 9
     best = objective_value(desc["BestTrainingJob"])
+    assert best < 0.25  # a good learning rate reaches a low loss
     stopped = all_trials(sm, name, StatusEquals="Stopped")
     assert len(stopped) == counters["Stopped"]
     for trial in stopped:
-        assert trial["ObjectiveStatus"] == "Succeeded"
-        assert objective_value(trial) > best  # its last logged loss: worse than the best model's
+        assert trial["ObjectiveStatus"] == "Succeeded"  # its last logged loss
         job = sm.describe_training_job(TrainingJobName=trial["TrainingJobName"])
         assert job["TrainingJobStatus"] == "Stopped" and job["SecondaryStatus"] == "Stopped"
+    # Which trials Hyperband stops depends on its brackets, but tiny learning rates (loss still near
+    # log(2) = 0.69) are among them.
+    assert max(objective_value(t) for t in stopped) > 0.4
 
 
 @pytest.mark.slow
