@@ -355,3 +355,19 @@ def test_completion_criteria_end_the_job_early(sm, bucket):
     desc = wait_tuning(sm, name)
     assert desc["HyperParameterTuningJobStatus"] == "Completed"
     assert desc["TrainingJobStatusCounters"]["Completed"] == 1  # AUC >= 0.5 on the first trial
+
+
+@pytest.mark.slow
+def test_a_job_ends_when_the_objective_stops_improving(sm, bucket):
+    name = unique("plateau")
+    # The thread count changes nothing about the model: after the first trial nothing improves.
+    ranges = {"IntegerParameterRanges": [{"Name": "nthread", "MinValue": "1", "MaxValue": "2"}]}
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig=config("Random", ranges, max_jobs=10, parallel=1, TuningJobCompletionCriteria={
+            "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}),
+        TrainingJobDefinition=definition(bucket, FAST))
+    desc = wait_tuning(sm, name)
+    assert desc["HyperParameterTuningJobStatus"] == "Completed"
+    assert desc["TrainingJobStatusCounters"]["Completed"] == 4
+    assert desc["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3

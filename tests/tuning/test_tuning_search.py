@@ -12,6 +12,7 @@ from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
 from sagelab.tuning.progress import ObjectiveLog
 from sagelab.tuning.search import PastTrial, Search
 from sagelab.tuning.spec import parse_tuning_job
+from sagelab.tuning.states import Trial, not_improving
 
 STATIC = {"num_round": "5", "objective": "binary:logistic"}
 
@@ -128,3 +129,14 @@ def test_objective_log_reads_complete_lines_as_they_arrive(tmp_path):
         f.write("ation-auc:0.8125\nnoise\n[2]\tvalidation-auc:0.9\n")
     assert log.read_new() == [0.8125, 0.9]
     assert log.read_new() == []
+
+
+def test_not_improving_counts_the_latest_trials_without_a_real_gain():
+    def trials(values):
+        return [Trial(name=f"t{i}", arn="", definition=None, tuned={}, created=0.0, status="Completed",
+                      objective=v, objective_status="Succeeded", settled=i) for i, v in enumerate(values, start=1)]
+
+    assert not_improving(trials([0.80, 0.85, 0.851, 0.849, 0.855]), "Maximize") == 3  # gains under 1 %
+    assert not_improving(trials([0.80, 0.90]), "Maximize") == 0
+    assert not_improving(trials([0.5, 0.4, 0.41, 0.45]), "Minimize") == 2
+    assert not_improving([], "Maximize") == 0
