@@ -63,6 +63,7 @@ def _startup_trials(budget: int) -> int:
 
 class Search:
     def __init__(self, spec: TuningJobSpec):
+        # Optuna logs every trial at INFO and flags multivariate TPE as experimental: noise in the server's log.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.spec = spec
