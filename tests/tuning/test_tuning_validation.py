@@ -185,3 +185,14 @@ def test_names_are_unique_case_insensitively_and_list_pages(sm):
     ordered = [s["HyperParameterTuningJobName"] for s in newest_first["HyperParameterTuningJobSummaries"]
                if s["HyperParameterTuningJobName"] in others]
     assert ordered == list(reversed(others))
+
+
+def test_a_grid_too_large_to_run_is_refused_without_listing_it(sm):
+    ranges = {"CategoricalParameterRanges": [{"Name": name, "Values": [str(v) for v in values]} for name, values in [
+        ("max_depth", range(1, 31)), ("min_child_weight", range(30)), ("gamma", range(30)), ("alpha", range(30)),
+        ("lambda", range(30)), ("max_delta_step", range(30)), ("max_bin", range(256, 286)),
+        ("num_parallel_tree", range(1, 31))]]}
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        sm.create_hyper_parameter_tuning_job(**_request(HyperParameterTuningJobConfig=config("Grid", ranges)))
+    assert err.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+    assert "656100000000 training jobs" in err.value.response["Error"]["Message"]

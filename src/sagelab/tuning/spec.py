@@ -190,7 +190,8 @@ def parse_tuning_job(params: dict[str, Any], registry: AlgorithmRegistry) -> Tun
 
 def _max_jobs(strategy: str, given: int | None, definitions: tuple[TrainingDefinition, ...]) -> int:
     if strategy == GRID:
-        combinations = sum(len(d.grid()) for d in definitions)
+        # Counted, not listed: thirty ranges of thirty values would not fit in memory.
+        combinations = sum(math.prod(len(r.values) for r in d.ranges) for d in definitions)
         if combinations > MAX_TRAINING_JOBS:
             raise ResourceLimitExceeded(
                 f"The Grid strategy would run {combinations} training jobs (every combination of the categorical "
