@@ -145,6 +145,12 @@ class Platform:
         return Fleet(self)
 
     @functools.cached_property
+    def tuning(self):  # -> TuningService
+        from sagelab.tuning.service import TuningService
+
+        return TuningService(self)
+
+    @functools.cached_property
     def invocation_metrics(self):  # -> InvocationMetrics
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
@@ -194,6 +200,7 @@ class Platform:
                                                    self.settings.root_secret_access_key)
         write_sdk_defaults(self.home, self.settings.region, self.account_id)
         self.training.recover()
+        self.tuning.recover()
         self.transforms.recover()
         self.processing.recover()
         self.endpoints.recover()
@@ -222,6 +229,8 @@ class Platform:
             self._stop_flushing.set()
             self._stop_flushing = None
             self.invocation_metrics.flush()
+        if "tuning" in self.__dict__:
+            self.tuning.close()  # before the engine: a driver must not launch trials on a closed engine
         if "fleet" in self.__dict__:
             self.fleet.close()
         if "athena" in self.__dict__:

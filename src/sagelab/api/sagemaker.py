@@ -12,6 +12,7 @@ from sagelab.api.pagination import page
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
 from sagelab.api.sagemaker_processing import processing_operations
 from sagelab.api.sagemaker_registry import registry_operations
+from sagelab.api.sagemaker_tuning import tuning_handlers
 from sagelab.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class SageMakerFace:
             "DeleteTags": self.delete_tags,
             **processing_operations(platform),
             **registry_operations(platform),
+            **tuning_handlers(platform),
         })
 
     def handle(self, request: Request) -> Response:

@@ -24,19 +24,25 @@ def extract_metrics(lines: Iterable[str], definitions: Iterable[MetricDefinition
             continue
     latest: dict[str, float] = {}
     for line in lines:
-        variants = (line, line.replace("\t", "#011")) if "\t" in line else (line,)
         for name, regex in compiled:
-            for text in variants:
-                match = regex.search(text)
-                if match and match.groups():
-                    try:
-                        value = float(match.group(1))
-                    except (TypeError, ValueError):
-                        continue
-                    if math.isfinite(value):
-                        latest[name] = value
-                    break
+            value = metric_value(line, regex)
+            if value is not None:
+                latest[name] = value
     return latest
+
+
+def metric_value(line: str, regex: re.Pattern[str]) -> float | None:
+    """The finite number a MetricDefinition regex captures in one log line, if any."""
+    variants = (line, line.replace("\t", "#011")) if "\t" in line else (line,)
+    for text in variants:
+        match = regex.search(text)
+        if match and match.groups():
+            try:
+                value = float(match.group(1))
+            except (TypeError, ValueError):
+                continue
+            return value if math.isfinite(value) else None
+    return None
 
 
 def final_metric_list(values: dict[str, float], when: float | None = None) -> list[dict[str, Any]]:

@@ -32,7 +32,9 @@ class TrainingService:
         return self.platform.resources
 
     # --- create -----------------------------------------------------------------------------------
-    def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None) -> str:
+    def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None,
+               tuning_job_arn: str | None = None) -> str:
+        """Start a training job; `tuning_job_arn` marks it as a trial of that hyperparameter tuning job."""
         spec = parse_training_job(params, self.platform.algorithms)
         job_arn = sagemaker_arn(region, self.platform.account_id, "training-job", spec.name)
         now = time.time()
@@ -61,6 +63,8 @@ class TrainingService:
             "ModelArtifacts": {"S3ModelArtifacts": ""},
             "_Request": params,
         }
+        if tuning_job_arn:
+            doc["TuningJobArn"] = tuning_job_arn
         for optional in ("Environment", "VpcConfig", "CheckpointConfig", "RetryStrategy", "ExperimentConfig",
                          "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig"):
             if params.get(optional) is not None:
