@@ -23,7 +23,8 @@ from sagelab.storage.resources import ResourceStore
 #: Libraries the job forkserver imports once, so each job process starts warm.
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
                "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
-               "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
+               "sagelab.algorithms.linear_learner", "sagelab.transform.runner",
+               "sagelab.processing.runner")
 
 
 #: How often per-minute invocation metrics are written to the metadata store.
@@ -116,6 +117,18 @@ class Platform:
         return TransformService(self)
 
     @functools.cached_property
+    def processing(self):  # -> ProcessingService
+        from sagelab.processing.service import ProcessingService
+
+        return ProcessingService(self)
+
+    @functools.cached_property
+    def model_packages(self):  # -> ModelPackageService
+        from sagelab.registry.packages import ModelPackageService
+
+        return ModelPackageService(self)
+
+    @functools.cached_property
     def endpoints(self):  # -> EndpointService
         from sagelab.hosting.endpoints import EndpointService
 
@@ -153,6 +166,7 @@ class Platform:
                                                    self.settings.root_secret_access_key)
         self.training.recover()
         self.transforms.recover()
+        self.processing.recover()
         self.endpoints.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()

@@ -10,6 +10,8 @@ from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
 from sagelab.api.pagination import page
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
+from sagelab.api.sagemaker_processing import processing_operations
+from sagelab.api.sagemaker_registry import registry_operations
 from sagelab.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ class SageMakerFace:
             "AddTags": self.add_tags,
             "ListTags": self.list_tags,
             "DeleteTags": self.delete_tags,
+            **processing_operations(platform),
+            **registry_operations(platform),
         })
 
     def handle(self, request: Request) -> Response:

@@ -23,6 +23,8 @@ class ModelService:
         self.platform = platform
 
     def create(self, params: dict[str, Any], *, region: str) -> str:
+        # Containers naming a (approved) model package take its image and model data.
+        params = self.platform.model_packages.expand_model_containers(params)
         name = params["ModelName"]
         containers = containers_of(params)
         if params.get("PrimaryContainer") and params.get("Containers"):
