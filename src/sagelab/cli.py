@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from sagelab import __version__
+from sagelab.cli_data import add_data_commands, run_data_command
 from sagelab.settings import load_settings
 
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default")
     demo.add_argument("--home", help="home folder for the demo's server (default: a temporary folder)")
     sub.add_parser("version", help="print the version")
+    add_data_commands(sub)
     return parser
 
 
@@ -46,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sagelab.demo import run_demo
 
         return run_demo(home=args.home)
+    if args.command in ("profile", "prepare"):
+        return run_data_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -72,6 +72,7 @@ class Deduplicate(Step):
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y",
                         "%d.%m.%Y", "%d-%m-%Y", "%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%d %B %Y", "%Y%m%d")
 DATE_FEATURES = ("year", "month", "day", "weekday", "dayofyear", "quarter")
+_DATE_ACCESSORS = {"weekday": "day_of_week", "dayofyear": "day_of_year"}
 
 
 class ParseDates(Step):
@@ -122,7 +123,7 @@ class ParseDates(Step):
         parsed = self.parse_values(frame[self.column])
         frame = frame.copy()
         for feature in self.features:
-            values = getattr(parsed.dt, feature)
+            values = getattr(parsed.dt, _DATE_ACCESSORS.get(feature, feature))
             frame[f"{self.column}_{feature}"] = values.astype("float64")
         if self.drop:
             return frame.drop(columns=[self.column])

@@ -242,7 +242,7 @@ class Bin(Step):
             for j in range(len(columns)):
                 present = x[~np.isnan(x[:, j]), j:j + 1]
                 binner = KBinsDiscretizer(n_bins=self.bins, encode="ordinal", strategy=self.strategy,
-                                          quantile_method="linear" if self.strategy == "quantile" else "warn")
+                                          quantile_method="linear")
                 edges.append(binner.fit(present).bin_edges_[0].tolist())
         return {"columns": columns, "edges": edges}
 
