@@ -49,7 +49,7 @@ CATEGORY_BUCKETS = 50
 LEAST_VALUES = 5
 HISTOGRAM_BINS = 20
 SKETCH_SIZE = 2048
-SPEARMAN_SAMPLE = 20_000
+SPEARMAN_SAMPLE = 10_000
 SCATTER_SAMPLE = 800
 SCATTER_COLUMNS = 4
 MAX_CORRELATION_COLUMNS = 30
@@ -131,13 +131,28 @@ class _Profiler:
     # --- overall --------------------------------------------------------------------------------------
     def _overview(self, attributes: list[Attribute]) -> Overview:
         rows = self.table.num_rows
-        distinct_rows = self._sql("SELECT count(*) FROM (SELECT DISTINCT * FROM data)")[0][0] if rows else 0
         kinds: dict[str, int] = {}
         for a in attributes:
             kinds[a.kind] = kinds.get(a.kind, 0) + 1
-        return Overview(rows=rows, columns=self.table.num_columns, duplicate_rows=rows - distinct_rows,
+        return Overview(rows=rows, columns=self.table.num_columns, duplicate_rows=self._duplicate_rows(),
                         missing_cells=sum(a.missing for a in attributes), memory_bytes=self.table.nbytes,
                         kinds=kinds)
+
+    def _duplicate_rows(self) -> int:
+        """Rows equal to an earlier row. Equal rows hash alike, so only rows whose hash repeats are compared."""
+        if not self.table.num_rows or not self.table.num_columns:
+            return 0
+        row_hash = f"hash({', '.join(_quote(c) for c in self.table.column_names)})"
+        self.con.execute(f"CREATE TEMP TABLE repeated AS SELECT h FROM (SELECT {row_hash} AS h FROM data) "
+                         "GROUP BY h HAVING count(*) > 1")
+        try:
+            if not self._sql("SELECT count(*) FROM repeated")[0][0]:
+                return 0
+            candidates = f"SELECT * FROM data WHERE {row_hash} IN (SELECT h FROM repeated)"
+            return int(self._sql(f"SELECT (SELECT count(*) FROM ({candidates})) - "
+                                 f"(SELECT count(*) FROM (SELECT DISTINCT * FROM ({candidates})))")[0][0])
+        finally:
+            self.con.execute("DROP TABLE repeated")
 
     # --- one attribute --------------------------------------------------------------------------------
     def _attribute(self, name: str) -> Attribute:
@@ -234,12 +249,7 @@ class _Profiler:
         names = names[:MAX_CORRELATION_COLUMNS]
         if len(names) < 2:
             return None
-        pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
-        row = self._sql("SELECT " + ", ".join(
-            f"corr({_quote(names[i])}, {_quote(names[j])})" for i, j in pairs) + " FROM data")[0]
-        pearson = np.eye(len(names))
-        for (i, j), value in zip(pairs, row, strict=True):
-            pearson[i, j] = pearson[j, i] = np.nan if value is None else value
+        pearson = _pairwise_pearson([self.arrays[n] for n in names])
         import pandas as pd
 
         rows = self.table.num_rows
@@ -331,6 +341,24 @@ class _Profiler:
         return ScatterSample(columns=chosen, values=[self.arrays[n][rows].tolist() for n in chosen], hue=hue)
 
 
+def _pairwise_pearson(columns: list[np.ndarray]) -> np.ndarray:
+    """Pearson r of every pair over the rows where both are present (as pandas computes it), from four
+    matrix products instead of one pass per pair. Columns are centred first to keep the sums exact."""
+    present = np.column_stack([~np.isnan(c) for c in columns]).astype(np.float64)
+    centred = np.column_stack([np.nan_to_num(c - np.nanmean(c)) for c in columns])
+    n = present.T @ present
+    sums = centred.T @ present  # sums[i, j]: sum of column i over the rows where j is present
+    squares = (centred ** 2).T @ present
+    products = centred.T @ centred
+    with np.errstate(invalid="ignore", divide="ignore"):
+        covariance = products - sums * sums.T / n
+        variance_i = squares - sums ** 2 / n
+        r = covariance / np.sqrt(variance_i * variance_i.T)
+    r = np.clip(r, -1.0, 1.0)
+    np.fill_diagonal(r, 1.0)
+    return r
+
+
 def _by_total(rows: list[tuple], position: int) -> list[Any]:
     totals: dict[Any, int] = {}
     for row in rows:
@@ -345,6 +373,13 @@ def _quantile(sorted_values: np.ndarray, q: float) -> float:
     high = min(low + 1, len(sorted_values) - 1)
     fraction = position - low
     return float(sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction)
+
+
+def _sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """np.histogram's counts (last bin closed) from sorted values: one binary search per edge."""
+    positions = np.searchsorted(values, edges, side="left")
+    positions[-1] = np.searchsorted(values, edges[-1], side="right")
+    return np.diff(positions)
 
 
 def _numeric_stats(values: np.ndarray, integral: bool):
@@ -387,9 +422,9 @@ def _numeric_stats(values: np.ndarray, integral: bool):
         edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
     else:
         edges = np.linspace(lo, hi, HISTOGRAM_BINS + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-    hist = np.histogram(values, bins=edges)[0]
+    hist = _sorted_histogram(values, edges)
     bucket_edges = np.linspace(lo, hi, 11) if hi > lo else np.array([lo, hi])
-    buckets = np.histogram(values, bins=bucket_edges)[0] if hi > lo else np.array([n])
+    buckets = _sorted_histogram(values, bucket_edges)
     sketch = values[np.round(np.linspace(0, n - 1, min(SKETCH_SIZE, n))).astype(np.int64)]
     stats = NumericStats(
         mean=mean, std=std, min=lo, max=hi, sum=float(values.sum()),

@@ -24,18 +24,27 @@ _DPI = 80
 
 
 @contextmanager
-def _figure(width: float, height: float) -> Iterator:
+def style() -> Iterator[None]:
+    """The figures' look. Entered once around all the figures of a report: entering matplotlib's
+    rc_context per figure costs about as much as drawing a small figure."""
     import matplotlib
-    from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_STYLE):
-        # A fixed layout: matplotlib's constrained layout solver costs more than drawing these figures.
-        yield Figure(figsize=(width, height), dpi=_DPI)
+        yield
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator:
+    from matplotlib.figure import Figure
+
+    # A fixed layout: matplotlib's constrained layout solver costs more than drawing these figures.
+    yield Figure(figsize=(width, height), dpi=_DPI)
 
 
 def _data_uri(figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    # A light zlib level: the default spends more time compressing than these figures take to draw.
+    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 2})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -139,12 +148,6 @@ def correlation_figure(correlations: Correlations) -> str:
             ax.set_xticks(range(size), labels, rotation=90)
             ax.set_yticks(range(size), labels if k == 0 else [])
             ax.set_title(title)
-            if size <= 8:
-                for i in range(size):
-                    for j in range(size):
-                        if np.isfinite(values[i, j]):
-                            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                                    color="white" if abs(values[i, j]) > 0.6 else "black")
         bar = fig.add_axes((1 - 0.45 / fig.get_figwidth(), margin / fig.get_figheight(), 0.12 / fig.get_figwidth(),
                             side / fig.get_figheight() * 0.92))
         fig.colorbar(image, cax=bar)
@@ -165,20 +168,24 @@ def scatter_matrix_figure(scatter: ScatterSample) -> str:
     if scatter.hue is not None:
         classes = sorted({str(h) for h in scatter.hue})
         colour_of = {c: f"C{i}" for i, c in enumerate(classes)}
-        colours = np.array([colour_of[str(h)] for h in scatter.hue] * (k * k - k))
+        from matplotlib.colors import to_rgba_array
+
+        palette = to_rgba_array([colour_of[c] for c in classes])
+        index_of = {c: i for i, c in enumerate(classes)}
+        colours = np.tile(palette[[index_of[str(h)] for h in scatter.hue]], (k * k - k, 1))
     else:
         classes, colours = [], _BAR
-    xs, ys = [], []
+    xs, ys, frames = [], [], []
     with _figure(1.5 * k + (1.0 if classes else 0.4), 1.5 * k + 0.3) as fig:
         ax = fig.add_axes((0.02, 0.02, (1.5 * k) / fig.get_figwidth(), (1.5 * k) / fig.get_figheight()))
         for i in range(k):
             for j in range(k):
                 x0, y0 = j * step, -i * step
-                ax.add_patch(_frame(x0, y0))
+                frames.extend([(x0, x0 + 1, x0 + 1, x0, x0, np.nan), (y0, y0, y0 + 1, y0 + 1, y0, np.nan)])
                 if i == j:
                     counts, edges = np.histogram(scaled[i], bins=20, range=(0, 1))
-                    ax.bar(x0 + edges[:-1], 0.95 * counts / max(counts.max(), 1), width=np.diff(edges),
-                           bottom=y0, align="edge", color=_BAR, alpha=0.85)
+                    ax.stairs(y0 + 0.95 * counts / max(counts.max(), 1), x0 + edges, baseline=y0, fill=True,
+                              color=_BAR, alpha=0.85)
                     ax.text(x0 + 0.5, y0 + 1.02, _short(scatter.columns[i], 22), ha="center", va="bottom",
                             fontsize=7, fontweight="bold")
                     ax.text(x0 + 0.5, y0 - 0.02, f"{lows[i]:.3g} – {highs[i]:.3g}", ha="center", va="top",
@@ -186,6 +193,8 @@ def scatter_matrix_figure(scatter: ScatterSample) -> str:
                 else:
                     xs.append(x0 + scaled[j])
                     ys.append(y0 + scaled[i])
+        # All panel frames as one line (NaN breaks it): one artist instead of k² patches.
+        ax.plot(np.concatenate(frames[0::2]), np.concatenate(frames[1::2]), color="#cccccc", linewidth=0.6)
         if xs:
             ax.scatter(np.concatenate(xs), np.concatenate(ys), s=2, c=colours, alpha=0.5, linewidths=0)
         ax.set_xlim(-0.05, (k - 1) * step + 1.05)
@@ -199,8 +208,3 @@ def scatter_matrix_figure(scatter: ScatterSample) -> str:
             fig.legend(handles=handles, loc="upper right", fontsize=6, frameon=False)
         return _data_uri(fig)
 
-
-def _frame(x0: float, y0: float):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x0, y0), 1, 1, fill=False, edgecolor="#cccccc", linewidth=0.6)

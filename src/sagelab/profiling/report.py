@@ -214,17 +214,18 @@ def _outliers(profile: Profile) -> str:
 
 
 def render(profile: Profile, *, title: str = "Data quality report", source: str | None = None) -> str:
-    attributes = "".join(_attribute(i, a) for i, a in enumerate(profile.attributes))
-    bodies = {
-        "overview": _overview(profile),
-        "alerts": _alerts(profile),
-        "attributes": f'<div class="grid">{attributes}</div>',
-        "class-balance": _class_balance(profile),
-        "correlations": _correlations(profile),
-        "contingency": _contingency(profile),
-        "scatter-matrix": _scatter(profile),
-        "outliers": _outliers(profile),
-    }
+    with plots.style():
+        attributes = "".join(_attribute(i, a) for i, a in enumerate(profile.attributes))
+        bodies = {
+            "overview": _overview(profile),
+            "alerts": _alerts(profile),
+            "attributes": f'<div class="grid">{attributes}</div>',
+            "class-balance": _class_balance(profile),
+            "correlations": _correlations(profile),
+            "contingency": _contingency(profile),
+            "scatter-matrix": _scatter(profile),
+            "outliers": _outliers(profile),
+        }
     nav = "".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in SECTIONS)
     sections = "".join(_section(anchor, name, bodies[anchor]) for anchor, name in SECTIONS)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
