@@ -16,8 +16,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from sagelab.algorithms import linear_learner
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
 from sagelab.algorithms.linear_learner import LinearLearner
+from sagelab.algorithms.recordio import read_records, write_matrix
 from sagelab.errors import ValidationError
 
 ALGO = LinearLearner()
@@ -39,12 +41,21 @@ def csv_body(x: np.ndarray) -> bytes:
     return out.getvalue().encode()
 
 
+def write_protobuf(path: Path, x, y: np.ndarray | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(write_matrix(x, y))
+    return path
+
+
 def train(tmp_path: Path, hp: dict, train: tuple, validation: tuple | None = None, test: tuple | None = None,
           content_type: str = "text/csv") -> tuple[Path, str]:
     channels = {}
+    protobuf = content_type.startswith("application/x-recordio-protobuf")
     for name, data in (("train", train), ("validation", validation), ("test", test)):
         if data is not None:
-            channels[name] = Channel(name, content_type, [write_csv(tmp_path / "data" / name / "part.csv", *data)])
+            folder = tmp_path / "data" / name
+            path = write_protobuf(folder / "part.pbr", *data) if protobuf else write_csv(folder / "part.csv", *data)
+            channels[name] = Channel(name, content_type, [path])
     log = io.StringIO()
     model_dir = tmp_path / "model"
     ctx = TrainingContext({key: str(value) for key, value in hp.items()}, channels, model_dir,
@@ -418,10 +429,59 @@ def test_validation_width_must_match(tmp_path, cancer):
         train(tmp_path, {"predictor_type": "binary_classifier"}, (xtr, ytr), (xva[:, :5], yva))
 
 
-def test_recordio_protobuf_is_refused_clearly(tmp_path, cancer):
+def test_unsupported_training_content_type_is_refused_clearly(tmp_path, cancer):
     xtr, _, ytr, _ = cancer
-    with pytest.raises(DataError, match="recordio-protobuf is not supported yet.*text/csv"):
-        train(tmp_path, {"predictor_type": "binary_classifier"}, (xtr, ytr),
+    with pytest.raises(DataError, match="'application/x-parquet' is not supported.*text/csv.*recordio-protobuf"):
+        train(tmp_path, {"predictor_type": "binary_classifier"}, (xtr, ytr), content_type="application/x-parquet")
+
+
+def test_recordio_protobuf_trains_like_csv_and_answers_protobuf(tmp_path, cancer):
+    xtr, xva, ytr, yva = cancer
+    hp = {"predictor_type": "binary_classifier", "epochs": 5, "num_models": 2}
+    csv_dir, csv_log = train(tmp_path / "csv", hp, (xtr, ytr), (xva, yva))
+    pb_dir, pb_log = train(tmp_path / "pb", hp, (xtr.astype(np.float32), ytr), (xva.astype(np.float32), yva),
+                           content_type="application/x-recordio-protobuf")
+    assert metric(pb_log, "validation:binary_classification_accuracy") == pytest.approx(
+        metric(csv_log, "validation:binary_classification_accuracy"), abs=0.02)
+    body = write_matrix(xva[:5])
+    payload, kind = invoke(pb_dir, body, "application/x-recordio-protobuf", "application/x-recordio-protobuf")
+    assert kind == "application/x-recordio-protobuf"
+    records = read_records(payload)
+    as_json = json.loads(invoke(pb_dir, body, "application/x-recordio-protobuf", "application/json")[0])
+    assert len(records) == 5
+    for record, expected in zip(records, as_json["predictions"], strict=True):
+        assert record.features == {} and set(record.label) == {"score", "predicted_label"}
+        assert record.label["score"].values[0] == pytest.approx(expected["score"], rel=1e-6)
+        assert record.label["predicted_label"].values[0] == expected["predicted_label"]
+
+
+@pytest.mark.parametrize("dense_limit", [linear_learner.DENSE_LIMIT, 0])
+def test_sparse_recordio_trains_dense_or_sparse(tmp_path, monkeypatch, dense_limit):
+    import scipy.sparse as sp
+    from sklearn.datasets import load_digits
+
+    monkeypatch.setattr(linear_learner, "DENSE_LIMIT", dense_limit)
+    x, y = load_digits(return_X_y=True)
+    xtr, xva, ytr, yva = train_test_split(x, y.astype(float), test_size=0.25, random_state=0, stratify=y)
+    hp = {"predictor_type": "multiclass_classifier", "num_classes": 10, "epochs": 10, "num_models": 1}
+    model_dir, log = train(tmp_path, hp, (sp.csr_matrix(xtr), ytr), (sp.csr_matrix(xva), yva),
+                           content_type="application/x-recordio-protobuf")
+    assert ("training on the sparse matrix" in log) == (dense_limit == 0)
+    assert metric(log, "validation:multiclass_accuracy") >= 0.9
+    payload, _ = invoke(model_dir, write_matrix(sp.csr_matrix(xva[:3])), "application/x-recordio-protobuf",
+                        "application/x-recordio-protobuf")
+    for record in read_records(payload):
+        assert len(record.label["score"].values) == 10
+        assert record.label["predicted_label"].values[0] == int(np.argmax(record.label["score"].values))
+
+
+def test_protobuf_label_errors_name_the_record(tmp_path):
+    x = np.ones((3, 2))
+    with pytest.raises(DataError, match="Channel 'train', record 2: label 2.0 is not valid"):
+        train(tmp_path, {"predictor_type": "binary_classifier"}, (x, np.array([0.0, 2.0, 1.0])),
+              content_type="application/x-recordio-protobuf")
+    with pytest.raises(DataError, match="Channel 'train': the records carry no label"):
+        train(tmp_path, {"predictor_type": "binary_classifier"}, (x,),
               content_type="application/x-recordio-protobuf")
 
 
@@ -493,12 +553,12 @@ def test_multiclass_and_regression_response_formats(multiclass_model, regression
 
 
 @pytest.mark.parametrize(("body", "content_type", "accept", "status", "message"), [
-    (b"1,2", "application/x-recordio-protobuf", "application/json", 415, "not supported"),
+    (b"1,2,3,4", "application/x-recordio-protobuf", "application/json", 400, "bad magic number"),
     (b"1,2", "text/plain", "application/json", 415, "text/plain"),
     (b"1,2", "text/csv", "application/xml", 406, "application/xml"),
     (b"", "text/csv", "application/json", 400, "empty"),
     (b"1,2,3\n", "text/csv", "application/json", 400, "3 values; the model expects 30"),
-    (b",".join([b"1"] * 29 + [b"abc"]), "text/csv", "application/json", 400, "row 1, column 30: 'abc'"),
+    (b",".join([b"1"] * 29 + [b"abc"]), "text/csv", "application/json", 400, "record 1, feature 30: 'abc'"),
     (b'{"instances": [{"features": [1, 2]}]}', "application/json", "application/json", 400,
      "Instance 1 has 2 features; the model expects 30"),
     (b'{"instances": [{"features": ' + json.dumps([1] * 29 + ["x"]).encode() + b"}]}", "application/json",

@@ -26,6 +26,11 @@ CASES: list[kit.Case] = [
     kit.Case("linear-learner-binary", LinearLearner,
              {"predictor_type": "binary_classifier", "epochs": "10", "mini_batch_size": "100"},
              kit.breast_cancer),
+    kit.Case("linear-learner-multiclass-recordio", LinearLearner,
+             {"predictor_type": "multiclass_classifier", "num_classes": "3", "epochs": "10"},
+             kit.iris, training_content_type=kit.PROTOBUF),
+    kit.Case("linear-learner-regression", LinearLearner,
+             {"predictor_type": "regressor", "epochs": "10", "loss": "huber_loss"}, kit.diabetes),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -35,6 +40,8 @@ EXPECTED_METRICS = {
     "xgboost-regression": ("validation:rmse",),
     "linear-learner-binary": ("train:objective_loss", "validation:objective_loss",
                               "validation:binary_classification_accuracy", "validation:roc_auc_score"),
+    "linear-learner-multiclass-recordio": ("validation:multiclass_accuracy", "validation:macro_f_beta"),
+    "linear-learner-regression": ("validation:rmse", "validation:mse", "validation:absolute_loss"),
 }
 
 

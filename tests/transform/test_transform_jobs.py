@@ -238,7 +238,7 @@ def test_describe_missing_job_is_validation_exception(sm):
 
 
 @pytest.mark.parametrize("overrides, named", [
-    ({"TransformInput": {"SplitType": "RecordIO"}}, "not supported yet"),
+    ({"TransformInput": {"SplitType": "TFRecord"}}, "not supported yet"),
     ({"DataProcessing": {"InputFilter": "$..features"}}, "InputFilter"),
     ({"DataProcessing": {"OutputFilter": "$[?(@.score > 0.5)]"}}, "OutputFilter"),
     ({"MaxPayloadInMB": 101}, "MaxPayloadInMB"),

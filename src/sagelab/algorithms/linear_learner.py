@@ -1,6 +1,7 @@
 """SageMaker's Linear Learner (`linear-learner` images): binary, multiclass and regression linear models.
 
-Training reads CSV channels (label first, no header), normalises features (and regression labels) with
+Training reads CSV (label first, no header) or recordIO-protobuf channels (dense or sparse Float32
+`features["values"]`, `label["values"]`), normalises features (and regression labels) with
 statistics from the first `num_point_for_scaler` rows, trains `num_models` models side by side by mini-batch
 gradient descent (`linear_learner_sgd`), keeps each model's best epoch, picks the best model on the validation
 channel (the training channel when there is none), calibrates the binary decision threshold, and logs metrics
@@ -16,6 +17,8 @@ Choices where SageMaker documents no value ("auto"):
   positive_example_weight_mult between 1 and "balanced" when it is "auto". Explicit values hold for all models.
 - num_calibration_samples: all calibration records. unbias_data/unbias_label: follow use_bias.
 - Early stopping watches the objective loss (validation, else training) of each model.
+- Sparse protobuf data is trained dense while the matrix stays under DENSE_LIMIT values; beyond that it stays
+  sparse and is only scaled, not centred (centring would make it dense), as if unbias_data were false.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from sagelab.algorithms import linear_learner_metrics as llm
+from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, split_content_type
 from sagelab.algorithms.hyperparameters import AUTO
 from sagelab.algorithms.linear_learner_predictor import LinearLearnerPredictor, LinearModel
@@ -43,8 +48,10 @@ from sagelab.algorithms.linear_learner_sgd import (
 )
 
 HOST = "algo-1"
-CSV_TYPES = ("text/csv",)
-PROTOBUF = "application/x-recordio-protobuf"
+PROTOBUF = onep_io.PROTOBUF
+TRAINING_TYPES = onep_io.TRAINING_CONTENT_TYPES
+#: Sparse training data with at most this many cells (rows x features) is trained as a dense matrix.
+DENSE_LIMIT = 50_000_000
 
 AUTO_LEARNING_RATE = {"adam": 0.1, "sgd": 0.1, "rmsprop": 0.01}
 AUTO_WD = 1e-4
@@ -57,9 +64,11 @@ class LinearLearner:
     image_repositories = ("linear-learner",)
     hyperparameters = SCHEMA
     channels = (
-        ChannelSpec("train", required=True, content_types=CSV_TYPES),
-        ChannelSpec("validation", content_types=CSV_TYPES),
-        ChannelSpec("test", content_types=CSV_TYPES),
+        # Like every 1P algorithm, a channel without a ContentType is recordIO-protobuf (what the SDK's
+        # record_set uploads without naming a content type).
+        ChannelSpec("train", required=True, content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
+        ChannelSpec("validation", content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
+        ChannelSpec("test", content_types=TRAINING_TYPES, default_content_type=PROTOBUF),
     )
     metrics = metric_definitions()
 
@@ -92,7 +101,7 @@ class _Job:
 
     # -- data ----------------------------------------------------------------------------------------------
 
-    def read(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def read(self, name: str, feature_dim: int | None = None) -> tuple[Matrix, np.ndarray] | None:
         channel = self.ctx.channels.get(name)
         if channel is None:
             if name == "train":
@@ -100,25 +109,21 @@ class _Job:
             return None
         kind, params = split_content_type(channel.content_type or "text/csv")
         params = {**params, **{k.lower(): v for k, v in (channel.params or {}).items()}}
-        if kind == PROTOBUF:
-            raise DataError(f"Channel '{name}': content type {PROTOBUF} is not supported yet by sagelab's Linear "
-                            "Learner; provide the data as text/csv (label in the first column, no header).")
-        if kind not in CSV_TYPES:
+        if kind not in TRAINING_TYPES:
             raise DataError(f"Channel '{name}': content type {channel.content_type!r} is not supported; Linear "
-                            "Learner reads text/csv (label in the first column, no header).")
+                            "Learner reads text/csv (label in the first column, no header) or "
+                            f"{PROTOBUF} (Float32 tensors).")
         if params.get("label_size", "1").strip() != "1":
             raise DataError(f"Channel '{name}': Linear Learner needs label_size=1 (the label in the first "
                             f"column), got label_size={params['label_size']}.")
-        x, y = _read_csv(channel.files, name)
-        self.check_rows(name, x, y)
+        x, y = onep_io.read_training_channel(channel, label_size=1, feature_dim=feature_dim)
+        assert y is not None
+        if y.ndim != 1:
+            raise DataError(f"Channel '{name}': each record needs one label value; found {y.shape[1]}.")
+        self.check_labels(name, y, "record" if kind == PROTOBUF else "row")
         return x, y
 
-    def check_rows(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
-        bad = ~np.isfinite(x)
-        if bad.any():
-            row, column = np.argwhere(bad)[0]
-            raise DataError(f"Channel '{name}', row {row + 1}: feature {column + 1} (CSV column {column + 2}) is "
-                            f"missing or not a finite number ({x[row, column]!r}).")
+    def check_labels(self, name: str, y: np.ndarray, unit: str) -> None:
         if self.ptype == "binary_classifier":
             wrong, allowed = (y != 0) & (y != 1), "0 or 1"
         elif self.ptype == "multiclass_classifier":
@@ -128,32 +133,38 @@ class _Job:
             wrong, allowed = ~np.isfinite(y), "a finite number"
         if wrong.any():
             row = int(np.flatnonzero(wrong)[0])
-            raise DataError(f"Channel '{name}', row {row + 1}: label {float(y[row])!r} is not valid for "
+            raise DataError(f"Channel '{name}', {unit} {row + 1}: label {float(y[row])!r} is not valid for "
                             f"predictor_type {self.ptype}; labels must be {allowed}.")
 
     # -- the run ---------------------------------------------------------------------------------------------
 
     def run(self) -> None:
         hp = self.hp
-        x, y = self.read("train")
+        x, y = self.read("train", None if hp["feature_dim"] == AUTO else hp["feature_dim"])
         d = x.shape[1]
-        if hp["feature_dim"] != AUTO and hp["feature_dim"] != d:
-            raise DataError(f"Hyperparameter feature_dim is {hp['feature_dim']}, but the train channel's records "
-                            f"have {d} features.")
         validation, test = self.read("validation"), self.read("test")
         for name, data in (("validation", validation), ("test", test)):
             if data is not None and data[0].shape[1] != d:
                 raise DataError(f"Channel '{name}' records have {data[0].shape[1]} features, but the train "
                                 f"channel's have {d}.")
+        keep_sparse = sp.issparse(x) and x.shape[0] * d > DENSE_LIMIT
+        x = _layout(x, keep_sparse)
+        validation = None if validation is None else (_layout(validation[0], keep_sparse), validation[1])
+        test = None if test is None else (_layout(test[0], keep_sparse), test[1])
+        if keep_sparse:
+            self.log(f"The train channel is sparse ({x.nnz} non-zero values in {x.shape[0]} x {d}); training on "
+                     "the sparse matrix, scaling features without centring them.")
         self.log(f"Linear Learner: predictor_type={self.ptype}, loss={self.loss}, {x.shape[0]} training records "
                  f"with {d} features" + (f", {validation[0].shape[0]} validation records" if validation else "")
                  + ".")
 
         mean, scale, label_mean, label_scale = self.scaler(x, y)
 
-        def normalise(features: np.ndarray) -> np.ndarray:
+        def normalise(features: Matrix) -> Matrix:
             if not (mean.any() or (scale != 1).any()):
                 return features
+            if sp.issparse(features):
+                return sp.csr_matrix(features.multiply((1.0 / scale).astype(np.float32)[None, :]))
             out = features - mean.astype(np.float32)  # float32 throughout: one copy of the channel, not two
             out /= scale.astype(np.float32)
             return out
@@ -192,14 +203,19 @@ class _Job:
                        "objective": self.objective}
         chosen.save(self.ctx.model_dir)
 
-    def scaler(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    def scaler(self, x: Matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         hp = self.hp
         head = x[: hp["num_point_for_scaler"]].astype(np.float64)
-        unbias = hp["use_bias"] if hp["unbias_data"] == AUTO else hp["unbias_data"]
+        unbias = (hp["use_bias"] if hp["unbias_data"] == AUTO else hp["unbias_data"]) and not sp.issparse(x)
         mean = head.mean(axis=0) if unbias else np.zeros(x.shape[1])
         scale = np.ones(x.shape[1])
         if hp["normalize_data"] in (True, AUTO):
-            scale = head.std(axis=0)
+            if sp.issparse(head):
+                column_mean = np.asarray(head.mean(axis=0)).ravel()
+                scale = np.sqrt(np.maximum(np.asarray(head.multiply(head).mean(axis=0)).ravel() - column_mean ** 2,
+                                           0.0))
+            else:
+                scale = head.std(axis=0)
             scale[~(scale > 1e-12)] = 1.0
         label_mean, label_scale = 0.0, 1.0
         if self.ptype == "regressor":
@@ -363,15 +379,16 @@ class _Job:
         return best
 
 
-def _read_csv(files: list[Path], name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sagelab.algorithms.data import read_csv
+Matrix = np.ndarray | sp.csr_matrix
 
-    try:
-        x, y = read_csv(files, label_size=1)
-    except DataError as exc:
-        raise DataError(f"Channel '{name}': {exc}") from exc
-    assert y is not None
-    return x, y
+
+def _layout(x: Matrix, keep_sparse: bool) -> Matrix:
+    """float32, CSR when training stays sparse, else dense."""
+    if keep_sparse:
+        return sp.csr_matrix(x, dtype=np.float32)
+    if sp.issparse(x):
+        return x.toarray().astype(np.float32, copy=False)
+    return x
 
 
 def _jsonable_hp(hp: dict[str, Any]) -> dict[str, Any]:

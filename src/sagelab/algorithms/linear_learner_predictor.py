@@ -5,13 +5,15 @@ The artifact is two files in the model directory: `model.npz` (NumPy arrays only
 Weights are stored in the normalised space they were trained in, with the scaler beside them; loading folds
 the scaler into the weights so a request costs one matrix product.
 
-Requests: text/csv (no label), application/json (`{"instances": [...]}` with dense `features`, or
-`data.features` dense `values` or sparse `keys`/`shape`/`values`), application/jsonlines (one instance per
-line). Responses follow LL-in-formats exactly:
+Requests and responses follow the shared first-party contract (`onep_io`): text/csv (no label),
+application/json (dense or sparse instances), application/jsonlines, application/x-recordio-protobuf in;
+application/json, application/jsonlines, application/x-recordio-protobuf (results in the label map) and
+text/csv out. The result keys follow LL-in-formats exactly:
     binary      {"score": 0.4, "predicted_label": 0}     score = probability for the logistic loss
     multiclass  {"score": [0.1, 0.2, 0.7], "predicted_label": 2}
     regression  {"score": 0.4}
-wrapped in `{"predictions": [...]}` for JSON, one object per line for JSON Lines.
+wrapped in `{"predictions": [...]}` for JSON, one object per line for JSON Lines, one Record per row with
+`label["score"]` / `label["predicted_label"]` float32 tensors for protobuf.
 """
 
 from __future__ import annotations
@@ -22,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from sagelab.algorithms.base import InferenceError, split_content_type
+from sagelab.algorithms import onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
 FORMAT = "sagelab-linear-learner/1"
 
-CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
-ACCEPT_TYPES = ("application/json", "application/jsonlines", "text/csv")
-DEFAULT_ACCEPT = "application/json"
-_JSONLINES_ALIASES = ("application/jsonlines", "application/x-jsonlines", "application/json-lines")
+CONTENT_TYPES = onep_io.CONTENT_TYPES
+ACCEPT_TYPES = (*onep_io.ACCEPT_TYPES, onep_io.CSV)
+DEFAULT_ACCEPT = onep_io.JSON
 
 
 @dataclasses.dataclass
@@ -68,9 +70,10 @@ class LinearModel:
     def feature_dim(self) -> int:
         return int(self._w.shape[0])
 
-    def outputs(self, x: np.ndarray) -> np.ndarray:
+    def outputs(self, x: np.ndarray | sp.csr_matrix) -> np.ndarray:
         """Raw outputs (n, k); for regression already in the label's units."""
-        return np.asarray(x, dtype=np.float64) @ self._w + self._b
+        x = x.astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+        return np.asarray(x @ self._w) + self._b
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(scores, predicted labels): scores (n,) or (n, k) probabilities for multiclass."""
@@ -141,159 +144,11 @@ class LinearLearnerPredictor:
         self.model = model
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        ctype, _ = split_content_type(content_type)
-        out_type = self._accept(accept)
-        if ctype == "text/csv":
-            x = parse_csv(body, self.model.feature_dim)
-        elif ctype == "application/json":
-            x = parse_json(body, self.model.feature_dim)
-        elif ctype in _JSONLINES_ALIASES:
-            x = parse_jsonlines(body, self.model.feature_dim)
-        elif ctype == "application/x-recordio-protobuf":
-            raise InferenceError(415, "Content type application/x-recordio-protobuf is not supported yet by "
-                                      "this Linear Learner; send text/csv, application/json or "
-                                      "application/jsonlines.")
-        else:
-            raise InferenceError(415, f"Content type {content_type!r} is not supported. Supported: "
-                                      f"{', '.join(CONTENT_TYPES)}.")
+        out_type = onep_io.negotiate_accept(accept, ACCEPT_TYPES, DEFAULT_ACCEPT)
+        # Dense: a request is small, and sparse and dense requests then score bit-for-bit alike.
+        x = onep_io.parse_request(body, content_type, feature_dim=self.model.feature_dim, dense=True)
         scores, labels = self.model.predict(x)
         return encode(self.model.predictor_type, scores, labels, out_type), out_type
-
-    def _accept(self, accept: str | None) -> str:
-        if not accept or not accept.strip():
-            return DEFAULT_ACCEPT
-        for option in accept.split(","):
-            kind, _ = split_content_type(option)
-            if kind in ("*/*", "application/*"):
-                return DEFAULT_ACCEPT
-            if kind in _JSONLINES_ALIASES:
-                return "application/jsonlines"
-            if kind in ACCEPT_TYPES:
-                return kind
-        raise InferenceError(406, f"Accept {accept!r} is not supported. Supported: {', '.join(ACCEPT_TYPES)}.")
-
-
-# -- request decoding -------------------------------------------------------------------------------------
-
-
-def _decode(body: bytes) -> str:
-    try:
-        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray, memoryview)) else str(body)
-    except UnicodeDecodeError as exc:
-        raise InferenceError(400, f"The request body is not UTF-8 text: {exc}.") from None
-    if not text.strip():
-        raise InferenceError(400, "The request body is empty: send at least one record.")
-    return text
-
-
-def _finish(rows: np.ndarray) -> np.ndarray:
-    """Linear Learner reads float32 features; rounding here makes served and training-time scores agree."""
-    if not np.isfinite(rows).all():
-        row, column = np.argwhere(~np.isfinite(rows))[0]
-        raise InferenceError(400, f"Record {row + 1}, feature {column + 1}: {rows[row, column]!r} is not a finite "
-                                  "number.")
-    return rows.astype(np.float32)
-
-
-def parse_csv(body: bytes, feature_dim: int) -> np.ndarray:
-    text = _decode(body)
-    lines = [line for line in text.splitlines() if line.strip()]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        fields = line.split(",")
-        if len(fields) != feature_dim:
-            raise InferenceError(400, f"CSV row {number} has {len(fields)} values; the model expects {feature_dim} "
-                                      "features (and no label column).")
-        try:
-            rows.append([float(value) for value in fields])
-        except ValueError:
-            for column, value in enumerate(fields, start=1):
-                try:
-                    float(value)
-                except ValueError:
-                    raise InferenceError(400, f"CSV row {number}, column {column}: {value.strip()!r} is not a "
-                                              "number.") from None
-    return _finish(np.array(rows, dtype=np.float64).reshape(len(rows), feature_dim))
-
-
-def parse_json(body: bytes, feature_dim: int) -> np.ndarray:
-    try:
-        document = json.loads(_decode(body))
-    except json.JSONDecodeError as exc:
-        raise InferenceError(400, f"The request body is not valid JSON: {exc}.") from None
-    if isinstance(document, dict) and "instances" in document:
-        instances = document["instances"]
-        if not isinstance(instances, list):
-            raise InferenceError(400, '"instances" must be a list of records.')
-    elif isinstance(document, dict) and ("features" in document or "data" in document):
-        instances = [document]
-    else:
-        raise InferenceError(400, 'Expected {"instances": [{"features": [...]}, ...]} (or one record with '
-                                  '"features" or "data").')
-    if not instances:
-        raise InferenceError(400, '"instances" is empty: send at least one record.')
-    return _finish(np.vstack([_instance(item, feature_dim, f"Instance {i}")
-                              for i, item in enumerate(instances, start=1)]))
-
-
-def parse_jsonlines(body: bytes, feature_dim: int) -> np.ndarray:
-    rows = []
-    for number, line in enumerate(_decode(body).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InferenceError(400, f"JSON Lines line {number} is not valid JSON: {exc}.") from None
-        rows.append(_instance(item, feature_dim, f"JSON Lines line {number}"))
-    return _finish(np.vstack(rows))
-
-
-def _instance(item: Any, feature_dim: int, where: str) -> np.ndarray:
-    """One record: {"features": [...]}, {"data": {"features": {"values": [...]}}}, or sparse keys/shape/values."""
-    if not isinstance(item, dict):
-        raise InferenceError(400, f'{where}: expected an object with "features" or "data", got {_kind(item)}.')
-    if "features" in item:
-        features = item["features"]
-    elif isinstance(item.get("data"), dict) and "features" in item["data"]:
-        features = item["data"]["features"]
-    else:
-        raise InferenceError(400, f'{where}: expected "features" or "data": {{"features": ...}}.')
-    if isinstance(features, dict):
-        if "keys" in features:
-            return _sparse(features, feature_dim, where)
-        features = features.get("values")
-    if not isinstance(features, list):
-        raise InferenceError(400, f"{where}: features must be a list of numbers, got {_kind(features)}.")
-    if len(features) != feature_dim:
-        raise InferenceError(400, f"{where} has {len(features)} features; the model expects {feature_dim}.")
-    return _numbers(features, where)
-
-
-def _sparse(features: dict, feature_dim: int, where: str) -> np.ndarray:
-    keys, values, shape = features.get("keys"), features.get("values"), features.get("shape")
-    if not isinstance(keys, list) or not isinstance(values, list) or len(keys) != len(values):
-        raise InferenceError(400, f'{where}: sparse features need "keys" and "values" lists of the same length.')
-    if shape is not None and (not isinstance(shape, list) or len(shape) != 1 or shape[0] != feature_dim):
-        raise InferenceError(400, f"{where}: sparse shape {shape!r} does not match the model's {feature_dim} "
-                                  f"features (expected [{feature_dim}]).")
-    row = np.zeros(feature_dim)
-    for key in keys:
-        if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < feature_dim:
-            raise InferenceError(400, f"{where}: sparse key {key!r} is not a feature index in 0..{feature_dim - 1}.")
-    row[np.asarray(keys, dtype=np.intp)] = _numbers(values, where)
-    return row
-
-
-def _numbers(values: list, where: str) -> np.ndarray:
-    for column, value in enumerate(values, start=1):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InferenceError(400, f"{where}, feature {column}: {value!r} is not a number.")
-    return np.asarray(values, dtype=np.float64)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
 
 
 # -- response encoding ------------------------------------------------------------------------------------
@@ -306,20 +161,17 @@ def records(predictor_type: str, scores: np.ndarray, labels: np.ndarray | None) 
             for score, label in zip(scores.tolist(), labels.tolist(), strict=True)]
 
 
+def _csv_row(row: dict[str, Any]) -> list[Any]:
+    # Linear Learner's CSV response is not documented (reference 5.1: uncertain). We answer one line per
+    # record: "predicted_label,score" (binary), "predicted_label,score_0,...,score_k-1" (multiclass) and
+    # "score" (regression).
+    if "predicted_label" not in row:
+        return [row["score"]]
+    score = row["score"]
+    return [row["predicted_label"], *(score if isinstance(score, list) else [score])]
+
+
 def encode(predictor_type: str, scores: np.ndarray, labels: np.ndarray | None, accept: str) -> bytes:
-    if accept == "text/csv":
-        # Linear Learner's CSV response is not documented (reference 5.1: uncertain). We answer one line per
-        # record: "predicted_label,score" (binary), "predicted_label,score_0,...,score_k-1" (multiclass) and
-        # "score" (regression).
-        if predictor_type == "regressor":
-            lines = [repr(value) for value in scores.tolist()]
-        elif predictor_type == "multiclass_classifier":
-            lines = [",".join([str(label), *map(repr, row)])
-                     for label, row in zip(labels.tolist(), scores.tolist(), strict=True)]
-        else:
-            lines = [f"{label},{score!r}" for label, score in zip(labels.tolist(), scores.tolist(), strict=True)]
-        return ("\n".join(lines) + "\n").encode()
-    objects = records(predictor_type, scores, labels)
-    if accept == "application/jsonlines":
-        return ("\n".join(json.dumps(o) for o in objects) + "\n").encode()
-    return json.dumps({"predictions": objects}).encode()
+    body, _ = onep_io.encode_response(records(predictor_type, scores, labels), accept, accept_types=ACCEPT_TYPES,
+                                      default_accept=DEFAULT_ACCEPT, csv_row=_csv_row)
+    return body

@@ -8,7 +8,7 @@ so `mini_batch_size` would mean nothing), so the optimisation is written here in
 block of one weight matrix, so the M models cost one wider matrix product per mini-batch, not M passes.
 
 Everything here works in the model's space: features already normalised, regression labels already
-standardised. `loss_and_gradient` is also used to score final models in the label's own units.
+standardised. Features may be a dense array or a CSR matrix (sparse recordIO data too large to densify). `loss_and_gradient` is also used to score final models in the label's own units.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def _mean_losses(loss: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.n
     total = np.zeros(m)
     for start in range(0, x.shape[0], _CHUNK):
         xb = x[start:start + _CHUNK].astype(np.float64, copy=False)
-        z = (xb @ w + b).reshape(len(xb), m, k)
+        z = (xb @ w + b).reshape(xb.shape[0], m, k)
         values, _ = loss_and_gradient(loss, z, y[start:start + _CHUNK], p)
         total += values.sum(axis=0)
     return total / x.shape[0]

@@ -2,8 +2,8 @@
 
 Static checks take the algorithm alone: `check_declarations`, `check_schema_rejects_bad_values`,
 `check_metric_names`. Trained checks take a `Case` (an algorithm, hyperparameters as SageMaker passes them,
-and a recipe for a small real data set) and a work folder; they train from CSV channels exactly as a job
-does, then serve the artifact: `check_train_and_predict_roundtrip` (a fresh process predicts the same bytes),
+and a recipe for a small real data set) and a work folder; they train from CSV (or, per case, recordIO-protobuf)
+channels exactly as a job does, then serve the artifact: `check_train_and_predict_roundtrip` (a fresh process predicts the same bytes),
 `check_content_types`, `check_determinism`, `check_metrics_emitted`. Each trained check accepts an already
 `fit` model so a test module can train each case once.
 
@@ -32,6 +32,7 @@ from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, Hyperparame
 from sagelab.errors import ValidationError
 
 UNSUPPORTED_TYPE = "application/x-sagelab-unsupported"
+PROTOBUF = "application/x-recordio-protobuf"
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|nan|inf", re.IGNORECASE)
 
 
@@ -86,8 +87,21 @@ def write_csv(path: Path, features: np.ndarray, labels: np.ndarray | None = None
     return path
 
 
+def write_protobuf(path: Path, features: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    """recordIO-protobuf as the SageMaker SDK's record_set writes it: Float32 features["values"], label["values"]."""
+    from sagelab.algorithms.recordio import write_matrix
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(write_matrix(features, labels))
+    return path
+
+
 def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
     """A request body in `content_type`, or None when the kit has no encoder for it."""
+    if content_type == PROTOBUF:
+        from sagelab.algorithms.recordio import write_matrix
+
+        return write_matrix(features)
     if content_type == "text/csv":
         return "\n".join(",".join(f"{v:.10g}" for v in row) for row in features).encode()
     if content_type in ("text/libsvm", "text/x-libsvm"):
@@ -101,8 +115,21 @@ def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
     return None
 
 
+def _protobuf_records(payload: bytes) -> list:
+    from sagelab.algorithms.recordio import read_records
+
+    records = read_records(payload)
+    for record in records:
+        assert not record.features, "a protobuf response keeps its results in the label map; features is not empty"
+        assert all(t.kind == "float32" for t in record.label.values()), \
+            "a protobuf response's results are Float32 tensors"
+    return records
+
+
 def response_records(payload: bytes, accept: str) -> int:
     """How many records a response holds."""
+    if accept == PROTOBUF:
+        return len(_protobuf_records(payload))
     text = payload.decode("utf-8")
     if accept == "text/csv":
         return sum(1 for line in text.splitlines() if line.strip())
@@ -118,7 +145,10 @@ def response_records(payload: bytes, accept: str) -> int:
     raise AssertionError(f"the kit cannot read {accept} responses")
 
 
-def response_numbers(payload: bytes) -> np.ndarray:
+def response_numbers(payload: bytes, accept: str | None = None) -> np.ndarray:
+    if accept == PROTOBUF:
+        values = [t.values.astype(np.float64) for r in _protobuf_records(payload) for _, t in sorted(r.label.items())]
+        return np.concatenate(values) if values else np.empty(0)
     return np.array([float(m) for m in _NUMBER.findall(payload.decode("utf-8"))], dtype=np.float64)
 
 
@@ -134,6 +164,8 @@ class Case:
     #: As SageMaker passes them: every value a string.
     hyperparameters: Mapping[str, str]
     make_data: Callable[[], Dataset]
+    #: How `fit` writes the training channels: "text/csv" or "application/x-recordio-protobuf".
+    training_content_type: str = "text/csv"
 
 
 @dataclasses.dataclass
@@ -148,16 +180,19 @@ class Fitted:
 
 
 def fit(case: Case, workdir: Path, *, data: Dataset | None = None) -> Fitted:
-    """Train `case` from CSV files in `workdir` exactly as a training job does (validated hyperparameters)."""
+    """Train `case` from CSV (or recordIO-protobuf) files in `workdir` exactly as a training job does
+    (validated hyperparameters)."""
     algorithm = case.make_algorithm()
     data = data or case.make_data()
     workdir.mkdir(parents=True, exist_ok=True)
     declared = {c.name for c in algorithm.channels}
-    channels = {"train": Channel("train", "text/csv", [write_csv(workdir / "train" / "train.csv",
-                                                                 data.x_train, data.y_train)])}
+    kind = case.training_content_type
+    writer, suffix = (write_protobuf, "pbr") if kind == PROTOBUF else (write_csv, "csv")
+    channels = {"train": Channel("train", kind, [writer(workdir / "train" / f"train.{suffix}",
+                                                        data.x_train, data.y_train)])}
     if "validation" in declared:
-        channels["validation"] = Channel("validation", "text/csv", [write_csv(
-            workdir / "validation" / "validation.csv", data.x_validation, data.y_validation)])
+        channels["validation"] = Channel("validation", kind, [writer(
+            workdir / "validation" / f"validation.{suffix}", data.x_validation, data.y_validation)])
     log = io.StringIO()
     model_dir, output_dir = workdir / "model", workdir / "output"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -425,7 +460,7 @@ def check_content_types(case: Case, workdir: Path, fitted: Fitted | None = None)
             assert returned == accept, f"{content_type} -> {accept}: answered as {returned}"
             assert response_records(payload, accept) == len(features), \
                 f"{content_type} -> {accept}: expected {len(features)} records in {payload[:200]!r}"
-            numbers = response_numbers(payload)
+            numbers = response_numbers(payload, accept)
             if accept in reference:
                 assert numbers.shape == reference[accept].shape and np.allclose(
                     numbers, reference[accept], rtol=1e-5, atol=1e-6, equal_nan=True), \
@@ -445,6 +480,13 @@ def check_content_types(case: Case, workdir: Path, fitted: Fitted | None = None)
                                 predictor.default_accept, "not-a-number")
         _expect_inference_error(predictor, 400, b",".join([b"1.0"] * (width + 3)), "text/csv",
                                 predictor.default_accept, str(width))
+    if PROTOBUF in predictor.content_types:
+        whole = encode_request(features[:2], PROTOBUF)
+        _expect_inference_error(predictor, 400, whole[:-5], PROTOBUF, predictor.default_accept, "record 2")
+        _expect_inference_error(predictor, 400, b"1,2,3,4\n", PROTOBUF, predictor.default_accept, "magic")
+        width = fitted.data.x_validation.shape[1]
+        _expect_inference_error(predictor, 400, encode_request(np.ones((1, width + 3)), PROTOBUF), PROTOBUF,
+                                predictor.default_accept, str(width + 3))
     _expect_inference_error(predictor, (204, 400), b"", checked[0], predictor.default_accept)
     return {"checked": checked, "skipped": skipped}
 

@@ -22,10 +22,14 @@ DEFAULT_MAX_RUNTIME = 86400
 class ChannelConfig:
     name: str
     uri: S3Uri
-    data_type: str  # S3Prefix | ManifestFile
+    data_type: str  # S3Prefix | ManifestFile | AugmentedManifestFile
     content_type: str  # lower-case main type, "" when the request gave none
     content_params: dict[str, str]
     compression: str  # None | Gzip
+    #: AugmentedManifestFile: the attributes of each manifest line to feed, in order.
+    attribute_names: tuple[str, ...] = ()
+    #: None | RecordIO: whether each fed item is wrapped in a recordIO frame.
+    record_wrapper: str = "None"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +77,16 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
         if not source:
             raise ValidationError(f"{where}: DataSource.S3DataSource is required (other sources are not supported).")
         data_type = source.get("S3DataType", "S3Prefix")
-        if data_type not in ("S3Prefix", "ManifestFile"):
-            raise ValidationError(f"{where}: S3DataType {data_type!r} is not supported; use S3Prefix or ManifestFile.")
+        if data_type not in ("S3Prefix", "ManifestFile", "AugmentedManifestFile"):
+            raise ValidationError(f"{where}: S3DataType {data_type!r} is not supported; use S3Prefix, ManifestFile "
+                                  "or AugmentedManifestFile.")
+        attribute_names = tuple(source.get("AttributeNames") or ())
+        if data_type == "AugmentedManifestFile" and not attribute_names:
+            raise ValidationError(f"{where}: S3DataSource.AttributeNames is required when S3DataType is "
+                                  "AugmentedManifestFile (the manifest attributes to feed, in order).")
+        if attribute_names and data_type != "AugmentedManifestFile":
+            raise ValidationError(f"{where}: S3DataSource.AttributeNames is only valid when S3DataType is "
+                                  f"AugmentedManifestFile, not {data_type}.")
         content_type, content_params = split_content_type(channel.get("ContentType"))
         allowed = declared[name].content_types
         if content_type and content_type not in allowed:
@@ -83,7 +95,8 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
         channels.append(ChannelConfig(
             name=name, uri=parse_s3_uri(source["S3Uri"], field=f"{where} S3Uri"), data_type=data_type,
             content_type=content_type, content_params=content_params,
-            compression=channel.get("CompressionType") or "None"))
+            compression=channel.get("CompressionType") or "None", attribute_names=attribute_names,
+            record_wrapper=channel.get("RecordWrapperType") or "None"))
     missing = [c.name for c in algorithm.channels if c.required and c.name not in seen]
     if missing:
         raise ValidationError(f"InputDataConfig: algorithm {algorithm.name} requires the channel(s) "

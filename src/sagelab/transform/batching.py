@@ -5,6 +5,9 @@
   at the last newline before the limit, by bytes: no per-record Python work, so large files stream at the
   speed of the model.
 - SplitType Line, SingleRecord: one line per request (blank lines are skipped).
+- SplitType RecordIO: the object is cut into recordIO records (magic, length, payload, padding); MultiRecord
+  sends as many whole records as fit in MaxPayloadInMB per request (a valid recordIO body), SingleRecord one.
+  Batches name their records by number (`first_line` and `Record.line` count records, from 1).
 - With DataProcessing, records are handled one by one (filtered, remembered for the join), then grouped
   into requests the same way.
 
@@ -105,6 +108,35 @@ def line_chunks(pieces: Iterable[bytes], limit: int | None) -> Iterator[Batch]:
         carry = b"".join((carry, memoryview(piece)[start:])) if carry else piece[start:]
     if carry.strip():
         yield Batch(carry, offset)
+
+
+def recordio_batches(pieces: Iterable[bytes], limit: int | None, *, single: bool) -> Iterator[Batch]:
+    """Requests of whole recordIO records: one each (`single`) or as many as fit in `limit` bytes."""
+    from sagelab.algorithms.recordio import RecordIOError, iter_frames
+
+    pending: list[Record] = []
+    size = 0
+    offset = 0  # where the pending records start in the object
+    number = 1
+    frames = iter_frames(pieces)
+    while True:
+        try:
+            frame = next(frames, None)
+        except RecordIOError as exc:
+            raise BadRecord(f"the object is not valid recordIO: {exc.why}", line=exc.index) from None
+        if frame is None:
+            break
+        if limit is not None and len(frame) > limit:
+            raise BadRecord(_too_large(limit), line=number)
+        if pending and (single or (limit is not None and size + len(frame) > limit)):
+            yield Batch(b"".join(r.data for r in pending), offset, pending[0].line, tuple(pending))
+            offset += size
+            pending, size = [], 0
+        pending.append(Record(number, frame))
+        size += len(frame)
+        number += 1
+    if pending:
+        yield Batch(b"".join(r.data for r in pending), offset, pending[0].line, tuple(pending))
 
 
 def lines(pieces: Iterable[bytes]) -> Iterator[Record]:

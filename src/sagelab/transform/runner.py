@@ -36,6 +36,7 @@ from sagelab.transform.batching import (
     line_chunks,
     line_span,
     lines,
+    recordio_batches,
     whole_object,
 )
 from sagelab.transform.data_processing import RecordProcessor
@@ -136,6 +137,9 @@ class ObjectTransform:
         self.window = spec.max_concurrent + 2
         self.processor = (RecordProcessor(spec.data_processing, spec.input.record_format)
                           if spec.data_processing.active else None)
+        #: RecordIO batches count records, not lines; a request is their frames back to back.
+        self.recordio = spec.input.split_type == "RecordIO"
+        self.unit = "record" if self.recordio else "line"
 
     def run(self, obj: InputObject) -> int:
         target = obj.output_uri(self.spec.output.path)
@@ -144,7 +148,7 @@ class ObjectTransform:
             info = self.blobs.put(target.bucket, target.key, answers, content_type=self.spec.output.accept or None)
         except BadRecord as exc:
             line = exc.line if exc.line is not None else self._line_at(obj, exc.offset)
-            raise JobFailure(f"ClientError: {obj.uri}, line {line}: {exc.message}") from exc
+            raise JobFailure(f"ClientError: {obj.uri}, {self.unit} {line}: {exc.message}") from exc
         except InputError as exc:
             raise JobFailure(f"ClientError: {exc}") from exc
         except S3Error as exc:
@@ -158,6 +162,8 @@ class ObjectTransform:
         pieces = read_object(self.blobs, obj, spec.input.compression, piece_size=limit)
         whole = spec.input.split_type == "None"
         single = spec.batch_strategy == "SingleRecord"
+        if self.recordio:
+            return recordio_batches(pieces, limit, single=single)
         if self.processor is None:
             if whole:
                 return whole_object(pieces, limit)
@@ -213,14 +219,18 @@ class ObjectTransform:
     def _where(self, obj: InputObject, batch: Batch) -> str:
         first = self._first_line(obj, batch)
         last = batch.records[-1].line if batch.records else first + max(1, line_span(batch.body)) - 1
-        return f"line {first}" if first == last else f"lines {first}-{last}"
+        return f"{self.unit} {first}" if first == last else f"{self.unit}s {first}-{last}"
 
     def _rejection(self, obj: InputObject, batch: Batch, error: InferenceError) -> str:
         """The FailureReason for a rejected request, narrowed down to the first record the model rejects."""
-        line, found = _first_rejected(self._call, _request_records(batch, self._first_line(obj, batch)))
+        if self.recordio:
+            records = [(record.line, record.data) for record in batch.records]
+        else:
+            records = _request_records(batch, self._first_line(obj, batch))
+        line, found = _first_rejected(self._call, records, separator=b"" if self.recordio else b"\n")
         if found is not None:
             error = found
-        where = f"line {line}" if line is not None else self._where(obj, batch)
+        where = f"{self.unit} {line}" if line is not None else self._where(obj, batch)
         return (f"ClientError: {obj.uri}, {where}: the model rejected the record (status {error.status}): "
                 f"{error.message}")
 
@@ -233,15 +243,16 @@ def _request_records(batch: Batch, first_line: int) -> list[tuple[int, bytes]]:
     return [(first_line + offset, line) for offset, line in enumerate(batch.body.split(b"\n")) if line.strip()]
 
 
-def _first_rejected(call: Callable[[bytes], Any],
-                    records: list[tuple[int, bytes]]) -> tuple[int | None, InferenceError | None]:
-    """Bisect a rejected request for its first rejected record: (its line, the model's error for it alone)."""
+def _first_rejected(call: Callable[[bytes], Any], records: list[tuple[int, bytes]], *,
+                    separator: bytes = b"\n") -> tuple[int | None, InferenceError | None]:
+    """Bisect a rejected request for its first rejected record: (its line, the model's error for it alone).
+    Records are sent joined by `separator` (and ended by it): newlines, or nothing for recordIO frames."""
     if len(records) == 1:
         return records[0][0], None
 
     def rejects(part: list[tuple[int, bytes]]) -> InferenceError | None:
         try:
-            call(b"\n".join(payload for _, payload in part) + b"\n")
+            call(separator.join(payload for _, payload in part) + separator)
         except InferenceError as exc:
             return exc
         return None

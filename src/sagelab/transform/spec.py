@@ -38,7 +38,7 @@ class TransformInput:
     data_type: str  # S3Prefix | ManifestFile
     content_type: str  # as the request gave it ("" when absent): sent to the model as is
     compression: str  # None | Gzip
-    split_type: str  # None | Line
+    split_type: str  # None | Line | RecordIO
 
     @property
     def record_format(self) -> str:
@@ -147,10 +147,11 @@ def _parse_input(raw: dict[str, Any]) -> TransformInput:
     if compression not in ("None", "Gzip"):
         raise ValidationError(f"TransformInput.CompressionType {compression!r} is not valid: use None or Gzip.")
     split_type = raw.get("SplitType") or "None"
-    if split_type in ("RecordIO", "TFRecord"):
-        raise ValidationError(f"TransformInput.SplitType {split_type!r} is not supported yet; use None or Line.")
-    if split_type not in ("None", "Line"):
-        raise ValidationError(f"TransformInput.SplitType {split_type!r} is not valid: use None or Line.")
+    if split_type == "TFRecord":
+        raise ValidationError(f"TransformInput.SplitType {split_type!r} is not supported yet; use None, Line or "
+                              "RecordIO.")
+    if split_type not in ("None", "Line", "RecordIO"):
+        raise ValidationError(f"TransformInput.SplitType {split_type!r} is not valid: use None, Line or RecordIO.")
     return TransformInput(uri=parse_s3_uri(source["S3Uri"], field="TransformInput.DataSource.S3DataSource.S3Uri"),
                           data_type=data_type, content_type=raw.get("ContentType") or "",
                           compression=compression, split_type=split_type)
@@ -170,6 +171,9 @@ def _parse_data_processing(raw: dict[str, Any], transform_input: TransformInput)
     processing = DataProcessing(input_filter=path("InputFilter"), output_filter=path("OutputFilter"),
                                 join_input=join_source == "Input")
     needs_records = processing.input_filter is not None or processing.join_input
+    if needs_records and transform_input.split_type == "RecordIO":
+        raise ValidationError("DataProcessing InputFilter and JoinSource work on CSV and JSON records only, not on "
+                              "SplitType RecordIO; use SplitType Line or None, or keep only OutputFilter.")
     if needs_records and not transform_input.record_format:
         raise ValidationError("DataProcessing InputFilter and JoinSource work on CSV and JSON records only: set "
                               "TransformInput.ContentType to text/csv, application/json or application/jsonlines "
