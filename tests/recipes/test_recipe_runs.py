@@ -170,3 +170,19 @@ def test_cli_prepare_reads_and_writes_the_embedded_lake(tmp_path, capsys):
     assert code == 2
     assert "step 1 (scale): unknown column 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_recordio_protobuf_channels(tmp_path):
+    from sagelab.algorithms.recordio import read_matrix
+
+    frame = messy_customers(200)
+    recipe = dict(RECIPE, output_format="recordio-protobuf")
+    result = prepare(parse_recipe(recipe), frame, tmp_path / "out")
+    x, y = read_matrix([(tmp_path / "out" / "train" / "train.recordio").read_bytes()])
+    assert x.shape == (result.rows["train"], len(result.feature_columns))
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    csv = prepare(parse_recipe(RECIPE), frame, tmp_path / "csv")
+    expected = np.loadtxt(tmp_path / "csv" / "train" / "train.csv", delimiter=",")
+    np.testing.assert_allclose(x, np.nan_to_num(expected[:, 1:]).astype(np.float32))
+    np.testing.assert_array_equal(y, expected[:, 0])
+    assert csv.feature_columns == result.feature_columns

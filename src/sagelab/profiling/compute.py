@@ -10,6 +10,7 @@ Spearman ranks and the scatter matrix use a uniform sample of big tables.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -114,7 +115,17 @@ class _Profiler:
         self.arrays: dict[str, np.ndarray] = {}
 
     def run(self) -> Profile:
-        attributes = [self._attribute(name) for name in self.table.column_names]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Numeric columns are sorted and scanned by NumPy, which releases the GIL: they run on a thread pool
+        # while this thread sends the other columns' queries to DuckDB (which runs its own threads).
+        numeric = [n for n in self.table.column_names if _is_numeric(self.table.column(n).type)
+                   and self.table.column(n).null_count < len(self.table.column(n))]
+        self.moments = _Moments(self.table.num_rows, numeric[:MAX_CORRELATION_COLUMNS])
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            futures = {n: pool.submit(self._attribute, n) for n in numeric}
+            others = {n: self._attribute(n) for n in self.table.column_names if n not in futures}
+            attributes = [futures[n].result() if n in futures else others[n] for n in self.table.column_names]
         by_name = {a.name: a for a in attributes}
         overview = self._overview(attributes)
         correlations = self._correlations(attributes)
@@ -134,25 +145,26 @@ class _Profiler:
         kinds: dict[str, int] = {}
         for a in attributes:
             kinds[a.kind] = kinds.get(a.kind, 0) + 1
-        return Overview(rows=rows, columns=self.table.num_columns, duplicate_rows=self._duplicate_rows(),
+        return Overview(rows=rows, columns=self.table.num_columns, duplicate_rows=self._duplicate_rows(attributes),
                         missing_cells=sum(a.missing for a in attributes), memory_bytes=self.table.nbytes,
                         kinds=kinds)
 
-    def _duplicate_rows(self) -> int:
-        """Rows equal to an earlier row. Equal rows hash alike, so only rows whose hash repeats are compared."""
+    def _duplicate_rows(self, attributes: list[Attribute]) -> int:
+        """Rows equal to an earlier row. Two equal rows agree on every column, so where a column's present
+        values are all different, equal rows can only both miss it: the exact count needs only the rows
+        missing every such column (usually none) and, else, only rows whose hash repeats."""
         if not self.table.num_rows or not self.table.num_columns:
             return 0
+        unique = [a.name for a in attributes if a.count and a.distinct == a.count]
+        where = " AND ".join(f"{_quote(c)} IS NULL" for c in unique) or "TRUE"
+        subset = f"(SELECT * FROM data WHERE {where})"
+        if unique and not self._sql(f"SELECT count(*) > 1 FROM {subset}")[0][0]:
+            return 0
         row_hash = f"hash({', '.join(_quote(c) for c in self.table.column_names)})"
-        self.con.execute(f"CREATE TEMP TABLE repeated AS SELECT h FROM (SELECT {row_hash} AS h FROM data) "
-                         "GROUP BY h HAVING count(*) > 1")
-        try:
-            if not self._sql("SELECT count(*) FROM repeated")[0][0]:
-                return 0
-            candidates = f"SELECT * FROM data WHERE {row_hash} IN (SELECT h FROM repeated)"
-            return int(self._sql(f"SELECT (SELECT count(*) FROM ({candidates})) - "
-                                 f"(SELECT count(*) FROM (SELECT DISTINCT * FROM ({candidates})))")[0][0])
-        finally:
-            self.con.execute("DROP TABLE repeated")
+        candidates = (f"(SELECT * FROM {subset} WHERE {row_hash} IN (SELECT h FROM (SELECT {row_hash} AS h "
+                      f"FROM {subset}) GROUP BY h HAVING count(*) > 1))")
+        return int(self._sql(f"SELECT (SELECT count(*) FROM {candidates}) - "
+                             f"(SELECT count(*) FROM (SELECT DISTINCT * FROM {candidates}))")[0][0])
 
     # --- one attribute --------------------------------------------------------------------------------
     def _attribute(self, name: str) -> Attribute:
@@ -167,7 +179,7 @@ class _Profiler:
             return Attribute(**base, kind=EMPTY, distinct=0, mode=None, most_frequent=[], least_frequent=[])
         if pa.types.is_boolean(kind_type):
             return self._categorical(base, _quote(name), BOOLEAN)
-        if pa.types.is_integer(kind_type) or pa.types.is_floating(kind_type) or pa.types.is_decimal(kind_type):
+        if _is_numeric(kind_type):
             return self._numeric(base, column)
         if pa.types.is_temporal(kind_type):
             return self._datetime(base, _quote(name))
@@ -178,17 +190,27 @@ class _Profiler:
     def _frequencies(self, expr: str, top: int = CATEGORY_BUCKETS) -> tuple[int, list[ValueCount],
                                                                          list[ValueCount]]:
         """Distinct count, most frequent and least frequent values (ties: smallest value first)."""
+        distinct, top_values, least = self._grouped(expr, top)[:3]
+        return distinct, top_values, least
+
+    def _grouped(self, expr: str, top: int = CATEGORY_BUCKETS, lengths: bool = False):
+        """One GROUP BY per column: its distinct count, most and least frequent values and, for text, the
+        value lengths (weighted by count, so they come from the groups, not from another scan)."""
+        length = ("min(length(v)), sum(length(v) * n) / sum(n), max(length(v))" if lengths
+                  else "NULL, NULL, NULL")
         rows = self._sql(f"""
             WITH g AS MATERIALIZED (SELECT {expr} AS v, count(*) AS n FROM data WHERE {expr} IS NOT NULL
                                     GROUP BY 1)
-            SELECT 0, NULL, count(*) FROM g
-            UNION ALL (SELECT 1, v, n FROM g ORDER BY n DESC, v LIMIT {top})
-            UNION ALL (SELECT 2, v, n FROM g ORDER BY n ASC, v LIMIT {LEAST_VALUES})""")
-        distinct = next(n for part, _, n in rows if part == 0)
+            SELECT 0, NULL, count(*), {length} FROM g
+            UNION ALL (SELECT 1, v, n, NULL, NULL, NULL FROM g ORDER BY n DESC, v LIMIT {top})
+            UNION ALL (SELECT 2, v, n, NULL, NULL, NULL FROM g ORDER BY n ASC, v LIMIT {LEAST_VALUES})""")
+        head = next(r for r in rows if r[0] == 0)
+        distinct = head[2]
+        rows = [r[:3] for r in rows]
         top = sorted(((v, n) for part, v, n in rows if part == 1), key=lambda vn: (-vn[1], vn[0]))
         least = sorted(((v, n) for part, v, n in rows if part == 2), key=lambda vn: (vn[1], vn[0]))
         return (int(distinct), [ValueCount(_py(v), int(n)) for v, n in top],
-                [ValueCount(_py(v), int(n)) for v, n in least])
+                [ValueCount(_py(v), int(n)) for v, n in least], head[3:])
 
     def _categorical(self, base: dict, expr: str, kind: str) -> Attribute:
         distinct, top, least = self._frequencies(expr)
@@ -197,26 +219,26 @@ class _Profiler:
 
     def _string(self, base: dict, name: str) -> Attribute:
         col = _quote(name)
-        distinct, top, least = self._frequencies(col)
+        distinct, top, least, (min_len, mean_len, max_len) = self._grouped(col, lengths=True)
         if distinct <= 2 and all(str(vc.value).strip().lower() in _BOOLEAN_WORDS for vc in top):
             kind = BOOLEAN
-        elif self._looks_like_dates(col):
+        elif self._looks_like_dates([vc.value for vc in top]):
             return self._datetime(base, f"TRY_CAST({col} AS TIMESTAMP)", frequencies=(distinct, top, least))
         else:
             kind = CATEGORICAL
-        min_len, mean_len, max_len = self._sql(
-            f"SELECT min(length({col})), avg(length({col})), max(length({col})) FROM data")[0]
         if kind == CATEGORICAL and distinct > HIGH_CARDINALITY and (
                 distinct > 0.5 * base["count"] or mean_len >= 30):
             kind = TEXT
         return Attribute(**base, kind=kind, distinct=distinct, mode=top[0].value, most_frequent=top,
                          least_frequent=least, text=TextStats(int(min_len), float(mean_len), int(max_len)))
 
-    def _looks_like_dates(self, col: str) -> bool:
-        parsed, total = self._sql(f"""
-            SELECT count(TRY_CAST(v AS TIMESTAMP)), count(*)
-            FROM (SELECT DISTINCT {col} AS v FROM data WHERE {col} IS NOT NULL LIMIT 200)""")[0]
-        return total > 0 and parsed >= 0.95 * total
+    def _looks_like_dates(self, values: list[str]) -> bool:
+        """Judged on the most frequent values, which the frequency pass has already found."""
+        if not values:
+            return False
+        parsed = self._sql("SELECT count(TRY_CAST(v AS TIMESTAMP)) FROM (SELECT unnest(?::VARCHAR[]) AS v)",
+                           [values])[0][0]
+        return parsed >= 0.95 * len(values)
 
     def _datetime(self, base: dict, expr: str, frequencies=None) -> Attribute:
         distinct, top, least = frequencies or self._frequencies(expr)
@@ -232,9 +254,11 @@ class _Profiler:
     def _numeric(self, base: dict, column: pa.ChunkedArray) -> Attribute:
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         self.arrays[base["name"]] = values
-        present = np.sort(values[~np.isnan(values)])
+        missing = np.isnan(values)
+        present = np.sort(values[~missing])
         integral = pa.types.is_integer(column.type)
         stats, runs = _numeric_stats(present, integral)
+        self.moments.fill(base["name"], values, missing, stats.mean)
         distinct, top, least = runs
         cast = int if integral else float
         top = [ValueCount(cast(v), n) for v, n in top]
@@ -249,7 +273,7 @@ class _Profiler:
         names = names[:MAX_CORRELATION_COLUMNS]
         if len(names) < 2:
             return None
-        pearson = _pairwise_pearson([self.arrays[n] for n in names])
+        pearson = self.moments.pearson(names)
         import pandas as pd
 
         rows = self.table.num_rows
@@ -341,22 +365,46 @@ class _Profiler:
         return ScatterSample(columns=chosen, values=[self.arrays[n][rows].tolist() for n in chosen], hue=hue)
 
 
-def _pairwise_pearson(columns: list[np.ndarray]) -> np.ndarray:
-    """Pearson r of every pair over the rows where both are present (as pandas computes it), from four
-    matrix products instead of one pass per pair. Columns are centred first to keep the sums exact."""
-    present = np.column_stack([~np.isnan(c) for c in columns]).astype(np.float64)
-    centred = np.column_stack([np.nan_to_num(c - np.nanmean(c)) for c in columns])
-    n = present.T @ present
-    sums = centred.T @ present  # sums[i, j]: sum of column i over the rows where j is present
-    squares = (centred ** 2).T @ present
-    products = centred.T @ centred
-    with np.errstate(invalid="ignore", divide="ignore"):
-        covariance = products - sums * sums.T / n
-        variance_i = squares - sums ** 2 / n
-        r = covariance / np.sqrt(variance_i * variance_i.T)
-    r = np.clip(r, -1.0, 1.0)
-    np.fill_diagonal(r, 1.0)
-    return r
+class _Moments:
+    """Centred values and presence masks of the numeric columns, as two column-major matrices that the
+    per-column threads fill; Pearson r of every pair over the rows where both are present (as pandas
+    computes it) then takes four matrix products instead of one pass per pair."""
+
+    def __init__(self, rows: int, names: list[str]):
+        self.index = {name: j for j, name in enumerate(names)}
+        self.centred = np.empty((rows, len(names)), order="F")
+        self.present = np.empty((rows, len(names)), order="F")
+
+    def fill(self, name: str, values: np.ndarray, missing: np.ndarray, mean: float) -> None:
+        j = self.index.get(name)
+        if j is None:
+            return
+        np.subtract(values, mean, out=self.centred[:, j])
+        self.centred[missing, j] = 0.0  # centring keeps the sums below exact enough for r
+        np.logical_not(missing, out=self.present[:, j], casting="unsafe")
+
+    def pearson(self, names: list[str]) -> np.ndarray:
+        columns = [self.index[n] for n in names]
+        same = columns == list(range(self.centred.shape[1]))
+        centred = self.centred if same else self.centred[:, columns]
+        present = self.present if same else self.present[:, columns]
+        n = present.T @ present
+        sums = centred.T @ present  # sums[i, j]: sum of column i over the rows where j is present
+        squares = (centred * centred).T @ present
+        products = centred.T @ centred
+        with np.errstate(invalid="ignore", divide="ignore"):
+            covariance = products - sums * sums.T / n
+            variance = squares - sums ** 2 / n
+            r = covariance / np.sqrt(variance * variance.T)
+        r = np.clip(r, -1.0, 1.0)
+        np.fill_diagonal(r, 1.0)
+        return r
+
+
+def _is_numeric(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type)
 
 
 def _by_total(rows: list[tuple], position: int) -> list[Any]:
