@@ -255,7 +255,8 @@ class _Profiler:
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         self.arrays[base["name"]] = values
         missing = np.isnan(values)
-        present = np.sort(values[~missing])
+        present = values[~missing]
+        present.sort()
         integral = pa.types.is_integer(column.type)
         stats, runs = _numeric_stats(present, integral)
         self.moments.fill(base["name"], values, missing, stats.mean)
@@ -432,8 +433,6 @@ def _sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _numeric_stats(values: np.ndarray, integral: bool):
     """All statistics of one numeric column from its sorted present values."""
-    from scipy.stats import kurtosis, skew
-
     n = len(values)
     quantiles = {f"{round(q * 100)}%": _quantile(values, q) for q in QUANTILES}
     q1, median, q3 = quantiles["25%"], quantiles["50%"], quantiles["75%"]
@@ -442,12 +441,19 @@ def _numeric_stats(values: np.ndarray, integral: bool):
     below = int(np.searchsorted(values, fence_low, "left"))
     above_start = int(np.searchsorted(values, fence_high, "right"))
     mean = float(values.mean())
-    std = float(values.std(ddof=1)) if n > 1 else None
+    # Central moments in one pass each; skewness and excess kurtosis with the small-sample corrections
+    # pandas (and scipy's bias=False) apply.
+    deviation = values - mean
+    squared = deviation * deviation
+    m2 = float(squared.mean())
+    std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
     if std:
         z_low, z_high = mean - 3 * std, mean + 3 * std
         outliers_z = int(np.searchsorted(values, z_low, "left") + n - np.searchsorted(values, z_high, "right"))
-        skewness = _finite(float(skew(values, bias=False))) if n > 2 else None
-        kurt = _finite(float(kurtosis(values, bias=False))) if n > 3 else None
+        m3 = float(np.dot(squared, deviation)) / n
+        m4 = float(np.dot(squared, squared)) / n
+        skewness = _finite(math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5) if n > 2 else None
+        kurt = _finite((n - 1) * ((n + 1) * m4 / m2 ** 2 - 3 * (n - 1)) / ((n - 2) * (n - 3))) if n > 3 else None
     else:
         outliers_z, skewness, kurt = 0, None, None
     flier_values = np.unique(np.concatenate([values[:below][:25], values[above_start:][-25:]]))

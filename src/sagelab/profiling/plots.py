@@ -20,7 +20,7 @@ from sagelab.profiling.model import Attribute, ClassBalance, Correlations, Scatt
 _STYLE = {"font.size": 7, "axes.titlesize": 8, "axes.spines.top": False, "axes.spines.right": False,
           "axes.edgecolor": "#999999", "xtick.color": "#444444", "ytick.color": "#444444"}
 _BAR = "#4C72B0"
-_DPI = 80
+_DPI = 72
 
 
 @contextmanager
