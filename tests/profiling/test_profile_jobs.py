@@ -3,13 +3,14 @@ processing images started with boto3's CreateProcessingJob."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from botocore.exceptions import WaiterError
 from conftest import unique
 from sklearn import datasets
 
@@ -47,10 +48,8 @@ def _job(name: str, image: str, inputs: list[dict], output_uri: str, environment
 def _wait(sm, name: str) -> dict:
     waiter = sm.get_waiter("processing_job_completed_or_stopped")
     waiter.config.delay, waiter.config.max_attempts = 1, 300
-    try:
+    with contextlib.suppress(WaiterError):  # a failed job ends the waiter too; the description says why
         waiter.wait(ProcessingJobName=name)
-    except Exception:  # a failed job ends the waiter too; the description says why
-        pass
     return sm.describe_processing_job(ProcessingJobName=name)
 
 

@@ -9,7 +9,6 @@ and are skipped when new rows are transformed.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,10 +25,6 @@ def kind_of(series: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(series):
         return DATETIME
     return STRING
-
-
-def frame_schema(frame: pd.DataFrame) -> Schema:
-    return Schema({c: kind_of(frame[c]) for c in frame.columns})
 
 
 @dataclasses.dataclass
@@ -127,7 +122,3 @@ def array(values: Any) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in np.ravel(values)] if np.ndim(values) <= 1 else
                     [[np.nan if v is None else v for v in row] for row in values], dtype=np.float64)
 
-
-def save_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
