@@ -186,3 +186,16 @@ def test_recordio_protobuf_channels(tmp_path):
     np.testing.assert_allclose(x, np.nan_to_num(expected[:, 1:]).astype(np.float32))
     np.testing.assert_array_equal(y, expected[:, 0])
     assert csv.feature_columns == result.feature_columns
+
+
+def test_errors_found_while_fitting_name_the_step():
+    frame = messy_customers(60)
+    with pytest.raises(RecipeError, match=r"step 1 \(pca\): column 'age' has \d+ missing values"):
+        prepare(parse_recipe({"target": "churned", "steps": [
+            {"step": "pca", "columns": ["age", "visits"], "n_components": 1},
+            {"step": "drop_columns", "columns": ["size", "plan", "smoker", "signup", "review"]}]}), frame, None)
+    frame.loc[0, "churned"] = 7  # a class of one row cannot be stratified
+    with pytest.raises(RecipeError, match=r"step 2 \(split\): .*least populated class"):
+        prepare(parse_recipe({"target": "churned", "steps": [
+            {"step": "drop_columns", "columns": ["size", "plan", "smoker", "signup", "review"]},
+            {"step": "split", "stratify": True}]}), frame, None)

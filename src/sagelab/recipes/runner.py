@@ -85,13 +85,19 @@ def fit_recipe(recipe: Recipe, source: Any, *, seed: int = 0) -> tuple[pd.DataFr
     recipe.check(schema)  # every column error surfaces here, before a row is read
     frame = load_frame(source, schema.kinds)
     split = recipe.split
-    parts = split.assign(frame, recipe.target) if split else pd.Series("train", index=frame.index)
+    try:
+        parts = split.assign(frame, recipe.target) if split else pd.Series("train", index=frame.index)
+    except ValueError as exc:  # e.g. a class too small to stratify
+        raise RecipeError(f"{split.at}: {exc}") from exc
     ctx = FitContext(target=recipe.target, seed=split.seed if split else seed)
     fitted = []
     for step in recipe.steps:
         train = frame[parts.loc[frame.index] == "train"]
-        params = step.fit(train, ctx)
-        frame = step.apply(params, frame)
+        try:
+            params = step.fit(train, ctx)
+            frame = step.apply(params, frame)
+        except (ValueError, TypeError, ArithmeticError) as exc:  # scikit-learn's and pandas' complaints
+            raise RecipeError(f"{step.at}: {exc}") from exc
         if not step.training_only:
             fitted.append((step, params))
     parts = parts.loc[frame.index]
