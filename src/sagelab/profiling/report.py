@@ -60,7 +60,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         if value != value:
             return "NaN"
-        return f"{value:,.0f}" if abs(value) >= 1e6 and value.is_integer() else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(value) >= 1e6 and value.is_integer() else f"{value:.5g}"
     return html.escape(str(value))
 
 
