@@ -255,3 +255,18 @@ def test_report_renders_in_headless_chromium(tmp_path):
         finally:
             browser.close()
     assert problems == []
+
+
+def test_big_tables_correlate_on_a_uniform_sample(monkeypatch):
+    import sagelab.profiling.compute as compute
+
+    monkeypatch.setattr(compute, "PEARSON_CELLS", 3 * 4_000)
+    monkeypatch.setattr(compute, "SPEARMAN_SAMPLE", 2_000)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=20_000)
+    frame = pd.DataFrame({"x": x, "y": x + rng.normal(size=20_000), "z": rng.normal(size=20_000)})
+    frame.loc[rng.random(20_000) < 0.05, "y"] = np.nan
+    c = profile(frame).correlations
+    assert (c.pearson_rows, c.spearman_rows) == (4_000, 2_000)
+    np.testing.assert_allclose(np.array(c.pearson), frame.corr().to_numpy(), atol=0.05)
+    np.testing.assert_allclose(np.array(c.spearman), frame.corr(method="spearman").to_numpy(), atol=0.06)

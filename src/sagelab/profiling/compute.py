@@ -51,6 +51,8 @@ LEAST_VALUES = 5
 HISTOGRAM_BINS = 20
 SKETCH_SIZE = 2048
 SPEARMAN_SAMPLE = 10_000
+#: Cells of the two matrices Pearson r is computed from (16 bytes each): bigger tables use a row sample.
+PEARSON_CELLS = 16_000_000
 SCATTER_SAMPLE = 800
 SCATTER_COLUMNS = 4
 MAX_CORRELATION_COLUMNS = 30
@@ -111,8 +113,10 @@ class _Profiler:
         self.table = table
         self.target = target
         self.rng = rng
-        #: Float64 copies of numeric columns (NaN for missing), kept for correlations and sampling.
-        self.arrays: dict[str, np.ndarray] = {}
+        #: A uniform sample of rows (all rows of small tables) and the numeric columns' values on it
+        #: (float64, NaN for missing): Spearman ranks and the scatter matrix use it.
+        self.sample = self._sample_index(table.num_rows, SPEARMAN_SAMPLE)
+        self.samples: dict[str, np.ndarray] = {}
 
     def run(self) -> Profile:
         from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +125,9 @@ class _Profiler:
         # while this thread sends the other columns' queries to DuckDB (which runs its own threads).
         numeric = [n for n in self.table.column_names if _is_numeric(self.table.column(n).type)
                    and self.table.column(n).null_count < len(self.table.column(n))]
-        self.moments = _Moments(self.table.num_rows, numeric[:MAX_CORRELATION_COLUMNS])
+        correlated = numeric[:MAX_CORRELATION_COLUMNS]
+        pearson_rows = min(self.table.num_rows, PEARSON_CELLS // max(len(correlated), 1))
+        self.moments = _Moments(self._sample_index(self.table.num_rows, pearson_rows), correlated)
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = {n: pool.submit(self._attribute, n) for n in numeric}
             others = {n: self._attribute(n) for n in self.table.column_names if n not in futures}
@@ -253,7 +259,7 @@ class _Profiler:
 
     def _numeric(self, base: dict, column: pa.ChunkedArray) -> Attribute:
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        self.arrays[base["name"]] = values
+        self.samples[base["name"]] = values[self.sample]
         missing = np.isnan(values)
         present = values[~missing]
         present.sort()
@@ -277,16 +283,14 @@ class _Profiler:
         pearson = self.moments.pearson(names)
         import pandas as pd
 
-        rows = self.table.num_rows
-        index = self._sample_index(rows, SPEARMAN_SAMPLE)
-        frame = pd.DataFrame({n: self.arrays[n][index] for n in names})
+        frame = pd.DataFrame({n: self.samples[n] for n in names})
         spearman = frame.corr(method="spearman").to_numpy()
 
         def matrix(m: np.ndarray) -> list[list[float | None]]:
             return [[_finite(v) for v in r] for r in m.tolist()]
 
         return Correlations(columns=names, pearson=matrix(pearson), spearman=matrix(spearman),
-                            spearman_rows=len(index))
+                            pearson_rows=self.moments.rows, spearman_rows=len(self.sample))
 
     def _sample_index(self, rows: int, size: int) -> np.ndarray:
         if rows <= size:
@@ -354,16 +358,16 @@ class _Profiler:
         if len(chosen) < 2:
             return None
         chosen = [n for n in correlations.columns if n in chosen]  # keep the table's order
-        complete = np.ones(self.table.num_rows, dtype=bool)
+        complete = np.ones(len(self.sample), dtype=bool)
         for n in chosen:
-            complete &= ~np.isnan(self.arrays[n])
-        rows = np.flatnonzero(complete)
+            complete &= ~np.isnan(self.samples[n])
+        rows = np.flatnonzero(complete)  # positions in the sample
         if len(rows) > SCATTER_SAMPLE:
             rows = np.sort(self.rng.choice(rows, size=SCATTER_SAMPLE, replace=False))
         hue = None
         if balance is not None and balance.problem == "classification" and len(balance.classes) <= 10:
-            hue = [_py(v) for v in self.table.column(self.target).take(pa.array(rows)).to_pylist()]
-        return ScatterSample(columns=chosen, values=[self.arrays[n][rows].tolist() for n in chosen], hue=hue)
+            hue = [_py(v) for v in self.table.column(self.target).take(pa.array(self.sample[rows])).to_pylist()]
+        return ScatterSample(columns=chosen, values=[self.samples[n][rows].tolist() for n in chosen], hue=hue)
 
 
 class _Moments:
@@ -371,15 +375,20 @@ class _Moments:
     per-column threads fill; Pearson r of every pair over the rows where both are present (as pandas
     computes it) then takes four matrix products instead of one pass per pair."""
 
-    def __init__(self, rows: int, names: list[str]):
+    def __init__(self, rows: np.ndarray, names: list[str]):
+        #: The rows used: all of them, or a uniform sample when the matrices would be too big.
+        self.row_index = rows
+        self.rows = len(rows)
         self.index = {name: j for j, name in enumerate(names)}
-        self.centred = np.empty((rows, len(names)), order="F")
-        self.present = np.empty((rows, len(names)), order="F")
+        self.centred = np.empty((self.rows, len(names)), order="F")
+        self.present = np.empty((self.rows, len(names)), order="F")
 
     def fill(self, name: str, values: np.ndarray, missing: np.ndarray, mean: float) -> None:
         j = self.index.get(name)
         if j is None:
             return
+        if self.rows < len(values):
+            values, missing = values[self.row_index], missing[self.row_index]
         np.subtract(values, mean, out=self.centred[:, j])
         self.centred[missing, j] = 0.0  # centring keeps the sums below exact enough for r
         np.logical_not(missing, out=self.present[:, j], casting="unsafe")

@@ -124,7 +124,8 @@ class Correlations:
     columns: list[str]
     pearson: list[list[float | None]]
     spearman: list[list[float | None]]
-    #: Rows the Spearman ranks were computed on (a uniform sample of big tables).
+    #: Rows each coefficient was computed on (all rows, or a uniform sample of big tables).
+    pearson_rows: int
     spearman_rows: int
 
 

@@ -160,8 +160,13 @@ def _correlations(profile: Profile) -> str:
              for i in range(len(c.columns)) for j in range(i + 1, len(c.columns))]
     pairs.sort(key=lambda p: -abs(p[2] or 0.0))
     rows = [[_e(a), _e(b), _fmt(p), _fmt(s)] for a, b, p, s in pairs[:15]]
-    note = (f'<p class="muted">Pearson on all rows (pairwise complete); Spearman on {c.spearman_rows:,} rows'
-            f"{' (a uniform sample)' if c.spearman_rows < profile.overview.rows else ''}.</p>")
+    total = profile.overview.rows
+
+    def basis(n: int) -> str:
+        return "all rows" if n >= total else f"a uniform sample of {n:,} rows"
+
+    note = (f'<p class="muted">Pearson on {basis(c.pearson_rows)}, Spearman on {basis(c.spearman_rows)}; '
+            "each pair over the rows where both are present.</p>")
     return (f'{_img(plots.correlation_figure(c), "correlation heatmaps")}{note}'
             f'{_table(["Attribute", "Attribute", "Pearson", "Spearman"], rows, left=2)}')
 
