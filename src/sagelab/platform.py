@@ -23,8 +23,7 @@ from sagelab.storage.resources import ResourceStore
 #: Libraries the job forkserver imports once, so each job process starts warm.
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
                "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
-               "sagelab.algorithms.linear_learner", "sagelab.transform.runner",
-               "sagelab.processing.runner")
+               "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
 
 
 #: How often per-minute invocation metrics are written to the metadata store.

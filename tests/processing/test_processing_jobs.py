@@ -143,6 +143,29 @@ def test_script_reads_inputs_and_its_outputs_land_in_s3(sm, s3, bucket, server):
     assert [(j["ProcessingJobName"], j["ProcessingJobStatus"]) for j in listed] == [(name, "Completed")]
 
 
+MODULE = """
+import os, pathlib, sys
+source = pathlib.Path(os.environ["SAGELAB_INPUT_RAW_DATA"]) / "numbers.csv"
+target = pathlib.Path(os.environ["SAGELAB_OUTPUT_COUNTS"]) / "count.txt"
+target.write_text(f"{len(source.read_text().split())} {sys.argv[1:]}")
+"""
+
+
+def test_module_entrypoint_on_the_generic_image_finds_paths_in_environment(sm, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="raw/numbers.csv", Body=b"1\n2\n3\n4\n")
+    put_script(s3, bucket, "counter", MODULE)
+    name = unique("module")
+    request = script_request(name, bucket, f"s3://{bucket}/code/counter/counter.py", image="sagelab-python:3.11",
+                             arguments=["--tag", "x"], environment={"PYTHONPATH": "/opt/ml/processing/input/code"},
+                             inputs=[s3_input("raw-data", f"s3://{bucket}/raw/", "/opt/ml/processing/raw")],
+                             outputs=[s3_output("counts", f"s3://{bucket}/counts", "/opt/ml/processing/counts")])
+    request["AppSpecification"]["ContainerEntrypoint"] = ["python3", "-u", "-m", "counter"]
+    sm.create_processing_job(**request)
+    desc = wait_processing(sm, name)
+    assert desc["ProcessingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert s3.get_object(Bucket=bucket, Key="counts/count.txt")["Body"].read() == b"4 ['--tag', 'x']"
+
+
 @pytest.mark.slow
 def test_failing_script_fails_the_job_with_its_stderr_tail(sm, s3, bucket):
     name = unique("failing")

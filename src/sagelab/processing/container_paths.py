@@ -2,7 +2,7 @@
 
 SageMaker runs a processing script in a container where inputs appear under `/opt/ml/processing/...`.
 sagelab runs it as a plain process, so every job gets a folder standing in for `/opt/ml`; paths in the
-entrypoint and the arguments are rewritten into it, environment variables name it, and, for scripts that
+entrypoint, the arguments and the Environment values are rewritten into it, environment variables name it, and, for scripts that
 spell the paths in their own code, `install()` makes Python's file functions translate them too.
 
 `install()` covers what goes through Python's `open`/`os` functions (pandas, numpy, csv, json, pathlib,
@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 CONTAINER_PREFIX = "/opt/ml"
-_IN_ARGUMENT = re.compile(r"(^|=)/opt/ml(?=/|$)")
+_IN_ARGUMENT = re.compile(r"(^|[=:])/opt/ml(?=/|$)")
 
 
 def host_path(root: Path, container_path: str) -> Path:
@@ -27,7 +27,8 @@ def host_path(root: Path, container_path: str) -> Path:
 
 
 def rewrite_argument(root: Path, argument: str) -> str:
-    """Rewrite a container path in an argument, alone or after `--name=`."""
+    """Rewrite container paths in an argument or environment value: alone, after `--name=`, or in a
+    `:`-separated list such as PYTHONPATH."""
     return _IN_ARGUMENT.sub(lambda m: m.group(1) + str(root), argument)
 
 

@@ -118,7 +118,7 @@ class ProcessingRun:
     def _environment(self, spec: ProcessingJobSpec) -> dict[str, str]:
         # The server's own SAGELAB_* settings (root credentials among them) are not the script's business.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAGELAB_")}
-        env.update(spec.environment)
+        env.update({k: container_paths.rewrite_argument(self.root, v) for k, v in spec.environment.items()})
         # The script runs in its own folder: relative import paths (PYTHONPATH=src) must not lose their way.
         import_paths = [str(Path(sagelab.__file__).resolve().parent.parent)]
         import_paths += [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]

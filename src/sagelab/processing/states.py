@@ -23,7 +23,7 @@ def set_status(res: Resource, status: str) -> None:
 
 
 def start(res: Resource) -> None:
-    res.doc["ProcessingStartTime"] = time.time()
+    res.doc["ProcessingStartTime"] = res.doc["LastModifiedTime"] = time.time()
 
 
 def clip(text: str) -> str:
