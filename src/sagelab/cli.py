@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sagelab import __version__
+from sagelab.cli_data import add_data_commands, run_data_command
 from sagelab.settings import load_settings
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--port", type=int, help="the port the server listens on")
     table = sub.add_parser("support-table", help="print what is supported (operations, algorithms, SDK calls)")
     table.add_argument("--write", metavar="FILE", help="replace the generated block in FILE (e.g. README.md)")
+    add_data_commands(sub)
     return parser
 
 
@@ -71,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sagelab.demo import run_demo
 
         return run_demo(home=args.home)
+    if args.command in ("profile", "prepare"):
+        return run_data_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

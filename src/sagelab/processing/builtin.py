@@ -14,6 +14,9 @@ from typing import Any, TextIO
 #: Image repository name -> "module:function".
 BUILTIN_IMAGES: dict[str, str] = {
     "sagelab-evaluator": "sagelab.evaluation.evaluator:run_evaluator",
+    "sagemaker-model-monitor-analyzer": "sagelab.profiling.analyzer:run_analyzer",
+    "sagelab-profiler": "sagelab.profiling.analyzer:run_analyzer",
+    "sagelab-recipe": "sagelab.recipes.processing:run_recipe",
 }
 
 
