@@ -1,9 +1,10 @@
 """`sagelab demo`: the whole pipeline on the embedded default, driven only through boto3.
 
 Starts a server on a free port, uploads scikit-learn's breast-cancer data through the S3 API, trains
-XGBoost and Linear Learner through the SageMaker API and prints their validation metrics, evaluates the
-XGBoost model on the test split, registers and approves it in the model registry, deploys the approved
-package, and scores the test split through the endpoint and again with a batch transform job.
+XGBoost and Linear Learner through the SageMaker API and prints their validation metrics, tunes XGBoost
+(Bayesian), evaluates the best model on the test split, registers and approves it in the model registry,
+deploys the approved package, and scores the test split through the endpoint and again with a batch
+transform job.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from sagelab.demo.common import BUCKET, LINEAR_LEARNER_IMAGE, XGBOOST_IMAGE, write_csv
 from sagelab.demo.models import deploy_and_score, evaluate, register_and_approve
-from sagelab.demo.training import train_both
+from sagelab.demo.training import train_both, tune_xgboost
 from sagelab.embedded import ServerProcess
 
 __all__ = ["LINEAR_LEARNER_IMAGE", "XGBOOST_IMAGE", "run_demo", "split_dataset", "write_csv"]
@@ -58,7 +59,10 @@ def run_demo(home: str | None = None, out=sys.stdout) -> int:
         results = train_both(sm, stamp, data_prefix, out)
         if results is None:
             return 1
-        artifact = results[f"demo-xgboost-{stamp}"]["ModelArtifacts"]["S3ModelArtifacts"]
+        best = tune_xgboost(sm, f"demo-tune-{stamp[4:]}", data_prefix, out)
+        if best is None:
+            return 1
+        artifact = best["ModelArtifacts"]["S3ModelArtifacts"]
         evaluation = evaluate(sm, s3, f"demo-evaluate-{stamp}", artifact, f"{data_prefix}/test/", out)
         if evaluation is None:
             return 1

@@ -62,3 +62,47 @@ def report(results: dict[str, dict], out) -> int:
         if status == "Completed":
             out.write(f"  {'':<40} model: {desc['ModelArtifacts']['S3ModelArtifacts']}\n")
     return 1 if failed else 0
+
+
+def tune_xgboost(sm, name: str, data_prefix: str, out, trials: int = 6, parallel: int = 2) -> dict | None:
+    """Bayesian search over XGBoost's depth, learning rate and rounds; returns the best trial's description."""
+    definition = training_request("unused", XGBOOST_IMAGE, {
+        "objective": "binary:logistic", "eval_metric": "auc"}, data_prefix)
+    definition = {key: definition[key] for key in ("AlgorithmSpecification", "RoleArn", "InputDataConfig",
+                                                   "OutputDataConfig", "ResourceConfig", "StoppingCondition")}
+    definition["StaticHyperParameters"] = {"objective": "binary:logistic", "eval_metric": "auc"}
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Bayesian", "RandomSeed": 7,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": trials, "MaxParallelTrainingJobs": parallel},
+            "ParameterRanges": {
+                "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "8"},
+                                           {"Name": "num_round", "MinValue": "20", "MaxValue": "150"}],
+                "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5",
+                                               "ScalingType": "Logarithmic"}]}},
+        TrainingJobDefinition=definition)
+    out.write(f"\nTuning XGBoost (Bayesian, {trials} trials, {parallel} in parallel) as {name} ...\n")
+
+    def detail(desc: dict) -> str:
+        counters = desc["TrainingJobStatusCounters"]
+        return f" ({counters['Completed']} completed, {counters['InProgress']} running)"
+
+    desc = wait_for([name], lambda n: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=n),
+                    lambda d: d["HyperParameterTuningJobStatus"], out, detail)[name]
+    best = desc.get("BestTrainingJob")
+    if desc["HyperParameterTuningJobStatus"] != "Completed" or best is None:
+        out.write(f"  {desc['HyperParameterTuningJobStatus']}: {desc.get('FailureReason', 'no trial finished')}\n")
+        return None
+    trials_seen = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending",
+        MaxResults=100)["TrainingJobSummaries"]
+    out.write(f"  {'trial':<44} {'validation:auc':>14}  hyperparameters\n")
+    for trial in trials_seen:
+        value = trial.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+        shown = f"{value:.4f}" if value is not None else trial["TrainingJobStatus"]
+        tuned = ", ".join(f"{k}={v}" for k, v in sorted(trial["TunedHyperParameters"].items()))
+        out.write(f"  {trial['TrainingJobName']:<44} {shown:>14}  {tuned}\n")
+    out.write(f"  best: {best['TrainingJobName']}\n")
+    return sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
