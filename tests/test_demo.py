@@ -1,4 +1,5 @@
-"""The main job, end to end: `sagelab demo` trains, deploys, scores through an endpoint and a batch transform."""
+"""The main job, end to end: `sagelab demo` catalogs, queries, profiles and prepares messy data, trains, tunes,
+evaluates, registers, deploys, and scores through an endpoint and a batch transform."""
 
 from __future__ import annotations
 

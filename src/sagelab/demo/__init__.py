@@ -1,6 +1,8 @@
 """`sagelab demo`: the whole pipeline on the embedded default, driven only through boto3.
 
-Starts a server on a free port, uploads scikit-learn's breast-cancer data through the S3 API, trains
+Starts a server on a free port, uploads a messy export of scikit-learn's breast-cancer data through the S3
+API, catalogs it with a Glue crawler, queries it with Athena, profiles it, cleans and splits it with a
+feature-processing recipe (processing jobs), trains
 XGBoost and Linear Learner through the SageMaker API and prints their validation metrics, tunes XGBoost
 (Bayesian), evaluates the best model on the test split, registers and approves it in the model registry,
 deploys the approved package, and scores the test split through the endpoint and again with a batch
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sagelab.demo import data
 from sagelab.demo.common import BUCKET, LINEAR_LEARNER_IMAGE, XGBOOST_IMAGE, write_csv
 from sagelab.demo.models import deploy_and_score, evaluate, register_and_approve
 from sagelab.demo.training import train_both, tune_xgboost
@@ -44,18 +47,20 @@ def run_demo(home: str | None = None, out=sys.stdout) -> int:
         out.write(f"  listening on {server.url}; credentials in {server_home / 'credentials'}\n")
         s3, sm = server.client("s3"), server.client("sagemaker")
 
-        out.write("Uploading scikit-learn's breast-cancer data set (569 rows, 30 features) through S3 ...\n")
         if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
             s3.create_bucket(Bucket=BUCKET)
-        splits = split_dataset()
-        for split, rows in splits.items():
-            path = workdir / f"{split}.csv"
-            write_csv(path, rows)
-            s3.upload_file(str(path), BUCKET, f"data/{split}/{split}.csv")
-            out.write(f"  s3://{BUCKET}/data/{split}/{split}.csv  {len(rows)} rows\n")
-        data_prefix = f"s3://{BUCKET}/data"
-
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        raw = data.upload_raw(s3, out)
+        if not data.catalog_and_query(server.client("glue"), server.client("athena"), f"demo-crawler-{stamp}",
+                                      out):
+            return 1
+        if not data.profile(sm, s3, f"demo-profile-{stamp}", raw, out):
+            return 1
+        data_prefix = data.prepare(sm, s3, f"demo-prepare-{stamp}", raw, out)
+        if data_prefix is None:
+            return 1
+        test_rows = data.read_test_rows(s3, data_prefix)
+
         results = train_both(sm, stamp, data_prefix, out)
         if results is None:
             return 1
@@ -67,4 +72,4 @@ def run_demo(home: str | None = None, out=sys.stdout) -> int:
         if evaluation is None:
             return 1
         package = register_and_approve(sm, f"demo-models-{stamp}", artifact, evaluation, out)
-        return deploy_and_score(server, f"demo-xgb-{stamp}", package, splits["test"], out)
+        return deploy_and_score(server, f"demo-xgb-{stamp}", package, test_rows, out)
