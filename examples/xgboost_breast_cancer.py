@@ -103,4 +103,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print("RESULT " + json.dumps(main()))
+    print("\nRESULT " + json.dumps(main()))

@@ -62,8 +62,9 @@ def result_of(runs, example: str) -> tuple[dict, str]:
         pytest.skip(f"examples/{example}: {reason}")
     code, output = runs[example]
     assert code == 0, f"examples/{example} exited with {code}:\n{output[-6000:]}"
-    last = [line for line in output.splitlines() if line.startswith("RESULT ")][-1]
-    return json.loads(last[len("RESULT "):]), output
+    # The SDK's waiters print progress dots without a newline, so RESULT may share a line with them.
+    last = [line for line in output.splitlines() if "RESULT {" in line][-1]
+    return json.loads(last.split("RESULT ", 1)[1]), output
 
 
 @pytest.mark.slow
