@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +113,23 @@ class _Job:
 
     def run(self) -> None:
         hp, ctx = self.hp, self.ctx
+        started = time.perf_counter()
         train = onep.read_channel(ctx, "train", feature_dim=hp["feature_dim"], label_size=1)
         assert train is not None  # a required channel
         x = train[0]
+        ctx.print(f"Read {x.shape[0]} training records of {x.shape[1]} features in "
+                  f"{time.perf_counter() - started:.3f} s.")
         if x.shape[0] < self.k:
             raise DataError(f"k={self.k} clusters need at least {self.k} training records; the train channel has "
                             f"{x.shape[0]}.")
         test = onep.read_channel(ctx, "test", feature_dim=hp["feature_dim"], label_size=1)
 
+        started = time.perf_counter()
         centres, weights = self.stream(x)
+        ctx.print(f"Mini-batch k-means over {len(centres)} centres took {time.perf_counter() - started:.3f} s.")
+        started = time.perf_counter()
         centroids, train_msd = self.shrink(centres, weights)
+        ctx.print(f"Shrinking took {time.perf_counter() - started:.3f} s.")
         onep.quality_metric(ctx, "train", "msd", train_msd)
 
         model = KMeansModel(centroids, info={"hyperparameters": _jsonable(hp), "train_records": int(x.shape[0])})

@@ -23,6 +23,7 @@ Metrics, as AWS prints them with a `test` channel: `#test_score (algo-1) : ('acc
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ class KNNAlgorithm:
         train = onep.read_channel(ctx, "train", feature_dim=hp["feature_dim"], label_size=1, label_required=True)
         assert train is not None and train[1] is not None  # a required, labelled channel
         x, y = train
+        ctx.print(f"Read {x.shape[0]} training records in {time.perf_counter() - throughput.started:.3f} s.")
         test = onep.read_channel(ctx, "test", feature_dim=hp["feature_dim"], label_size=1, label_required=True)
 
         rows, size = x.shape[0], hp["sample_size"]
@@ -137,7 +139,9 @@ class KNNAlgorithm:
         if test is None:
             ctx.print("Test data is not provided.")
         else:
+            started = time.perf_counter()
             predicted = model.predict(test[0])[0].astype(np.float64)
+            ctx.print(f"Answered {len(predicted)} test records in {time.perf_counter() - started:.3f} s.")
             truth = test[1].astype(np.float32).astype(np.float64)
             if hp["predictor_type"] == "classifier":
                 ctx.print(f"#test_score ({onep.HOST}) : ('accuracy', {float(np.mean(predicted == truth))!r})")

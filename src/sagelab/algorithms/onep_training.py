@@ -18,25 +18,24 @@ import time
 
 import numpy as np
 
+from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import ChannelSpec, DataError, MetricDefinition, TrainingContext
 
 HOST = "algo-1"
-PROTOBUF = "application/x-recordio-protobuf"
-TRAINING_CONTENT_TYPES = (PROTOBUF, "text/csv")
+PROTOBUF = onep_io.PROTOBUF
 
 
 def train_and_test_channels() -> tuple[ChannelSpec, ...]:
     """`train` (required) and `test` (optional), protobuf by default, as K-Means, PCA and k-NN declare."""
-    return (ChannelSpec("train", required=True, content_types=TRAINING_CONTENT_TYPES, default_content_type=PROTOBUF),
-            ChannelSpec("test", content_types=TRAINING_CONTENT_TYPES, default_content_type=PROTOBUF))
+    kinds = onep_io.TRAINING_CONTENT_TYPES
+    return (ChannelSpec("train", required=True, content_types=kinds, default_content_type=PROTOBUF),
+            ChannelSpec("test", content_types=kinds, default_content_type=PROTOBUF))
 
 
 def read_channel(ctx: TrainingContext, name: str, *, feature_dim: int, label_size: int = 1,
                  label_required: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The channel's records as (dense float32 features, float64 labels or None); None when the job has no such
     channel. `onep_io` checks that every record has `feature_dim` finite features."""
-    from sagelab.algorithms import onep_io
-
     channel = ctx.channels.get(name)
     if channel is None:
         return None

@@ -17,6 +17,7 @@ the explained variance ratio as a plain line.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,11 @@ class PCAAlgorithm:
 
     def train(self, ctx: TrainingContext) -> None:
         hp = SCHEMA.validate({key: value for key, value in ctx.hyperparameters.items() if value is not None})
+        started = time.perf_counter()
         train = onep.read_channel(ctx, "train", feature_dim=hp["feature_dim"], label_size=1)
         assert train is not None  # a required channel
         x = train[0]
+        ctx.print(f"Read {x.shape[0]} training records in {time.perf_counter() - started:.3f} s.")
         test = onep.read_channel(ctx, "test", feature_dim=hp["feature_dim"], label_size=1)
         wanted = hp["num_components"]
         if wanted > min(x.shape):
@@ -69,7 +72,10 @@ class PCAAlgorithm:
                             f"has {x.shape[0]}.")
         ctx.print(f"{x.shape[1]} feature(s) found in 'data'.")
         throughput = onep.Throughput()
+        started = time.perf_counter()
         mean, components, singular, explained = fit_components(x, hp)
+        ctx.print(f"Computed {wanted} component(s) ({hp['algorithm_mode']} mode) in "
+                  f"{time.perf_counter() - started:.3f} s.")
         onep.progress_metric(ctx, 1, 1)
         throughput.report(ctx, x.shape[0])
         order = np.argsort(singular, kind="stable")  # ascending, as AWS stores them
