@@ -38,9 +38,8 @@ from sagelab.compute.engine import (
     resolve_target,
     wait_until_finished,
 )
+from sagelab.compute.lifetime import die_with_parent
 from sagelab.compute.log_times import LogClock, TimedLog
-
-_PR_SET_PDEATHSIG = 1
 
 #: Environment every task process inherits (through the forkserver), unless the server's own sets it.
 #: libgomp keeps idle OpenMP threads spinning after each parallel region; tasks share the machine's cores,
@@ -53,12 +52,6 @@ def _export_task_environment() -> None:
     """Task processes inherit the forkserver's environment, fixed when it starts (on the first process)."""
     for name, value in TASK_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _result_path(task: Task) -> Path:
@@ -102,7 +95,7 @@ def _release_forkserver() -> None:
 
 def _standby_main(conn: multiprocessing.connection.Connection, warmup: str) -> None:
     """A process that prepares itself, then waits for the one task it will run (or for the pipe to close)."""
-    _die_with_parent()
+    die_with_parent()
     _release_forkserver()
     _tune_allocator()
     with contextlib.suppress(Exception):  # a failed warm-up only costs the speed it was meant to win
@@ -117,7 +110,7 @@ def _standby_main(conn: multiprocessing.connection.Connection, warmup: str) -> N
 
 def _child_main(task: Task) -> None:
     """Entry point of a task process started on demand."""
-    _die_with_parent()
+    die_with_parent()
     _release_forkserver()
     _tune_allocator()
     _run_task(task)

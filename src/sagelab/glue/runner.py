@@ -9,14 +9,11 @@ The script runs as a child process of this task (so stopping the task stops it) 
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import sagelab
+from sagelab.compute.lifetime import die_with_parent
 from sagelab.glue import states
 from sagelab.glue.spec import script_arguments
 from sagelab.lake.uris import parse_s3_uri
@@ -45,13 +43,6 @@ def run_job(log: TextIO, *, settings: dict[str, Any], run_id: str, lease: str, s
         log.write("sagelab: the job run was stopped; exiting.\n")
     finally:
         platform.close()
-
-
-def _die_with_parent() -> None:
-    """The script dies with its run's process (stopped, timed out, or killed with a crashed server)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def failure_message(log_text: str, exit_code: int) -> str:
@@ -118,7 +109,7 @@ class JobRun:
         exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir,
                                     env=self._environment(option, bookmark_in, bookmark_out),
                                     stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=die_with_parent)
         if exit_code == 0:
             if option == "job-bookmark-enable" and bookmark_out.exists():
                 self.platform.glue_jobs.commit_bookmark(job["Name"], self.run_id, json.loads(bookmark_out.read_text()))

@@ -7,21 +7,12 @@ process dies with its job process, `/opt/ml/...` paths in its own code are mappe
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import runpy
-import signal
 import sys
 import traceback
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+from sagelab.compute.lifetime import die_with_parent
 
 
 def _run(command: list[str]) -> None:
@@ -40,7 +31,7 @@ def _run(command: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the job process died before the signal was armed
         return 1
     root, command = argv[0], argv[1:]
