@@ -11,7 +11,7 @@
    the same eight trainings called directly with xgboost in one and in two warm worker processes: on a
    machine whose cores are shared, that ratio is what parallel trials could reach at best.
 
-Run: .venv/bin/python benchmarks/tuning.py [--seeds 5] [--trials 20]
+Run: .venv/bin/python benchmarks/tuning.py [--seeds 5] [--trials 20] [--part 1|2|all]
 Wall times run from CreateHyperParameterTuningJob until DescribeHyperParameterTuningJob reports Completed.
 Times and best values are noisy on a shared machine; the comparison in each part is made within one run.
 """
@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each parallelism in part 2")
+    parser.add_argument("--part", choices=("1", "2", "all"), default="all", help="run only part 1 or part 2")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         small = write_data(Path(tmp), "small", 2000)
@@ -215,8 +216,10 @@ def main() -> None:
             create(sm, "warmup", "Random", trials=1, parallel=1, seed=0, rounds=5)  # starts the job forkserver
             wait(sm, "warmup")
             started = time.perf_counter()
-            compare_strategies(sm, args.seeds, args.trials)
-            compare_parallel(sm, large, args.repeats)
+            if args.part in ("1", "all"):
+                compare_strategies(sm, args.seeds, args.trials)
+            if args.part in ("2", "all"):
+                compare_parallel(sm, large, args.repeats)
             print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 

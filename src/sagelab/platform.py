@@ -27,6 +27,8 @@ JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.spar
                "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
 JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors", "sklearn.random_projection",
                 "sagelab.algorithms.kmeans", "sagelab.algorithms.pca", "sagelab.algorithms.knn")
+#: SQLAlchemy imports a database's dialect on the first connection; every job connects to the metadata store.
+JOB_PRELOAD += ("sqlite3", "sqlalchemy.dialects.sqlite")
 
 #: What the engine's stand-by job process runs before it is handed a job (see compute/local.py).
 JOB_WARMUP = "sagelab.compute.warmup:warm_job_process"

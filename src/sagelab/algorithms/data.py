@@ -60,14 +60,17 @@ def read_csv(files: Sequence[Path], *, label_size: int = 1) -> tuple[np.ndarray,
     width = None
     for path in files:
         delimiter = _sniff_delimiter(path)
+        expected = _first_width(path, delimiter)
+        # Parsing straight to float32 (the type every algorithm trains on) skips a float64 copy of the data.
+        float32_columns = {f"f{i}": pa.float32() for i in range(expected)}
         try:
             table = pacsv.read_csv(
                 path,
                 read_options=pacsv.ReadOptions(autogenerate_column_names=True),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(column_types=None, strings_can_be_null=True))
+                convert_options=pacsv.ConvertOptions(column_types=float32_columns, strings_can_be_null=True))
         except (pa.ArrowInvalid, ValueError) as exc:
-            probe = _locate_bad_csv_line(path, delimiter, width or _first_width(path, delimiter))
+            probe = _locate_bad_csv_line(path, delimiter, width or expected)
             raise DataError(f"Could not read CSV file {path.name}: {probe}.") from exc
         bad = [name for name, col in zip(table.column_names, table.columns, strict=True)
                if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type))]
@@ -77,26 +80,35 @@ def read_csv(files: Sequence[Path], *, label_size: int = 1) -> tuple[np.ndarray,
         if width is not None and table.num_columns != width:
             raise DataError(f"CSV file {path.name} has {table.num_columns} columns, but earlier files have {width}.")
         width = table.num_columns
-        matrix = np.column_stack([c.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-                                  for c in table.columns]) if table.num_columns else np.empty((0, 0))
-        blocks.append(matrix)
-    data = np.vstack(blocks) if len(blocks) > 1 else blocks[0]
-    if data.shape[0] == 0:
+        blocks.append(table)
+    columns = [_column(blocks, i) for i in range(width or 0)]
+    rows = len(columns[0]) if columns else 0
+    if rows == 0:
         raise DataError("The channel's CSV files hold no rows.")
     if label_size == 0:
-        return data, None
-    if data.shape[1] < 2:
-        raise DataError(f"CSV data needs a label column and at least one feature; found {data.shape[1]} column(s).")
-    labels = data[:, 0].copy()
+        return np.column_stack(columns), None
+    if len(columns) < 2:
+        raise DataError(f"CSV data needs a label column and at least one feature; found {len(columns)} column(s).")
+    labels = columns[0].copy()  # arrow-backed columns are read-only
     if np.isnan(labels).any():
         row = int(np.flatnonzero(np.isnan(labels))[0]) + 1
         raise DataError(f"The label (first column) is missing in CSV row {row}.")
-    return np.ascontiguousarray(data[:, 1:]), labels
+    return np.column_stack(columns[1:]), labels
+
+
+def _column(tables: list[pa.Table], index: int) -> np.ndarray:
+    """Column `index` of every table, end to end, as float32 (missing values become NaN)."""
+    parts = [t.column(index).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for t in tables]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _first_width(path: Path, delimiter: str) -> int:
+    """Columns on the first non-blank line (pyarrow skips blank lines too)."""
     with path.open("r", encoding="utf-8", errors="replace") as f:
-        return len(f.readline().rstrip("\r\n").split(delimiter))
+        for line in f:
+            if line.strip():
+                return len(line.rstrip("\r\n").split(delimiter))
+    return 0
 
 
 def read_libsvm(files: Sequence[Path]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray | None]:

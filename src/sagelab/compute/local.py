@@ -8,7 +8,8 @@ exits when the server does, and every task process asks the kernel to kill it wh
 A fresh process still pays first-use costs (page faults while its heap grows, thread pools, lazy
 initialisation inside libraries). With a `warmup` target the engine keeps one stand-by process that has
 already paid them, forked while the engine is idle so it never competes with a running task; the next
-task is handed to it over a pipe.
+task is handed to it over a pipe. A stand-by still warming up when a task arrives is killed and the task
+starts on demand: waiting for the warm-up would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ from sagelab.compute.lifetime import die_with_parent
 from sagelab.compute.log_times import LogClock, TimedLog
 
 #: Environment every task process inherits (through the forkserver), unless the server's own sets it.
-#: libgomp keeps idle OpenMP threads spinning after each parallel region; tasks share the machine's cores,
-#: so one task's spinning threads starve the others (two single-threaded XGBoost trainings in parallel
-#: took 0.9-1.8x the time of running them one after the other on 2 cores; with passive waiting, 0.5x).
-TASK_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: Empty on purpose: OMP_WAIT_POLICY=PASSIVE (or a small GOMP_SPINCOUNT) made a lone 2-thread XGBoost
+#: training 15 % slower here, while parallel tuning trials (one thread each) scaled as well without it.
+TASK_ENVIRONMENT: dict[str, str] = {}
+
+#: What a stand-by process sends once its warm-up is done.
+_READY = "ready"
 
 
 def _export_task_environment() -> None:
@@ -101,6 +104,7 @@ def _standby_main(conn: multiprocessing.connection.Connection, warmup: str) -> N
     with contextlib.suppress(Exception):  # a failed warm-up only costs the speed it was meant to win
         resolve_target(warmup)()
     try:
+        conn.send(_READY)
         task = conn.recv()
     except (EOFError, OSError):
         os._exit(0)
@@ -233,6 +237,18 @@ class LocalProcessEngine:
         if self._monitor is not None:
             self._monitor.join(timeout=10)
 
+    def wait_for_standby(self, timeout: float) -> bool:
+        """Wait until a warmed stand-by process is ready for the next task; False if none is within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            standby = self._standby
+            with contextlib.suppress(OSError, EOFError):
+                if standby is not None and standby.conn.poll(min(remaining, 0.05)):
+                    return True
+            if standby is None:
+                time.sleep(min(remaining, 0.01))
+        return False
+
     # --- the monitor thread --------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
@@ -270,19 +286,22 @@ class LocalProcessEngine:
         if self.warmup is None or (self._standby is not None and self._standby.process.exitcode is None):
             return
         _export_task_environment()
-        receiver, sender = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=_standby_main, args=(receiver, self.warmup), name="task-standby")
+        ours, theirs = self._ctx.Pipe()
+        process = self._ctx.Process(target=_standby_main, args=(theirs, self.warmup), name="task-standby")
         process.start()
-        receiver.close()
-        self._standby = _Standby(process, sender)
+        theirs.close()
+        self._standby = _Standby(process, ours)
 
     def _take_standby(self, task: Task) -> multiprocessing.process.BaseProcess | None:
         standby, self._standby = self._standby, None
         if standby is None or standby.process.exitcode is not None:
             return None
         try:
+            if not standby.conn.poll() or standby.conn.recv() != _READY:
+                standby.discard()  # still warming up
+                return None
             standby.conn.send(task)
-        except OSError:
+        except (OSError, EOFError):
             standby.discard()
             return None
         standby.conn.close()

@@ -26,6 +26,13 @@ def warm_up() -> None:
     WARMED = True
 
 
+def slow_warm_up() -> None:
+    """A warm-up far slower than any task: a task must not wait for it."""
+    global WARMED
+    time.sleep(60)
+    WARMED = True
+
+
 def report_warmth(log: TextIO) -> None:
     log.write(f"warm={WARMED}\n")
 
