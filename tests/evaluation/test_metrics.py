@@ -114,3 +114,42 @@ def test_summarize_gives_mean_and_population_std():
     assert summary["accuracy"]["std"] == pytest.approx(np.std([0.9, 0.8, 1.0]))
     assert summary["auc"] == {"mean": pytest.approx(0.8), "std": pytest.approx(0.1)}
     assert metrics.summarize([{"auc": None}]) == {"auc": {"mean": None, "std": None}}
+
+
+def test_building_blocks_match_sklearn(binary):
+    y, score = binary
+    at_threshold = metrics.threshold_metrics(y == 1, score > 0.4)
+    assert at_threshold["precision"] == pytest.approx(sk.precision_score(y, score > 0.4))
+    assert at_threshold["f2"] == pytest.approx(sk.fbeta_score(y, score > 0.4, beta=2))
+    assert metrics.roc_auc(y, score) == pytest.approx(sk.roc_auc_score(y, score))
+    assert metrics.roc_auc(np.ones(5), np.arange(5.0)) is None
+    assert metrics.log_loss(y, score) == pytest.approx(sk.log_loss(y, np.clip(score, 1e-15, 1 - 1e-15)))
+    assert metrics.accuracy([1, 2, 3, 3], [1, 2, 2, 3]) == 0.75
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        metrics.threshold_metrics([True], [True, False])
+
+
+@pytest.mark.parametrize("emit", ["linear_learner", "factorization_machines", "random_cut_forest"])
+def test_algorithms_emit_the_librarys_values(emit, binary):
+    y, score = binary
+    expected = metrics.binary_classification(y, score, threshold=0.5)
+    if emit == "linear_learner":
+        from sagelab.algorithms.linear_learner_metrics import binary_metrics
+
+        got = binary_metrics(y, score, 0.5, 1.0)
+        assert got["binary_classification_accuracy"] == expected["accuracy"]
+        assert got["binary_f_1.000"] == pytest.approx(expected["f1"])
+        assert got["roc_auc_score"] == pytest.approx(expected["auc"])
+    elif emit == "factorization_machines":
+        from sagelab.algorithms.factorization_machines import BINARY
+        from sagelab.algorithms.factorization_machines import metrics as fm_metrics
+
+        raw = np.log(np.clip(score, 1e-6, 1 - 1e-6) / np.clip(1 - score, 1e-6, 1))  # sigmoid(raw) == score
+        got = fm_metrics(BINARY, y, raw)
+        assert got["binary_classification_cross_entropy"][0] == pytest.approx(metrics.log_loss(y, score), rel=1e-4)
+    else:
+        from sagelab.algorithms.random_cut_forest import evaluate
+
+        got = evaluate(score, y, ["accuracy", "precision_recall_fscore"])
+        threshold = score.mean() + 3 * score.std()
+        assert got["accuracy"][0] == metrics.threshold_metrics(y == 1, score > threshold)["accuracy"]

@@ -33,6 +33,7 @@ from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, spl
 from sagelab.algorithms.factorization_machines_model import BINARY, REGRESSOR, FMModel, FMPredictor, sigmoid
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
 from sagelab.errors import ValidationError
+from sagelab.evaluation import metrics as model_quality
 
 SEED = 20180412
 GROUPS = ("bias", "linear", "factors")
@@ -99,18 +100,12 @@ def _initial(hp: dict[str, Any], group: str, shape: tuple[int, ...], rng: np.ran
 def metrics(predictor_type: str, y: np.ndarray, raw: np.ndarray) -> dict[str, tuple[float, str]]:
     """{name: (value, "loss" | "score")} as FM logs them."""
     if predictor_type == REGRESSOR:
-        return {"rmse": (float(np.sqrt(np.mean((raw - y) ** 2))), "loss")}
+        return {"rmse": (model_quality.regression(y, raw)["rmse"], "loss")}
     p = sigmoid(raw)
-    predicted = (p >= 0.5).astype(np.float64)
-    eps = 1e-12
-    cross_entropy = float(-np.mean(y * np.log(np.clip(p, eps, 1)) + (1 - y) * np.log(np.clip(1 - p, eps, 1))))
-    tp = float(np.sum((predicted == 1) & (y == 1)))
-    precision = tp / max(float(predicted.sum()), 1.0)
-    recall = tp / max(float(y.sum()), 1.0)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"binary_classification_accuracy": (float(np.mean(predicted == y)), "score"),
-            "binary_classification_cross_entropy": (cross_entropy, "loss"),
-            "binary_f_1.000": (f1, "score")}
+    at_threshold = model_quality.threshold_metrics(y == 1, p >= 0.5)
+    return {"binary_classification_accuracy": (at_threshold["accuracy"], "score"),
+            "binary_classification_cross_entropy": (model_quality.log_loss(y, p), "loss"),
+            "binary_f_1.000": (at_threshold["f1"] or 0.0, "score")}
 
 
 class FactorizationMachines:

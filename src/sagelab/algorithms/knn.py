@@ -34,6 +34,7 @@ from sagelab.algorithms.base import DataError, MetricDefinition, TrainingContext
 from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, HyperparameterSchema
 from sagelab.algorithms.knn_model import KNNModel, KNNPredictor
 from sagelab.errors import ValidationError
+from sagelab.evaluation import metrics as model_quality
 
 PREDICTOR_TYPES = ("classifier", "regressor")
 INDEX_TYPES = ("faiss.Flat", "faiss.IVFFlat", "faiss.IVFPQ")
@@ -144,9 +145,11 @@ class KNNAlgorithm:
             ctx.print(f"Answered {len(predicted)} test records in {time.perf_counter() - started:.3f} s.")
             truth = test[1].astype(np.float32).astype(np.float64)
             if hp["predictor_type"] == "classifier":
-                ctx.print(f"#test_score ({onep.HOST}) : ('accuracy', {float(np.mean(predicted == truth))!r})")
+                accuracy = model_quality.accuracy(truth, predicted)
+                ctx.print(f"#test_score ({onep.HOST}) : ('accuracy', {accuracy!r})")
             else:
-                ctx.print(f"#test_score ({onep.HOST}) : ('mse', {float(np.mean((predicted - truth) ** 2))!r})")
+                mse = model_quality.regression(truth, predicted)["mse"]
+                ctx.print(f"#test_score ({onep.HOST}) : ('mse', {mse!r})")
         model.save(ctx.model_dir)
 
     def load(self, model_dir: Path) -> KNNPredictor:

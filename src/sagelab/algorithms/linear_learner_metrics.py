@@ -10,9 +10,10 @@ midway between two neighbouring scores, so nearby rounding cannot flip a calibra
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
+
+from sagelab.evaluation import metrics
 
 #: Criteria that rank models by their loss and keep the default threshold.
 LOSS_CRITERIA = ("loss_function", "cross_entropy_loss")
@@ -98,21 +99,14 @@ def _thresholds(sorted_scores: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict[str, float]:
     """Accuracy, F-beta, precision, recall at `threshold`, and ROC AUC when both classes are present."""
-    predicted = scores > threshold
     actual = y == 1
-    tp = float(np.sum(predicted & actual))
-    fp = float(np.sum(predicted & ~actual))
-    fn = float(np.sum(~predicted & actual))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    b2 = beta * beta
-    fbeta = (1 + b2) * precision * recall / (b2 * precision + recall) if precision + recall else 0.0
-    out = {"binary_classification_accuracy": float(np.mean(predicted == actual)),
-           f"binary_f_{beta:.3f}": fbeta, "precision": precision, "recall": recall}
-    if actual.any() and not actual.all():
-        from sklearn.metrics import roc_auc_score
-
-        out["roc_auc_score"] = float(roc_auc_score(actual, scores))
+    at_threshold = metrics.threshold_metrics(actual, scores > threshold)
+    precision, recall = at_threshold["precision"] or 0.0, at_threshold["recall"] or 0.0
+    out = {"binary_classification_accuracy": at_threshold["accuracy"],
+           f"binary_f_{beta:.3f}": metrics.f_beta(precision, recall, beta), "precision": precision, "recall": recall}
+    auc = metrics.roc_auc(actual, scores)
+    if auc is not None:
+        out["roc_auc_score"] = auc
     return out
 
 
@@ -136,6 +130,5 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray, top_k: int, beta: float
 
 
 def regression_metrics(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    error = predictions - y.astype(np.float64)
-    mse = float(np.mean(error * error))
-    return {"mse": mse, "rmse": math.sqrt(mse), "absolute_loss": float(np.mean(np.abs(error)))}
+    values = metrics.regression(y, predictions)
+    return {"mse": values["mse"], "rmse": values["rmse"], "absolute_loss": values["mae"]}

@@ -27,6 +27,7 @@ from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
 from sagelab.algorithms.random_cut_forest_model import Forest, RCFPredictor
 from sagelab.errors import ValidationError
+from sagelab.evaluation import metrics as model_quality
 
 SEED = 20160619
 EVAL_METRICS = ("accuracy", "precision_recall_fscore")
@@ -77,14 +78,11 @@ def evaluate(scores: np.ndarray, labels: np.ndarray, wanted: list[str]) -> dict[
     predicted = scores > threshold
     actual = labels == 1
     values: dict[str, tuple[float, str]] = {}
+    at_threshold = model_quality.threshold_metrics(actual, predicted)
     if "accuracy" in wanted:
-        values["accuracy"] = (float(np.mean(predicted == actual)), "score")
+        values["accuracy"] = (at_threshold["accuracy"], "score")
     if "precision_recall_fscore" in wanted:
-        tp = float(np.sum(predicted & actual))
-        precision = tp / float(predicted.sum()) if predicted.any() else 0.0
-        recall = tp / float(actual.sum()) if actual.any() else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        values.update(precision=(precision, "score"), recall=(recall, "score"), f1=(f1, "score"))
+        values.update({name: (at_threshold[name] or 0.0, "score") for name in ("precision", "recall", "f1")})
     return values
 
 

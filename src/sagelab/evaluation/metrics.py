@@ -89,28 +89,22 @@ def _plain(value: Any) -> Any:
 
 
 # --- binary classification ----------------------------------------------------------------------------
-def binary_classification(y_true: Sequence[float], y_score: Sequence[float], *,
-                          threshold: float = 0.5) -> Metrics:
-    """Every binary metric, with labels 0/1 and `y_score` the probability (or prediction) of class 1."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+def threshold_metrics(actual: Sequence[bool], predicted: Sequence[bool]) -> Metrics:
+    """Everything the confusion matrix of one decision gives: accuracy, precision, recall (= sensitivity,
+    the true positive rate), specificity (the true negative rate), the error rates and F0.5/F1/F2.
 
-    y, score = _arrays(y_true, y_score)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("Binary classification labels must be 0 or 1.")
-    predicted = (score > threshold).astype(np.float64)
-    tp = float(np.sum((predicted == 1) & (y == 1)))
-    tn = float(np.sum((predicted == 0) & (y == 0)))
-    fp = float(np.sum((predicted == 1) & (y == 0)))
-    fn = float(np.sum((predicted == 0) & (y == 1)))
-    n = len(y)
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, tp + fn)
-    specificity = _ratio(tn, tn + fp)
-    both_classes = 0 < tp + fn < n
-    probabilities = bool(np.all((score >= 0) & (score <= 1)))
-    positive_rate = (tp + fn) / n
+    Cheap (counts only), so algorithms call it every epoch. A ratio whose denominator is zero is None."""
+    actual, predicted = np.asarray(actual, dtype=bool), np.asarray(predicted, dtype=bool)
+    if actual.shape != predicted.shape or not actual.size:
+        raise ValueError(f"Metric inputs must have the same, non-zero number of records, got {actual.size} "
+                         f"labels and {predicted.size} predictions.")
+    tp = float(np.count_nonzero(predicted & actual))
+    fp = float(np.count_nonzero(predicted & ~actual))
+    fn = float(np.count_nonzero(~predicted & actual))
+    tn = float(actual.size) - tp - fp - fn
+    precision, recall, specificity = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(tn, tn + fp)
     return {
-        "accuracy": (tp + tn) / n,
+        "accuracy": (tp + tn) / actual.size,
         "precision": precision,
         "recall": recall,
         "sensitivity": recall,
@@ -122,15 +116,46 @@ def binary_classification(y_true: Sequence[float], y_score: Sequence[float], *,
         "f0_5": f_beta(precision, recall, 0.5),
         "f1": f_beta(precision, recall, 1.0),
         "f2": f_beta(precision, recall, 2.0),
-        "auc": _safe(lambda: roc_auc_score(y, score)) if both_classes else None,
+    }
+
+
+def roc_auc(y_true: Sequence[float], y_score: Sequence[float]) -> float | None:
+    """Area under the ROC curve; None unless both classes are present."""
+    from sklearn.metrics import roc_auc_score
+
+    y, score = _arrays(y_true, y_score)
+    return _safe(lambda: roc_auc_score(y, score)) if 0 < np.count_nonzero(y) < len(y) else None
+
+
+def log_loss(y_true: Sequence[float], probability: Sequence[float]) -> float:
+    """Binary cross-entropy of 0/1 labels under the probability of class 1 (clipped away from 0 and 1)."""
+    y, p = _arrays(y_true, probability)
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def binary_classification(y_true: Sequence[float], y_score: Sequence[float], *,
+                          threshold: float = 0.5) -> Metrics:
+    """Every binary metric, with labels 0/1 and `y_score` the probability (or prediction) of class 1."""
+    from sklearn.metrics import average_precision_score
+
+    y, score = _arrays(y_true, y_score)
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("Binary classification labels must be 0 or 1.")
+    result = threshold_metrics(y == 1, score > threshold)
+    both_classes = 0 < np.count_nonzero(y) < len(y)
+    probabilities = bool(np.all((score >= 0) & (score <= 1)))
+    positive_rate = float(np.count_nonzero(y)) / len(y)
+    result.update({
+        "auc": roc_auc(y, score),
         "pr_auc": _safe(lambda: average_precision_score(y, score)) if both_classes else None,
-        "log_loss": _safe(lambda: log_loss(y, np.clip(score, 1e-15, 1 - 1e-15), labels=[0.0, 1.0]))
-        if probabilities else None,
+        "log_loss": log_loss(y, score) if probabilities else None,
         # What always answering the majority class would score: the floor a model must beat.
         "accuracy_best_constant_classifier": max(positive_rate, 1 - positive_rate),
         "precision_best_constant_classifier": positive_rate,
         "recall_best_constant_classifier": 1.0 if positive_rate else 0.0,
-    }
+    })
+    return result
 
 
 def binary_curves(y_true: Sequence[float], y_score: Sequence[float]) -> dict[str, dict[str, list[float]]]:
@@ -148,11 +173,21 @@ def binary_curves(y_true: Sequence[float], y_score: Sequence[float]) -> dict[str
 
 
 # --- multiclass classification --------------------------------------------------------------------------
+def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """The fraction of records whose predicted class is the actual one."""
+    y, predicted = np.asarray(y_true), np.asarray(y_pred)
+    if y.shape != predicted.shape or not y.size:
+        raise ValueError(f"Metric inputs must have the same, non-zero number of records, got {y.size} labels "
+                         f"and {predicted.size} predictions.")
+    return float(np.mean(y == predicted))
+
+
 def multiclass_classification(y_true: Sequence[Any], y_pred: Sequence[Any] | None = None,
                               y_proba: Any = None, *, labels: Sequence[Any] | None = None) -> Metrics:
     """Multiclass metrics from predicted classes, or from class probabilities (columns in `labels` order,
     default 0..k-1), from which the predicted class is the most probable one."""
-    from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import log_loss as multiclass_log_loss
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
     y = np.asarray(y_true)
     proba = None if y_proba is None else np.asarray(y_proba, dtype=np.float64)
@@ -170,7 +205,7 @@ def multiclass_classification(y_true: Sequence[Any], y_pred: Sequence[Any] | Non
         raise ValueError("Multiclass metrics need the same, non-zero number of labels and predictions.")
     if labels is None:
         labels = list(np.unique(np.concatenate([y, predicted])))
-    result: Metrics = {"accuracy": float(accuracy_score(y, predicted))}
+    result: Metrics = {"accuracy": accuracy(y, predicted)}
     for average in ("macro", "micro", "weighted"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -184,7 +219,7 @@ def multiclass_classification(y_true: Sequence[Any], y_pred: Sequence[Any] | Non
     if proba is not None:
         clipped = np.clip(proba, 1e-15, 1.0)
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
-        result["log_loss"] = _safe(lambda: log_loss(y, clipped, labels=labels))
+        result["log_loss"] = _safe(lambda: multiclass_log_loss(y, clipped, labels=labels))
         present = len(np.unique(y)) == len(labels)
         result["auc_macro"] = _safe(lambda: roc_auc_score(y, clipped, multi_class="ovr", average="macro",
                                                           labels=labels)) if present else None
