@@ -117,12 +117,15 @@ class _Profiler:
         #: (float64, NaN for missing): Spearman ranks and the scatter matrix use it.
         self.sample = self._sample_index(table.num_rows, SPEARMAN_SAMPLE)
         self.samples: dict[str, np.ndarray] = {}
+        #: String columns' frequencies, counted on worker threads (see `run`).
+        self.string_counts: dict[str, Any] = {}
 
     def run(self) -> Profile:
         from concurrent.futures import ThreadPoolExecutor
 
-        # Numeric columns are sorted and scanned by NumPy, which releases the GIL: they run on a thread pool
-        # while this thread sends the other columns' queries to DuckDB (which runs its own threads).
+        # Numeric columns are sorted and scanned by NumPy, string columns' values counted by Arrow; both
+        # release the GIL, so they run on a thread pool while this thread sends queries to DuckDB (which runs
+        # its own threads; its connection stays on this thread).
         numeric = [n for n in self.table.column_names if _is_numeric(self.table.column(n).type)
                    and self.table.column(n).null_count < len(self.table.column(n))]
         correlated = numeric[:MAX_CORRELATION_COLUMNS]
@@ -130,7 +133,12 @@ class _Profiler:
         self.moments = _Moments(self._sample_index(self.table.num_rows, pearson_rows), correlated)
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = {n: pool.submit(self._attribute, n) for n in numeric}
-            others = {n: self._attribute(n) for n in self.table.column_names if n not in futures}
+            strings = [n for n in self.table.column_names if n not in futures
+                       and _is_string(self.table.column(n).type)]
+            self.string_counts = {n: pool.submit(_string_frequencies, self.table.column(n)) for n in strings}
+            # String columns last: their counts are then most likely ready.
+            others = {n: self._attribute(n) for n in self.table.column_names if n not in futures and n not in strings}
+            others.update({n: self._attribute(n) for n in strings})
             attributes = [futures[n].result() if n in futures else others[n] for n in self.table.column_names]
         by_name = {a.name: a for a in attributes}
         overview = self._overview(attributes)
@@ -195,28 +203,18 @@ class _Profiler:
 
     def _frequencies(self, expr: str, top: int = CATEGORY_BUCKETS) -> tuple[int, list[ValueCount],
                                                                          list[ValueCount]]:
-        """Distinct count, most frequent and least frequent values (ties: smallest value first)."""
-        distinct, top_values, least = self._grouped(expr, top)[:3]
-        return distinct, top_values, least
-
-    def _grouped(self, expr: str, top: int = CATEGORY_BUCKETS, lengths: bool = False):
-        """One GROUP BY per column: its distinct count, most and least frequent values and, for text, the
-        value lengths (weighted by count, so they come from the groups, not from another scan)."""
-        length = ("min(length(v)), sum(length(v) * n) / sum(n), max(length(v))" if lengths
-                  else "NULL, NULL, NULL")
+        """One GROUP BY: distinct count, most and least frequent values (ties: smallest value first)."""
         rows = self._sql(f"""
             WITH g AS MATERIALIZED (SELECT {expr} AS v, count(*) AS n FROM data WHERE {expr} IS NOT NULL
                                     GROUP BY 1)
-            SELECT 0, NULL, count(*), {length} FROM g
-            UNION ALL (SELECT 1, v, n, NULL, NULL, NULL FROM g ORDER BY n DESC, v LIMIT {top})
-            UNION ALL (SELECT 2, v, n, NULL, NULL, NULL FROM g ORDER BY n ASC, v LIMIT {LEAST_VALUES})""")
-        head = next(r for r in rows if r[0] == 0)
-        distinct = head[2]
-        rows = [r[:3] for r in rows]
-        top = sorted(((v, n) for part, v, n in rows if part == 1), key=lambda vn: (-vn[1], vn[0]))
+            SELECT 0, NULL, count(*) FROM g
+            UNION ALL (SELECT 1, v, n FROM g ORDER BY n DESC, v LIMIT {top})
+            UNION ALL (SELECT 2, v, n FROM g ORDER BY n ASC, v LIMIT {LEAST_VALUES})""")
+        distinct = next(n for part, _, n in rows if part == 0)
+        top_values = sorted(((v, n) for part, v, n in rows if part == 1), key=lambda vn: (-vn[1], vn[0]))
         least = sorted(((v, n) for part, v, n in rows if part == 2), key=lambda vn: (vn[1], vn[0]))
-        return (int(distinct), [ValueCount(_py(v), int(n)) for v, n in top],
-                [ValueCount(_py(v), int(n)) for v, n in least], head[3:])
+        return (int(distinct), [ValueCount(_py(v), int(n)) for v, n in top_values],
+                [ValueCount(_py(v), int(n)) for v, n in least])
 
     def _categorical(self, base: dict, expr: str, kind: str) -> Attribute:
         distinct, top, least = self._frequencies(expr)
@@ -225,7 +223,9 @@ class _Profiler:
 
     def _string(self, base: dict, name: str) -> Attribute:
         col = _quote(name)
-        distinct, top, least, (min_len, mean_len, max_len) = self._grouped(col, lengths=True)
+        counting = self.string_counts.get(name)
+        distinct, top, least, (min_len, mean_len, max_len) = (
+            counting.result() if counting is not None else _string_frequencies(self.table.column(name)))
         if distinct <= 2 and all(str(vc.value).strip().lower() in _BOOLEAN_WORDS for vc in top):
             kind = BOOLEAN
         elif self._looks_like_dates([vc.value for vc in top]):
@@ -409,6 +409,37 @@ class _Moments:
         r = np.clip(r, -1.0, 1.0)
         np.fill_diagonal(r, 1.0)
         return r
+
+
+def _is_string(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+
+
+def _string_frequencies(column: pa.ChunkedArray, top: int = CATEGORY_BUCKETS):
+    """Like `_Profiler._frequencies` for a text column, counted by Arrow (no SQL connection, so it can run on a
+    worker thread): distinct count, most and least frequent values (ties: smallest value first) and the
+    lengths of the present values (min, mean, max)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    counted = pc.value_counts(column)
+    groups = pa.table({"v": counted.field("values"), "n": counted.field("counts")})
+    groups = groups.filter(pc.is_valid(groups.column("v")))
+    if not groups.num_rows:
+        return 0, [], [], (None, None, None)
+    lengths = pc.utf8_length(groups.column("v"))
+    present = pc.sum(groups.column("n")).as_py()
+    mean_length = pc.sum(pc.multiply(pc.cast(lengths, pa.int64()), groups.column("n"))).as_py() / present
+    length_range = pc.min_max(lengths).as_py()
+
+    def ranked(order: str, limit: int) -> list[ValueCount]:
+        picked = groups.take(pc.sort_indices(groups, [("n", order), ("v", "ascending")])[:limit])
+        return [ValueCount(v, int(n)) for v, n in zip(picked.column("v").to_pylist(),
+                                                      picked.column("n").to_pylist(), strict=True)]
+
+    return (groups.num_rows, ranked("descending", top), ranked("ascending", LEAST_VALUES),
+            (length_range["min"], mean_length, length_range["max"]))
 
 
 def _is_numeric(data_type: pa.DataType) -> bool:
