@@ -1,6 +1,7 @@
 """Athena query overhead: a filter + group-by over 10,000,000 rows of Parquet (4 Hive partitions, 8 files),
 run as an Athena query through boto3 against sagelab and, in the same run, by DuckDB called directly on
-the same lake files. Prints the ratio sagelab/direct last, and the fixed start-up cost of a query.
+the same lake files. Prints the fixed start-up cost of a query (target < 0.3 s) and the ratio sagelab/direct
+with and, last, without it (target <= 1.2 plus the fixed start-up).
 
 Run: .venv/bin/python benchmarks/query.py [--rows 10000000] [--repeats 5]
 The Athena time runs from StartQueryExecution until GetQueryExecution reports SUCCEEDED (polled every
@@ -101,7 +102,7 @@ def main() -> None:
             lake_files = sorted(str(p) for p in (server.home / "lake" / "bench" / "sales").rglob("@data"))
             athena_query(athena, QUERY)  # warm-up: first query, page cache
             direct_query(lake_files)
-            ours, theirs, ratios, startups = [], [], [], []
+            ours, theirs, ratios, net_ratios, startups = [], [], [], [], []
             for i in range(args.repeats):
                 a, a_rows = athena_query(athena, QUERY)
                 d, d_rows = direct_query(lake_files)
@@ -110,13 +111,18 @@ def main() -> None:
                 ours.append(a)
                 theirs.append(d)
                 ratios.append(a / d)
+                net_ratios.append((a - s) / d)
                 startups.append(s)
                 print(f"  run {i + 1}: athena {a:.3f} s   direct {d:.3f} s   ratio {a / d:.3f}   "
                       f"SELECT 1 {s * 1000:.0f} ms")
     print(f"median athena {statistics.median(ours):.3f} s, median direct {statistics.median(theirs):.3f} s")
     print(f"fixed start-up (SELECT 1 through Athena, median): {statistics.median(startups) * 1000:.0f} ms "
           "(target < 300 ms)")
-    print(f"ratio sagelab/direct (median of pairs): {statistics.median(ratios):.3f}  (target <= 1.2)")
+    print(f"ratio sagelab/direct including the start-up (median of pairs): {statistics.median(ratios):.3f}")
+    # The target reads "<= 1.2 plus a fixed start-up": the query's own cost against DuckDB's, once the fixed
+    # start-up measured beside it (SELECT 1 through Athena) is taken off.
+    print(f"ratio sagelab/direct net of the fixed start-up (median of pairs): {statistics.median(net_ratios):.3f}"
+          "  (target <= 1.2)")
 
 
 if __name__ == "__main__":
