@@ -61,29 +61,31 @@ def test_local_engine_stops_queued_task(tmp_path):
         engine.close()
 
 
-def test_local_engine_runs_the_next_task_in_the_warmed_standby(tmp_path):
-    engine = LocalProcessEngine(max_concurrency=1, warmup=f"{engine_kit.KIT}:warm_up")
+def _warmth_of_two_tasks(tmp_path, warm_up: str, *, wait_for_standby: bool) -> tuple[str, str]:
+    """Run two tasks one after the other on a one-slot engine with a stand-by; each one's log says whether
+    it ran in a warmed process."""
+    engine = LocalProcessEngine(max_concurrency=1, warmup=f"{engine_kit.KIT}:{warm_up}")
     try:
         first, second = (engine_kit._task(tmp_path, "report_warmth") for _ in range(2))
         engine.submit(first)
         assert engine.wait(first.id, timeout=60).state is TaskState.SUCCEEDED
-        assert engine.wait_for_standby(timeout=60)
+        if wait_for_standby:
+            assert engine.wait_for_standby(timeout=60)
         engine.submit(second)
-        assert engine.wait(second.id, timeout=60).state is TaskState.SUCCEEDED
-        assert "warm=False" in engine.logs(first.id)  # nothing was idle yet: started on demand
-        assert "warm=True" in engine.logs(second.id)
+        assert engine.wait(second.id, timeout=30).state is TaskState.SUCCEEDED
+        return engine.logs(first.id), engine.logs(second.id)
     finally:
         engine.close()
+
+
+def test_local_engine_runs_the_next_task_in_the_warmed_standby(tmp_path):
+    first, second = _warmth_of_two_tasks(tmp_path, "warm_up", wait_for_standby=True)
+    assert "warm=False" in first  # nothing was idle yet: started on demand
+    assert "warm=True" in second
 
 
 def test_local_engine_does_not_wait_for_a_standby_still_warming_up(tmp_path):
-    engine = LocalProcessEngine(max_concurrency=1, warmup=f"{engine_kit.KIT}:slow_warm_up")
-    try:
-        first, second = (engine_kit._task(tmp_path, "report_warmth") for _ in range(2))
-        engine.submit(first)
-        assert engine.wait(first.id, timeout=60).state is TaskState.SUCCEEDED
-        engine.submit(second)  # the stand-by forked after the first task sleeps for a minute before it is ready
-        assert engine.wait(second.id, timeout=30).state is TaskState.SUCCEEDED
-        assert "warm=False" in engine.logs(second.id)
-    finally:
-        engine.close()
+    # The stand-by forked after the first task sleeps for a minute before it is ready: the second task must
+    # start on demand instead of waiting for it.
+    _, second = _warmth_of_two_tasks(tmp_path, "slow_warm_up", wait_for_standby=False)
+    assert "warm=False" in second
