@@ -2,7 +2,8 @@
 
 The process opens its own platform on the server's settings, does the work, and completes the job. Every
 write to the job's document is fenced by its lease: once the job is stopped (or a restarted server has
-settled it), the process can no longer change it and leaves quietly.
+settled it), the process can no longer change it and leaves quietly. Glue job runs enter their process the
+same way (`run_in_job_process`).
 """
 
 from __future__ import annotations
