@@ -24,25 +24,17 @@ import sagelab
 from sagelab.compute.lifetime import die_with_parent
 from sagelab.glue import states
 from sagelab.glue.spec import script_arguments
+from sagelab.jobs.process import run_in_job_process
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.security.credentials import credentials_path, read_credentials_file
-from sagelab.settings import Settings
-from sagelab.storage.resources import LeaseLost
 
 SHIM = Path(__file__).with_name("shim")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
 
 
 def run_job(log: TextIO, *, settings: dict[str, Any], run_id: str, lease: str, server_url: str) -> None:
-    from sagelab.platform import Platform
-
-    platform = Platform(Settings.from_dict(settings)).attach()
-    try:
-        JobRun(platform, run_id, lease, log, server_url).run()
-    except LeaseLost:
-        log.write("sagelab: the job run was stopped; exiting.\n")
-    finally:
-        platform.close()
+    run_in_job_process(log, settings, lambda platform: JobRun(platform, run_id, lease, log, server_url).run(),
+                       what="job run")
 
 
 def failure_message(log_text: str, exit_code: int) -> str:

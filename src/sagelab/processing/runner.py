@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,11 +24,12 @@ import sagelab
 from sagelab.algorithms.base import DataError
 from sagelab.compute.engine import resolve_target
 from sagelab.errors import SagelabError
+from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.processing import container_paths, states
 from sagelab.processing.builtin import ProcessingContext
+from sagelab.processing.service import PROCESSING_JOB
 from sagelab.processing.spec import ProcessingJobSpec, parse_processing_job
 from sagelab.processing.transfer import download_input, upload_output
-from sagelab.settings import Settings
 from sagelab.storage.resources import LeaseLost
 
 #: Lines of the script's stderr kept for the FailureReason.
@@ -38,39 +38,17 @@ STDERR_TAIL_LINES = 12
 EXIT_MESSAGE_FILE = "/opt/ml/output/message"
 
 
-class JobFailure(Exception):
-    """A job failure with the reason the user will read."""
-
-
 def run_processing_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    from sagelab.platform import Platform
-
-    platform = Platform(Settings.from_dict(settings)).attach()
-    try:
-        ProcessingRun(platform, job_name, lease, log).run()
-    except LeaseLost:
-        log.write("sagelab: the job was stopped; exiting.\n")
-    finally:
-        platform.close()
+    run_in_job_process(log, settings, lambda platform: ProcessingRun(platform, job_name, lease, log).run())
 
 
-class ProcessingRun:
+class ProcessingRun(JobRun):
+    kind = PROCESSING_JOB
+
     def __init__(self, platform: Any, job_name: str, lease: str, log: TextIO):
-        self.platform = platform
-        self.job_name = job_name
-        self.lease = lease
-        self.log = log
-        self.work_dir: Path = platform.work_dir / "ProcessingJobs" / job_name
+        super().__init__(platform, job_name, lease, log)
         #: The folder standing in for the container's /opt/ml.
         self.root = self.work_dir / "opt-ml"
-
-    def _update(self, mutate) -> None:
-        self.platform.resources.update(states.KIND, self.job_name, mutate, lease=self.lease)
-
-    def _say(self, text: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        self.log.write(f"sagelab: {stamp} {text}\n")
-        self.log.flush()
 
     def local(self, container_path: str) -> Path:
         return container_paths.host_path(self.root, container_path)
@@ -193,11 +171,6 @@ class ProcessingRun:
         if not path.is_file():
             return None
         return path.read_text(errors="replace").strip() or None
-
-    def _check_lease(self) -> None:
-        res = self.platform.resources.get(states.KIND, self.job_name)
-        if res is None or res.lease != self.lease:
-            raise LeaseLost(self.job_name)
 
     def _upload(self, spec: ProcessingJobSpec) -> None:
         for item in spec.outputs:

@@ -11,7 +11,6 @@ import time
 from sagelab.storage.resources import Resource
 
 KIND = "processing-job"
-ACTIVE = ("InProgress", "Stopping")
 #: The API's limit for FailureReason and ExitMessage.
 MESSAGE_LIMIT = 1024
 

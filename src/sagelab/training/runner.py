@@ -16,41 +16,21 @@ from typing import Any, TextIO
 
 from sagelab.algorithms.base import DataError, TrainingContext
 from sagelab.errors import SagelabError
-from sagelab.settings import Settings
+from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.storage.resources import LeaseLost
 from sagelab.training import states
 from sagelab.training.channels import materialize
 from sagelab.training.metrics import extract_metrics, final_metric_list
-from sagelab.training.service import job_log_path
+from sagelab.training.service import TRAINING_JOB
 from sagelab.training.spec import TrainingJobSpec, parse_training_job
 
 
-class JobFailure(Exception):
-    """A job failure with the reason the user will read."""
-
-
 def run_training_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    from sagelab.platform import Platform
-
-    platform = Platform(Settings.from_dict(settings)).attach()
-    try:
-        TrainingRun(platform, job_name, lease, log).run()
-    except LeaseLost:
-        log.write("sagelab: the job was stopped; exiting.\n")
-    finally:
-        platform.close()
+    run_in_job_process(log, settings, lambda platform: TrainingRun(platform, job_name, lease, log).run())
 
 
-class TrainingRun:
-    def __init__(self, platform: Any, job_name: str, lease: str, log: TextIO):
-        self.platform = platform
-        self.job_name = job_name
-        self.lease = lease
-        self.log = log
-        self.work_dir: Path = platform.work_dir / "TrainingJobs" / job_name
-
-    def _update(self, mutate) -> None:
-        self.platform.resources.update(states.KIND, self.job_name, mutate, lease=self.lease)
+class TrainingRun(JobRun):
+    kind = TRAINING_JOB
 
     def _secondary(self, status: str, **fields: Any) -> None:
         def mutate(res) -> None:
@@ -110,7 +90,7 @@ class TrainingRun:
         return channels
 
     def _metrics(self, spec: TrainingJobSpec) -> dict[str, float]:
-        log_path = job_log_path(self.platform.logs_dir, self.job_name)
+        log_path = TRAINING_JOB.log_path(self.platform.logs_dir, self.job_name)
         if not log_path.exists():
             return {}
         with log_path.open(encoding="utf-8", errors="replace") as f:

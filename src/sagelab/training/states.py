@@ -13,7 +13,6 @@ from typing import Any
 from sagelab.storage.resources import Resource
 
 KIND = "training-job"
-ACTIVE = ("InProgress", "Stopping")
 
 MESSAGES = {
     "Starting": "Launching requested ML instances",

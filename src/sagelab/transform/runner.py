@@ -17,15 +17,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
 from sagelab.errors import S3Error, SagelabError, ValidationError
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
+from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.blobs import BlobStore
-from sagelab.settings import Settings
-from sagelab.storage.resources import LeaseLost
 from sagelab.transform import states
 from sagelab.transform.batching import (
     BadRecord,
@@ -41,47 +39,19 @@ from sagelab.transform.batching import (
 )
 from sagelab.transform.data_processing import RecordProcessor
 from sagelab.transform.inputs import InputError, InputObject, list_input_objects, read_object
+from sagelab.transform.service import TRANSFORM_JOB
 from sagelab.transform.spec import TransformJobSpec, parse_transform_job
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class JobFailure(Exception):
-    """A job failure with the reason the user will read."""
-
-
 def run_transform_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    from sagelab.platform import Platform
-
-    platform = Platform(Settings.from_dict(settings)).attach()
-    try:
-        TransformRun(platform, job_name, lease, log).run()
-    except LeaseLost:
-        log.write("sagelab: the job was stopped; exiting.\n")
-    finally:
-        platform.close()
+    run_in_job_process(log, settings, lambda platform: TransformRun(platform, job_name, lease, log).run())
 
 
-class TransformRun:
-    def __init__(self, platform: Any, job_name: str, lease: str, log: TextIO):
-        self.platform = platform
-        self.job_name = job_name
-        self.lease = lease
-        self.log = log
-        self.work_dir: Path = platform.work_dir / "TransformJobs" / job_name
-
-    def _update(self, mutate: Callable[[Any], None]) -> None:
-        self.platform.resources.update(states.KIND, self.job_name, mutate, lease=self.lease)
-
-    def _check_lease(self) -> None:
-        res = self.platform.resources.get(states.KIND, self.job_name)
-        if res is None or res.lease != self.lease:
-            raise LeaseLost(self.job_name)
-
-    def _say(self, message: str) -> None:
-        self.log.write(f"sagelab: {time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        self.log.flush()
+class TransformRun(JobRun):
+    kind = TRANSFORM_JOB
 
     def run(self) -> None:
         resource = self.platform.resources.get(states.KIND, self.job_name)

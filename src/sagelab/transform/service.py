@@ -1,151 +1,47 @@
-"""Batch transform jobs: create, describe, list, stop, and settle what a stopped server left behind.
+"""Batch transform jobs: the request, the Describe document, and how a transform job records its status.
 
-A job is a resource document with a lease; its work is one task on the compute engine
-(`sagelab.transform.runner`), which reports progress fenced by the lease. The engine's end-of-task report
-settles jobs that did not complete themselves (failed, stopped, or killed).
+The life cycle (start, settle, describe, list, stop, recover) is the one every SageMaker job shares
+(`sagelab.jobs`); the work runs in `sagelab.transform.runner`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import sagemaker_arn
-from sagelab.compute.engine import Task, TaskState, TaskStatus
-from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
+from sagelab.jobs.kind import JobKind
+from sagelab.jobs.service import JobService
+from sagelab.storage.resources import Resource
 from sagelab.transform import states
 from sagelab.transform.spec import TransformJobSpec, parse_transform_job
 
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
-
-RUNNER = "sagelab.transform.runner:run_transform_job"
 SERVER_STOPPED = ("sagelab server stopped while the transform job was running; the job was not resumed. "
                   "Create a new transform job to run it again.")
 
+TRANSFORM_JOB = JobKind(
+    resource=states.KIND, noun="transform job",
+    name_field="TransformJobName", arn_field="TransformJobArn", status_field="TransformJobStatus",
+    summary_fields=("TransformEndTime", "FailureReason"),
+    runner="sagelab.transform.runner:run_transform_job", folder="TransformJobs",
+    server_stopped=SERVER_STOPPED,
+    failed_without_reason="InternalServerError: the transform process failed without a reason.",
+    exited_early="InternalServerError: the transform process exited before it completed the job.",
+)
 
-def job_log_path(logs_dir: Path, name: str) -> Path:
-    return logs_dir / "TransformJobs" / f"{name}.log"
 
+class TransformService(JobService):
+    kind = TRANSFORM_JOB
 
-
-
-class TransformService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
-
-    @property
-    def resources(self):
-        return self.platform.resources
-
-    # --- create -----------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None) -> str:
         spec = parse_transform_job(params, self.platform.models)
-        job_arn = sagemaker_arn(region, self.platform.account_id, "transform-job", spec.name)
-        doc = describe_document(spec, params, job_arn, time.time())
-        lease = uuid.uuid4().hex
-        try:
-            self.resources.insert(states.KIND, spec.name, job_arn, "InProgress", doc,
-                                  created_at=doc["CreationTime"], lease=lease)
-        except AlreadyExists:
-            raise ResourceInUse(f"Transform job names must be unique within an AWS account and region, and a "
-                                f"transform job with this name already exists ({job_arn}).") from None
-        if tags:
-            self.resources.put_tags(job_arn, {t["Key"]: t.get("Value", "") for t in tags})
-        task = Task(id=task_id(spec.name, lease), target=RUNNER,
-                    args={"settings": self.platform.settings.to_dict(), "job_name": spec.name, "lease": lease},
-                    log_path=self.log_path(spec.name))
-        self.platform.engine.submit(task, self._on_task_done)
-        return job_arn
+        doc = describe_document(spec, params, self._arn(region, spec.name), time.time())
+        return self._start(doc, tags=tags, timeout=None)
 
-    def log_path(self, name: str) -> Path:
-        return job_log_path(self.platform.logs_dir, name)
+    def _finish(self, res: Resource, status: str, *, reason: str | None = None) -> None:
+        states.finish(res, status, reason=reason)
 
-    # --- the engine reports a finished task -------------------------------------------------------
-    def _on_task_done(self, task: Task, status: TaskStatus) -> None:
-        name, lease = task.args["job_name"], task.args["lease"]
-
-        def settle(res: Resource) -> None:
-            if res.status not in states.ACTIVE:
-                return
-            if status.state is TaskState.STOPPED or res.status == "Stopping":
-                states.finish(res, "Stopped")
-            elif status.state in (TaskState.FAILED, TaskState.TIMED_OUT):
-                states.finish(res, "Failed", reason=status.error or "InternalServerError: the transform "
-                              "process failed without a reason.")
-            else:  # the process ended without completing the job
-                states.finish(res, "Failed", reason="InternalServerError: the transform process exited "
-                              "before it completed the job.")
-
-        # A lost lease or a deleted job means someone else has settled it already.
-        with contextlib.suppress(LeaseLost, NotFound):
-            self.resources.update(states.KIND, name, settle, lease=lease)
-
-    # --- read ---------------------------------------------------------------------------------------
-    def get(self, name: str) -> Resource:
-        res = self.resources.get(states.KIND, name)
-        if res is None:
-            raise ValidationError(f"Could not find requested job with name {name}")
-        return res
-
-    def describe(self, name: str) -> dict[str, Any]:
-        return public(self.get(name).doc)
-
-    def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.resources.list_for_request(states.KIND, params)
-        summaries = []
-        for res in rows:
-            summary = {"TransformJobName": res.name, "TransformJobArn": res.arn, "CreationTime": res.created_at,
-                       "LastModifiedTime": res.modified_at, "TransformJobStatus": res.status}
-            for optional in ("TransformEndTime", "FailureReason"):
-                if optional in res.doc:
-                    summary[optional] = res.doc[optional]
-            summaries.append(summary)
-        return summaries
-
-    # --- stop ----------------------------------------------------------------------------------------
-    def stop(self, name: str) -> None:
-        res = self.resources.get(states.KIND, name)
-        if res is None:
-            raise ResourceNotFound(f"Transform job {name!r} does not exist.")
-        if res.status == "Stopping":
-            return
-        if res.status != "InProgress":
-            raise ValidationError(f"The transform job {name!r} is {res.status}; only InProgress jobs can be "
-                                  "stopped.")
-        lease = res.lease
-        self.resources.update(states.KIND, name, lambda r: states.set_status(r, "Stopping"))
-        try:
-            self.platform.engine.stop(task_id(name, lease or ""))
-        except KeyError:
-            # Not this server's task (e.g. submitted before a restart): settle it here.
-            self.resources.update(states.KIND, name, lambda r: states.finish(r, "Stopped"))
-
-    # --- restart safety -------------------------------------------------------------------------------
-    def recover(self) -> int:
-        """Settle jobs a previous server left active: they cannot be resumed, so they end now."""
-        settled = 0
-        for res in self.resources.in_status(states.KIND, states.ACTIVE):
-            def settle(r: Resource) -> None:
-                if r.status == "Stopping":
-                    states.finish(r, "Stopped")
-                elif r.status == "InProgress":
-                    states.finish(r, "Failed", reason=SERVER_STOPPED)
-
-            try:
-                self.resources.update(states.KIND, res.name, settle)
-                settled += 1
-            except NotFound:
-                continue
-        return settled
-
-
-def task_id(name: str, lease: str) -> str:
-    return f"transform-job/{name}/{lease}"
+    def _mark_stopping(self, res: Resource) -> None:
+        states.set_status(res, "Stopping")
 
 
 def describe_document(spec: TransformJobSpec, params: dict[str, Any], job_arn: str, now: float) -> dict[str, Any]:

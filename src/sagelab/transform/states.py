@@ -11,7 +11,6 @@ import time
 from sagelab.storage.resources import Resource
 
 KIND = "transform-job"
-ACTIVE = ("InProgress", "Stopping")
 
 
 def set_status(res: Resource, status: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.arns import sagemaker_arn
 from sagelab.errors import SagelabError
+from sagelab.jobs import kind as jobs
 from sagelab.storage import tables
 from sagelab.storage.resources import LeaseLost, NotFound, Resource
 from sagelab.training import states as training_states
@@ -221,7 +222,7 @@ class TuningDriver:
                 self.search.failed(entry.proposal, retry=True)
                 del self.running[name]
                 self._settle_without_job(entry.trial, NEVER_STARTED, retryable=True)
-            elif row.status in training_states.ACTIVE:
+            elif row.status in jobs.ACTIVE:
                 self._observe(entry, row)
             else:
                 self._settle(entry, row)
