@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +30,7 @@ class JobService:
 
     def __init__(self, platform: Platform):
         self.platform = platform
+        self._end_listeners: list[Callable[[str], None]] = []
 
     @property
     def resources(self):
@@ -69,6 +71,11 @@ class JobService:
         return arn
 
     # --- the engine reports a finished task -------------------------------------------------------------
+    def on_job_ended(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(job name)` whenever a job's task has ended and the job is settled, so that whoever
+        waits for jobs (a tuning job's driver) reacts at once instead of at its next look."""
+        self._end_listeners.append(listener)
+
     def _on_task_done(self, task: Task, status: TaskStatus) -> None:
         def settle(res: Resource) -> None:
             if res.status in ACTIVE:
@@ -77,6 +84,8 @@ class JobService:
         # A lost lease or a deleted job means someone else has settled it already.
         with contextlib.suppress(LeaseLost, NotFound):
             self.resources.update(self.kind.resource, task.args["job_name"], settle, lease=task.args["lease"])
+        for listener in self._end_listeners:
+            listener(task.args["job_name"])
 
     def _settle_ended_task(self, res: Resource, task: Task, status: TaskStatus) -> None:
         """Settle a job whose task ended while the job was still active."""

@@ -44,6 +44,8 @@ class TuningService:
         self._drivers: dict[str, TuningDriver] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # A trial that ends wakes the drivers, which would otherwise see it only at their next look.
+        platform.training.on_job_ended(self._training_job_ended)
 
     @property
     def resources(self):
@@ -261,6 +263,12 @@ class TuningService:
             driver.wake()
         elif updated.lease:
             self._take_over(name)
+
+    def _training_job_ended(self, name: str) -> None:
+        with self._lock:
+            drivers = list(self._drivers.values())
+        for driver in drivers:  # waking a driver that has no such trial costs it one look
+            driver.wake()
 
     # --- drivers and restart safety --------------------------------------------------------------------
     def _start_driver(self, name: str, lease: str) -> None:
