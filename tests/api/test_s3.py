@@ -38,14 +38,18 @@ def _crc32(data: bytes) -> str:
 
 
 # --- buckets -----------------------------------------------------------------------------------------
-def test_bucket_lifecycle(s3):
+def test_bucket_lifecycle(s3, server):
     name = unique("bkt")
     assert s3.create_bucket(Bucket=name)["Location"] == f"/{name}"
     assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert [b["Name"] for b in s3.list_buckets(Prefix=name)["Buckets"]] == [name]
     assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] is None
-    assert _error(s3.create_bucket, Bucket=name) == ("BucketAlreadyOwnedByYou", 409)
+    # Re-creating an owned bucket: 200 in us-east-1 (S3's legacy rule), an error in every other region.
+    assert s3.create_bucket(Bucket=name)["Location"] == f"/{name}"
+    elsewhere = server.client("s3", region_name="eu-west-1")
+    assert _error(elsewhere.create_bucket, Bucket=name, CreateBucketConfiguration={
+        "LocationConstraint": "eu-west-1"}) == ("BucketAlreadyOwnedByYou", 409)
     assert s3.delete_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert _error(s3.head_bucket, Bucket=name) == ("404", 404)

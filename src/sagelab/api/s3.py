@@ -257,7 +257,13 @@ class S3Face:
         return _xml(s3_xml.list_buckets(buckets, call.request.account_id))
 
     def create_bucket(self, call: S3Call) -> Response:
-        self.blobs.create_bucket(call.bucket)  # CreateBucketConfiguration is ignored: the lake has no regions
+        try:
+            self.blobs.create_bucket(call.bucket)  # CreateBucketConfiguration is ignored: the lake has no regions
+        except S3Error as exc:
+            # In us-east-1, S3 answers 200 to the owner re-creating a bucket (a legacy rule clients rely on: the
+            # SageMaker SDK's default_bucket() races itself when several sessions start at once).
+            if exc.code != "BucketAlreadyOwnedByYou" or call.request.region != "us-east-1":
+                raise
         return Response(headers=[("Location", f"/{call.bucket}")])
 
     def delete_bucket(self, call: S3Call) -> Response:
