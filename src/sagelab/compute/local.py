@@ -242,11 +242,11 @@ class LocalProcessEngine:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             standby = self._standby
-            with contextlib.suppress(OSError, EOFError):
-                if standby is not None and standby.conn.poll(min(remaining, 0.05)):
-                    return True
-            if standby is None:
-                time.sleep(min(remaining, 0.01))
+            if standby is not None:
+                with contextlib.suppress(OSError, EOFError):  # a task took it meanwhile: wait for the next
+                    if standby.conn.poll(min(remaining, 0.05)):
+                        return True
+            time.sleep(min(max(deadline - time.monotonic(), 0.0), 0.01))
         return False
 
     # --- the monitor thread --------------------------------------------------------------------------
