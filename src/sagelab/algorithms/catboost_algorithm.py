@@ -224,11 +224,8 @@ class CatBoostPredictor(tabular.TabularPredictor):
         from catboost import CatBoost
 
         super().__init__(tabular.load_info(model_dir, FORMAT))
-        path = model_dir / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"The model artifact has no {MODEL_FILE} (looked in {model_dir}).")
         self.model = CatBoost()
-        self.model.load_model(str(path), format="cbm")
+        self.model.load_model(str(tabular.artifact_file(model_dir, MODEL_FILE)), format="cbm")
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         from catboost import Pool

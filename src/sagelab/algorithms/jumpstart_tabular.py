@@ -263,11 +263,16 @@ def save_info(model_dir: Path, *, format: str, problem: Problem, feature_dim: in
     (model_dir / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True))
 
 
-def load_info(model_dir: Path, expected_format: str) -> dict[str, Any]:
-    path = Path(model_dir) / INFO_FILE
+def artifact_file(model_dir: Path, name: str) -> Path:
+    """A file the model artifact must hold; its absence is said plainly (the endpoint's FailureReason)."""
+    path = Path(model_dir) / name
     if not path.is_file():
-        raise FileNotFoundError(f"The model artifact has no {INFO_FILE} (looked in {model_dir}).")
-    info = json.loads(path.read_text())
+        raise FileNotFoundError(f"The model artifact has no {name} (looked in {model_dir}).")
+    return path
+
+
+def load_info(model_dir: Path, expected_format: str) -> dict[str, Any]:
+    info = json.loads(artifact_file(model_dir, INFO_FILE).read_text())
     if info.get("format") != expected_format:
         raise ValueError(f"{INFO_FILE} describes a {info.get('format')!r} model, not {expected_format!r}.")
     return info

@@ -208,10 +208,7 @@ class LightGBMPredictor(tabular.TabularPredictor):
         import lightgbm as lgb
 
         super().__init__(tabular.load_info(model_dir, FORMAT))
-        path = model_dir / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"The model artifact has no {MODEL_FILE} (looked in {model_dir}).")
-        self.booster = lgb.Booster(model_file=str(path))
+        self.booster = lgb.Booster(model_file=str(tabular.artifact_file(model_dir, MODEL_FILE)))
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         predictions = np.asarray(self.booster.predict(x, num_threads=self.threads))
