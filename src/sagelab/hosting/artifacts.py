@@ -37,6 +37,23 @@ def model_data_url(container: dict[str, Any]) -> str | None:
     return source.get("S3Uri") if source else None
 
 
+def check_container(container: dict[str, Any], field: str, algorithms: AlgorithmRegistry, blobs: BlobStore) -> None:
+    """Refuse, at creation time, a container whose image no algorithm serves or whose model data is missing."""
+    algorithms.for_image(container.get("Image", ""), field=f"{field}.Image")
+    url = model_data_url(container)
+    if not url:
+        raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
+    uri = parse_s3_uri(url, field=f"{field}.ModelDataUrl")
+    try:
+        if uri.key.endswith("/"):
+            if next(blobs.list(uri.bucket, uri.key), None) is None:
+                raise ValidationError(f"{field}: could not find model data at {url}: the prefix is empty.")
+        else:
+            blobs.head(uri.bucket, uri.key)
+    except S3Error as exc:
+        raise ValidationError(f"{field}: could not find model data at {url}: {exc.message}") from None
+
+
 def _unpack(data: bytes, target: Path, url: str) -> None:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:

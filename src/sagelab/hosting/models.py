@@ -6,9 +6,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sagelab.arns import sagemaker_arn
-from sagelab.errors import S3Error, ValidationError
-from sagelab.hosting.artifacts import containers_of, model_data_url
-from sagelab.lake.uris import parse_s3_uri
+from sagelab.errors import ValidationError
+from sagelab.hosting.artifacts import check_container, containers_of
 from sagelab.storage.resources import AlreadyExists, Resource, public
 
 if TYPE_CHECKING:
@@ -31,11 +30,7 @@ class ModelService:
             raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
         for index, container in enumerate(containers, start=1):
             field = "PrimaryContainer" if params.get("PrimaryContainer") else f"Containers[{index}]"
-            self.platform.algorithms.for_image(container.get("Image", ""), field=f"{field}.Image")
-            url = model_data_url(container)
-            if not url:
-                raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
-            self._check_model_data(url, field)
+            check_container(container, field, self.platform.algorithms, self.platform.blobs)
         arn = sagemaker_arn(region, self.platform.account_id, "model", name)
         doc = {"ModelName": name, "ModelArn": arn, "CreationTime": time.time(),
                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False))}
@@ -49,17 +44,6 @@ class ModelService:
         if params.get("Tags"):
             self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
         return arn
-
-    def _check_model_data(self, url: str, field: str) -> None:
-        uri = parse_s3_uri(url, field=f"{field}.ModelDataUrl")
-        try:
-            if uri.key.endswith("/"):
-                if next(self.platform.blobs.list(uri.bucket, uri.key), None) is None:
-                    raise ValidationError(f"Could not find model data at {url}: the prefix is empty.")
-            else:
-                self.platform.blobs.head(uri.bucket, uri.key)
-        except S3Error as exc:
-            raise ValidationError(f"Could not find model data at {url}: {exc.message}") from None
 
     def get(self, name: str) -> Resource:
         res = self.platform.resources.get(MODEL, name)

@@ -12,9 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sagelab.arns import sagemaker_arn
-from sagelab.errors import ConflictError, S3Error, ValidationError
-from sagelab.hosting.artifacts import model_data_url
-from sagelab.lake.uris import parse_s3_uri
+from sagelab.errors import ConflictError, ValidationError
+from sagelab.hosting.artifacts import check_container
 from sagelab.storage.resources import AlreadyExists, Resource, public
 
 if TYPE_CHECKING:
@@ -157,20 +156,7 @@ class ModelPackageService:
 
     def _check_containers(self, containers: list[dict[str, Any]], field: str) -> None:
         for index, container in enumerate(containers, start=1):
-            where = f"{field}[{index}]"
-            self.platform.algorithms.for_image(container.get("Image", ""), field=f"{where}.Image")
-            url = model_data_url(container)
-            if not url:
-                raise ValidationError(f"{where} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
-            uri = parse_s3_uri(url, field=f"{where}.ModelDataUrl")
-            try:
-                if uri.key.endswith("/"):
-                    if next(self.platform.blobs.list(uri.bucket, uri.key), None) is None:
-                        raise ValidationError(f"{where}: no model data at {url}: the prefix is empty.")
-                else:
-                    self.platform.blobs.head(uri.bucket, uri.key)
-            except S3Error as exc:
-                raise ValidationError(f"{where}: could not find model data at {url}: {exc.message}") from None
+            check_container(container, f"{field}[{index}]", self.platform.algorithms, self.platform.blobs)
 
     def get(self, name_or_arn: str) -> Resource:
         """A package by ARN, by `<group>/<version>`, or by the name of an unversioned package."""
