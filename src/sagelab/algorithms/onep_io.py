@@ -214,18 +214,25 @@ def _assemble(records: list[tuple[np.ndarray, np.ndarray | None, int | None]], f
     return matrix
 
 
-def _finite(x: Matrix) -> Matrix:
+def _first_non_finite(x: Matrix) -> tuple[int, int, float] | None:
+    """(row, column, value) of the first NaN or infinite cell, dense or sparse; None when every cell is finite."""
     values = x.data if sp.issparse(x) else x
     if np.isfinite(values).all():
-        return x
+        return None
     if sp.issparse(x):
         coo = x.tocoo()
         bad = int(np.flatnonzero(~np.isfinite(coo.data))[0])
-        row, column, value = int(coo.row[bad]), int(coo.col[bad]), coo.data[bad]
-    else:
-        row, column = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
-        value = x[row, column]
-    raise InferenceError(400, f"Record {row + 1}, feature {column + 1}: {float(value)!r} is not a finite number.")
+        return int(coo.row[bad]), int(coo.col[bad]), float(coo.data[bad])
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+    return row, column, float(x[row, column])
+
+
+def _finite(x: Matrix) -> Matrix:
+    found = _first_non_finite(x)
+    if found is None:
+        return x
+    row, column, value = found
+    raise InferenceError(400, f"Record {row + 1}, feature {column + 1}: {value!r} is not a finite number.")
 
 
 def _kind(value: Any) -> str:
@@ -402,16 +409,10 @@ def _file_name(path: Any) -> str:
 
 
 def _check_finite(name: str, x: Matrix, y: np.ndarray | None, unit: str, *, csv: bool) -> None:
-    values = x.data if sp.issparse(x) else x
-    if not np.isfinite(values).all():
-        if sp.issparse(x):
-            coo = x.tocoo()
-            bad = int(np.flatnonzero(~np.isfinite(coo.data))[0])
-            row, column, value = int(coo.row[bad]), int(coo.col[bad]), coo.data[bad]
-        else:
-            row, column = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
-            value = x[row, column]
-        shown = "missing" if csv and np.isnan(value) else f"{float(value)!r}, not a finite number"
+    found = _first_non_finite(x)
+    if found is not None:
+        row, column, value = found
+        shown = "missing" if csv and np.isnan(value) else f"{value!r}, not a finite number"
         raise DataError(f"Channel '{name}', {unit} {row + 1}: feature {column + 1} is {shown}.")
     if y is not None and not np.isfinite(y).all():
         row = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).any(axis=1))[0])
