@@ -42,19 +42,12 @@ from sagelab.compute.engine import (
 from sagelab.compute.lifetime import die_with_parent
 from sagelab.compute.log_times import LogClock, TimedLog
 
-#: Environment every task process inherits (through the forkserver), unless the server's own sets it.
-#: Empty on purpose: OMP_WAIT_POLICY=PASSIVE (or a small GOMP_SPINCOUNT) made a lone 2-thread XGBoost
-#: training 15 % slower here, while parallel tuning trials (one thread each) scaled as well without it.
-TASK_ENVIRONMENT: dict[str, str] = {}
+# Task processes keep libgomp's default OpenMP waiting: OMP_WAIT_POLICY=PASSIVE (or a small GOMP_SPINCOUNT)
+# made a lone 2-thread XGBoost training 15 % slower here, while parallel tuning trials (one thread each)
+# scaled as well without it.
 
 #: What a stand-by process sends once its warm-up is done.
 _READY = "ready"
-
-
-def _export_task_environment() -> None:
-    """Task processes inherit the forkserver's environment, fixed when it starts (on the first process)."""
-    for name, value in TASK_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
 
 
 def _result_path(task: Task) -> Path:
@@ -285,7 +278,6 @@ class LocalProcessEngine:
         """Fork the stand-by process (only while idle, so its warm-up never slows a running task)."""
         if self.warmup is None or (self._standby is not None and self._standby.process.exitcode is None):
             return
-        _export_task_environment()
         ours, theirs = self._ctx.Pipe()
         process = self._ctx.Process(target=_standby_main, args=(theirs, self.warmup), name="task-standby")
         process.start()
@@ -310,7 +302,6 @@ class LocalProcessEngine:
     def _start(self, entry: _Running) -> None:
         with contextlib.suppress(FileNotFoundError):
             _result_path(entry.task).unlink()
-        _export_task_environment()
         process = self._take_standby(entry.task)
         if process is None:
             process = self._ctx.Process(target=_child_main, args=(entry.task,), name=f"task-{entry.task.id}")
