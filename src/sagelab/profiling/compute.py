@@ -263,9 +263,11 @@ class _Profiler:
         missing = np.isnan(values)
         present = values[~missing]
         present.sort()
+        total = float(present.sum())
+        mean = total / len(present)
+        powers = self.moments.fill(base["name"], values, missing, mean)
         integral = pa.types.is_integer(column.type)
-        stats, runs = _numeric_stats(present, integral)
-        self.moments.fill(base["name"], values, missing, stats.mean)
+        stats, runs = _numeric_stats(present, integral, total, powers)
         distinct, top, least = runs
         cast = int if integral else float
         top = [ValueCount(cast(v), n) for v, n in top]
@@ -371,9 +373,10 @@ class _Profiler:
 
 
 class _Moments:
-    """Centred values and presence masks of the numeric columns, as two column-major matrices that the
-    per-column threads fill; Pearson r of every pair over the rows where both are present (as pandas
-    computes it) then takes four matrix products instead of one pass per pair."""
+    """The numeric columns' deviations from their means, their squares and presence masks, as column-major
+    matrices that the per-column threads fill. Each column's skewness and kurtosis come from its two
+    columns; Pearson r of every pair over the rows where both are present (as pandas computes it) then takes
+    four matrix products instead of one pass per pair."""
 
     def __init__(self, rows: np.ndarray, names: list[str]):
         #: The rows used: all of them, or a uniform sample when the matrices would be too big.
@@ -381,30 +384,39 @@ class _Moments:
         self.rows = len(rows)
         self.index = {name: j for j, name in enumerate(names)}
         self.centred = np.empty((self.rows, len(names)), order="F")
+        self.squares = np.empty((self.rows, len(names)), order="F")
         self.present = np.empty((self.rows, len(names)), order="F")
 
-    def fill(self, name: str, values: np.ndarray, missing: np.ndarray, mean: float) -> None:
+    def fill(self, name: str, values: np.ndarray, missing: np.ndarray, mean: float) -> tuple[float, float, float]:
+        """Centre one column (its missing rows at zero, so they add nothing to the sums) and return the sums
+        of the second, third and fourth powers of its deviations over all its present values."""
         j = self.index.get(name)
-        if j is None:
-            return
-        if self.rows < len(values):
-            values, missing = values[self.row_index], missing[self.row_index]
-        np.subtract(values, mean, out=self.centred[:, j])
-        self.centred[missing, j] = 0.0  # centring keeps the sums below exact enough for r
-        np.logical_not(missing, out=self.present[:, j], casting="unsafe")
+        whole = j is not None and self.rows == len(values)
+        centred = self.centred[:, j] if whole else np.empty(len(values))
+        squares = self.squares[:, j] if whole else np.empty(len(values))
+        np.subtract(values, mean, out=centred)
+        centred[missing] = 0.0  # centring also keeps the products below exact enough for r
+        np.multiply(centred, centred, out=squares)
+        powers = float(squares.sum()), float(np.dot(squares, centred)), float(np.dot(squares, squares))
+        if j is not None:
+            if not whole:
+                self.centred[:, j], self.squares[:, j] = centred[self.row_index], squares[self.row_index]
+                missing = missing[self.row_index]
+            np.logical_not(missing, out=self.present[:, j], casting="unsafe")
+        return powers
 
     def pearson(self, names: list[str]) -> np.ndarray:
         columns = [self.index[n] for n in names]
         same = columns == list(range(self.centred.shape[1]))
         centred = self.centred if same else self.centred[:, columns]
+        squares = self.squares if same else self.squares[:, columns]
         present = self.present if same else self.present[:, columns]
         n = present.T @ present
         sums = centred.T @ present  # sums[i, j]: sum of column i over the rows where j is present
-        squares = (centred * centred).T @ present
         products = centred.T @ centred
         with np.errstate(invalid="ignore", divide="ignore"):
             covariance = products - sums * sums.T / n
-            variance = squares - sums ** 2 / n
+            variance = squares.T @ present - sums ** 2 / n
             r = covariance / np.sqrt(variance * variance.T)
         r = np.clip(r, -1.0, 1.0)
         np.fill_diagonal(r, 1.0)
@@ -471,8 +483,9 @@ def _sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.diff(positions)
 
 
-def _numeric_stats(values: np.ndarray, integral: bool):
-    """All statistics of one numeric column from its sorted present values."""
+def _numeric_stats(values: np.ndarray, integral: bool, total: float, powers: tuple[float, float, float]):
+    """All statistics of one numeric column from its sorted present values, their sum and the sums of the
+    second to fourth powers of their deviations from the mean."""
     n = len(values)
     quantiles = {f"{round(q * 100)}%": _quantile(values, q) for q in QUANTILES}
     q1, median, q3 = quantiles["25%"], quantiles["50%"], quantiles["75%"]
@@ -480,18 +493,13 @@ def _numeric_stats(values: np.ndarray, integral: bool):
     fence_low, fence_high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
     below = int(np.searchsorted(values, fence_low, "left"))
     above_start = int(np.searchsorted(values, fence_high, "right"))
-    mean = float(values.mean())
-    # Central moments in one pass each; skewness and excess kurtosis with the small-sample corrections
-    # pandas (and scipy's bias=False) apply.
-    deviation = values - mean
-    squared = deviation * deviation
-    m2 = float(squared.mean())
+    mean = total / n
+    # Skewness and excess kurtosis with the small-sample corrections pandas (and scipy's bias=False) apply.
+    m2, m3, m4 = (p / n for p in powers)
     std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
     if std:
         z_low, z_high = mean - 3 * std, mean + 3 * std
         outliers_z = int(np.searchsorted(values, z_low, "left") + n - np.searchsorted(values, z_high, "right"))
-        m3 = float(np.dot(squared, deviation)) / n
-        m4 = float(np.dot(squared, squared)) / n
         skewness = _finite(math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5) if n > 2 else None
         kurt = _finite((n - 1) * ((n + 1) * m4 / m2 ** 2 - 3 * (n - 1)) / ((n - 2) * (n - 3))) if n > 3 else None
     else:
@@ -500,16 +508,18 @@ def _numeric_stats(values: np.ndarray, integral: bool):
     box = BoxStats(q1=q1, median=median, q3=q3, whisker_low=float(values[min(below, n - 1)]),
                    whisker_high=float(values[max(above_start - 1, 0)]), fliers=flier_values.tolist())
 
-    starts = np.concatenate(([0], np.flatnonzero(values[1:] != values[:-1]) + 1))
-    counts = np.diff(np.append(starts, n))
-    distinct = len(starts)
+    changes = values[1:] != values[:-1]
+    distinct = int(np.count_nonzero(changes)) + 1
     if distinct == n:  # all unique: every count is 1, ties go to the smallest values
-        top_idx, least_idx = np.arange(min(TOP_VALUES, n)), np.arange(min(LEAST_VALUES, n))
+        top = [(v, 1) for v in values[:TOP_VALUES]]
+        least = [(v, 1) for v in values[:LEAST_VALUES]]
     else:
-        order = np.argsort(-counts, kind="stable")
-        top_idx, least_idx = order[:TOP_VALUES], np.argsort(counts, kind="stable")[:LEAST_VALUES]
-    top = [(values[starts[i]], int(counts[i])) for i in top_idx]
-    least = [(values[starts[i]], int(counts[i])) for i in least_idx]
+        starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
+        counts = np.diff(np.append(starts, n))
+        top_idx = np.argsort(-counts, kind="stable")[:TOP_VALUES]
+        least_idx = np.argsort(counts, kind="stable")[:LEAST_VALUES]
+        top = [(values[starts[i]], int(counts[i])) for i in top_idx]
+        least = [(values[starts[i]], int(counts[i])) for i in least_idx]
 
     lo, hi = float(values[0]), float(values[-1])
     if integral and hi - lo <= 40:  # one bar per integer value
@@ -521,7 +531,7 @@ def _numeric_stats(values: np.ndarray, integral: bool):
     buckets = _sorted_histogram(values, bucket_edges)
     sketch = values[np.round(np.linspace(0, n - 1, min(SKETCH_SIZE, n))).astype(np.int64)]
     stats = NumericStats(
-        mean=mean, std=std, min=lo, max=hi, sum=float(values.sum()),
+        mean=mean, std=std, min=lo, max=hi, sum=total,
         zeros=int(np.searchsorted(values, 0.0, "right") - np.searchsorted(values, 0.0, "left")),
         negatives=int(np.searchsorted(values, 0.0, "left")), skewness=skewness, kurtosis=kurt,
         quantiles=quantiles, iqr=iqr, histogram=Histogram(edges.tolist(), hist.tolist()), box=box,
