@@ -4,7 +4,8 @@ Run: python benchmarks/profile.py [--rows 1000000] [--repeat 1] [--ydata-python 
 
 The table is generated here: 1,000,000 rows × 10 columns (6 float, 3 categorical, 1 integer), 5 % of every
 column missing. Both tools start from the same in-memory pandas DataFrame and write an HTML report:
-  - sagelab: `profile(frame)` + `write_outputs` (statistics.json, constraints.json, report.html);
+  - sagelab: `profile_to_folder(frame, folder)` (statistics.json, constraints.json, report.html), what
+    `sagelab profile` and the profiler processing image run;
   - ydata-profiling: `ProfileReport(frame, minimal=True).to_file("report.html")`.
 Imports and a warm-up on a small frame happen before the clock starts, for both. Wall-clock seconds decide
 the ratio; CPU seconds (all threads of the process) are printed too, as they vary less when other work
@@ -78,10 +79,10 @@ def _timed(run, repeat: int) -> tuple[float, float]:
 
 
 def time_sagelab(frame: pd.DataFrame, out: Path, repeat: int) -> tuple[float, float]:
-    from sagelab.profiling import profile, write_outputs
+    from sagelab.profiling import profile_to_folder
 
-    write_outputs(profile(frame.head(1000)), out)  # warm-up: imports, font cache
-    return _timed(lambda: write_outputs(profile(frame), out), repeat)
+    profile_to_folder(frame.head(1000), out)  # warm-up: imports, font cache
+    return _timed(lambda: profile_to_folder(frame, out), repeat)
 
 
 def time_ydata(frame: pd.DataFrame, out: Path, repeat: int, python: str | None) -> tuple[float | None, float, str]:

@@ -12,7 +12,7 @@ from scipy import stats as sps
 from sklearn import datasets
 
 from sagelab.errors import ValidationError
-from sagelab.profiling import OUTPUT_FILES, profile, write_outputs
+from sagelab.profiling import OUTPUT_FILES, profile, profile_to_folder, write_outputs
 from sagelab.profiling.report import SECTIONS
 
 
@@ -224,6 +224,23 @@ def test_report_holds_every_section(tmp_path):
     for word in ("Duplicate rows", "Memory", "Quantile 25%", "Most frequent", "Least frequent", "Imbalance ratio",
                  "Pearson", "Spearman", "Cramér", "IQR fence low", "|z| &gt; 3"):
         assert word in page
+
+
+def test_figures_drawn_while_profiling_give_the_same_report(tmp_path):
+    """profile_to_folder draws each attribute's figure as the profiler hands the attribute over; the files
+    it writes are those of profile + write_outputs (but for the report's time stamp)."""
+    frame = _messy(datasets.load_wine)
+    handed_over: list[str] = []
+    result = profile(frame, target="target", on_attribute=lambda a: handed_over.append(a.name))
+    assert sorted(handed_over) == sorted(frame.columns)
+    write_outputs(result, tmp_path / "apart")
+    profile_to_folder(frame, tmp_path / "together", target="target")
+
+    def without_time(path):
+        return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "", path.read_text())
+
+    for name in OUTPUT_FILES:
+        assert without_time(tmp_path / "together" / name) == without_time(tmp_path / "apart" / name), name
 
 
 def test_report_renders_in_headless_chromium(tmp_path):

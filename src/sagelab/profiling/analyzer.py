@@ -48,18 +48,19 @@ def parse_dataset_format(text: str | None) -> tuple[str | None, bool]:
 
 
 def run_analyzer(ctx) -> None:
-    from sagelab.profiling import profile, write_outputs
+    from sagelab.profiling import profile_to_folder
 
     env = ctx.environment
     source = _pick(ctx.inputs, env.get("dataset_source"), "dataset_source")
     output = _pick(ctx.outputs, env.get("output_path"), "output_path")
     file_format, header = parse_dataset_format(env.get("dataset_format"))
     ctx.print(f"sagelab profiler: reading {source}")
-    result = profile(source, target=env.get("target") or None, file_format=file_format, header=header)
+    uri = next(iter(ctx.input_uris.values()), None)
+    result, written = profile_to_folder(source, output, target=env.get("target") or None, source=uri,
+                                        file_format=file_format, header=header)
     ctx.print(f"sagelab profiler: {result.overview.rows} rows, {result.overview.columns} columns, "
               f"{len(result.alerts)} warnings")
     for alert in result.alerts:
         ctx.print(f"  warning: {alert.message}")
-    uri = next(iter(ctx.input_uris.values()), None)
-    for path in write_outputs(result, output, source=uri):
+    for path in written:
         ctx.print(f"sagelab profiler: wrote {path.name}")

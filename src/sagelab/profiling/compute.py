@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -72,8 +72,11 @@ _BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
 
 
 def profile(data: Any, target: str | None = None, *, file_format: str | None = None, header: bool = True,
-            seed: int = 0) -> Profile:
-    """Profile a pandas DataFrame, an Arrow table, or CSV/Parquet/JSON files (a path, folder or list)."""
+            seed: int = 0, on_attribute: Callable[[Attribute], None] | None = None) -> Profile:
+    """Profile a pandas DataFrame, an Arrow table, or CSV/Parquet/JSON files (a path, folder or list).
+
+    `on_attribute` is called on this thread with each attribute as soon as it is computed, while other
+    columns are still being computed on worker threads: the report draws its figures there."""
     import duckdb
 
     table = to_arrow(data, file_format=file_format, header=header)
@@ -83,7 +86,7 @@ def profile(data: Any, target: str | None = None, *, file_format: str | None = N
     con = duckdb.connect()
     try:
         con.register("data", table)
-        return _Profiler(con, table, target, np.random.default_rng(seed)).run()
+        return _Profiler(con, table, target, np.random.default_rng(seed)).run(on_attribute)
     finally:
         con.close()
 
@@ -117,29 +120,34 @@ class _Profiler:
         #: (float64, NaN for missing): Spearman ranks and the scatter matrix use it.
         self.sample = self._sample_index(table.num_rows, SPEARMAN_SAMPLE)
         self.samples: dict[str, np.ndarray] = {}
-        #: String columns' frequencies, counted on worker threads (see `run`).
-        self.string_counts: dict[str, Any] = {}
 
-    def run(self) -> Profile:
-        from concurrent.futures import ThreadPoolExecutor
+    def run(self, on_attribute: Callable[[Attribute], None] | None = None) -> Profile:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        # Numeric columns are sorted and scanned by NumPy, string columns' values counted by Arrow; both
-        # release the GIL, so they run on a thread pool while this thread sends queries to DuckDB (which runs
-        # its own threads; its connection stays on this thread).
         numeric = [n for n in self.table.column_names if _is_numeric(self.table.column(n).type)
                    and self.table.column(n).null_count < len(self.table.column(n))]
         correlated = numeric[:MAX_CORRELATION_COLUMNS]
         pearson_rows = min(self.table.num_rows, PEARSON_CELLS // max(len(correlated), 1))
         self.moments = _Moments(self._sample_index(self.table.num_rows, pearson_rows), correlated)
+        done: dict[str, Attribute] = {}
+
+        def finished(attribute: Attribute) -> None:
+            done[attribute.name] = attribute
+            if on_attribute is not None:
+                on_attribute(attribute)
+
+        # Numeric columns are sorted and scanned by NumPy on worker threads (it releases the GIL). This
+        # thread meanwhile takes the other columns, whose values Arrow counts (releasing the GIL too) and
+        # whose few queries go to DuckDB (its connection stays on this thread), then hands over the
+        # numeric attributes as they finish.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            futures = {n: pool.submit(self._attribute, n) for n in numeric}
-            strings = [n for n in self.table.column_names if n not in futures
-                       and _is_string(self.table.column(n).type)]
-            self.string_counts = {n: pool.submit(_string_frequencies, self.table.column(n)) for n in strings}
-            # String columns last: their counts are then most likely ready.
-            others = {n: self._attribute(n) for n in self.table.column_names if n not in futures and n not in strings}
-            others.update({n: self._attribute(n) for n in strings})
-            attributes = [futures[n].result() if n in futures else others[n] for n in self.table.column_names]
+            pending = [pool.submit(self._attribute, n) for n in numeric]
+            for name in self.table.column_names:
+                if name not in numeric:
+                    finished(self._attribute(name))
+            for future in as_completed(pending):
+                finished(future.result())
+        attributes = [done[n] for n in self.table.column_names]
         by_name = {a.name: a for a in attributes}
         overview = self._overview(attributes)
         correlations = self._correlations(attributes)
@@ -223,9 +231,7 @@ class _Profiler:
 
     def _string(self, base: dict, name: str) -> Attribute:
         col = _quote(name)
-        counting = self.string_counts.get(name)
-        distinct, top, least, (min_len, mean_len, max_len) = (
-            counting.result() if counting is not None else _string_frequencies(self.table.column(name)))
+        distinct, top, least, (min_len, mean_len, max_len) = _string_frequencies(self.table.column(name))
         if distinct <= 2 and all(str(vc.value).strip().lower() in _BOOLEAN_WORDS for vc in top):
             kind = BOOLEAN
         elif self._looks_like_dates([vc.value for vc in top]):
@@ -397,7 +403,10 @@ class _Moments:
         np.subtract(values, mean, out=centred)
         centred[missing] = 0.0  # centring also keeps the products below exact enough for r
         np.multiply(centred, centred, out=squares)
-        powers = float(squares.sum()), float(np.dot(squares, centred)), float(np.dot(squares, squares))
+        # einsum rather than np.dot: OpenBLAS's threads, woken by every dot product, spin afterwards and take
+        # the cores from the other column threads.
+        powers = (float(squares.sum()), float(np.einsum("i,i->", squares, centred)),
+                  float(np.einsum("i,i->", squares, squares)))
         if j is not None:
             if not whole:
                 self.centred[:, j], self.squares[:, j] = centred[self.row_index], squares[self.row_index]
@@ -423,16 +432,10 @@ class _Moments:
         return r
 
 
-def _is_string(data_type: pa.DataType) -> bool:
-    if pa.types.is_dictionary(data_type):
-        data_type = data_type.value_type
-    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
-
-
 def _string_frequencies(column: pa.ChunkedArray, top: int = CATEGORY_BUCKETS):
-    """Like `_Profiler._frequencies` for a text column, counted by Arrow (no SQL connection, so it can run on a
-    worker thread): distinct count, most and least frequent values (ties: smallest value first) and the
-    lengths of the present values (min, mean, max)."""
+    """Like `_Profiler._frequencies` for a text column, counted by Arrow (which releases the GIL while the
+    numeric columns are computed on other threads): distinct count, most and least frequent values (ties:
+    smallest value first) and the lengths of the present values (min, mean, max)."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     counted = pc.value_counts(column)

@@ -22,6 +22,23 @@ from sagelab.profiling.compute import (
 )
 from sagelab.profiling.model import Attribute, Profile
 
+
+class AttributeFigures:
+    """Attribute figures drawn ahead of the report. Passed as `profile(..., on_attribute=figures.draw)`, each
+    figure is drawn as soon as its attribute is computed, while the profiler's worker threads are still
+    computing other columns, instead of all of them after the profile."""
+
+    def __init__(self) -> None:
+        self._drawn: dict[str, str | None] = {}
+
+    def draw(self, attribute: Attribute) -> None:
+        self._drawn[attribute.name] = plots.attribute_figure(attribute)
+
+    def of(self, attribute: Attribute) -> str | None:
+        if attribute.name not in self._drawn:
+            self.draw(attribute)
+        return self._drawn[attribute.name]
+
 SECTIONS = (
     ("overview", "Overview"),
     ("alerts", "Warnings"),
@@ -115,7 +132,7 @@ def _alerts(profile: Profile) -> str:
     return items + f'<p class="muted">{rules}</p>'
 
 
-def _attribute(index: int, a: Attribute) -> str:
+def _attribute(index: int, a: Attribute, figures: AttributeFigures) -> str:
     rows = [["Type", f'<span class="kind">{_e(a.kind)}</span> <span class="muted">{_e(a.physical_type)}</span>'],
             ["Present", _fmt(a.count)], ["Missing", f"{_fmt(a.missing)} ({a.missing_share:.1%})"],
             ["Distinct", _fmt(a.distinct)], ["Mode", _fmt(a.mode)]]
@@ -132,7 +149,7 @@ def _attribute(index: int, a: Attribute) -> str:
                   f"{_fmt(a.text.min_length)} / {_fmt(a.text.mean_length)} / {_fmt(a.text.max_length)}"]]
     frequent = _table(["Most frequent", "Count"], [[_fmt(vc.value), _fmt(vc.count)] for vc in a.most_frequent[:10]])
     least = _table(["Least frequent", "Count"], [[_fmt(vc.value), _fmt(vc.count)] for vc in a.least_frequent])
-    figure = _img(plots.attribute_figure(a), f"distribution of {a.name}")
+    figure = _img(figures.of(a), f"distribution of {a.name}")
     return (f'<div class="card" id="attribute-{index}"><h3>{_e(a.name)}</h3><div class="row">'
             f'{_table(["Statistic", "Value"], rows)}<div>{figure}</div><div>{frequent}</div><div>{least}</div>'
             "</div></div>")
@@ -167,7 +184,7 @@ def _correlations(profile: Profile) -> str:
 
     note = (f'<p class="muted">Pearson on {basis(c.pearson_rows)}, Spearman on {basis(c.spearman_rows)}; '
             "each pair over the rows where both are present.</p>")
-    return (f'{_img(plots.correlation_figure(c), "correlation heatmaps")}{note}'
+    return (f'{_img(plots.correlation_figure(c), "correlation heatmap")}{note}'
             f'{_table(["Attribute", "Attribute", "Pearson", "Spearman"], rows, left=2)}')
 
 
@@ -218,9 +235,11 @@ def _outliers(profile: Profile) -> str:
               "value inside them); z-score from the mean and sample standard deviation.</p>")
 
 
-def render(profile: Profile, *, title: str = "Data quality report", source: str | None = None) -> str:
+def render(profile: Profile, *, title: str = "Data quality report", source: str | None = None,
+           figures: AttributeFigures | None = None) -> str:
+    figures = figures or AttributeFigures()
     with plots.style():
-        attributes = "".join(_attribute(i, a) for i, a in enumerate(profile.attributes))
+        attributes = "".join(_attribute(i, a, figures) for i, a in enumerate(profile.attributes))
         bodies = {
             "overview": _overview(profile),
             "alerts": _alerts(profile),
@@ -243,7 +262,7 @@ def render(profile: Profile, *, title: str = "Data quality report", source: str 
 
 
 def write_report(profile: Profile, path: Path, *, title: str = "Data quality report",
-                 source: str | None = None) -> Path:
+                 source: str | None = None, figures: AttributeFigures | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(profile, title=title, source=source), encoding="utf-8")
+    path.write_text(render(profile, title=title, source=source, figures=figures), encoding="utf-8")
     return path
