@@ -147,12 +147,14 @@ class _Profiler:
                     finished(self._attribute(name))
             for future in as_completed(pending):
                 finished(future.result())
-        attributes = [done[n] for n in self.table.column_names]
-        by_name = {a.name: a for a in attributes}
-        overview = self._overview(attributes)
-        correlations = self._correlations(attributes)
-        contingency = self._contingency(attributes)
-        balance = self._class_balance(by_name[self.target]) if self.target else None
+            attributes = [done[n] for n in self.table.column_names]
+            # Correlations are matrix products and ranks (NumPy and pandas release the GIL): a worker computes
+            # them while this thread sends the queries over whole rows to DuckDB.
+            correlating = pool.submit(self._correlations, attributes)
+            overview = self._overview(attributes)
+            contingency = self._contingency(attributes)
+            balance = self._class_balance(done[self.target]) if self.target else None
+            correlations = correlating.result()
         scatter = self._scatter(attributes, correlations, balance)
         alerts = _alerts(overview, attributes, correlations, contingency, balance)
         return Profile(overview=overview, attributes=attributes, target=self.target, class_balance=balance,
