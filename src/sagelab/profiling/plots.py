@@ -72,7 +72,7 @@ def _ticks(axis, values, labels=None) -> None:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1e4 or float(value).is_integer() else f"{value:.3g}"
+    return f"{value:,.0f}" if abs(value) >= 1e3 or float(value).is_integer() else f"{value:.3g}"
 
 
 def _spread(low: float, high: float, count: int = 4) -> np.ndarray:
@@ -86,11 +86,7 @@ def _histogram_with_box(attribute: Attribute) -> str:
         ax = fig.add_axes((0.13, 0.13, 0.84, 0.83))
         peak = max(stats.histogram.counts) or 1
         ax.stairs(stats.histogram.counts, stats.histogram.edges, fill=True, color=_BAR, alpha=0.85)
-        box = stats.box
-        ax.bxp([{"med": box.median, "q1": box.q1, "q3": box.q3, "whislo": box.whisker_low,
-                 "whishi": box.whisker_high, "fliers": box.fliers}], orientation="horizontal",
-               positions=[-0.16 * peak], widths=0.12 * peak, manage_ticks=False,
-               flierprops={"markersize": 2, "alpha": 0.5})
+        _box(ax, stats.box, centre=-0.16 * peak, half_height=0.06 * peak)
         ax.set_ylim(-0.25 * peak, 1.05 * peak)
         edges = stats.histogram.edges
         ax.set_xlim(edges[0], edges[-1])
@@ -98,6 +94,22 @@ def _histogram_with_box(attribute: Attribute) -> str:
         _ticks(ax.yaxis, [0, peak])
         ax.set_ylabel("count")
         return _data_uri(fig)
+
+
+def _box(ax, box, centre: float, half_height: float) -> None:
+    """A horizontal box plot (box, median, whiskers with caps, fliers) as two artists: matplotlib's bxp makes
+    one per part, and each artist costs about as much to add as to draw."""
+    low, high, cap = centre - half_height, centre + half_height, half_height / 2
+    nan = np.nan
+    xs = [box.q1, box.q3, box.q3, box.q1, box.q1, nan, box.median, box.median, nan,
+          box.whisker_low, box.q1, nan, box.q3, box.whisker_high, nan,
+          box.whisker_low, box.whisker_low, nan, box.whisker_high, box.whisker_high]
+    ys = [low, low, high, high, low, nan, low, high, nan, centre, centre, nan, centre, centre, nan,
+          centre - cap, centre + cap, nan, centre - cap, centre + cap]
+    ax.plot(xs, ys, color="#333333", linewidth=0.9)
+    if box.fliers:
+        ax.plot(box.fliers, [centre] * len(box.fliers), linestyle="none", marker="o", markersize=2,
+                markerfacecolor="none", markeredgecolor="#333333", alpha=0.5)
 
 
 def _datetime_histogram(attribute: Attribute) -> str | None:
@@ -121,9 +133,17 @@ def _bar_chart(labels: list[str], counts: list[int], title: str | None = None) -
     height = 0.6 + 0.17 * len(counts) + (0.2 if title else 0)
     with _figure(3.6, height) as fig:
         ax = fig.add_axes((0.3, 0.45 / height, 0.66, 1 - (0.55 + (0.2 if title else 0)) / height))
+        # The bars as one collection and their labels as plain text: a patch per bar and a tick per label
+        # cost more to create than the whole figure takes to draw.
+        from matplotlib.collections import PolyCollection
+
         positions = np.arange(len(counts))[::-1]
-        ax.barh(positions, counts, color=_BAR)
-        _ticks(ax.yaxis, positions, [_short(label) for label in labels])
+        ax.add_collection(PolyCollection([((0, y - 0.4), (n, y - 0.4), (n, y + 0.4), (0, y + 0.4))
+                                          for y, n in zip(positions, counts, strict=True)], facecolors=_BAR))
+        ax.set_ylim(-0.6, len(counts) - 0.4)
+        ax.yaxis.set_ticks([])
+        for y, label in zip(positions, labels, strict=True):
+            ax.text(-0.02, y, _short(label), transform=ax.get_yaxis_transform(), ha="right", va="center")
         ax.set_xlim(0, max(counts) * 1.05)
         _ticks(ax.xaxis, _spread(0, max(counts), 3))
         ax.set_xlabel("count")
