@@ -72,6 +72,33 @@ def test_numeric_statistics_match_pandas(name):
         assert s.box.whisker_high == series[series <= high].max()
 
 
+def test_integer_columns_counted_or_sorted_match_pandas():
+    """Integer columns whose range is no wider than their count are put in order by counting, the others by
+    sorting: both give pandas' statistics (digits' pixel intensities 0-16, and a wide-ranged product)."""
+    digits = datasets.load_digits(as_frame=True).frame
+    rng = np.random.default_rng(3)
+    narrow = digits["pixel_0_4"].astype("Int64")
+    narrow[rng.random(len(narrow)) < 0.1] = pd.NA
+    wide = (digits["pixel_0_4"] * 1_000_003 + digits["pixel_1_3"] * 7 - 5_000_000).astype("int64")
+    frame = pd.DataFrame({"narrow": narrow, "wide": wide})
+    result = profile(frame)
+    for column in frame.columns:
+        series = frame[column].dropna().astype("int64")
+        attribute = result.attribute(column)
+        s = attribute.numeric
+        assert attribute.distinct == series.nunique()
+        assert (s.min, s.max, s.sum) == (series.min(), series.max(), series.sum())
+        for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+            assert s.quantiles[f"{round(q * 100)}%"] == pytest.approx(series.quantile(q))
+        counts = series.value_counts(sort=False).sort_index()
+        top = counts.sort_values(ascending=False, kind="stable").iloc[:10]
+        assert [(vc.value, vc.count) for vc in attribute.most_frequent[:10]] == list(top.items())
+        least = counts.sort_values(kind="stable").iloc[:5]
+        assert [(vc.value, vc.count) for vc in attribute.least_frequent] == list(least.items())
+        assert s.sketch == sorted(s.sketch) and (s.sketch[0], s.sketch[-1]) == (s.min, s.max)
+        assert s.skewness == pytest.approx(series.skew()) and s.kurtosis == pytest.approx(series.kurt())
+
+
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_correlations_match_pandas(name):
     frame = _messy(LOADERS[name])
