@@ -9,17 +9,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelab.profiling.compute import profile
 from sagelab.profiling.model import Profile
+
+if TYPE_CHECKING:
+    from sagelab.profiling.report import AttributeFigures
 
 __all__ = ["OUTPUT_FILES", "Profile", "profile", "profile_to_folder", "write_outputs"]
 
 OUTPUT_FILES = ("statistics.json", "constraints.json", "report.html")
 
 
-def write_outputs(result: Profile, folder: Path, *, source: str | None = None, figures=None) -> list[Path]:
+def write_outputs(result: Profile, folder: Path, *, source: str | None = None,
+                  figures: AttributeFigures | None = None) -> list[Path]:
     """The profile's three files in `folder`: Model Monitor's baseline pair and the HTML report (whose
     attribute figures may have been drawn ahead, see `profile_to_folder`)."""
     from sagelab.profiling.monitor_formats import write_baseline

@@ -1,10 +1,11 @@
 """Compute a `Profile` in a few vectorised passes.
 
-DuckDB answers everything that is a query over the table: value frequencies and distinct counts of
-non-numeric columns, duplicate rows, Pearson correlations, contingency tables, date and text statistics.
-Numeric columns are sorted once with NumPy; one sorted array gives exact quantiles, distinct values and
-their frequencies, IQR and z-score outlier counts, box-plot whiskers and histograms without further scans.
-Spearman ranks and the scatter matrix use a uniform sample of big tables.
+Arrow counts the values of text columns; DuckDB answers what is a query over whole rows: duplicate rows,
+contingency tables, other columns' frequencies, date statistics. Numeric columns are put in order once, on
+worker threads (NumPy's sort, or counting for integers of a narrow range); one ordered array gives exact
+quantiles, distinct values and their frequencies, IQR and z-score outlier counts, box-plot whiskers and
+histograms without further scans. Their centred values feed skewness, kurtosis and, in four matrix products,
+every pair's Pearson r. Spearman ranks and the scatter matrix use a uniform sample of big tables.
 """
 
 from __future__ import annotations
