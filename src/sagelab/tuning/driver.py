@@ -333,7 +333,7 @@ class TuningDriver:
                 doc["BestTrainingJob"] = best.summary(spec.name, spec.definition(best.definition).objective)
             if spec.warm_start is not None:
                 overall = doc.get("BestTrainingJob")
-                if parents_best is not None and (overall is None or _better(
+                if parents_best is not None and (overall is None or states.better_job(
                         parents_best, overall, spec.objective_type)):
                     overall = parents_best
                 if overall is not None:
@@ -346,10 +346,3 @@ class TuningDriver:
                 then(res)
 
         self.platform.resources.update(states.KIND, self.name, write, lease=self.lease)
-
-
-def _better(candidate: dict[str, Any], than: dict[str, Any], objective_type: str) -> bool:
-    a = candidate["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-    b = than["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-    return a > b if objective_type == "Maximize" else a < b
-

@@ -168,10 +168,7 @@ class TuningService:
             candidate = res.doc.get("BestTrainingJob") if res is not None else None
             if candidate is None:
                 continue
-            value = candidate["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-            if best is None or (value > best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-                                if spec.objective_type == "Maximize"
-                                else value < best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
+            if best is None or states.better_job(candidate, best, spec.objective_type):
                 best = candidate
         return best
 

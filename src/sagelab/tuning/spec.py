@@ -49,13 +49,6 @@ class Objective:
     metric: str
     type: str  # Maximize | Minimize
 
-    @property
-    def maximize(self) -> bool:
-        return self.type == "Maximize"
-
-    def better(self, value: float, than: float) -> bool:
-        return value > than if self.maximize else value < than
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainingDefinition:

@@ -88,6 +88,17 @@ def status_counters(trials: Iterable[Trial]) -> tuple[dict[str, int], dict[str, 
     return training, objective
 
 
+def better(value: float, than: float, objective_type: str) -> bool:
+    """Whether `value` beats `than` for an objective of this type (a tie does not)."""
+    return value > than if objective_type == "Maximize" else value < than
+
+
+def better_job(candidate: dict[str, Any], than: dict[str, Any], objective_type: str) -> bool:
+    """The same, between two BestTrainingJob summaries (as a tuning job and its warm-start parents hold them)."""
+    return better(candidate["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                  than["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], objective_type)
+
+
 def best_trial(trials: Iterable[Trial], objective_type: str) -> Trial | None:
     """The completed trial with the best objective (trials stopped early have no model to use)."""
     candidates = [t for t in trials if t.status == "Completed" and t.objective_status == "Succeeded"
@@ -111,7 +122,7 @@ def not_improving(trials: Sequence[Trial], objective_type: str) -> int:
             streak = 0
         else:
             streak += 1
-        if best is None or (value > best if objective_type == "Maximize" else value < best):
+        if best is None or better(value, best, objective_type):
             best = value
     return streak
 
