@@ -6,8 +6,8 @@
    Bayesian and Random tuning jobs with the same budget (20 trials, 2 in parallel), one pair per seed, all in
    one run. For each pair it prints both best objectives and how many trials Bayesian needed to reach Random's
    final best; then the medians. Target: Bayesian reaches Random's best within 60 % of the trials (median).
-2. Parallel trials. One Random tuning job (8 trials, 200 rounds on 20,000 rows each) with MaxParallelTrainingJobs=2 and the
-   same job with =1, alternated; prints the ratio of median wall times. Target <= 0.6 on 2 cores. Beside it,
+2. Parallel trials. One Random tuning job (8 trials, 200 rounds on 20,000 rows each) with
+   MaxParallelTrainingJobs=2 and the same job with =1, alternated; prints the ratio of median wall times. Target <= 0.6 on 2 cores. Beside it,
    the same eight trainings called directly with xgboost in one and in two warm worker processes: on a
    machine whose cores are shared, that ratio is what parallel trials could reach at best.
 

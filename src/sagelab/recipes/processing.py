@@ -1,9 +1,9 @@
 """The recipe runner as a built-in processing image, `sagelab-recipe`.
 
 The recipe comes from an input named `recipe` (one .json file), or, for a short one, from the Environment
-variable `recipe` (AWS caps Environment values at 256 characters). The data is the input named `data`, or the only other input. The
-job's output (the one named `output`, or its only output) receives the channels and the transformer, laid
-out as `sagelab prepare` writes them.
+variable `recipe` (AWS caps Environment values at 256 characters). The data is the input named `data`, or
+the only other input. The job's output (the one named `output`, or its only output) receives the channels
+and the transformer, laid out as `sagelab prepare` writes them.
 """
 
 from __future__ import annotations
