@@ -221,11 +221,6 @@ class Platform:
             return self.credentials.secret_access_key
         return None
 
-    def app(self):
-        from sagelab.api.faces import build_app
-
-        return build_app(self)
-
     def close(self) -> None:
         if self._stop_flushing is not None:
             self._stop_flushing.set()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
-from sagelab.api.pagination import page
+from sagelab.pagination import page
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform

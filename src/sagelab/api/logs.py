@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import JsonService
-from sagelab.api.pagination import decode_token, encode_token
 from sagelab.errors import InvalidParameter
 from sagelab.monitoring.filter_patterns import compile_pattern
 from sagelab.monitoring.log_groups import LogGroups, LogStream, check_limit, interleave, read_page
+from sagelab.pagination import decode_token, encode_token
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform

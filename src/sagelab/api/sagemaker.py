@@ -8,12 +8,12 @@ import anyio.to_thread
 
 from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
-from sagelab.api.pagination import page
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
 from sagelab.api.sagemaker_processing import processing_operations
 from sagelab.api.sagemaker_registry import registry_operations
 from sagelab.api.sagemaker_tuning import tuning_handlers
 from sagelab.errors import ValidationError
+from sagelab.pagination import page
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform

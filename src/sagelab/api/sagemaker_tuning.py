@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
-from sagelab.api.pagination import page
+from sagelab.pagination import page
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from sagelab.api.pagination import page
 from sagelab.arns import service_arn
 from sagelab.athena import results as result_files
 from sagelab.athena.engine import Outcome, QueryContext, QueryEngine, QueryFailed
 from sagelab.athena.statements import StatementError, parse_statement
 from sagelab.errors import InvalidRequest, SagelabError
 from sagelab.lake.uris import parse_s3_uri
+from sagelab.pagination import decode_token, encode_token, page
 from sagelab.storage.resources import AlreadyExists, NotFound, Resource, public
 
 if TYPE_CHECKING:
@@ -402,14 +402,10 @@ class AthenaService:
 
 
 def _encode_offset(offset: int) -> str:
-    from sagelab.api.pagination import encode_token
-
     return encode_token(offset)
 
 
 def _decode_offset(token: str | None) -> int:
-    from sagelab.api.pagination import decode_token
-
     try:
         return decode_token(token)
     except SagelabError:
