@@ -1,8 +1,9 @@
-"""The composition root: builds every part of sagelab from `Settings`, once, and holds them.
+"""The composition root: builds every part of the server from `Settings`, once, and holds them.
 
 Nothing is created at import time. `Platform(settings)` only stores the settings; `open()` creates the
-home folder, migrates the database, loads credentials and wires the services. A job process builds a
-`Platform` of its own from the same settings (without a compute engine) to reach the store and the lake.
+home folder, migrates the database and reads the account; each service is built on first use from the
+narrow parts it needs, and this is the only module that knows them all. Job processes and serving
+instances never build a `Platform`: they attach with `sagelab.process_parts`.
 """
 
 from __future__ import annotations
@@ -11,19 +12,37 @@ import functools
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from sagelab.account import Account, HomePaths
 from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
 from sagelab.client_setup import write_sdk_defaults
 from sagelab.compute.engine import ComputeEngine
-from sagelab.lake.blobs import BlobStore, LocalBlobStore
-from sagelab.security.credentials import Credentials, ensure_root_credentials, new_account_id
+from sagelab.lake.blobs import BlobStore, open_blob_store
+from sagelab.process_parts import read_account
+from sagelab.security.credentials import Credentials, ensure_root_credentials
 from sagelab.settings import Settings
 from sagelab.storage.db import Database
 from sagelab.storage.resources import ResourceStore
 
+if TYPE_CHECKING:
+    from sagelab.athena.service import AthenaService
+    from sagelab.catalog.crawlers import CrawlerService
+    from sagelab.catalog.store import CatalogStore
+    from sagelab.glue.service import GlueJobService
+    from sagelab.hosting.endpoints import EndpointService
+    from sagelab.hosting.fleet import Fleet
+    from sagelab.hosting.invocation_metrics import InvocationMetrics
+    from sagelab.hosting.models import EndpointConfigService, ModelService
+    from sagelab.processing.service import ProcessingService
+    from sagelab.registry.packages import ModelPackageService
+    from sagelab.training.service import TrainingService
+    from sagelab.transform.service import TransformService
+    from sagelab.tuning.service import TuningService
+
 #: Libraries the job forkserver imports once, so each job process starts warm.
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
-               "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
+               "xgboost", "sagelab.process_parts", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
                "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
 JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors", "sklearn.random_projection",
                 "sagelab.algorithms.kmeans", "sagelab.algorithms.pca", "sagelab.algorithms.knn")
@@ -42,9 +61,9 @@ class Platform:
         self.settings = settings
         self._db: Database | None = None
         self._engine: ComputeEngine | None = None
+        self._account: Account | None = None
         self.credentials: Credentials | None = None
         self._stop_flushing: threading.Event | None = None
-        self.account_id = ""
 
     # --- building blocks ------------------------------------------------------------------------------
     @property
@@ -59,10 +78,7 @@ class Platform:
 
     @functools.cached_property
     def blobs(self) -> BlobStore:
-        if self.settings.lake_url and not self.settings.lake_url.startswith("file://"):
-            raise NotImplementedError(f"lake_url {self.settings.lake_url!r}: only the local folder store exists yet.")
-        root = Path(self.settings.lake_url.removeprefix("file://")) if self.settings.lake_url else self.home / "lake"
-        return LocalBlobStore(root)
+        return open_blob_store(self.settings)
 
     @functools.cached_property
     def algorithms(self) -> AlgorithmRegistry:
@@ -85,122 +101,140 @@ class Platform:
             return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD, warmup=JOB_WARMUP)
         raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local' or 'inline'.")
 
+    @staticmethod
+    def _make_serving_engine() -> ComputeEngine:
+        from sagelab.compute.local import LocalProcessEngine
+
+        # Instances are long-lived and must never queue behind jobs: no concurrency limit, no stand-by.
+        return LocalProcessEngine(max_concurrency=10_000, preload=JOB_PRELOAD)
+
     @property
-    def home(self) -> Path:
-        return self.settings.home
+    def account(self) -> Account:
+        if self._account is None:
+            raise RuntimeError("the platform is not open yet: call open() before using its services")
+        return self._account
+
+    @property
+    def account_id(self) -> str:
+        return self.account.id
+
+    @functools.cached_property
+    def home(self) -> HomePaths:
+        return HomePaths(self.settings.home)
 
     @property
     def logs_dir(self) -> Path:
-        return self.home / "logs"
+        return self.home.logs
 
-    @property
-    def work_dir(self) -> Path:
-        return self.home / "work"
+    def _job_parts(self) -> dict[str, Any]:
+        """What every SageMaker job service is built from."""
+        return {"resources": self.resources, "engine": self.engine, "account": self.account, "home": self.home,
+                "settings": self.settings}
 
     # --- services -------------------------------------------------------------------------------------
     @functools.cached_property
-    def training(self):  # -> TrainingService
+    def training(self) -> TrainingService:
         from sagelab.training.service import TrainingService
 
-        return TrainingService(self)
+        return TrainingService(algorithms=self.algorithms, **self._job_parts())
 
     @functools.cached_property
-    def models(self):  # -> ModelService
-        from sagelab.hosting.models import ModelService
-
-        return ModelService(self)
-
-    @functools.cached_property
-    def endpoint_configs(self):  # -> EndpointConfigService
-        from sagelab.hosting.models import EndpointConfigService
-
-        return EndpointConfigService(self)
-
-    @functools.cached_property
-    def transforms(self):  # -> TransformService
+    def transforms(self) -> TransformService:
         from sagelab.transform.service import TransformService
 
-        return TransformService(self)
+        return TransformService(models=self.models, **self._job_parts())
 
     @functools.cached_property
-    def processing(self):  # -> ProcessingService
+    def processing(self) -> ProcessingService:
         from sagelab.processing.service import ProcessingService
 
-        return ProcessingService(self)
+        return ProcessingService(**self._job_parts())
 
     @functools.cached_property
-    def model_packages(self):  # -> ModelPackageService
+    def model_packages(self) -> ModelPackageService:
         from sagelab.registry.packages import ModelPackageService
 
-        return ModelPackageService(self)
+        return ModelPackageService(resources=self.resources, account=self.account, algorithms=self.algorithms,
+                                   blobs=self.blobs)
 
     @functools.cached_property
-    def endpoints(self):  # -> EndpointService
-        from sagelab.hosting.endpoints import EndpointService
+    def models(self) -> ModelService:
+        from sagelab.hosting.models import ModelService
 
-        return EndpointService(self)
+        return ModelService(resources=self.resources, account=self.account, algorithms=self.algorithms,
+                            blobs=self.blobs, expand_containers=self.model_packages.expand_model_containers)
 
     @functools.cached_property
-    def fleet(self):  # -> Fleet
+    def endpoint_configs(self) -> EndpointConfigService:
+        from sagelab.hosting.models import EndpointConfigService
+
+        return EndpointConfigService(resources=self.resources, account=self.account, models=self.models)
+
+    @functools.cached_property
+    def fleet(self) -> Fleet:
         from sagelab.hosting.fleet import Fleet
 
-        return Fleet(self)
+        return Fleet(make_engine=self._make_serving_engine, home=self.home, settings=self.settings)
 
     @functools.cached_property
-    def tuning(self):  # -> TuningService
+    def endpoints(self) -> EndpointService:
+        from sagelab.hosting.endpoints import EndpointService
+
+        return EndpointService(resources=self.resources, account=self.account,
+                               endpoint_configs=self.endpoint_configs, fleet=self.fleet)
+
+    @functools.cached_property
+    def tuning(self) -> TuningService:
         from sagelab.tuning.service import TuningService
 
-        return TuningService(self)
+        return TuningService(resources=self.resources, account=self.account, algorithms=self.algorithms,
+                             training=self.training)
 
     @functools.cached_property
-    def invocation_metrics(self):  # -> InvocationMetrics
+    def invocation_metrics(self) -> InvocationMetrics:
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
         return InvocationMetrics(self.db)
 
     @functools.cached_property
-    def catalog(self):  # -> CatalogStore
+    def catalog(self) -> CatalogStore:
         from sagelab.catalog.store import CatalogStore
 
-        return CatalogStore(self.db, lambda: self.account_id)
+        return CatalogStore(self.db, lambda: self.account.id)
 
     @functools.cached_property
-    def crawlers(self):  # -> CrawlerService
+    def crawlers(self) -> CrawlerService:
         from sagelab.catalog.crawlers import CrawlerService
 
-        return CrawlerService(self)
+        return CrawlerService(resources=self.resources, account=self.account, home=self.home, blobs=self.blobs,
+                              catalog=self.catalog)
 
     @functools.cached_property
-    def glue_jobs(self):  # -> GlueJobService
+    def glue_jobs(self) -> GlueJobService:
         from sagelab.glue.service import GlueJobService
 
-        return GlueJobService(self)
+        return GlueJobService(**self._job_parts())
 
     @functools.cached_property
-    def athena(self):  # -> AthenaService
+    def athena(self) -> AthenaService:
         from sagelab.athena.service import AthenaService
 
-        return AthenaService(self)
+        return AthenaService(resources=self.resources, account=self.account, blobs=self.blobs, catalog=self.catalog)
 
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
-        """Prepare the home (database schema, credentials, account id). Safe to call in job processes."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
+        """Prepare the home (database schema, account id); the services can be used from then on."""
+        self.home.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home.root, 0o700)
         self.db.upgrade()
-        self.account_id = self.resources.get_or_create_value("account_id", new_account_id)
-        return self
-
-    def attach(self) -> Platform:
-        """For job processes: use a home the server has already prepared (no migrations, no writes)."""
-        self.account_id = self.resources.get_or_create_value("account_id", new_account_id)
+        self._account = read_account(self.resources, self.settings)
         return self
 
     def start_serving(self) -> None:
         """What only the server does: credentials, and settling jobs a previous server left running."""
-        self.credentials = ensure_root_credentials(self.home, self.settings.root_access_key_id,
+        self.credentials = ensure_root_credentials(self.home.root, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
-        write_sdk_defaults(self.home, self.settings.region, self.account_id)
+        write_sdk_defaults(self.home.root, self.settings.region, self.account.id)
         self.training.recover()
         self.tuning.recover()
         self.transforms.recover()

@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from sagelab.athena.query import QueryContext, QueryFailed
 from sagelab.athena.relations import describe_columns
 from sagelab.catalog.formats import storage_descriptor
 from sagelab.errors import AlreadyExistsError, EntityNotFound, InvalidInput
 from sagelab.lake.uris import parse_s3_uri
 
 if TYPE_CHECKING:
-    from sagelab.athena.engine import QueryContext
-    from sagelab.platform import Platform
+    from sagelab.catalog.store import CatalogStore
+    from sagelab.lake.blobs import BlobStore
 
 
 def _fail(reason: str) -> Exception:
-    from sagelab.athena.engine import QueryFailed
-
     return QueryFailed(reason)
 
 
@@ -34,18 +33,17 @@ def _like(pattern: str | None) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(p).replace(r"\*", ".*") for p in pattern.split("|")), re.IGNORECASE)
 
 
-def _table(platform: Platform, ctx: QueryContext) -> dict:
+def _table(catalog: CatalogStore, ctx: QueryContext) -> dict:
     database, name = ctx.statement.target or (None, "")
     database = (database or ctx.database).lower()
     try:
-        return platform.catalog.get_table(database, name)
+        return catalog.get_table(database, name)
     except EntityNotFound:
         raise _fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{database}.{name.lower()}' does not exist") from None
 
 
-def run(platform: Platform, ctx: QueryContext) -> pa.Table:
+def run(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext) -> pa.Table:
     statement = ctx.statement
-    catalog = platform.catalog
     kind = statement.kind
     if kind == "show_databases":
         pattern = _like(statement.pattern)
@@ -59,14 +57,14 @@ def run(platform: Platform, ctx: QueryContext) -> pa.Table:
         return _rows(tab_name=[n for n in sorted(catalog.table_names(database))
                                if pattern is None or pattern.fullmatch(n)])
     if kind in ("show_columns", "describe"):
-        table = _table(platform, ctx)
+        table = _table(catalog, ctx)
         columns = describe_columns(table)
         if kind == "show_columns":
             return _rows(field=[c["Name"] for c in columns])
         return _rows(col_name=[c["Name"] for c in columns], data_type=[c.get("Type", "") for c in columns],
                      comment=[c.get("Comment", "") for c in columns])
     if kind == "show_partitions":
-        table = _table(platform, ctx)
+        table = _table(catalog, ctx)
         keys = [k["Name"] for k in table.get("PartitionKeys") or []]
         partitions = catalog.list_partitions(table["DatabaseName"], table["Name"], table=table)
         return _rows(partition=["/".join(f"{k}={v}" for k, v in zip(keys, p["Values"], strict=False))
@@ -100,19 +98,19 @@ def run(platform: Platform, ctx: QueryContext) -> pa.Table:
                             "exist") from None
         return _rows()
     if kind == "create_table":
-        return _create_table(platform, ctx)
+        return _create_table(catalog, ctx)
     if kind == "repair_table":
-        return _repair(platform, _table(platform, ctx))
+        return _repair(blobs, catalog, _table(catalog, ctx))
     raise _fail(f"NOT_SUPPORTED: {statement.substatement}")
 
 
-def _create_table(platform: Platform, ctx: QueryContext) -> pa.Table:
+def _create_table(catalog: CatalogStore, ctx: QueryContext) -> pa.Table:
     """CREATE EXTERNAL TABLE: a catalog entry over files already in the lake (nothing is read or written)."""
     statement = ctx.statement
     props = statement.properties
     database, name = statement.target or (None, "")
     database = (database or ctx.database).lower()
-    if not platform.catalog.database_exists(database):
+    if not catalog.database_exists(database):
         raise _fail(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
     serde = str(props.get("serde") or "")
     serde_props = dict(props.get("serde_properties") or {})
@@ -135,7 +133,7 @@ def _create_table(platform: Platform, ctx: QueryContext) -> pa.Table:
     if props.get("comment"):
         spec["Description"] = str(props["comment"])
     try:
-        platform.catalog.create_table(database, spec)
+        catalog.create_table(database, spec)
     except AlreadyExistsError:
         if not statement.if_exists:
             raise _fail(f"ALREADY_EXISTS: Table 'awsdatacatalog.{database}.{name.lower()}' already exists") from None
@@ -144,7 +142,7 @@ def _create_table(platform: Platform, ctx: QueryContext) -> pa.Table:
     return _rows()
 
 
-def _repair(platform: Platform, table: dict) -> pa.Table:
+def _repair(blobs: BlobStore, catalog: CatalogStore, table: dict) -> pa.Table:
     """MSCK REPAIR TABLE: register the `key=value` folders under the table's location not yet known."""
     keys = [k["Name"] for k in table.get("PartitionKeys") or []]
     if not keys:
@@ -153,15 +151,15 @@ def _repair(platform: Platform, table: dict) -> pa.Table:
     location = sd.get("Location", "").rstrip("/") + "/"
     uri = parse_s3_uri(location, field="StorageDescriptor.Location")
     found: dict[tuple[str, ...], str] = {}
-    for info in platform.blobs.list(uri.bucket, uri.key):
+    for info in blobs.list(uri.bucket, uri.key):
         parts = info.key[len(uri.key):].split("/")[:len(keys)]
         if len(parts) == len(keys) and all(p.lower().startswith(f"{k}=") for p, k in zip(parts, keys, strict=True)):
             found.setdefault(tuple(p.split("=", 1)[1] for p in parts), "/".join(parts))
-    present = {tuple(p["Values"]) for p in platform.catalog.list_partitions(table["DatabaseName"], table["Name"],
+    present = {tuple(p["Values"]) for p in catalog.list_partitions(table["DatabaseName"], table["Name"],
                                                                            table=table)}
     new = [{"Values": list(v), "StorageDescriptor": {**sd, "Location": f"{location}{rel}/"}}
            for v, rel in sorted(found.items()) if v not in present]
     if new:
-        platform.catalog.create_partitions(table["DatabaseName"], table["Name"], new)
+        catalog.create_partitions(table["DatabaseName"], table["Name"], new)
     return _rows(result=[f"Repair: Added partition to metastore {table['Name']}:{n['StorageDescriptor']['Location']}"
                          for n in new])

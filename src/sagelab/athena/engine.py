@@ -17,29 +17,22 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from sagelab.athena import catalog_statements, results
+from sagelab.athena.query import QueryContext, QueryFailed
 from sagelab.athena.relations import quote_identifier, view_sql
 from sagelab.athena.sql_errors import athena_message
-from sagelab.athena.statements import Statement, query_text, referenced_names
+from sagelab.athena.statements import query_text, referenced_names
 from sagelab.athena.writes import write_ctas, write_insert
+from sagelab.catalog.store import CatalogStore
 from sagelab.errors import SagelabError
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.lake.blobs import BlobStore
 
 CATALOG = "awsdatacatalog"
-
-
-class QueryFailed(Exception):
-    def __init__(self, reason: str, category: int = 2):
-        super().__init__(reason)
-        self.reason = reason
-        self.category = category
 
 
 @dataclasses.dataclass
@@ -55,24 +48,15 @@ class Outcome:
     manifest: list[str] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class QueryContext:
-    query_id: str
-    text: str
-    statement: Statement
-    database: str
-    output_location: str
-    connection: duckdb.DuckDBPyConnection | None = None
-
-
 class QueryEngine:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    def __init__(self, *, blobs: BlobStore, catalog: CatalogStore):
+        self.blobs = blobs
+        self.catalog = catalog
         self.pool = ConnectionPool(self._prepare)
 
     def _prepare(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB instance ready for one query: lake access only, the catalog attached, profiling on."""
-        staging = self.platform.blobs.staging_dir().resolve()
+        staging = self.blobs.staging_dir().resolve()
         spill = staging / "athena" / "spill" / uuid.uuid4().hex
         connection = duckdb.connect(config={"temp_directory": str(spill)})
         try:
@@ -81,7 +65,7 @@ class QueryEngine:
             # Footers are read when a view is made and again when the query binds it: cache them.
             connection.execute("SET parquet_metadata_cache = true")
             allowed = [str(staging) + "/"]
-            root = getattr(self.platform.blobs, "root", None)
+            root = getattr(self.blobs, "root", None)
             if root is not None:
                 allowed.append(str(Path(root).resolve()) + "/")
             connection.execute("SET allowed_directories = " + json.dumps(allowed).replace('"', "'"))
@@ -97,17 +81,13 @@ class QueryEngine:
     def close(self) -> None:
         self.pool.close()
 
-    @property
-    def catalog(self):
-        return self.platform.catalog
-
     def scratch_dir(self, query_id: str) -> Path:
-        return self.platform.blobs.staging_dir() / "athena" / query_id
+        return self.blobs.staging_dir() / "athena" / query_id
 
     def run(self, ctx: QueryContext, on_connection: Callable[[duckdb.DuckDBPyConnection | None], None]) -> Outcome:
         kind = ctx.statement.kind
         if kind not in ("query", "ctas", "insert"):
-            text = catalog_statements.run(self.platform, ctx)
+            text = catalog_statements.run(self.blobs, self.catalog, ctx)
             return Outcome(text=text, columns=results.column_info(text.schema), header=False)
         started = time.perf_counter()
         sql = query_text(ctx.text, ctx.statement)
@@ -128,13 +108,13 @@ class QueryEngine:
                     text = connection.sql(results.text_query(types, "athena_query_result")).to_arrow_table()
                     outcome.text = text.rename_columns([c["Name"] for c in outcome.columns])
                 elif kind == "ctas":
-                    outcome.update_count, outcome.manifest = write_ctas(self.platform, ctx, connection, relation,
-                                                                       scratch)
+                    outcome.update_count, outcome.manifest = write_ctas(
+                        self.blobs, self.catalog, ctx, connection, relation, scratch)
                     outcome.header = False
                 else:
                     outcome.header = False
-                    outcome.update_count, outcome.manifest = write_insert(self.platform, ctx, connection,
-                                                                         relation, scratch)
+                    outcome.update_count, outcome.manifest = write_insert(
+                        self.blobs, self.catalog, ctx, connection, relation, scratch)
             except duckdb.Error as exc:
                 reason, category = athena_message(sql, _with_position(connection, sql, exc), ctx.database)
                 raise QueryFailed(reason, category) from exc
@@ -177,7 +157,7 @@ class QueryEngine:
                 view = f"{CATALOG}.{quote_identifier(database)}.{quote_identifier(table_name)}"
                 for check_columns in (False, True):
                     try:
-                        select, _ = view_sql(self.platform.blobs, table, partitions, check_columns=check_columns)
+                        select, _ = view_sql(self.blobs, table, partitions, check_columns=check_columns)
                     except SagelabError as exc:
                         raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: "
                                           f"{exc.message}") from exc

@@ -13,22 +13,22 @@ import json
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from sagelab.arns import service_arn
+from sagelab.account import Account
 from sagelab.athena import results as result_files
-from sagelab.athena.engine import Outcome, QueryContext, QueryEngine, QueryFailed
+from sagelab.athena.engine import Outcome, QueryEngine
+from sagelab.athena.query import QueryContext, QueryFailed
 from sagelab.athena.statements import StatementError, parse_statement
+from sagelab.catalog.store import CatalogStore
 from sagelab.errors import InvalidRequest, SagelabError
+from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.pagination import decode_token, encode_token, page
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore, public
 
 QUERY_KIND = "athena-query"
 WORKGROUP_KIND = "athena-workgroup"
@@ -41,19 +41,17 @@ SERVER_STOPPED = "sagelab server stopped while the query was running; run the qu
 
 
 class AthenaService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
-        self.engine = QueryEngine(platform)
+    def __init__(self, *, resources: ResourceStore, account: Account, blobs: BlobStore, catalog: CatalogStore):
+        self.resources = resources
+        self.account = account
+        self.blobs = blobs
+        self.engine = QueryEngine(blobs=blobs, catalog=catalog)
         self.results = result_files.ResultCache()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
         self._tokens: dict[str, str] = {}
         self._live: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def resources(self):
-        return self.platform.resources
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._lock:
@@ -71,7 +69,7 @@ class AthenaService:
                 self.resources.insert(WORKGROUP_KIND, PRIMARY, self._workgroup_arn(region, PRIMARY), "ENABLED", doc)
 
     def _workgroup_arn(self, region: str, name: str) -> str:
-        return service_arn("athena", region, self.platform.account_id, f"workgroup/{name}")
+        return self.account.arn("athena", f"workgroup/{name}", region)
 
     def workgroup(self, name: str, region: str) -> Resource:
         self._ensure_primary(region)
@@ -201,7 +199,7 @@ class AthenaService:
                "_Output": output}
         if params.get("ExecutionParameters"):
             doc["ExecutionParameters"] = params["ExecutionParameters"]
-        arn = service_arn("athena", region, self.platform.account_id, f"queryexecution/{query_id}")
+        arn = self.account.arn("athena", f"queryexecution/{query_id}", region)
         self.resources.insert(QUERY_KIND, query_id, arn, "QUEUED", doc, created_at=now)
         if token:
             with self._lock:
@@ -271,7 +269,7 @@ class AthenaService:
                            "".join(f"{uri}\n" for uri in outcome.manifest).encode(), "text/csv"))
 
         def put(key: str, body: bytes, content_type: str) -> None:
-            self.platform.blobs.put(target.bucket, key, [body], content_type=content_type)
+            self.blobs.put(target.bucket, key, [body], content_type=content_type)
 
         # Each durable put waits on the disk; the two files are written side by side.
         with concurrent.futures.ThreadPoolExecutor(len(writes)) as writers:
@@ -374,9 +372,9 @@ class AthenaService:
     def _load_result(self, res: Resource) -> result_files.StoredResult:
         location = parse_s3_uri(res.doc["ResultConfiguration"]["OutputLocation"], field="OutputLocation")
         try:
-            meta = b"".join(self.platform.blobs.read(location.bucket, location.key + ".metadata"))
+            meta = b"".join(self.blobs.read(location.bucket, location.key + ".metadata"))
             document = json.loads(meta)
-            data = b"".join(self.platform.blobs.read(location.bucket, location.key)) if document["ColumnInfo"] else b""
+            data = b"".join(self.blobs.read(location.bucket, location.key)) if document["ColumnInfo"] else b""
         except SagelabError:
             raise InvalidRequest(f"The query results of {res.name} are no longer at "
                                  f"{res.doc['ResultConfiguration']['OutputLocation']}.", "INVALID_INPUT") from None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from sagelab.athena.query import QueryContext, QueryFailed
 from sagelab.athena.relations import list_files, quote_identifier
 from sagelab.catalog.formats import storage_descriptor, table_format
 from sagelab.catalog.types import duckdb_type, hive_type
@@ -21,15 +22,13 @@ from sagelab.errors import EntityNotFound, SagelabError
 from sagelab.lake.uris import parse_s3_uri
 
 if TYPE_CHECKING:
-    from sagelab.athena.engine import QueryContext
-    from sagelab.platform import Platform
+    from sagelab.catalog.store import CatalogStore
+    from sagelab.lake.blobs import BlobStore
 
 _FORMATS = {"parquet": "parquet", "json": "json", "textfile": "csv"}
 
 
 def _fail(reason: str) -> Exception:
-    from sagelab.athena.engine import QueryFailed
-
     return QueryFailed(reason)
 
 
@@ -51,7 +50,7 @@ def _copy(connection: duckdb.DuckDBPyConnection, select: str, folder: Path, kind
     return int(row[0]) if row else 0
 
 
-def _upload(platform: Platform, folder: Path, location: str) -> list[str]:
+def _upload(blobs: BlobStore, catalog: CatalogStore, folder: Path, location: str) -> list[str]:
     """Put every file written under `folder` into the lake below `location`; returns their URIs."""
     base = parse_s3_uri(location, field="external_location")
     uris = []
@@ -59,7 +58,7 @@ def _upload(platform: Platform, folder: Path, location: str) -> list[str]:
         relative = path.relative_to(folder).as_posix()
         target = base.join(relative)
         with path.open("rb") as f:
-            platform.blobs.put(target.bucket, target.key, iter(lambda f=f: f.read(1 << 20), b""))
+            blobs.put(target.bucket, target.key, iter(lambda f=f: f.read(1 << 20), b""))
         uris.append(str(target))
     return uris
 
@@ -80,7 +79,7 @@ def _folder(location: str) -> str:
     return location if location.endswith("/") else location + "/"
 
 
-def write_ctas(platform: Platform, ctx: QueryContext, connection: duckdb.DuckDBPyConnection,
+def write_ctas(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext, connection: duckdb.DuckDBPyConnection,
                relation: duckdb.DuckDBPyRelation, scratch: Path) -> tuple[int, list[str]]:
     statement = ctx.statement
     database, name = statement.target or (None, "")
@@ -90,16 +89,16 @@ def write_ctas(platform: Platform, ctx: QueryContext, connection: duckdb.DuckDBP
     kind = str(props.get("format", "parquet")).lower()
     if kind not in _FORMATS:
         raise _fail(f"NOT_SUPPORTED: format '{kind}': sagelab writes PARQUET, JSON and TEXTFILE tables.")
-    if not platform.catalog.database_exists(database):
+    if not catalog.database_exists(database):
         raise _fail(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
-    if platform.catalog.find_table(database, name) is not None:
+    if catalog.find_table(database, name) is not None:
         if statement.if_exists:
             return 0, []
         raise _fail(f"ALREADY_EXISTS: Table '{'awsdatacatalog'}.{database}.{name}' already exists")
     location = _folder(str(props.get("external_location") or
                            f"{_folder(ctx.output_location)}tables/{ctx.query_id}/"))
     try:
-        if list_files(platform.blobs, location):
+        if list_files(blobs, location):
             raise _fail(f"HIVE_PATH_ALREADY_EXISTS: Target directory for table '{database}.{name}' already "
                         f"exists: {location}. You may need to manually clean the data at location "
                         f"'{location}' before retrying.")
@@ -123,23 +122,23 @@ def write_ctas(platform: Platform, ctx: QueryContext, connection: duckdb.DuckDBP
         written = scratch / "out"
         prefix = f"{ctx.query_id}_{uuid.uuid4().hex[:8]}"
         count = _copy(connection, "SELECT * FROM ctas_source", written, kind, partitioned, prefix, delimiter)
-        uris = _upload(platform, written, location) if written.exists() else []
-    platform.catalog.create_table(database, {"Name": name, "StorageDescriptor": sd, "PartitionKeys": keys,
+        uris = _upload(blobs, catalog, written, location) if written.exists() else []
+    catalog.create_table(database, {"Name": name, "StorageDescriptor": sd, "PartitionKeys": keys,
                                              "TableType": "EXTERNAL_TABLE", "Parameters": params})
     if partitioned and statement.with_data:
         specs = [{"Values": values, "StorageDescriptor": {**sd, "Location": f"{location}{rel}/"}}
                  for values, rel in _partition_dirs(scratch / "out", partitioned)]
-        platform.catalog.create_partitions(database, name, specs)
+        catalog.create_partitions(database, name, specs)
     return count, uris
 
 
-def write_insert(platform: Platform, ctx: QueryContext, connection: duckdb.DuckDBPyConnection,
+def write_insert(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext, connection: duckdb.DuckDBPyConnection,
                  relation: duckdb.DuckDBPyRelation, scratch: Path) -> tuple[int, list[str]]:
     statement = ctx.statement
     database, name = statement.target or (None, "")
     database = (database or ctx.database).lower()
     try:
-        table = platform.catalog.get_table(database, name)
+        table = catalog.get_table(database, name)
     except EntityNotFound:
         raise _fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{database}.{name.lower()}' does not exist") from None
     fmt = table_format(table)
@@ -173,14 +172,14 @@ def write_insert(platform: Platform, ctx: QueryContext, connection: duckdb.DuckD
     count = _copy(connection, select, written, kind, key_names, prefix, fmt.delimiter)
     if not written.exists():
         return count, []
-    uris = _upload(platform, written, location)
+    uris = _upload(blobs, catalog, written, location)
     if keys:
-        present = {tuple(p["Values"]) for p in platform.catalog.list_partitions(database, table["Name"], table=table)}
+        present = {tuple(p["Values"]) for p in catalog.list_partitions(database, table["Name"], table=table)}
         sd = table["StorageDescriptor"]
         specs = [{"Values": values, "StorageDescriptor": {**sd, "Location": f"{location}{rel}/"}}
                  for values, rel in _partition_dirs(written, key_names) if tuple(values) not in present]
         if specs:
-            platform.catalog.create_partitions(database, table["Name"], specs)
+            catalog.create_partitions(database, table["Name"], specs)
     return count, uris
 
 

@@ -10,10 +10,11 @@ import statistics
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import service_arn
+from sagelab.account import Account, HomePaths
 from sagelab.catalog.crawl import Crawl, CrawlCancelled
+from sagelab.catalog.store import CatalogStore
 from sagelab.errors import (
     AlreadyExistsError,
     CrawlerNotRunning,
@@ -22,11 +23,9 @@ from sagelab.errors import (
     InvalidInput,
     SagelabError,
 )
+from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, ResourceStore, public
 
 KIND = "glue-crawler"
 LOG_GROUP = "/aws-glue/crawlers"
@@ -40,17 +39,18 @@ _DEFAULTS = {
 
 
 class CrawlerService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    def __init__(self, *, resources: ResourceStore, account: Account, home: HomePaths, blobs: BlobStore,
+                 catalog: CatalogStore):
+        self.resources = resources
+        self.account = account
+        self.home = home
+        self.blobs = blobs
+        self.catalog = catalog
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    @property
-    def resources(self):
-        return self.platform.resources
-
     def log_path(self, name: str):
-        return self.platform.logs_dir / "Crawlers" / f"{name}.log"
+        return self.home.logs / "Crawlers" / f"{name}.log"
 
     # --- create / update / delete ---------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> None:
@@ -67,7 +67,7 @@ class CrawlerService:
                 doc[optional] = params[optional]
         if params.get("Schedule"):
             doc["Schedule"] = {"ScheduleExpression": params["Schedule"], "State": "SCHEDULED"}
-        arn = service_arn("glue", region, self.platform.account_id, f"crawler/{name}")
+        arn = self.account.arn("glue", f"crawler/{name}", region)
         try:
             self.resources.insert(KIND, name, arn, "READY", doc, created_at=now)
         except AlreadyExists:
@@ -186,7 +186,7 @@ class CrawlerService:
             log("Crawl started")
             status, error, stats = "SUCCEEDED", None, None
             try:
-                stats = Crawl(self.platform.blobs, self.platform.catalog, crawler, log, cancelled).run()
+                stats = Crawl(self.blobs, self.catalog, crawler, log, cancelled).run()
                 log(f"Crawl finished: {stats.tables_created} tables created, {stats.tables_updated} updated, "
                     f"{stats.tables_deleted} deleted, {stats.partitions_added} partitions added")
             except CrawlCancelled:

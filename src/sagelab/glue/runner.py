@@ -23,17 +23,20 @@ from typing import Any, TextIO
 import sagelab
 from sagelab.compute.lifetime import die_with_parent
 from sagelab.glue import states
+from sagelab.glue.service import run_log_path
 from sagelab.glue.spec import script_arguments
 from sagelab.jobs.process import run_in_job_process
 from sagelab.lake.uris import parse_s3_uri
+from sagelab.process_parts import ProcessParts
 from sagelab.security.credentials import credentials_path, read_credentials_file
+from sagelab.storage.resources import Resource
 
 SHIM = Path(__file__).with_name("shim")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
 
 
 def run_job(log: TextIO, *, settings: dict[str, Any], run_id: str, lease: str, server_url: str) -> None:
-    run_in_job_process(log, settings, lambda platform: JobRun(platform, run_id, lease, log, server_url).run(),
+    run_in_job_process(log, settings, lambda parts: JobRun(parts, run_id, lease, log, server_url).run(),
                        what="job run")
 
 
@@ -46,20 +49,39 @@ def failure_message(log_text: str, exit_code: int) -> str:
 
 
 class JobRun:
-    def __init__(self, platform: Any, run_id: str, lease: str, log: TextIO, server_url: str):
-        self.platform = platform
+    def __init__(self, parts: ProcessParts, run_id: str, lease: str, log: TextIO, server_url: str):
+        self.parts = parts
         self.run_id = run_id
         self.lease = lease
         self.log = log
         self.server_url = server_url
-        self.work_dir: Path = platform.work_dir / "GlueJobs" / run_id
+        self.work_dir: Path = parts.home.work / "GlueJobs" / run_id
 
     def _update(self, mutate) -> None:
-        self.platform.resources.update(states.RUN_KIND, self.run_id, mutate, lease=self.lease)
+        self.parts.resources.update(states.RUN_KIND, self.run_id, mutate, lease=self.lease)
+
+    def _bookmark_state(self, job_name: str) -> dict[str, Any]:
+        job = self.parts.resources.get(states.JOB_KIND, job_name)
+        return dict(((job.doc.get("_Bookmark") or {}).get("State") or {}) if job else {})
+
+    def _commit_bookmark(self, job_name: str, progress: dict[str, Any]) -> None:
+        """Merge what this (successful) run processed into the job's bookmark."""
+        def mutate(res: Resource) -> None:
+            entry = res.doc.get("_Bookmark") or {"Version": 0, "Run": 0, "State": {}}
+            state = dict(entry.get("State") or {})
+            state.update(progress)
+            res.doc["_Bookmark"] = {"Version": entry["Version"] + 1, "Run": entry["Run"] + 1, "Attempt": 0,
+                                    "PreviousRunId": entry.get("RunId"), "RunId": self.run_id, "State": state}
+
+        self.parts.resources.update(states.JOB_KIND, job_name, mutate)
+
+    def _log_text(self, job_name: str) -> str:
+        path = run_log_path(self.parts.home.logs, job_name, self.run_id)
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def run(self) -> None:
-        run = self.platform.resources.get(states.RUN_KIND, self.run_id).doc
-        job = self.platform.resources.get(states.JOB_KIND, run["JobName"])
+        run = self.parts.resources.get(states.RUN_KIND, self.run_id).doc
+        job = self.parts.resources.get(states.JOB_KIND, run["JobName"])
         if job is None:
             self._update(lambda r: states.finish(r, "FAILED", f"Job {run['JobName']} no longer exists."))
             return
@@ -74,7 +96,7 @@ class JobRun:
         location = parse_s3_uri(job["Command"]["ScriptLocation"], field="Command.ScriptLocation")
         script = self.work_dir / (location.key.rsplit("/", 1)[-1] or "script.py")
         try:
-            script.write_bytes(b"".join(self.platform.blobs.read(location.bucket, location.key)))
+            script.write_bytes(b"".join(self.parts.blobs.read(location.bucket, location.key)))
         except Exception as exc:  # noqa: BLE001 - a missing script is the run's failure reason
             message = getattr(exc, "message", str(exc))
             self._update(lambda r: states.finish(r, "FAILED", f"Cannot read the job script "
@@ -88,7 +110,7 @@ class JobRun:
             argv += [key, value]
         bookmark_in = self.work_dir / "bookmark-state.json"
         bookmark_out = self.work_dir / "bookmark-progress.json"
-        bookmark_in.write_text(json.dumps(self.platform.glue_jobs.bookmark_state(job["Name"])))
+        bookmark_in.write_text(json.dumps(self._bookmark_state(job["Name"])))
 
         def running(res) -> None:
             res.status = "RUNNING"
@@ -104,24 +126,24 @@ class JobRun:
                                     preexec_fn=die_with_parent)
         if exit_code == 0:
             if option == "job-bookmark-enable" and bookmark_out.exists():
-                self.platform.glue_jobs.commit_bookmark(job["Name"], self.run_id, json.loads(bookmark_out.read_text()))
+                self._commit_bookmark(job["Name"], json.loads(bookmark_out.read_text()))
             self._update(lambda r: states.finish(r, "SUCCEEDED"))
             return
         self.log.flush()
-        text = self.platform.glue_jobs.log(job["Name"], self.run_id)
+        text = self._log_text(job["Name"])
         reason = failure_message(text, exit_code)
         self._update(lambda r: states.finish(r, "FAILED", reason))
 
     def _environment(self, option: str, bookmark_in: Path, bookmark_out: Path) -> dict[str, str]:
-        home = self.platform.home
+        home = self.parts.home.root
         creds = read_credentials_file(credentials_path(home))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGELAB_"))}
         # The script runs in its own folder: paths must be absolute, and it imports the same sagelab.
         python_path = [str(SHIM), str(Path(sagelab.__file__).resolve().parents[1]),
                        *(os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
         env.update({
-            "AWS_ENDPOINT_URL": self.server_url, "AWS_DEFAULT_REGION": self.platform.settings.region,
-            "AWS_REGION": self.platform.settings.region, "PYTHONPATH": os.pathsep.join(python_path),
+            "AWS_ENDPOINT_URL": self.server_url, "AWS_DEFAULT_REGION": self.parts.settings.region,
+            "AWS_REGION": self.parts.settings.region, "PYTHONPATH": os.pathsep.join(python_path),
             "SAGELAB_JOB_BOOKMARK_OPTION": option, "SAGELAB_JOB_BOOKMARK_STATE": str(bookmark_in),
             "SAGELAB_JOB_BOOKMARK_OUT": str(bookmark_out), "PYTHONUNBUFFERED": "1",
         })

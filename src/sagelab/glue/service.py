@@ -14,18 +14,16 @@ import secrets
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import service_arn
-from sagelab.compute.engine import Task, TaskState, TaskStatus
+from sagelab.account import Account, HomePaths
+from sagelab.compute.engine import ComputeEngine, Task, TaskState, TaskStatus
 from sagelab.errors import AlreadyExistsError, ConcurrentRunsExceeded, EntityNotFound
 from sagelab.glue import spec as job_spec
 from sagelab.glue import states
+from sagelab.settings import Settings
 from sagelab.storage import tables
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, ResourceStore, public
 
 RUNNER = "sagelab.glue.runner:run_job"
 SERVER_STOPPED = "sagelab server stopped while the job run was running; the run was not resumed."
@@ -40,19 +38,21 @@ def task_id(run_id: str, lease: str) -> str:
 
 
 class GlueJobService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
-
-    @property
-    def resources(self):
-        return self.platform.resources
+    def __init__(self, *, resources: ResourceStore, engine: ComputeEngine, account: Account, home: HomePaths,
+                 settings: Settings):
+        self.resources = resources
+        self.engine = engine
+        self.account = account
+        self.home = home
+        #: What a run's process attaches with, and the server address its script's boto3 calls go to.
+        self.settings = settings
 
     # --- jobs ------------------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
         job_spec.check_job(params)
         now = time.time()
         doc = job_spec.job_document(params, now)
-        arn = service_arn("glue", region, self.platform.account_id, f"job/{params['Name']}")
+        arn = self.account.arn("glue", f"job/{params['Name']}", region)
         try:
             self.resources.insert(states.JOB_KIND, params["Name"], arn, "READY", doc, created_at=now)
         except AlreadyExists:
@@ -117,18 +117,18 @@ class GlueJobService:
         if previous:
             doc["PreviousRunId"] = previous[0].name
         lease = uuid.uuid4().hex
-        arn = service_arn("glue", self.platform.settings.region, self.platform.account_id, f"job/{job.name}/run/{run_id}")
+        arn = self.account.arn("glue", f"job/{job.name}/run/{run_id}")
         try:
             self.resources.insert(states.RUN_KIND, run_id, arn, "STARTING", doc, created_at=now, lease=lease)
         except AlreadyExists:
             raise AlreadyExistsError(f"Job run {run_id} already exists") from None
-        settings = self.platform.settings
+        settings = self.settings
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
         task = Task(id=task_id(run_id, lease), target=RUNNER, timeout=float(timeout) * 60,
-                    log_path=run_log_path(self.platform.logs_dir, job.name, run_id),
+                    log_path=run_log_path(self.home.logs, job.name, run_id),
                     args={"settings": settings.to_dict(), "run_id": run_id, "lease": lease,
                           "server_url": f"http://{host}:{settings.port}"})
-        self.platform.engine.submit(task, self._on_task_done)
+        self.engine.submit(task, self._on_task_done)
         return run_id
 
     def _on_task_done(self, task: Task, status: TaskStatus) -> None:
@@ -161,10 +161,6 @@ class GlueJobService:
         self._job(job_name)
         return [public(r.doc) for r in self._runs_of(job_name)]
 
-    def log(self, job_name: str, run_id: str) -> str:
-        path = run_log_path(self.platform.logs_dir, job_name, run_id)
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def stop_runs(self, job_name: str, run_ids: list[str]) -> dict[str, Any]:
         done, errors = [], []
         for run_id in run_ids:
@@ -187,7 +183,7 @@ class GlueJobService:
 
             self.resources.update(states.RUN_KIND, run_id, stopping)
             try:
-                self.platform.engine.stop(task_id(run_id, lease or ""))
+                self.engine.stop(task_id(run_id, lease or ""))
             except KeyError:
                 self.resources.update(states.RUN_KIND, run_id, lambda r: states.finish(r, "STOPPED"))
             done.append({"JobName": job_name, "JobRunId": run_id})
@@ -206,21 +202,6 @@ class GlueJobService:
         entry = job.doc.get("_Bookmark") or {}
         self.resources.update(states.JOB_KIND, job_name, lambda r: r.doc.pop("_Bookmark", None))
         return _bookmark_entry(job_name, {**entry, "State": {}})
-
-    def commit_bookmark(self, job_name: str, run_id: str, progress: dict[str, Any]) -> None:
-        """Merge what a successful run processed into the job's bookmark."""
-        def mutate(res: Resource) -> None:
-            entry = res.doc.get("_Bookmark") or {"Version": 0, "Run": 0, "State": {}}
-            state = dict(entry.get("State") or {})
-            state.update(progress)
-            res.doc["_Bookmark"] = {"Version": entry["Version"] + 1, "Run": entry["Run"] + 1, "Attempt": 0,
-                                    "PreviousRunId": entry.get("RunId"), "RunId": run_id, "State": state}
-
-        self.resources.update(states.JOB_KIND, job_name, mutate)
-
-    def bookmark_state(self, job_name: str) -> dict[str, Any]:
-        job = self.resources.get(states.JOB_KIND, job_name)
-        return dict(((job.doc.get("_Bookmark") or {}).get("State") or {}) if job else {})
 
     # --- restart safety ---------------------------------------------------------------------------------
     def recover(self) -> None:

@@ -8,32 +8,30 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import sagemaker_arn
+from sagelab.account import Account
 from sagelab.errors import ValidationError
-from sagelab.hosting.fleet import ModelLoadFailed, variant_specs
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.hosting.fleet import Fleet, ModelLoadFailed, variant_specs
+from sagelab.hosting.models import EndpointConfigService
+from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore
 
 ENDPOINT = "endpoint"
 
 
 class EndpointService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
-
-    @property
-    def fleet(self):
-        return self.platform.fleet
+    def __init__(self, *, resources: ResourceStore, account: Account, endpoint_configs: EndpointConfigService,
+                 fleet: Fleet):
+        self.resources = resources
+        self.account = account
+        self.endpoint_configs = endpoint_configs
+        self.fleet = fleet
 
     # --- create / describe / list -----------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
         name = params["EndpointName"]
-        config = self.platform.endpoint_configs.get(params["EndpointConfigName"])
-        arn = sagemaker_arn(region, self.platform.account_id, "endpoint", name)
+        config = self.endpoint_configs.get(params["EndpointConfigName"])
+        arn = self.account.sagemaker_arn("endpoint", name, region)
         now = time.time()
         doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config.name,
                "EndpointStatus": "Creating", "CreationTime": now, "LastModifiedTime": now,
@@ -41,18 +39,18 @@ class EndpointService:
         if config.doc.get("DataCaptureConfig"):
             doc["DataCaptureConfig"] = _capture_summary(config.doc["DataCaptureConfig"])
         try:
-            self.platform.resources.insert(ENDPOINT, name, arn, "Creating", doc, created_at=now)
+            self.resources.insert(ENDPOINT, name, arn, "Creating", doc, created_at=now)
         except AlreadyExists:
             raise ValidationError(f'Cannot create already existing endpoint "{arn}".') from None
         if params.get("Tags"):
-            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+            self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
         self._in_background(self._deploy, name, config.doc)
         return arn
 
     def get(self, name: str) -> Resource:
-        res = self.platform.resources.get(ENDPOINT, name)
+        res = self.resources.get(ENDPOINT, name)
         if res is None:
-            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "endpoint", name)
+            arn = self.account.sagemaker_arn("endpoint", name)
             raise ValidationError(f'Could not find endpoint "{arn}".')
         return res
 
@@ -60,7 +58,7 @@ class EndpointService:
         return dict(self.get(name).doc)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list_for_request(ENDPOINT, params)
+        rows = self.resources.list_for_request(ENDPOINT, params)
         return [{"EndpointName": r.name, "EndpointArn": r.arn, "CreationTime": r.created_at,
                  "LastModifiedTime": r.modified_at, "EndpointStatus": r.status} for r in rows]
 
@@ -71,7 +69,7 @@ class EndpointService:
         route = self.fleet.remove(name)
         if route is not None:
             self.fleet.retire([i for v in route.variants.values() for i in v.instances])
-        self.platform.resources.delete(ENDPOINT, name)
+        self.resources.delete(ENDPOINT, name)
 
     def update(self, params: dict[str, Any]) -> str:
         name = params["EndpointName"]
@@ -79,7 +77,7 @@ class EndpointService:
         if res.status not in ("InService", "Failed"):
             raise ValidationError(f"Cannot update endpoint {name!r} while it is {res.status}; wait until it is "
                                   "InService.")
-        config = self.platform.endpoint_configs.get(params["EndpointConfigName"])
+        config = self.endpoint_configs.get(params["EndpointConfigName"])
         self._set_status(name, "Updating")
         self._in_background(self._deploy, name, config.doc)
         return res.arn
@@ -101,11 +99,11 @@ class EndpointService:
 
     def recover(self) -> None:
         """Bring back the endpoints a previous server was serving."""
-        for res in self.platform.resources.in_status(ENDPOINT, ("InService", "Creating", "Updating", "Deleting")):
+        for res in self.resources.in_status(ENDPOINT, ("InService", "Creating", "Updating", "Deleting")):
             if res.status == "Deleting":
-                self.platform.resources.delete(ENDPOINT, res.name)
+                self.resources.delete(ENDPOINT, res.name)
                 continue
-            config = self.platform.resources.get("endpoint-config", res.doc["EndpointConfigName"])
+            config = self.resources.get("endpoint-config", res.doc["EndpointConfigName"])
             if config is None:
                 self._fail(res.name, "Its endpoint configuration no longer exists.")
                 continue
@@ -187,12 +185,12 @@ class EndpointService:
 
     def _update(self, name: str, mutate) -> None:
         with contextlib.suppress(NotFound):
-            self.platform.resources.update(ENDPOINT, name, mutate)
+            self.resources.update(ENDPOINT, name, mutate)
 
     def _variant_summaries(self, config_doc: dict[str, Any], *, current: bool) -> list[dict[str, Any]]:
         summaries = []
         for variant in config_doc["ProductionVariants"]:
-            model = self.platform.resources.get("model", variant["ModelName"])
+            model = self.resources.get("model", variant["ModelName"])
             images = []
             if model is not None:
                 containers = model.doc.get("Containers") or [model.doc.get("PrimaryContainer") or {}]

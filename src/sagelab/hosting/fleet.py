@@ -20,16 +20,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.compute.engine import Task, TaskState, TaskStatus
+from sagelab.account import HomePaths
+from sagelab.compute.engine import ComputeEngine, Task, TaskState, TaskStatus
 from sagelab.errors import SagelabError
 from sagelab.hosting import wire
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.settings import Settings
 
 INSTANCE_TARGET = "sagelab.hosting.instance:serve_instance"
 READY_TIMEOUT = 120.0
@@ -122,21 +121,23 @@ class VariantSpec:
 
 
 class Fleet:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    """`make_engine` builds the engine instance processes run on, on first use: serving has an engine of its
+    own, so that instances never wait in the job queue."""
+
+    def __init__(self, *, make_engine: Callable[[], ComputeEngine], home: HomePaths, settings: Settings):
+        self.make_engine = make_engine
+        self.home = home
+        self.settings = settings
         self.routes: dict[str, Route] = {}
         self._socket_dir = Path(tempfile.mkdtemp(prefix=f"sagelab-{os.getpid()}-"))
         self._lock = threading.Lock()
         self._closing = False
-        self._engine = None
+        self._engine: ComputeEngine | None = None
 
     @property
-    def engine(self):
+    def engine(self) -> ComputeEngine:
         if self._engine is None:
-            from sagelab.compute.local import LocalProcessEngine
-            from sagelab.platform import JOB_PRELOAD
-
-            self._engine = LocalProcessEngine(max_concurrency=10_000, preload=JOB_PRELOAD)
+            self._engine = self.make_engine()
         return self._engine
 
     # --- deployment (runs on worker threads) ---------------------------------------------------------
@@ -209,10 +210,10 @@ class Fleet:
         instance_id = uuid.uuid4().hex[:12]
         socket_path = str(self._socket_dir / f"{instance_id}.sock")
         task = Task(id=f"endpoint/{endpoint}/{variant}/{instance_id}", target=INSTANCE_TARGET,
-                    args={"settings": self.platform.settings.to_dict(), "model_name": model_name,
+                    args={"settings": self.settings.to_dict(), "model_name": model_name,
                           "socket_path": socket_path,
-                          "work_dir": str(self.platform.work_dir / "Endpoints" / endpoint / instance_id)},
-                    log_path=self.platform.logs_dir / "Endpoints" / endpoint / f"{variant}-{instance_id}.log")
+                          "work_dir": str(self.home.work / "Endpoints" / endpoint / instance_id)},
+                    log_path=self.home.logs / "Endpoints" / endpoint / f"{variant}-{instance_id}.log")
         instance = Instance(variant, socket_path, task.id)
         self.engine.submit(task, lambda t, s, e=endpoint, i=instance: self._on_exit(e, i, s))
         return instance

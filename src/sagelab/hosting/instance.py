@@ -24,13 +24,13 @@ from sagelab.hosting import wire
 def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, socket_path: str,
                    work_dir: str) -> None:
     from sagelab.hosting.artifacts import load_predictor
-    from sagelab.platform import Platform
-    from sagelab.settings import Settings
+    from sagelab.hosting.models import StoredModels
+    from sagelab.process_parts import attach
 
-    platform = Platform(Settings.from_dict(settings)).attach()
-    model = platform.models.get(model_name)
-    predictor = load_predictor(platform.blobs, platform.algorithms, model.doc, Path(work_dir), threads=1)
-    platform.close()
+    parts = attach(settings)
+    model = StoredModels(parts.resources, parts.account).get(model_name)
+    predictor = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1)
+    parts.close()
     log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
     log.flush()
     try:

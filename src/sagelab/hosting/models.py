@@ -3,70 +3,83 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from sagelab.arns import sagemaker_arn
+from sagelab.account import Account
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
-from sagelab.storage.resources import AlreadyExists, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.lake.blobs import BlobStore
+from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
 MODEL = "model"
 ENDPOINT_CONFIG = "endpoint-config"
 
 
-class ModelService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+class StoredModels:
+    """Models by name, for whoever only reads them (transform jobs, serving instances, the evaluator)."""
+
+    def __init__(self, resources: ResourceStore, account: Account):
+        self.resources = resources
+        self.account = account
+
+    def get(self, name: str) -> Resource:
+        res = self.resources.get(MODEL, name)
+        if res is None:
+            raise ValidationError(f'Could not find model "{self.account.sagemaker_arn("model", name)}".')
+        return res
+
+
+class ModelService(StoredModels):
+    def __init__(self, *, resources: ResourceStore, account: Account, algorithms: AlgorithmRegistry,
+                 blobs: BlobStore, expand_containers: Callable[[dict[str, Any]], dict[str, Any]]):
+        super().__init__(resources, account)
+        self.algorithms = algorithms
+        self.blobs = blobs
+        #: Containers naming an (approved) model package take its image and model data (the registry's rule).
+        self.expand_containers = expand_containers
 
     def create(self, params: dict[str, Any], *, region: str) -> str:
-        # Containers naming a (approved) model package take its image and model data.
-        params = self.platform.model_packages.expand_model_containers(params)
+        params = self.expand_containers(params)
         name = params["ModelName"]
         containers = containers_of(params)
         if params.get("PrimaryContainer") and params.get("Containers"):
             raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
         for index, container in enumerate(containers, start=1):
             field = "PrimaryContainer" if params.get("PrimaryContainer") else f"Containers[{index}]"
-            check_container(container, field, self.platform.algorithms, self.platform.blobs)
-        arn = sagemaker_arn(region, self.platform.account_id, "model", name)
+            check_container(container, field, self.algorithms, self.blobs)
+        arn = self.account.sagemaker_arn("model", name, region)
         doc = {"ModelName": name, "ModelArn": arn, "CreationTime": time.time(),
                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False))}
         for key in ("PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig", "VpcConfig"):
             if params.get(key) is not None:
                 doc[key] = params[key]
         try:
-            self.platform.resources.insert(MODEL, name, arn, "", doc)
+            self.resources.insert(MODEL, name, arn, "", doc)
         except AlreadyExists:
             raise ValidationError(f'Cannot create already existing model "{arn}".') from None
         if params.get("Tags"):
-            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+            self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
         return arn
-
-    def get(self, name: str) -> Resource:
-        res = self.platform.resources.get(MODEL, name)
-        if res is None:
-            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "model", name)
-            raise ValidationError(f'Could not find model "{arn}".')
-        return res
 
     def describe(self, name: str) -> dict[str, Any]:
         return public(self.get(name).doc)
 
     def delete(self, name: str) -> None:
         self.get(name)
-        self.platform.resources.delete(MODEL, name)
+        self.resources.delete(MODEL, name)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list_for_request(MODEL, params)
+        rows = self.resources.list_for_request(MODEL, params)
         return [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.created_at} for r in rows]
 
 
 class EndpointConfigService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    def __init__(self, *, resources: ResourceStore, account: Account, models: StoredModels):
+        self.resources = resources
+        self.account = account
+        self.models = models
 
     def create(self, params: dict[str, Any], *, region: str) -> str:
         name = params["EndpointConfigName"]
@@ -81,7 +94,7 @@ class EndpointConfigService:
             seen.add(variant_name)
             if not variant.get("ModelName"):
                 raise ValidationError(f"{where}: ModelName is required.")
-            self.platform.models.get(variant["ModelName"])
+            self.models.get(variant["ModelName"])
             if variant.get("ServerlessConfig") is None and not variant.get("InitialInstanceCount"):
                 raise ValidationError(f"{where}: InitialInstanceCount is required (>= 1) for instance-based variants.")
             weight = float(variant.get("InitialVariantWeight", 1.0))
@@ -91,24 +104,24 @@ class EndpointConfigService:
                              "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
-        arn = sagemaker_arn(region, self.platform.account_id, "endpoint-config", name)
+        arn = self.account.sagemaker_arn("endpoint-config", name, region)
         doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
                "CreationTime": time.time()}
         for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ShadowProductionVariants"):
             if params.get(key) is not None:
                 doc[key] = params[key]
         try:
-            self.platform.resources.insert(ENDPOINT_CONFIG, name, arn, "", doc)
+            self.resources.insert(ENDPOINT_CONFIG, name, arn, "", doc)
         except AlreadyExists:
             raise ValidationError(f'Cannot create already existing endpoint configuration "{arn}".') from None
         if params.get("Tags"):
-            self.platform.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
+            self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
         return arn
 
     def get(self, name: str) -> Resource:
-        res = self.platform.resources.get(ENDPOINT_CONFIG, name)
+        res = self.resources.get(ENDPOINT_CONFIG, name)
         if res is None:
-            arn = sagemaker_arn(self.platform.settings.region, self.platform.account_id, "endpoint-config", name)
+            arn = self.account.sagemaker_arn("endpoint-config", name)
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
         return res
 
@@ -117,9 +130,9 @@ class EndpointConfigService:
 
     def delete(self, name: str) -> None:
         self.get(name)
-        self.platform.resources.delete(ENDPOINT_CONFIG, name)
+        self.resources.delete(ENDPOINT_CONFIG, name)
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = self.platform.resources.list_for_request(ENDPOINT_CONFIG, params)
+        rows = self.resources.list_for_request(ENDPOINT_CONFIG, params)
         return [{"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.created_at}
                 for r in rows]

@@ -13,31 +13,33 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from sagelab.arns import sagemaker_arn
-from sagelab.compute.engine import Task, TaskState, TaskStatus
+from sagelab.account import Account, HomePaths
+from sagelab.compute.engine import ComputeEngine, Task, TaskState, TaskStatus
 from sagelab.errors import ResourceInUse, ResourceNotFound, ValidationError
 from sagelab.jobs.kind import ACTIVE, JobKind
-from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.settings import Settings
+from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, ResourceStore, public
 
 
 class JobService:
+    """Built from what every kind of job uses: the resource store, the engine its work runs on, the account
+    its ARNs name, the home its logs go to, and the settings its processes attach with."""
+
     kind: ClassVar[JobKind]
 
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    def __init__(self, *, resources: ResourceStore, engine: ComputeEngine, account: Account, home: HomePaths,
+                 settings: Settings):
+        self.resources = resources
+        self.engine = engine
+        self.account = account
+        self.home = home
+        self.settings = settings
         self._end_listeners: list[Callable[[str], None]] = []
 
-    @property
-    def resources(self):
-        return self.platform.resources
-
     def log_path(self, name: str) -> Path:
-        return self.kind.log_path(self.platform.logs_dir, name)
+        return self.kind.log_path(self.home.logs, name)
 
     # --- what each kind says about its own document ----------------------------------------------------
     def _finish(self, res: Resource, status: str, *, reason: str | None = None) -> None:
@@ -49,7 +51,7 @@ class JobService:
 
     # --- start -----------------------------------------------------------------------------------------
     def _arn(self, region: str, name: str) -> str:
-        return sagemaker_arn(region, self.platform.account_id, self.kind.resource, name)
+        return self.account.sagemaker_arn(self.kind.resource, name, region)
 
     def _start(self, doc: dict[str, Any], *, tags: list[dict[str, str]] | None, timeout: float | None) -> str:
         """Record a new job (its Describe document) and hand its work to the compute engine."""
@@ -65,9 +67,9 @@ class JobService:
         if tags:
             self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in tags})
         task = Task(id=kind.task_id(name, lease), target=kind.runner,
-                    args={"settings": self.platform.settings.to_dict(), "job_name": name, "lease": lease},
+                    args={"settings": self.settings.to_dict(), "job_name": name, "lease": lease},
                     log_path=self.log_path(name), timeout=timeout)
-        self.platform.engine.submit(task, self._on_task_done)
+        self.engine.submit(task, self._on_task_done)
         return arn
 
     # --- the engine reports a finished task -------------------------------------------------------------
@@ -135,7 +137,7 @@ class JobService:
         lease = res.lease
         self.resources.update(kind.resource, name, self._mark_stopping)
         try:
-            self.platform.engine.stop(kind.task_id(name, lease or ""))
+            self.engine.stop(kind.task_id(name, lease or ""))
         except KeyError:
             # Not this server's task (e.g. submitted before a restart): settle it here.
             self.resources.update(kind.resource, name, lambda r: self._finish(r, "Stopped"))

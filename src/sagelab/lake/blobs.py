@@ -25,10 +25,13 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sagelab.errors import S3Error, no_such_bucket, no_such_key
 from sagelab.lake.uris import check_bucket_name, check_key
+
+if TYPE_CHECKING:
+    from sagelab.settings import Settings
 
 _DATA = "@data"
 _META = "@meta.json"
@@ -259,3 +262,11 @@ class LocalBlobStore:
 
 def new_upload_id() -> str:
     return uuid.uuid4().hex
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The lake the settings name: a folder (`file://...`, or `<home>/lake` when none is named)."""
+    if settings.lake_url and not settings.lake_url.startswith("file://"):
+        raise NotImplementedError(f"lake_url {settings.lake_url!r}: only the local folder store exists yet.")
+    root = Path(settings.lake_url.removeprefix("file://")) if settings.lake_url else settings.home / "lake"
+    return LocalBlobStore(root)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sagelab.errors import S3Error, ValidationError
+from sagelab.lake.blobs import open_blob_store
 from sagelab.lake.uris import S3Uri, parse_s3_uri
 
 
@@ -96,9 +97,7 @@ def open_lake(*, endpoint_url: str | None = None, home: str | None = None) -> La
         client = boto3.client("s3", endpoint_url=endpoint_url, region_name=load_settings({}).region,
                               config=Config(s3={"addressing_style": "path"}), **kwargs)
         return ServerLake(client)
-    from sagelab.platform import Platform
-
-    return FolderLake(Platform(load_settings({"home": home})).blobs)
+    return FolderLake(open_blob_store(load_settings({"home": home})))
 
 
 def fetch(lake: Lake, location: str, scratch: Path) -> Path:

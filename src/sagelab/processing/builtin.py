@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
+
+from sagelab.process_parts import ProcessParts
 
 #: Image repository name -> "module:function".
 BUILTIN_IMAGES: dict[str, str] = {
-    "sagelab-evaluator": "sagelab.evaluation.evaluator:run_evaluator",
+    "sagelab-evaluator": "sagelab.evaluator.image:run_evaluator",
     "sagemaker-model-monitor-analyzer": "sagelab.profiling.analyzer:run_analyzer",
     "sagelab-profiler": "sagelab.profiling.analyzer:run_analyzer",
     "sagelab-recipe": "sagelab.recipes.processing:run_recipe",
@@ -36,8 +38,8 @@ class ProcessingContext:
     #: A scratch folder of the job's own, removed when it ends.
     work_dir: Path
     log: TextIO
-    #: The job process's Platform (blobs, algorithms, resources).
-    platform: Any
+    #: What the job process attached to: the metadata store, the lake, the algorithms and the account.
+    parts: ProcessParts
 
     def print(self, line: str) -> None:
         self.log.write(line + "\n")

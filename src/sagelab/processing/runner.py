@@ -25,6 +25,7 @@ from sagelab.algorithms.base import DataError
 from sagelab.compute.engine import resolve_target
 from sagelab.errors import SagelabError
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
+from sagelab.process_parts import ProcessParts
 from sagelab.processing import container_paths, states
 from sagelab.processing.builtin import ProcessingContext
 from sagelab.processing.service import PROCESSING_JOB
@@ -39,14 +40,14 @@ EXIT_MESSAGE_FILE = "/opt/ml/output/message"
 
 
 def run_processing_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    run_in_job_process(log, settings, lambda platform: ProcessingRun(platform, job_name, lease, log).run())
+    run_in_job_process(log, settings, lambda parts: ProcessingRun(parts, job_name, lease, log).run())
 
 
 class ProcessingRun(JobRun):
     kind = PROCESSING_JOB
 
-    def __init__(self, platform: Any, job_name: str, lease: str, log: TextIO):
-        super().__init__(platform, job_name, lease, log)
+    def __init__(self, parts: ProcessParts, job_name: str, lease: str, log: TextIO):
+        super().__init__(parts, job_name, lease, log)
         #: The folder standing in for the container's /opt/ml.
         self.root = self.work_dir / "opt-ml"
 
@@ -54,7 +55,7 @@ class ProcessingRun(JobRun):
         return container_paths.host_path(self.root, container_path)
 
     def run(self) -> None:
-        resource = self.platform.resources.get(states.KIND, self.job_name)
+        resource = self.parts.resources.get(states.KIND, self.job_name)
         request = resource.doc["_Request"]
         spec = parse_processing_job(request)
         shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -80,7 +81,7 @@ class ProcessingRun(JobRun):
             if item.app_managed:
                 continue
             try:
-                count = download_input(self.platform.blobs, item, self.local(item.local_path))
+                count = download_input(self.parts.blobs, item, self.local(item.local_path))
             except DataError as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             self._say(f"Input {item.name}: {count} object(s) from {item.uri} at {item.local_path}")
@@ -152,7 +153,7 @@ class ProcessingRun(JobRun):
             input_uris={i.name: str(i.uri) for i in spec.inputs},
             outputs={o.name: self.local(o.local_path) for o in spec.outputs},
             environment=dict(spec.environment), arguments=list(spec.arguments), work_dir=scratch, log=self.log,
-            platform=self.platform)
+            parts=self.parts)
         self._say(f"Running the built-in image {spec.image} ({spec.builtin})")
         try:
             resolve_target(spec.builtin)(ctx)
@@ -175,7 +176,7 @@ class ProcessingRun(JobRun):
     def _upload(self, spec: ProcessingJobSpec) -> None:
         for item in spec.outputs:
             try:
-                written = upload_output(self.platform.blobs, item, self.local(item.local_path))
+                written = upload_output(self.parts.blobs, item, self.local(item.local_path))
             except DataError as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             self._say(f"Output {item.name}: {len(written)} file(s) uploaded to {item.uri}")

@@ -9,15 +9,14 @@ container naming a package only when the package is Approved (`expand_model_cont
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import sagemaker_arn
+from sagelab.account import Account
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ConflictError, ValidationError
 from sagelab.hosting.artifacts import check_container
-from sagelab.storage.resources import AlreadyExists, Resource, public
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
+from sagelab.lake.blobs import BlobStore
+from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
 GROUP = "model-package-group"
 PACKAGE = "model-package"
@@ -41,15 +40,15 @@ def _name_from(value: str, kind: str) -> str:
 
 
 class ModelPackageService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
-
-    @property
-    def resources(self):
-        return self.platform.resources
+    def __init__(self, *, resources: ResourceStore, account: Account, algorithms: AlgorithmRegistry,
+                 blobs: BlobStore):
+        self.resources = resources
+        self.account = account
+        self.algorithms = algorithms
+        self.blobs = blobs
 
     def _arn(self, kind: str, name: str, region: str | None = None) -> str:
-        return sagemaker_arn(region or self.platform.settings.region, self.platform.account_id, kind, name)
+        return self.account.sagemaker_arn(kind, name, region)
 
     # --- groups -----------------------------------------------------------------------------------------
     def create_group(self, params: dict[str, Any], *, region: str) -> str:
@@ -156,7 +155,7 @@ class ModelPackageService:
 
     def _check_containers(self, containers: list[dict[str, Any]], field: str) -> None:
         for index, container in enumerate(containers, start=1):
-            check_container(container, f"{field}[{index}]", self.platform.algorithms, self.platform.blobs)
+            check_container(container, f"{field}[{index}]", self.algorithms, self.blobs)
 
     def get(self, name_or_arn: str) -> Resource:
         """A package by ARN, by `<group>/<version>`, or by the name of an unversioned package."""

@@ -26,7 +26,7 @@ from sagelab.training.spec import TrainingJobSpec, parse_training_job
 
 
 def run_training_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    run_in_job_process(log, settings, lambda platform: TrainingRun(platform, job_name, lease, log).run())
+    run_in_job_process(log, settings, lambda parts: TrainingRun(parts, job_name, lease, log).run())
 
 
 class TrainingRun(JobRun):
@@ -43,8 +43,8 @@ class TrainingRun(JobRun):
         self.log.flush()
 
     def run(self) -> None:
-        resource = self.platform.resources.get(states.KIND, self.job_name)
-        spec = parse_training_job(resource.doc["_Request"], self.platform.algorithms)
+        resource = self.parts.resources.get(states.KIND, self.job_name)
+        spec = parse_training_job(resource.doc["_Request"], self.parts.algorithms)
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             self._secondary("Downloading", TrainingStartTime=time.time())
@@ -83,14 +83,14 @@ class TrainingRun(JobRun):
         defaults = {name: c.default_content_type for c in spec.algorithm.channels for name in (c.name, *c.aliases)}
         for config in spec.channels:
             try:
-                channels[config.name] = materialize(self.platform.blobs, config, self.work_dir,
+                channels[config.name] = materialize(self.parts.blobs, config, self.work_dir,
                                                     defaults[config.name])
             except DataError as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
         return channels
 
     def _metrics(self, spec: TrainingJobSpec) -> dict[str, float]:
-        log_path = TRAINING_JOB.log_path(self.platform.logs_dir, self.job_name)
+        log_path = TRAINING_JOB.log_path(self.parts.home.logs, self.job_name)
         if not log_path.exists():
             return {}
         with log_path.open(encoding="utf-8", errors="replace") as f:
@@ -111,7 +111,7 @@ class TrainingRun(JobRun):
             for path in sorted(folder.rglob("*")):
                 tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
         try:
-            self.platform.blobs.put(bucket, key, [buffer.getvalue()], content_type="application/x-tar")
+            self.parts.blobs.put(bucket, key, [buffer.getvalue()], content_type="application/x-tar")
         except SagelabError as exc:
             raise JobFailure(f"ClientError: cannot write the model artifact to s3://{bucket}/{key}: "
                              f"{exc.message}") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.compute.engine import Task, TaskState, TaskStatus
 from sagelab.jobs.kind import JobKind
 from sagelab.jobs.service import JobService
@@ -36,11 +37,15 @@ TRAINING_JOB = JobKind(
 class TrainingService(JobService):
     kind = TRAINING_JOB
 
+    def __init__(self, *, algorithms: AlgorithmRegistry, **job_parts: Any):
+        super().__init__(**job_parts)
+        self.algorithms = algorithms
+
     # --- create -----------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None,
                tuning_job_arn: str | None = None) -> str:
         """Start a training job; `tuning_job_arn` marks it as a trial of that hyperparameter tuning job."""
-        spec = parse_training_job(params, self.platform.algorithms)
+        spec = parse_training_job(params, self.algorithms)
         job_arn = self._arn(region, spec.name)
         now = time.time()
         algo_spec = dict(params["AlgorithmSpecification"])

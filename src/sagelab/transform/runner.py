@@ -22,6 +22,7 @@ from typing import Any, TextIO, TypeVar
 from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
 from sagelab.errors import S3Error, SagelabError, ValidationError
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
+from sagelab.hosting.models import StoredModels
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.blobs import BlobStore
 from sagelab.transform import states
@@ -47,16 +48,17 @@ R = TypeVar("R")
 
 
 def run_transform_job(log: TextIO, *, settings: dict[str, Any], job_name: str, lease: str) -> None:
-    run_in_job_process(log, settings, lambda platform: TransformRun(platform, job_name, lease, log).run())
+    run_in_job_process(log, settings, lambda parts: TransformRun(parts, job_name, lease, log).run())
 
 
 class TransformRun(JobRun):
     kind = TRANSFORM_JOB
 
     def run(self) -> None:
-        resource = self.platform.resources.get(states.KIND, self.job_name)
+        resource = self.parts.resources.get(states.KIND, self.job_name)
         try:
-            spec = parse_transform_job(resource.doc["_Request"], self.platform.models)
+            spec = parse_transform_job(resource.doc["_Request"],
+                                       StoredModels(self.parts.resources, self.parts.account))
         except ValidationError as exc:
             raise JobFailure(f"ClientError: {exc.message}") from exc
         self._update(states.start)
@@ -64,8 +66,8 @@ class TransformRun(JobRun):
         try:
             predictor = self._load_model(spec)
             try:
-                objects = list_input_objects(self.platform.blobs, spec.input)
-                self.platform.blobs.head_bucket(spec.output.path.bucket)
+                objects = list_input_objects(self.parts.blobs, spec.input)
+                self.parts.blobs.head_bucket(spec.output.path.bucket)
             except InputError as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             except S3Error as exc:
@@ -75,7 +77,7 @@ class TransformRun(JobRun):
                       f"({spec.batch_strategy}, SplitType {spec.input.split_type}, MaxPayloadInMB "
                       f"{spec.max_payload_mb}, MaxConcurrentTransforms {spec.max_concurrent})")
             with ThreadPoolExecutor(spec.max_concurrent, thread_name_prefix="transform") as pool:
-                transform = ObjectTransform(spec, predictor, self.platform.blobs, pool)
+                transform = ObjectTransform(spec, predictor, self.parts.blobs, pool)
                 for obj in objects:
                     self._check_lease()
                     started = time.perf_counter()
@@ -89,7 +91,7 @@ class TransformRun(JobRun):
     def _load_model(self, spec: TransformJobSpec) -> Predictor:
         threads = max(1, (os.cpu_count() or 1) // spec.max_concurrent)
         try:
-            return load_predictor(self.platform.blobs, self.platform.algorithms, spec.model_doc,
+            return load_predictor(self.parts.blobs, self.parts.algorithms, spec.model_doc,
                                   self.work_dir / "model", threads=threads)
         except (ModelLoadError, ValidationError) as exc:
             raise JobFailure(f"ClientError: model {spec.model_name!r} cannot be loaded: {exc}") from exc

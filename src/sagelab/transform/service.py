@@ -13,7 +13,7 @@ from sagelab.jobs.kind import JobKind
 from sagelab.jobs.service import JobService
 from sagelab.storage.resources import Resource
 from sagelab.transform import states
-from sagelab.transform.spec import TransformJobSpec, parse_transform_job
+from sagelab.transform.spec import ModelLookup, TransformJobSpec, parse_transform_job
 
 SERVER_STOPPED = ("sagelab server stopped while the transform job was running; the job was not resumed. "
                   "Create a new transform job to run it again.")
@@ -32,8 +32,12 @@ TRANSFORM_JOB = JobKind(
 class TransformService(JobService):
     kind = TRANSFORM_JOB
 
+    def __init__(self, *, models: ModelLookup, **job_parts: Any):
+        super().__init__(**job_parts)
+        self.models = models
+
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None) -> str:
-        spec = parse_transform_job(params, self.platform.models)
+        spec = parse_transform_job(params, self.models)
         doc = describe_document(spec, params, self._arn(region, spec.name), time.time())
         return self._start(doc, tags=tags, timeout=None)
 

@@ -18,21 +18,20 @@ import threading
 import time
 import traceback
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sagelab.arns import sagemaker_arn
+from sagelab.account import Account
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import SagelabError
 from sagelab.jobs import kind as jobs
 from sagelab.storage import tables
-from sagelab.storage.resources import LeaseLost, NotFound, Resource
+from sagelab.storage.resources import LeaseLost, NotFound, Resource, ResourceStore
 from sagelab.training import states as training_states
+from sagelab.training.service import TrainingService
 from sagelab.tuning import states
 from sagelab.tuning.progress import ObjectiveLog
 from sagelab.tuning.search import PastTrial, Proposal, Search
-from sagelab.tuning.spec import TrainingDefinition, parse_tuning_job
-
-if TYPE_CHECKING:
-    from sagelab.tuning.service import TuningService
+from sagelab.tuning.spec import TrainingDefinition, TuningJobSpec, parse_tuning_job
 
 #: How often running trials are looked at. Their logs are read this often, so early stopping reacts within it.
 POLL_SECONDS = 0.2
@@ -49,10 +48,28 @@ class _Running:
         self.stop_sent = False
 
 
+class DriverHost(Protocol):
+    """What a driver asks of the tuning service that starts it."""
+
+    resources: ResourceStore
+    algorithms: AlgorithmRegistry
+    training: TrainingService
+    account: Account
+
+    def objective_regex(self, definition: TrainingDefinition) -> str | None: ...
+
+    def parent_past_trials(self, spec: TuningJobSpec, *, with_progress: bool) -> list[PastTrial]: ...
+
+    def parents_best(self, spec: TuningJobSpec) -> dict[str, Any] | None: ...
+
+
 class TuningDriver:
-    def __init__(self, service: TuningService, name: str, lease: str):
+    def __init__(self, service: DriverHost, name: str, lease: str):
         self.service = service
-        self.platform = service.platform
+        self.resources = service.resources
+        self.algorithms = service.algorithms
+        self.training = service.training
+        self.account = service.account
         self.name = name
         self.lease = lease
         self._wake = threading.Event()
@@ -92,11 +109,11 @@ class TuningDriver:
 
     def _run(self) -> None:
         res = self._load()
-        spec = parse_tuning_job(res.doc["_Request"], self.platform.algorithms)
+        spec = parse_tuning_job(res.doc["_Request"], self.algorithms)
         self.spec = spec
         self.arn = res.arn
         self.region = res.arn.split(":")[3]
-        self.tags = [{"Key": k, "Value": v} for k, v in self.platform.resources.get_tags(res.arn).items()]
+        self.tags = [{"Key": k, "Value": v} for k, v in self.resources.get_tags(res.arn).items()]
         self.search = Search(spec)
         self.regex = {d.name: self.service.objective_regex(d) for d in spec.definitions}
         self.search.seed(self.service.parent_past_trials(spec, with_progress=self.search.prunes))
@@ -119,7 +136,7 @@ class TuningDriver:
             self._wake.clear()
 
     def _load(self) -> Resource:
-        res = self.platform.resources.get(states.KIND, self.name)
+        res = self.resources.get(states.KIND, self.name)
         if res is None:
             raise NotFound(self.name)
         if res.lease != self.lease:
@@ -162,7 +179,7 @@ class TuningDriver:
         regex = self.regex.get(definition.name)
         if regex is None:
             return None
-        return ObjectiveLog(self.platform.training.log_path(trial_name), regex)
+        return ObjectiveLog(self.training.log_path(trial_name), regex)
 
     # --- launching ------------------------------------------------------------------------------------
     def _budget_left(self) -> int:
@@ -194,14 +211,14 @@ class TuningDriver:
     def _launch(self, proposal: Proposal) -> None:
         number = len(self.trials) + 1
         name = f"{self.spec.name}-{number:03d}-{uuid.uuid4().hex[:8]}"
-        trial = states.Trial(name=name, arn=sagemaker_arn(self.region, self.platform.account_id, "training-job", name),
+        trial = states.Trial(name=name, arn=self.account.sagemaker_arn("training-job", name, self.region),
                              definition=proposal.definition.name, tuned=dict(proposal.tuned), created=time.time())
         self.trials.append(trial)
         # Saved before the training job exists, so a crash in between is seen (and settled) on restart.
         self._save()
         request = proposal.definition.training_request(name, proposal.tuned)
         try:
-            self.platform.training.create(request, region=self.region, tags=self.tags or None,
+            self.training.create(request, region=self.region, tags=self.tags or None,
                                           tuning_job_arn=self.arn)
         except SagelabError as exc:
             self.search.failed(proposal)
@@ -214,7 +231,7 @@ class TuningDriver:
         if not self.running:
             return
         t = tables.resources
-        rows = {r.name: r for r in self.platform.resources.list(
+        rows = {r.name: r for r in self.resources.list(
             training_states.KIND, where=[t.c.name.in_(list(self.running))], sort_by="Name")}
         for name, entry in list(self.running.items()):
             row = rows.get(name)
@@ -290,7 +307,7 @@ class TuningDriver:
         entry.stop_sent = True
         # A trial that finished meanwhile refuses the stop; the next look settles it either way.
         with contextlib.suppress(SagelabError):
-            self.platform.training.stop(entry.trial.name)
+            self.training.stop(entry.trial.name)
 
     def _stop_running(self) -> None:
         for entry in self.running.values():
@@ -313,7 +330,7 @@ class TuningDriver:
             if not entry.stop_sent:
                 self._stop_trial(entry)
         with contextlib.suppress(LeaseLost, NotFound):
-            self.platform.resources.update(states.KIND, self.name,
+            self.resources.update(states.KIND, self.name,
                                            lambda res: states.finish(res, "Failed", reason=reason), lease=self.lease)
 
     # --- the document -----------------------------------------------------------------------------------
@@ -345,4 +362,4 @@ class TuningDriver:
             if then is not None:
                 then(res)
 
-        self.platform.resources.update(states.KIND, self.name, write, lease=self.lease)
+        self.resources.update(states.KIND, self.name, write, lease=self.lease)

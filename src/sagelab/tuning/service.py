@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sagelab.arns import sagemaker_arn
+from sagelab.account import Account
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
@@ -21,15 +22,13 @@ from sagelab.errors import (
     ValidationError,
 )
 from sagelab.storage import tables
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource, public
+from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore, public
 from sagelab.training import states as training_states
+from sagelab.training.service import TrainingService
 from sagelab.tuning import states
+from sagelab.tuning.driver import TuningDriver
 from sagelab.tuning.search import PastTrial
 from sagelab.tuning.spec import Objective, TrainingDefinition, TuningJobSpec, parse_tuning_job
-
-if TYPE_CHECKING:
-    from sagelab.platform import Platform
-    from sagelab.tuning.driver import TuningDriver
 
 #: SageMaker's default quota of tuning jobs running at once in an account.
 MAX_ACTIVE_TUNING_JOBS = 100
@@ -39,22 +38,23 @@ _SORT_KEYS = {"Name": lambda s: s["TrainingJobName"], "CreationTime": lambda s: 
 
 
 class TuningService:
-    def __init__(self, platform: Platform):
-        self.platform = platform
+    def __init__(self, *, resources: ResourceStore, account: Account, algorithms: AlgorithmRegistry,
+                 training: TrainingService):
+        self.resources = resources
+        self.account = account
+        self.algorithms = algorithms
+        #: Trials are training jobs of this service.
+        self.training = training
         self._drivers: dict[str, TuningDriver] = {}
         self._lock = threading.Lock()
         self._closed = False
         # A trial that ends wakes the drivers, which would otherwise see it only at their next look.
-        platform.training.on_job_ended(self._training_job_ended)
-
-    @property
-    def resources(self):
-        return self.platform.resources
+        training.on_job_ended(self._training_job_ended)
 
     # --- create -----------------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
-        spec = parse_tuning_job(params, self.platform.algorithms)
-        arn = sagemaker_arn(region, self.platform.account_id, states.KIND, spec.name)
+        spec = parse_tuning_job(params, self.algorithms)
+        arn = self.account.sagemaker_arn(states.KIND, spec.name, region)
         if self.resources.get_by_arn(arn) is not None:
             raise ResourceInUse(f"A hyperparameter tuning job named {spec.name!r} already exists ({arn}); tuning "
                                 "job names are unique (case-insensitively) within an account and region.")
@@ -122,7 +122,7 @@ class TuningService:
 
     def _parent_spec(self, res: Resource) -> TuningJobSpec:
         try:
-            return parse_tuning_job(res.doc["_Request"], self.platform.algorithms)
+            return parse_tuning_job(res.doc["_Request"], self.algorithms)
         except SagelabError as exc:
             raise ValidationError(f"Parent tuning job {res.name!r} can no longer be read: {exc.message}") from None
 
@@ -133,7 +133,7 @@ class TuningService:
         for item in declared:
             if item["Name"] == metric:
                 return item["Regex"]
-        algorithm = self.platform.algorithms.for_image(definition.image)
+        algorithm = self.algorithms.for_image(definition.image)
         return next((m.regex for m in algorithm.metrics if m.name == metric), None)
 
     def parent_past_trials(self, spec: TuningJobSpec, *, with_progress: bool) -> list[PastTrial]:
@@ -156,7 +156,7 @@ class TuningService:
                 intermediate: tuple[float, ...] = ()
                 regex = self.objective_regex(definition) if with_progress else None
                 if regex:
-                    intermediate = tuple(ObjectiveLog(self.platform.training.log_path(trial.name), regex).read_new())
+                    intermediate = tuple(ObjectiveLog(self.training.log_path(trial.name), regex).read_new())
                 past.append(PastTrial(definition=trial.definition, hyperparameters={**definition.static, **trial.tuned},
                                       state=state, value=trial.objective, intermediate=intermediate))
         return past
@@ -269,8 +269,6 @@ class TuningService:
 
     # --- drivers and restart safety --------------------------------------------------------------------
     def _start_driver(self, name: str, lease: str) -> None:
-        from sagelab.tuning.driver import TuningDriver
-
         with self._lock:
             if self._closed:
                 return

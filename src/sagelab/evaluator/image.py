@@ -15,7 +15,6 @@ Settings come from the job's Environment or ContainerArguments (see `config`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -27,8 +26,9 @@ from sagelab.algorithms import data as data_io
 from sagelab.algorithms.base import DataError
 from sagelab.errors import ValidationError
 from sagelab.evaluation import metrics, plots, report
-from sagelab.evaluation.config import EvaluatorConfig, parse_config
-from sagelab.evaluation.scoring import (
+from sagelab.evaluator.config import EvaluatorConfig, parse_config
+from sagelab.evaluator.scoring import (
+    Outcome,
     Predictions,
     bootstrap_spread,
     class_predictions,
@@ -37,28 +37,18 @@ from sagelab.evaluation.scoring import (
     predict,
 )
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
+from sagelab.hosting.models import StoredModels
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.processing.builtin import ProcessingContext
 
 REPORT_FILE = "evaluation.json"
 
 
-@dataclasses.dataclass
-class Outcome:
-    problem_type: str
-    labels: np.ndarray
-    #: The predictions the pictures show: on the test data, or out of fold for cross-validation.
-    predictions: Predictions
-    threshold: float
-    report: dict[str, Any]
-    what: str
-
-
 def run_evaluator(ctx: ProcessingContext) -> None:
     config = parse_config(ctx.environment, ctx.arguments)
     output = _output_dir(ctx)
     if config.mode == "cross-validation":
-        from sagelab.evaluation.cross_validation import cross_validate
+        from sagelab.evaluator.cross_validation import cross_validate
 
         features, labels = read_labelled(ctx, "train")
         outcome = cross_validate(ctx, config, features, labels)
@@ -103,7 +93,7 @@ def read_labelled(ctx: ProcessingContext, preferred: str) -> tuple[np.ndarray, n
 
 def _model_document(ctx: ProcessingContext, config: EvaluatorConfig) -> dict[str, Any]:
     if config.model_name:
-        return ctx.platform.models.get(config.model_name).doc
+        return StoredModels(ctx.parts.resources, ctx.parts.account).get(config.model_name).doc
     if "model" not in ctx.input_uris:
         raise ValidationError("The evaluator needs the model to score: a ProcessingInput named 'model' (the "
                               "training job's model.tar.gz) with the setting algorithm_image, or the setting "
@@ -113,7 +103,7 @@ def _model_document(ctx: ProcessingContext, config: EvaluatorConfig) -> dict[str
                               "the built-in algorithm that trained the model (e.g. its TrainingImage).")
     uri = parse_s3_uri(ctx.input_uris["model"], field="ProcessingInputs 'model' S3Uri")
     if not uri.key.endswith((".tar.gz", ".tgz")):
-        archives = [info.key for info in ctx.platform.blobs.list(uri.bucket, uri.key)
+        archives = [info.key for info in ctx.parts.blobs.list(uri.bucket, uri.key)
                     if info.key.endswith((".tar.gz", ".tgz"))]
         if len(archives) != 1:
             raise DataError(f"Input 'model': expected one model.tar.gz under {uri}, found {len(archives)}.")
@@ -126,7 +116,7 @@ def evaluate(ctx: ProcessingContext, config: EvaluatorConfig, features: np.ndarr
              labels: np.ndarray) -> Outcome:
     model_doc = _model_document(ctx, config)
     try:
-        predictor = load_predictor(ctx.platform.blobs, ctx.platform.algorithms, model_doc, ctx.work_dir / "model",
+        predictor = load_predictor(ctx.parts.blobs, ctx.parts.algorithms, model_doc, ctx.work_dir / "model",
                                    threads=os.cpu_count() or 1)
     except ModelLoadError as exc:
         raise DataError(str(exc)) from exc

@@ -29,6 +29,19 @@ class Predictions:
     labels: np.ndarray | None = None
 
 
+@dataclasses.dataclass
+class Outcome:
+    """What an evaluation or a cross-validation found, for its report and its pictures."""
+
+    problem_type: str
+    labels: np.ndarray
+    #: The predictions the pictures show: on the test data, or out of fold for cross-validation.
+    predictions: Predictions
+    threshold: float
+    report: dict[str, Any]
+    what: str
+
+
 def predict(predictor: Predictor, features: np.ndarray) -> Predictions:
     scores: list[Any] = []
     labels: list[Any] = []

@@ -18,8 +18,9 @@ import numpy as np
 
 from sagelab.algorithms.base import Channel, DataError, TrainingContext
 from sagelab.evaluation import metrics, report
-from sagelab.evaluation.config import EvaluatorConfig
-from sagelab.evaluation.scoring import (
+from sagelab.evaluator.config import EvaluatorConfig
+from sagelab.evaluator.scoring import (
+    Outcome,
     Predictions,
     class_predictions,
     infer_problem_type,
@@ -29,7 +30,6 @@ from sagelab.evaluation.scoring import (
 )
 
 if TYPE_CHECKING:
-    from sagelab.evaluation.evaluator import Outcome
     from sagelab.processing.builtin import ProcessingContext
 
 
@@ -51,9 +51,7 @@ def _write_csv(path, labels: np.ndarray, features: np.ndarray) -> None:
 
 def cross_validate(ctx: ProcessingContext, config: EvaluatorConfig, features: np.ndarray,
                    labels: np.ndarray) -> Outcome:
-    from sagelab.evaluation.evaluator import Outcome
-
-    algorithm = ctx.platform.algorithms.for_image(config.algorithm_image, field="Evaluator setting algorithm_image")
+    algorithm = ctx.parts.algorithms.for_image(config.algorithm_image, field="Evaluator setting algorithm_image")
     hyperparameters = algorithm.hyperparameters.validate(config.hyperparameters)
     known_type = config.problem_type or problem_type_of(algorithm.name, config.hyperparameters)
     strategy, folds = splitter(config, known_type)

@@ -1,0 +1,51 @@
+"""What a process other than the server builds for itself from the server's settings.
+
+A job process or a serving instance needs only the metadata store (to read its request and write its
+progress), the lake, the algorithms and the account; never the services, the engine or the faces. It
+attaches to a home the server has already prepared: no migrations, no credentials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sagelab.account import Account, HomePaths
+from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.lake.blobs import BlobStore, open_blob_store
+from sagelab.security.credentials import new_account_id
+from sagelab.settings import Settings
+from sagelab.storage.db import Database
+from sagelab.storage.resources import ResourceStore
+
+#: Where the account id is kept in the metadata store: created by the server's first start.
+ACCOUNT_ID_KEY = "account_id"
+
+
+@dataclasses.dataclass
+class ProcessParts:
+    settings: Settings
+    resources: ResourceStore
+    blobs: BlobStore
+    algorithms: AlgorithmRegistry
+    account: Account
+    home: HomePaths
+    db: Database
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def read_account(resources: ResourceStore, settings: Settings) -> Account:
+    return Account(resources.get_or_create_value(ACCOUNT_ID_KEY, new_account_id), settings.region)
+
+
+def attach(settings: Settings | dict[str, Any]) -> ProcessParts:
+    """The parts of the server whose settings are given (as a `Settings` or as `Settings.to_dict()`)."""
+    if not isinstance(settings, Settings):
+        settings = Settings.from_dict(settings)
+    db = Database(settings.resolved_database_url)
+    resources = ResourceStore(db)
+    return ProcessParts(settings=settings, resources=resources, blobs=open_blob_store(settings),
+                        algorithms=AlgorithmRegistry(builtin_algorithms()), account=read_account(resources, settings),
+                        home=HomePaths(settings.home), db=db)
