@@ -18,8 +18,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sagelab.algorithms import linear_learner
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
+from sagelab.algorithms.first_party.recordio import read_records, write_matrix
 from sagelab.algorithms.linear_learner import LinearLearner
-from sagelab.algorithms.recordio import read_records, write_matrix
 from sagelab.errors import ValidationError
 
 ALGO = LinearLearner()

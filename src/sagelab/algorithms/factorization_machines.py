@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms import quality_metrics as qm
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, split_content_type
 from sagelab.algorithms.factorization_machines_model import BINARY, REGRESSOR, FMModel, FMPredictor, sigmoid
+from sagelab.algorithms.first_party import io as onep_io
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
 from sagelab.errors import ValidationError
 from sagelab.evaluation import metrics as model_quality
@@ -221,7 +221,7 @@ class FactorizationMachines:
 def _check_float32(channel: Any) -> None:
     """FM reads Float32 tensors only: look at the first record of each file."""
     from sagelab.algorithms.data import data_files
-    from sagelab.algorithms.recordio import RecordIOError, decode_record, iter_records
+    from sagelab.algorithms.first_party.recordio import RecordIOError, decode_record, iter_records
 
     for path in data_files(channel.files):
         with path.open("rb") as f:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms import onep_io
+from sagelab.algorithms.first_party import io as onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import InferenceError, split_content_type
+from sagelab.algorithms.first_party import io as onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

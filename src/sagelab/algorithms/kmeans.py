@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_training as onep
 from sagelab.algorithms.base import DataError, MetricDefinition, TrainingContext
+from sagelab.algorithms.first_party import training as onep
 from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, HyperparameterSchema
 from sagelab.algorithms.kmeans_model import KMeansModel, KMeansPredictor
 from sagelab.errors import ValidationError

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms.onep_predictor import JSON, JSONLINES, PROTOBUF, OnePPredictor, is_true
+from sagelab.algorithms.first_party.predictor import JSON, JSONLINES, PROTOBUF, OnePPredictor, is_true
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

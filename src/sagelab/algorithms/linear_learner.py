@@ -32,8 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from sagelab.algorithms import linear_learner_metrics as llm
-from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, split_content_type
+from sagelab.algorithms.first_party import io as onep_io
 from sagelab.algorithms.hyperparameters import AUTO
 from sagelab.algorithms.linear_learner_predictor import LinearLearnerPredictor, LinearModel
 from sagelab.algorithms.linear_learner_schema import DEFAULT_LOSS, OBJECTIVE_NAMES, SCHEMA, metric_definitions

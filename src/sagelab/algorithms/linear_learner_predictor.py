@@ -5,7 +5,7 @@ The artifact is two files in the model directory: `model.npz` (NumPy arrays only
 Weights are stored in the normalised space they were trained in, with the scaler beside them; loading folds
 the scaler into the weights so a request costs one matrix product.
 
-Requests and responses follow the shared first-party contract (`onep_io`): text/csv (no label),
+Requests and responses follow the shared first-party contract (`first_party.io`): text/csv (no label),
 application/json (dense or sparse instances), application/jsonlines, application/x-recordio-protobuf in;
 application/json, application/jsonlines, application/x-recordio-protobuf (results in the label map) and
 text/csv out. The result keys follow LL-in-formats exactly:
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms import onep_io
+from sagelab.algorithms.first_party import io as onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

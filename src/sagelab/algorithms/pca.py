@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_training as onep
 from sagelab.algorithms.base import DataError, TrainingContext
+from sagelab.algorithms.first_party import training as onep
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
 from sagelab.algorithms.pca_model import PCAModel, PCAPredictor
 from sagelab.errors import ValidationError

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms.onep_predictor import JSON, JSONLINES, PROTOBUF, OnePPredictor
+from sagelab.algorithms.first_party.predictor import JSON, JSONLINES, PROTOBUF, OnePPredictor
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

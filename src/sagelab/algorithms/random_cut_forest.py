@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms import quality_metrics as qm
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext
+from sagelab.algorithms.first_party import io as onep_io
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
 from sagelab.algorithms.random_cut_forest_model import Forest, RCFPredictor
 from sagelab.errors import ValidationError

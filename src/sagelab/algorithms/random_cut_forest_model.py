@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_io
+from sagelab.algorithms.first_party import io as onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"

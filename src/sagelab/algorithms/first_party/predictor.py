@@ -4,8 +4,8 @@ A request (CSV without label, JSON `instances`, JSON Lines or recordIO-protobuf)
 the model turns it into one dict per record with the algorithm's documented keys; the response is JSON
 (`{"predictions": [...]}`, or the algorithm's own key such as PCA's `projections`), JSON Lines, protobuf (one
 Record per input with the values in its `label` map, as the SDK's RecordDeserializer reads them) or, for the
-algorithms that document it, CSV. Decoding and encoding are `onep_io`'s; parameters of the Accept header
-(k-NN's `verbose=true`) reach the model.
+algorithms that document it, CSV. Decoding and encoding are `first_party.io`'s; parameters of the Accept
+header (k-NN's `verbose=true`) reach the model.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import split_content_type
+from sagelab.algorithms.first_party import io as onep_io
 
 JSON = onep_io.JSON
 JSONLINES = onep_io.JSONLINES

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import ChannelSpec, DataError, MetricDefinition, TrainingContext
+from sagelab.algorithms.first_party import io as onep_io
 
 HOST = "algo-1"
 PROTOBUF = onep_io.PROTOBUF
@@ -35,7 +35,7 @@ def train_and_test_channels() -> tuple[ChannelSpec, ...]:
 def read_channel(ctx: TrainingContext, name: str, *, feature_dim: int, label_size: int = 1,
                  label_required: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The channel's records as (dense float32 features, float64 labels or None); None when the job has no such
-    channel. `onep_io` checks that every record has `feature_dim` finite features."""
+    channel. `first_party.io` checks that every record has `feature_dim` finite features."""
     channel = ctx.channels.get(name)
     if channel is None:
         return None

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, split_content_type
-from sagelab.algorithms.recordio import RecordIOError, read_matrix, write_results
+from sagelab.algorithms.first_party.recordio import RecordIOError, read_matrix, write_results
 
 CSV = "text/csv"
 JSON = "application/json"
