@@ -5,7 +5,7 @@ Image names: as for LightGBM (see `lightgbm_algorithm`), AWS runs CatBoost as a 
 generic PyTorch container; sagelab selects it by the JumpStart model ID used as the repository name,
 `<registry>/catboost-classification-model:<tag>` or `<registry>/catboost-regression-model:<tag>`.
 
-Training follows `jumpstart_tabular` for data. The loss comes from the problem (RMSE, Logloss, MultiClass);
+Training follows `jumpstart.tabular` for data. The loss comes from the problem (RMSE, Logloss, MultiClass);
 `eval_metric=auto` watches RMSE, AUC or MultiClass on the validation rows, with CatBoost's overfitting detector
 for `early_stopping_rounds` and the best iteration kept. CatBoost's own log goes into the job log, ending in
 `bestTest = 0.0871`, the line JumpStart users' MetricDefinitions read (`"bestTest = ([0-9\\.]+)"`). Then
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import jumpstart_tabular as tabular
 from sagelab.algorithms.base import DataError, MetricDefinition, TrainingContext
 from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, HyperparameterSchema
+from sagelab.algorithms.jumpstart import tabular
 from sagelab.errors import ValidationError
 
 MODEL_FILE = "model.cbm"

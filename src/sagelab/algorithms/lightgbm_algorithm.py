@@ -7,7 +7,7 @@ script tarball. sagelab cannot claim that generic repository, so it selects Ligh
 used as the repository name: `<registry>/lightgbm-classification-model:<tag>` and
 `<registry>/lightgbm-regression-model:<tag>` (any registry, account, region or tag).
 
-Training follows `jumpstart_tabular` for data. The objective comes from the problem (L2 regression, binary
+Training follows `jumpstart.tabular` for data. The objective comes from the problem (L2 regression, binary
 cross-entropy, softmax multiclass); `metric=auto` evaluates rmse, binary_logloss or multi_logloss on the
 validation rows. Every round prints LightGBM's native evaluation line into the job log
 (`[12]\tvalidation's binary_logloss: 0.0871`), and early stopping prints LightGBM's own summary, so the
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.algorithms import jumpstart_tabular as tabular
 from sagelab.algorithms.base import DataError, MetricDefinition, TrainingContext
 from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
+from sagelab.algorithms.jumpstart import tabular
 from sagelab.errors import ValidationError
 
 MODEL_FILE = "lightgbm-model.txt"
