@@ -17,7 +17,7 @@ from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightG
 from sagelab.algorithms.linear_learner import LinearLearner
 from sagelab.algorithms.pca import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest import RandomCutForest
-from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
+from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 from sagelab.testing import algorithm_kit as kit
 
 CASES: list[kit.Case] = [

@@ -59,7 +59,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.linear_learner import LinearLearner
     from sagelab.algorithms.pca import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest import RandomCutForest
-    from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
+    from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
