@@ -24,7 +24,7 @@ from sagelab.storage.resources import ResourceStore
 #: Libraries the job forkserver imports once, so each job process starts warm.
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
                "xgboost", "sagelab.platform", "sagelab.training.runner", "sagelab.algorithms.xgboost.algorithm",
-               "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
+               "sagelab.algorithms.linear_learner.algorithm", "sagelab.transform.runner")
 JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors", "sklearn.random_projection",
                 "sagelab.algorithms.kmeans", "sagelab.algorithms.pca", "sagelab.algorithms.knn")
 #: SQLAlchemy imports a database's dialect on the first connection; every job connects to the metadata store.

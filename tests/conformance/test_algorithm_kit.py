@@ -14,7 +14,7 @@ from sagelab.algorithms.ip_insights import IPInsights
 from sagelab.algorithms.kmeans import KMeansAlgorithm
 from sagelab.algorithms.knn import KNNAlgorithm
 from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
-from sagelab.algorithms.linear_learner import LinearLearner
+from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 from sagelab.algorithms.pca import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest import RandomCutForest
 from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm

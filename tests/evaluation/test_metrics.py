@@ -134,7 +134,7 @@ def test_algorithms_emit_the_librarys_values(emit, binary):
     y, score = binary
     expected = metrics.binary_classification(y, score, threshold=0.5)
     if emit == "linear_learner":
-        from sagelab.algorithms.linear_learner_metrics import binary_metrics
+        from sagelab.algorithms.linear_learner.metrics import binary_metrics
 
         got = binary_metrics(y, score, 0.5, 1.0)
         assert got["binary_classification_accuracy"] == expected["accuracy"]

@@ -3,7 +3,7 @@
 Training reads CSV (label first, no header) or recordIO-protobuf channels (dense or sparse Float32
 `features["values"]`, `label["values"]`), normalises features (and regression labels) with
 statistics from the first `num_point_for_scaler` rows, trains `num_models` models side by side by mini-batch
-gradient descent (`linear_learner_sgd`), keeps each model's best epoch, picks the best model on the validation
+gradient descent (`linear_learner.sgd`), keeps each model's best epoch, picks the best model on the validation
 channel (the training channel when there is none), calibrates the binary decision threshold, and logs metrics
 in the 1P format (`#quality_metric: host=algo-1, ...`) that the declared MetricDefinitions read.
 
@@ -31,13 +31,19 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms import linear_learner_metrics as llm
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, split_content_type
 from sagelab.algorithms.first_party import io as onep_io
 from sagelab.algorithms.hyperparameters import AUTO
-from sagelab.algorithms.linear_learner_predictor import LinearLearnerPredictor, LinearModel
-from sagelab.algorithms.linear_learner_schema import DEFAULT_LOSS, OBJECTIVE_NAMES, SCHEMA, metric_definitions
-from sagelab.algorithms.linear_learner_sgd import (
+from sagelab.algorithms.linear_learner import metrics as llm
+from sagelab.algorithms.linear_learner.hyperparameters import (
+    DEFAULT_LOSS,
+    OBJECTIVE_NAMES,
+    SCHEMA,
+    metric_definitions,
+)
+from sagelab.algorithms.linear_learner.model import LinearModel
+from sagelab.algorithms.linear_learner.predictor import LinearLearnerPredictor
+from sagelab.algorithms.linear_learner.sgd import (
     SQUARED_LOSSES,
     EpochReport,
     LossParams,

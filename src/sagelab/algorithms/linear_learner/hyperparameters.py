@@ -11,7 +11,7 @@ from typing import Any
 
 from sagelab.algorithms.base import MetricDefinition
 from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, HyperparameterSchema
-from sagelab.algorithms.linear_learner_sgd import BINARY_LOSSES, MULTICLASS_LOSSES, REGRESSION_LOSSES
+from sagelab.algorithms.linear_learner.sgd import BINARY_LOSSES, MULTICLASS_LOSSES, REGRESSION_LOSSES
 from sagelab.errors import ValidationError
 
 PREDICTOR_TYPES = ("binary_classifier", "multiclass_classifier", "regressor")
