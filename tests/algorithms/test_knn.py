@@ -31,7 +31,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from sagelab.algorithms.base import Channel, TrainingContext
 from sagelab.algorithms.first_party import recordio
-from sagelab.algorithms.knn import KNNAlgorithm
+from sagelab.algorithms.knn.algorithm import KNNAlgorithm
 from sagelab.errors import ValidationError
 from sagelab.training.metrics import extract_metrics
 

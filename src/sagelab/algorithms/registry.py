@@ -53,11 +53,11 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
     from sagelab.algorithms.factorization_machines import FactorizationMachines
     from sagelab.algorithms.ip_insights import IPInsights
-    from sagelab.algorithms.kmeans import KMeansAlgorithm
-    from sagelab.algorithms.knn import KNNAlgorithm
+    from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
+    from sagelab.algorithms.knn.algorithm import KNNAlgorithm
     from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
-    from sagelab.algorithms.pca import PCAAlgorithm
+    from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest import RandomCutForest
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 

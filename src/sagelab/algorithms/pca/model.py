@@ -1,13 +1,8 @@
-"""PCA's artifact and predictor.
+"""PCA's model and its artifact.
 
 The artifact mirrors AWS's (a dict with `mean` only when subtract_mean, `v` and `s`, ordered from the smallest
 singular value to the largest) as `model.npz` (NumPy arrays, read with allow_pickle=False) beside `model.json`.
 `v` is feature_dim x num_components: column j is the component with singular value `s[j]`.
-
-A record's projection is (x - mean) @ v, in the artifact's ascending order:
-    JSON        {"projections": [{"projection": [...]}]}
-    JSON Lines  {"projection": [...]}
-    protobuf    label {"projection": [...]}
 """
 
 from __future__ import annotations
@@ -17,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from sagelab.algorithms.first_party.predictor import JSON, JSONLINES, PROTOBUF, OnePPredictor
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
@@ -74,13 +67,3 @@ class PCAModel:
         return cls(v, s, mean, {k: val for k, val in meta.items() if k not in skip})
 
 
-class PCAPredictor(OnePPredictor):
-    accept_types = (JSON, JSONLINES, PROTOBUF)
-    json_key = "projections"
-
-    def __init__(self, model: PCAModel):
-        self.model = model
-        self.feature_dim = model.feature_dim
-
-    def predict_rows(self, x: np.ndarray, accept_params: dict[str, str]) -> list[dict[str, Any]]:
-        return [{"projection": row} for row in self.model.project(x).tolist()]

@@ -1,15 +1,8 @@
-"""K-Means' artifact and predictor.
+"""K-Means' model and its artifact.
 
 The artifact is `model.npz` (the k x feature_dim centroid matrix, float32, read with allow_pickle=False) and
 `model.json` (format and training hyperparameters). AWS stores the same matrix as an MXNet ndarray file; an
 MXNet reader is not available here, so the format is sagelab's own.
-
-Each record gets `closest_cluster` (the centroid's index, as a float like AWS) and `distance_to_cluster` (the
-Euclidean distance to it):
-    JSON        {"predictions": [{"closest_cluster": 1.0, "distance_to_cluster": 3.0}]}
-    JSON Lines  {"closest_cluster": 1.0, "distance_to_cluster": 3.0}
-    CSV         1.0,3.0
-    protobuf    label {"closest_cluster": [1.0], "distance_to_cluster": [3.0]}
 """
 
 from __future__ import annotations
@@ -19,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from sagelab.algorithms.first_party.predictor import CSV, JSON, JSONLINES, PROTOBUF, OnePPredictor
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
@@ -69,14 +60,3 @@ class KMeansModel:
         return cls(centroids, {k: v for k, v in meta.items() if k not in ("format", "k", "feature_dim")})
 
 
-class KMeansPredictor(OnePPredictor):
-    accept_types = (JSON, JSONLINES, CSV, PROTOBUF)
-
-    def __init__(self, model: KMeansModel):
-        self.model = model
-        self.feature_dim = model.feature_dim
-
-    def predict_rows(self, x: np.ndarray, accept_params: dict[str, str]) -> list[dict[str, Any]]:
-        index, distance = self.model.assign(x)
-        return [{"closest_cluster": c, "distance_to_cluster": d}
-                for c, d in zip(index.tolist(), distance.tolist(), strict=True)]
