@@ -1,5 +1,5 @@
 """SageMaker's Factorization Machines (`factorization-machines` images): a binary classifier or regressor with
-pairwise feature interactions, trained with NumPy (no library offers FM; see `factorization_machines_model`).
+pairwise feature interactions, trained with NumPy (no library offers FM; see `factorization_machines.model`).
 
 Training reads recordIO-protobuf with Float32 tensors only, as on AWS (DG `fact-machines`): a CSV channel, or
 Float64/Int32 tensors, fail the job with a reason that says so. The `train` channel is required, `test` optional;
@@ -29,50 +29,14 @@ import scipy.sparse as sp
 
 from sagelab.algorithms import quality_metrics as qm
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext, split_content_type
-from sagelab.algorithms.factorization_machines_model import BINARY, REGRESSOR, FMModel, FMPredictor, sigmoid
+from sagelab.algorithms.factorization_machines.hyperparameters import SCHEMA
+from sagelab.algorithms.factorization_machines.model import BINARY, REGRESSOR, FMModel, sigmoid
+from sagelab.algorithms.factorization_machines.predictor import FMPredictor
 from sagelab.algorithms.first_party import io as onep_io
-from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
-from sagelab.errors import ValidationError
 from sagelab.evaluation import metrics as model_quality
 
 SEED = 20180412
-GROUPS = ("bias", "linear", "factors")
-_DEFAULTS = {"bias": (0.1, 0.01, 0.01), "linear": (0.001, 0.001, 0.01), "factors": (0.0001, 0.00001, 0.001)}
 _ADAM_BETAS = (0.9, 0.999)
-
-
-def _p(name: str, kind: str, default: Any = None, **kw: Any) -> Hyperparameter:
-    return Hyperparameter(name=name, kind=kind, default=default, **kw)
-
-
-def _schema() -> HyperparameterSchema:
-    params = [
-        _p("feature_dim", "int", required=True, min=1, help="Dimension of the input feature space."),
-        _p("num_factors", "int", required=True, min=1, help="Dimensionality of the factorization."),
-        _p("predictor_type", "str", required=True, choices=(BINARY, REGRESSOR)),
-        _p("epochs", "int", 1, min=1),
-        _p("mini_batch_size", "int", 1000, min=1),
-        _p("clip_gradient", "float", help="Clip each gradient to [-clip_gradient, clip_gradient]."),
-        _p("eps", "float", help="Adam's epsilon; 1e-8 when unset."),
-        _p("rescale_grad", "float", help="Multiply each gradient by this before the update."),
-    ]
-    for group in GROUPS:
-        lr, wd, sigma = _DEFAULTS[group]
-        params += [
-            _p(f"{group}_lr", "float", lr, min=0.0),
-            _p(f"{group}_wd", "float", wd, min=0.0),
-            _p(f"{group}_init_method", "str", "normal", choices=("normal", "uniform", "constant")),
-            _p(f"{group}_init_scale", "float", min=0.0, help="Half-width of the uniform initialisation."),
-            _p(f"{group}_init_sigma", "float", sigma, min=0.0, help="Standard deviation of the normal initialisation."),
-            _p(f"{group}_init_value", "float", help="The constant initial value."),
-        ]
-    return HyperparameterSchema(params=params, checks=(_check_epsilon,))
-
-
-def _check_epsilon(values: dict[str, Any]) -> None:
-    eps = values.get("eps")
-    if eps is not None and eps <= 0:
-        raise ValidationError(f"Hyperparameter 'eps': expected a positive number (Adam's epsilon), got {eps:g}.")
 
 
 def _metric_definitions() -> tuple:
@@ -111,7 +75,7 @@ def metrics(predictor_type: str, y: np.ndarray, raw: np.ndarray) -> dict[str, tu
 class FactorizationMachines:
     name = "factorization-machines"
     image_repositories = ("factorization-machines",)
-    hyperparameters = _schema()
+    hyperparameters = SCHEMA
     # text/csv is accepted at CreateTrainingJob, as AWS does, and fails the job with the reason.
     channels = (ChannelSpec("train", required=True, content_types=(onep_io.PROTOBUF, onep_io.CSV),
                             default_content_type=onep_io.PROTOBUF),

@@ -1,4 +1,4 @@
-"""A factorization machine: the model, its gradients, its artifact and its predictor.
+"""A factorization machine: the model, its gradients and its artifact.
 
     y(x) = w0 + sum_i w_i x_i + 1/2 sum_f [ (sum_i v_if x_i)^2 - sum_i v_if^2 x_i^2 ]
 
@@ -7,10 +7,6 @@ predicted label is 1 when the score is >= 0.5; for a regressor the score is y. F
 (CSR): every product below works on both.
 
 The artifact is `model.npz` (w0, w, V; read with allow_pickle=False) beside `model.json`.
-
-Serving (FM's documented formats, no CSV): application/json, application/jsonlines and
-application/x-recordio-protobuf in; JSON `{"predictions": [{"score": 0.4, "predicted_label": 0}]}`, JSON Lines
-and protobuf (label map `score`, `predicted_label`) out.
 """
 
 from __future__ import annotations
@@ -23,16 +19,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sagelab.algorithms.first_party import io as onep_io
-
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
 FORMAT = "sagelab-factorization-machines/1"
 BINARY = "binary_classifier"
 REGRESSOR = "regressor"
-
-CONTENT_TYPES = (onep_io.JSON, onep_io.JSONLINES, onep_io.PROTOBUF)
-ACCEPT_TYPES = onep_io.ACCEPT_TYPES
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -100,18 +91,3 @@ class FMModel:
         return cls(meta["predictor_type"], w0, w, v, info)
 
 
-class FMPredictor:
-    content_types = CONTENT_TYPES
-    accept_types = ACCEPT_TYPES
-    default_accept = onep_io.JSON
-
-    def __init__(self, model: FMModel):
-        self.model = model
-
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        out_type = onep_io.negotiate_accept(accept, self.accept_types, self.default_accept)
-        x = onep_io.parse_request(body, content_type, feature_dim=self.model.feature_dim,
-                                  content_types=self.content_types)
-        x = x.astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
-        return onep_io.encode_response(self.model.records(x), out_type, accept_types=self.accept_types,
-                                       default_accept=self.default_accept)

@@ -1,6 +1,6 @@
 """SageMaker's IP Insights (`ipinsights` images): learns which IP addresses an entity (user, account) usually
 comes from, as entity and IP embeddings trained to tell real pairs from negative samples (NumPy; see
-`ip_insights_model` for the model and its serving formats).
+`ip_insights.model` for the model and `ip_insights.predictor` for its serving formats).
 
 Channels (DG `ip-insights`): `train` (required) and `validation` (optional), CSV only (`entity_id,1.2.3.4`, no
 header; IPv4 or IPv6), File mode. Each mini-batch of real pairs gets `random_negative_sampling_rate` pairs with a
@@ -27,9 +27,9 @@ import numpy as np
 
 from sagelab.algorithms import quality_metrics as qm
 from sagelab.algorithms.base import Channel, ChannelSpec, DataError, TrainingContext, split_content_type
-from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
-from sagelab.algorithms.ip_insights_model import IPInsightsModel, IPInsightsPredictor, entity_rows, ip_bytes
-from sagelab.errors import ValidationError
+from sagelab.algorithms.ip_insights.hyperparameters import SCHEMA
+from sagelab.algorithms.ip_insights.model import IPInsightsModel, entity_rows, ip_bytes
+from sagelab.algorithms.ip_insights.predictor import IPInsightsPredictor
 
 SEED = 20181116
 #: Entity table cells sagelab will train on one machine (each needs 24 bytes with Adam's moments).
@@ -37,34 +37,6 @@ MAX_ENTITY_CELLS = 50_000_000
 _MAPPED_V4 = np.array([0] * 10 + [255, 255], dtype=np.uint8)
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
-
-
-def _p(name: str, kind: str, default: Any = None, **kw: Any) -> Hyperparameter:
-    return Hyperparameter(name=name, kind=kind, default=default, **kw)
-
-
-def _check_rates(values: dict[str, Any]) -> None:
-    total = values["random_negative_sampling_rate"] + values["shuffled_negative_sampling_rate"]
-    if not 1 <= total <= 500:
-        raise ValidationError("Hyperparameters 'random_negative_sampling_rate' and 'shuffled_negative_sampling_rate' "
-                              f"must add up to 1..500 (negative samples per real pair), got {total}.")
-
-
-def _schema() -> HyperparameterSchema:
-    params = [
-        _p("num_entity_vectors", "int", required=True, min=1, max=250_000_000,
-           help="Entity embedding rows; entities are hashed into them (about twice the distinct entities)."),
-        _p("vector_dim", "int", required=True, min=4, max=4096),
-        _p("batch_metrics_publish_interval", "int", 1000, min=1),
-        _p("epochs", "int", 10, min=1),
-        _p("learning_rate", "float", 0.001, min=1e-6, max=10.0),
-        _p("mini_batch_size", "int", 10000, min=1, max=500_000),
-        _p("num_ip_encoder_layers", "int", 1, min=0, max=100),
-        _p("random_negative_sampling_rate", "int", 1, min=0, max=500),
-        _p("shuffled_negative_sampling_rate", "int", 1, min=0, max=500),
-        _p("weight_decay", "float", 0.00001, min=0.0, max=10.0),
-    ]
-    return HyperparameterSchema(params=params, checks=(_check_rates,))
 
 
 def _metric_definitions() -> tuple:
@@ -211,7 +183,7 @@ def discriminator_auc(model: IPInsightsModel, rows: np.ndarray, ips: np.ndarray,
 class IPInsights:
     name = "ipinsights"
     image_repositories = ("ipinsights",)
-    hyperparameters = _schema()
+    hyperparameters = SCHEMA
     channels = (ChannelSpec("train", required=True, content_types=("text/csv",)),
                 ChannelSpec("validation", content_types=("text/csv",)))
     metrics = _metric_definitions()

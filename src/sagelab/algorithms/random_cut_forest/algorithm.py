@@ -1,5 +1,5 @@
 """SageMaker's Random Cut Forest (`randomcutforest` images): unsupervised anomaly scores from a forest of random
-cut trees (see `random_cut_forest_model` for the algorithm and how its score scale compares with AWS's).
+cut trees (see `random_cut_forest.model` for the algorithm and how its score scale compares with AWS's).
 
 Channels (DG `randomcutforest`): `train` (required; recordIO-protobuf by default, or text/csv, which has no
 label unless the content type says `label_size=1`) and `test` (optional, labelled: `text/csv;label_size=1` with
@@ -14,57 +14,20 @@ kind of line (their AWS log format is unverified). The forest uses a fixed seed,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sagelab.algorithms import quality_metrics as qm
 from sagelab.algorithms.base import ChannelSpec, DataError, TrainingContext
 from sagelab.algorithms.first_party import io as onep_io
-from sagelab.algorithms.hyperparameters import Hyperparameter, HyperparameterSchema
-from sagelab.algorithms.random_cut_forest_model import Forest, RCFPredictor
-from sagelab.errors import ValidationError
+from sagelab.algorithms.random_cut_forest.hyperparameters import SCHEMA
+from sagelab.algorithms.random_cut_forest.model import Forest
+from sagelab.algorithms.random_cut_forest.predictor import RCFPredictor
 from sagelab.evaluation import metrics as model_quality
 
 SEED = 20160619
-EVAL_METRICS = ("accuracy", "precision_recall_fscore")
-
-
-def _eval_metrics(text: Any) -> list[str]:
-    """`["accuracy", "precision_recall_fscore"]` (JSON, as the SDK sends lists) or a comma-separated list."""
-    raw = str(text).strip()
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = [part.strip().strip("'\"") for part in raw.strip("[]").split(",") if part.strip()]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValidationError(f"Hyperparameter 'eval_metrics': expected a list of {', '.join(EVAL_METRICS)} such as "
-                              f'["accuracy", "precision_recall_fscore"], got {raw!r}.')
-    unknown = [v for v in value if v not in EVAL_METRICS]
-    if unknown:
-        raise ValidationError(f"Hyperparameter 'eval_metrics': {unknown[0]!r} is not a metric; expected a list of "
-                              f"{', '.join(EVAL_METRICS)}, got {raw!r}.")
-    return list(dict.fromkeys(value))
-
-
-def _check(values: dict[str, Any]) -> None:
-    values["eval_metrics"] = _eval_metrics(values["eval_metrics"])
-
-
-def _schema() -> HyperparameterSchema:
-    params = [
-        Hyperparameter("feature_dim", "int", required=True, min=1, max=10000, help="Number of features."),
-        Hyperparameter("eval_metrics", "str", '["accuracy", "precision_recall_fscore"]',
-                       help="Metrics for a labelled test channel: a list of accuracy, precision_recall_fscore."),
-        Hyperparameter("num_samples_per_tree", "int", 256, min=1, max=2048),
-        Hyperparameter("num_trees", "int", 100, min=50, max=1000),
-    ]
-    return HyperparameterSchema(params=params, checks=(_check,))
 
 
 def _metric_definitions() -> tuple:
@@ -89,7 +52,7 @@ def evaluate(scores: np.ndarray, labels: np.ndarray, wanted: list[str]) -> dict[
 class RandomCutForest:
     name = "randomcutforest"
     image_repositories = ("randomcutforest",)
-    hyperparameters = _schema()
+    hyperparameters = SCHEMA
     channels = (ChannelSpec("train", required=True, content_types=onep_io.TRAINING_CONTENT_TYPES,
                             default_content_type=onep_io.PROTOBUF),
                 ChannelSpec("test", content_types=onep_io.TRAINING_CONTENT_TYPES,

@@ -1,4 +1,4 @@
-"""A random cut forest (Guha et al., ICML 2016), built and scored with NumPy, and its predictor.
+"""A random cut forest (Guha et al., ICML 2016), built and scored with NumPy.
 
 Building: each tree takes `num_samples_per_tree` training points drawn without replacement and splits them
 recursively with random cuts: a dimension chosen with probability proportional to its range in the node's
@@ -16,9 +16,6 @@ trees and its own sampling, gives scores of a similar scale but not the same num
 
 The artifact is `model.npz` (every tree's nodes: cut dimension, cut value, children, mass, and the leaves'
 points; read with allow_pickle=False) beside `model.json`. Bounding boxes are rebuilt from the leaves on load.
-
-Serving: text/csv, application/json (dense or sparse), application/jsonlines and recordIO-protobuf in; JSON
-`{"scores": [{"score": 0.02}, ...]}`, JSON Lines `{"score": ...}` and protobuf (label `score`) out.
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from sagelab.algorithms.first_party import io as onep_io
 
 MODEL_NPZ = "model.npz"
 MODEL_JSON = "model.json"
@@ -206,17 +201,3 @@ def _cut(block: np.ndarray, low: np.ndarray, span: np.ndarray, total: float, rng
             return dim, goes_left
 
 
-class RCFPredictor:
-    content_types = onep_io.CONTENT_TYPES
-    accept_types = onep_io.ACCEPT_TYPES
-    default_accept = onep_io.JSON
-
-    def __init__(self, forest: Forest):
-        self.forest = forest
-
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        out_type = onep_io.negotiate_accept(accept, self.accept_types, self.default_accept)
-        x = onep_io.parse_request(body, content_type, feature_dim=self.forest.feature_dim, dense=True)
-        rows = [{"score": s} for s in self.forest.scores(np.asarray(x, dtype=np.float64)).tolist()]
-        return onep_io.encode_response(rows, out_type, json_key="scores", accept_types=self.accept_types,
-                                       default_accept=self.default_accept)
