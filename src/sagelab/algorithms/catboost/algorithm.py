@@ -1,7 +1,7 @@
 """SageMaker's CatBoost (JumpStart `catboost-classification-model` / `catboost-regression-model`), trained and
 served with the `catboost` library.
 
-Image names: as for LightGBM (see `lightgbm_algorithm`), AWS runs CatBoost as a JumpStart script inside a
+Image names: as for LightGBM (see `lightgbm.algorithm`), AWS runs CatBoost as a JumpStart script inside a
 generic PyTorch container; sagelab selects it by the JumpStart model ID used as the repository name,
 `<registry>/catboost-classification-model:<tag>` or `<registry>/catboost-regression-model:<tag>`.
 
@@ -29,89 +29,20 @@ from typing import Any
 import numpy as np
 
 from sagelab.algorithms.base import DataError, MetricDefinition, TrainingContext
-from sagelab.algorithms.hyperparameters import AUTO, Hyperparameter, HyperparameterSchema
+from sagelab.algorithms.catboost.hyperparameters import SCHEMA, TUNING_METRICS
+from sagelab.algorithms.catboost.predictor import FORMAT, MODEL_FILE, CatBoostPredictor, feature_frame
+from sagelab.algorithms.hyperparameters import AUTO
 from sagelab.algorithms.jumpstart import tabular
-from sagelab.errors import ValidationError
-
-MODEL_FILE = "model.cbm"
-FORMAT = "sagelab-catboost/1"
 
 LOSS = {tabular.REGRESSION: "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
 AUTO_EVAL_METRIC = {tabular.REGRESSION: "RMSE", "binary": "AUC", "multiclass": "MultiClass"}
-#: The DG's tuning metrics, and the problems CatBoost computes each for.
-TUNING_METRICS = {
-    "RMSE": (tabular.REGRESSION,), "MAE": (tabular.REGRESSION,), "MedianAbsoluteError": (tabular.REGRESSION,),
-    "R2": (tabular.REGRESSION,), "Logloss": ("binary",), "Precision": ("binary",), "Recall": ("binary",),
-    "F1": ("binary",), "AUC": ("binary",), "MultiClass": ("multiclass",), "Accuracy": ("binary", "multiclass"),
-    "BalancedAccuracy": ("binary",),
-}
 MINIMIZE = frozenset({"RMSE", "MAE", "MedianAbsoluteError", "Logloss", "MultiClass"})
-#: eval_metric values sagelab accepts (CatBoost's metric names; parameters may follow a colon).
-EVAL_METRICS = tuple(TUNING_METRICS) + (
-    "MAPE", "SMAPE", "MSLE", "Quantile", "Expectile", "LogLinQuantile", "Lq", "Huber", "Poisson", "Tweedie",
-    "RMSEWithUncertainty", "CrossEntropy", "MCC", "BrierScore", "HingeLoss", "HammingLoss", "ZeroOneLoss",
-    "Kappa", "WKappa", "LogLikelihoodOfPrediction", "TotalF1", "MultiClassOneVsAll", "PRAUC", "NormalizedGini",
-    "BalancedErrorRate", "CtrFactor")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-
-
-def _p(name: str, kind: str, default: Any = None, **kw: Any) -> Hyperparameter:
-    return Hyperparameter(name=name, kind=kind, default=default, **kw)
-
-
-def _check(values: dict[str, Any]) -> None:
-    metric = str(values.get("eval_metric", AUTO))
-    base = metric.split(":", 1)[0]
-    if metric != AUTO and base not in EVAL_METRICS:
-        raise ValidationError(f"Hyperparameter 'eval_metric': expected auto or a CatBoost metric ("
-                              f"{', '.join(EVAL_METRICS)}, optionally with parameters such as Quantile:alpha=0.9), "
-                              f"got {metric!r}.")
-    if values.get("thread_count") == 0:
-        raise ValidationError("Hyperparameter 'thread_count': expected -1 (all cores) or a positive integer, got 0.")
-
-
-def _schema() -> HyperparameterSchema:
-    params = [
-        _p("iterations", "int", 500, min=1, help="Maximum number of trees."),
-        _p("early_stopping_rounds", "int", 5, help="Overfitting detector wait; <= 0: off."),
-        _p("eval_metric", "str", AUTO, help="CatBoost metric for validation; auto: RMSE, AUC or MultiClass."),
-        _p("learning_rate", "float", 0.009, min=0.0, max=1.0, min_inclusive=False, max_inclusive=False),
-        _p("depth", "int", 6, min=1, max=16),
-        _p("l2_leaf_reg", "int", 3, min=0),
-        _p("random_strength", "float", 1.0, min=0.0, min_inclusive=False),
-        _p("max_leaves", "int", 31, min=2, max=64, help="Only with grow_policy=Lossguide."),
-        _p("rsm", "float", 1.0, min=0.0, max=1.0, min_inclusive=False),
-        _p("sampling_frequency", "str", "PerTreeLevel", choices=("PerTreeLevel", "PerTree")),
-        _p("min_data_in_leaf", "int", 1, min=1, help="Only with grow_policy=Lossguide or Depthwise."),
-        _p("bagging_temperature", "float", 1.0, min=0.0),
-        _p("boosting_type", "str", "Auto", choices=("Auto", "Ordered", "Plain")),
-        _p("scale_pos_weight", "float", 1.0, min=0.0, min_inclusive=False, help="Binary classification only."),
-        _p("max_bin", "int", AUTO, min=1, max=65535, allow_auto=True),
-        _p("grow_policy", "str", "SymmetricTree", choices=("SymmetricTree", "Depthwise", "Lossguide")),
-        _p("random_seed", "int", 1, min=0),
-        _p("thread_count", "int", -1, min=-1, help="-1: sagelab picks (one thread for small data)."),
-        _p("verbose", "int", 1, min=0, help="Print CatBoost's progress every this many iterations; 0: never."),
-        *tabular.script_mode_hyperparameters(),
-    ]
-    return HyperparameterSchema(params=params, checks=(_check,))
-
-
-SCHEMA = _schema()
 
 
 def _metric_definitions() -> tuple[MetricDefinition, ...]:
     return tuple(MetricDefinition(f"validation:{m}", rf"^validation {re.escape(m)} = {_NUMBER}",
                                   "Minimize" if m in MINIMIZE else "Maximize") for m in TUNING_METRICS)
-
-
-def _frame(x: np.ndarray, categorical: list[int]) -> Any:
-    """Features as CatBoost wants them: categorical columns as integers (CatBoost refuses float categories)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(x, columns=[f"feature_{i}" for i in range(x.shape[1])])
-    for column in categorical:
-        frame[f"feature_{column}"] = frame[f"feature_{column}"].fillna(-1).astype(np.int64).astype(str)
-    return frame
 
 
 def _params(hp: dict[str, Any], problem: tabular.Problem, eval_metric: str, threads: int,
@@ -176,8 +107,8 @@ class CatBoostAlgorithm:
         for note in notes:
             ctx.print(f"Note: {note}")
         try:
-            train = Pool(_frame(data.x_train, data.categorical), data.y_train, cat_features=data.categorical)
-            valid = Pool(_frame(data.x_validation, data.categorical), data.y_validation,
+            train = Pool(feature_frame(data.x_train, data.categorical), data.y_train, cat_features=data.categorical)
+            valid = Pool(feature_frame(data.x_validation, data.categorical), data.y_validation,
                          cat_features=data.categorical)
             model = CatBoost(params)
             model.fit(train, eval_set=valid, use_best_model=True, verbose=hp["verbose"] or False,
@@ -219,17 +150,3 @@ class CatBoostRegression(CatBoostAlgorithm):
     image_repositories = ("catboost-regression-model",)
 
 
-class CatBoostPredictor(tabular.TabularPredictor):
-    def __init__(self, model_dir: Path):
-        from catboost import CatBoost
-
-        super().__init__(tabular.load_info(model_dir, FORMAT))
-        self.model = CatBoost()
-        self.model.load_model(str(tabular.artifact_file(model_dir, MODEL_FILE)), format="cbm")
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        from catboost import Pool
-
-        pool = Pool(_frame(x, self.categorical), cat_features=self.categorical)
-        kind = "RawFormulaVal" if self.task == tabular.REGRESSION else "Probability"
-        return np.asarray(self.model.predict(pool, prediction_type=kind, thread_count=self.threads))
