@@ -1,5 +1,6 @@
 """CatBoost's hyperparameter schema: the names, defaults and valid values of SageMaker's JumpStart CatBoost
-(`catboost-classification-model`, `catboost-regression-model`), and the metric names `eval_metric` accepts."""
+(`catboost-classification-model`, `catboost-regression-model`), and the metric names `eval_metric` accepts.
+"""
 
 from __future__ import annotations
 

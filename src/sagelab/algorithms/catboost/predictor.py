@@ -1,5 +1,6 @@
 """Serving a CatBoost model: the JumpStart tabular contract (`jumpstart.tabular.TabularPredictor`: CSV rows in,
-JSON out) over the CatBoost model saved in `model.cbm`."""
+JSON out) over the CatBoost model saved in `model.cbm`.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Factorization Machines' hyperparameter schema: the names, defaults and valid values SageMaker's
 `factorization-machines` accepts, with per-group (bias, linear, factors) learning rates, weight decays and
-initialisation."""
+initialisation.
+"""
 
 from __future__ import annotations
 

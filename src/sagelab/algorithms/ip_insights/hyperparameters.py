@@ -1,5 +1,6 @@
 """IP Insights' hyperparameter schema: the names, defaults and valid values SageMaker's `ipinsights`
-accepts."""
+accepts.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """K-Means' hyperparameter schema: the names, defaults and valid values SageMaker's `kmeans` accepts. The
-`auto` values are resolved when training runs (see `kmeans.algorithm`)."""
+`auto` values are resolved when training runs (see `kmeans.algorithm`).
+"""
 
 from __future__ import annotations
 

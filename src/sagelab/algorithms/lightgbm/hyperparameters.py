@@ -1,5 +1,6 @@
 """LightGBM's hyperparameter schema: the names, defaults and valid values of SageMaker's JumpStart LightGBM
-(`lightgbm-classification-model`, `lightgbm-regression-model`), and the metric names `metric` accepts."""
+(`lightgbm-classification-model`, `lightgbm-regression-model`), and the metric names `metric` accepts.
+"""
 
 from __future__ import annotations
 

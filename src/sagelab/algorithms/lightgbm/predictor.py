@@ -1,5 +1,6 @@
 """Serving a LightGBM model: the JumpStart tabular contract (`jumpstart.tabular.TabularPredictor`: CSV rows in,
-JSON out) over the `lightgbm.Booster` saved in `lightgbm-model.txt`."""
+JSON out) over the `lightgbm.Booster` saved in `lightgbm-model.txt`.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Random Cut Forest's hyperparameter schema: the names, defaults and valid values SageMaker's
-`randomcutforest` accepts."""
+`randomcutforest` accepts.
+"""
 
 from __future__ import annotations
 
