@@ -128,7 +128,7 @@ def knn_direct(files: dict[str, Path]) -> None:
 
 def linear_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.base import Channel, TrainingContext
-    from sagelab.algorithms.linear_learner import LinearLearner
+    from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 
     algorithm = LinearLearner()
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,7 +199,7 @@ def direct_child(algorithm: str, files: dict[str, Path]) -> None:
     import sklearn.decomposition  # noqa: F401
     import sklearn.neighbors  # noqa: F401
 
-    import sagelab.algorithms.linear_learner  # noqa: F401
+    import sagelab.algorithms.linear_learner.algorithm  # noqa: F401
 
     started = time.perf_counter()
     JOBS[algorithm][2](files)

@@ -42,10 +42,11 @@ if TYPE_CHECKING:
 
 #: Libraries the job forkserver imports once, so each job process starts warm.
 JOB_PRELOAD = ("numpy", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.sparse", "sklearn", "sklearn.metrics",
-               "xgboost", "sagelab.process_parts", "sagelab.training.runner", "sagelab.algorithms.xgboost_algorithm",
-               "sagelab.algorithms.linear_learner", "sagelab.transform.runner")
+               "xgboost", "sagelab.process_parts", "sagelab.training.runner", "sagelab.algorithms.xgboost.algorithm",
+               "sagelab.algorithms.linear_learner.algorithm", "sagelab.transform.runner")
 JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors", "sklearn.random_projection",
-                "sagelab.algorithms.kmeans", "sagelab.algorithms.pca", "sagelab.algorithms.knn")
+                "sagelab.algorithms.kmeans.algorithm", "sagelab.algorithms.pca.algorithm",
+                "sagelab.algorithms.knn.algorithm")
 #: SQLAlchemy imports a database's dialect on the first connection; every job connects to the metadata store.
 JOB_PRELOAD += ("sqlite3", "sqlalchemy.dialects.sqlite")
 

@@ -10,7 +10,7 @@ import numpy as np
 from conftest import unique
 from helpers import channel, job_request, wait_job
 
-from sagelab.algorithms import recordio
+from sagelab.algorithms.first_party import recordio
 
 REGISTRY = "382416733822.dkr.ecr.us-east-1.amazonaws.com"
 PROTOBUF = "application/x-recordio-protobuf"

@@ -25,9 +25,9 @@ from builtin_flow import (
 )
 
 from sagelab.algorithms.base import Channel, DataError, TrainingContext
-from sagelab.algorithms.factorization_machines import FactorizationMachines
-from sagelab.algorithms.factorization_machines_model import FMModel, sigmoid
-from sagelab.algorithms.recordio import read_records, write_matrix
+from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
+from sagelab.algorithms.factorization_machines.model import FMModel, sigmoid
+from sagelab.algorithms.first_party.recordio import read_records, write_matrix
 from sagelab.testing import algorithm_kit as kit
 
 FM = image("factorization-machines")

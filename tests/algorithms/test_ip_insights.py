@@ -14,8 +14,8 @@ from builtin_flow import channel, deploy, image, invoke, invoke_json, metrics, m
 from sklearn.metrics import roc_auc_score
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
-from sagelab.algorithms.ip_insights import IPInsights
-from sagelab.algorithms.ip_insights_model import entity_rows, ip_bytes
+from sagelab.algorithms.ip_insights.algorithm import IPInsights
+from sagelab.algorithms.ip_insights.model import entity_rows, ip_bytes
 from sagelab.errors import ValidationError
 from sagelab.testing import algorithm_kit as kit
 

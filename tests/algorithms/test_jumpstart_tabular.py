@@ -14,8 +14,8 @@ from builtin_flow import channel, csv_text, deploy, image, invoke_json, metrics,
 from sklearn.metrics import roc_auc_score
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
-from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
-from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
+from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.testing import algorithm_kit as kit
 
 LIGHTGBM = image("lightgbm-classification-model")

@@ -28,9 +28,9 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
 from sklearn.metrics import adjusted_rand_score
 
-from sagelab.algorithms import recordio
 from sagelab.algorithms.base import Channel, TrainingContext
-from sagelab.algorithms.kmeans import KMeansAlgorithm
+from sagelab.algorithms.first_party import recordio
+from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
 from sagelab.errors import ValidationError
 from sagelab.training.metrics import extract_metrics
 

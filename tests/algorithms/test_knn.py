@@ -29,9 +29,9 @@ from sklearn.datasets import load_diabetes, load_iris, load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-from sagelab.algorithms import recordio
 from sagelab.algorithms.base import Channel, TrainingContext
-from sagelab.algorithms.knn import KNNAlgorithm
+from sagelab.algorithms.first_party import recordio
+from sagelab.algorithms.knn.algorithm import KNNAlgorithm
 from sagelab.errors import ValidationError
 from sagelab.training.metrics import extract_metrics
 

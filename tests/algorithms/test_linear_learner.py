@@ -16,10 +16,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from sagelab.algorithms import linear_learner
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
-from sagelab.algorithms.linear_learner import LinearLearner
-from sagelab.algorithms.recordio import read_records, write_matrix
+from sagelab.algorithms.first_party.recordio import read_records, write_matrix
+from sagelab.algorithms.linear_learner import algorithm as linear_learner
+from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 from sagelab.errors import ValidationError
 
 ALGO = LinearLearner()
@@ -594,7 +594,8 @@ def test_reload_in_a_fresh_process_gives_identical_predictions(binary_model, reg
     for (model_dir, _), rows in ((binary_model, cancer[1][:20]), (regression_model, diabetes[1][:20])):
         body = csv_body(rows)
         expected, _ = invoke(model_dir, body)
-        script = ("import sys; from pathlib import Path; from sagelab.algorithms.linear_learner import LinearLearner; "
+        script = ("import sys; from pathlib import Path; "
+                  "from sagelab.algorithms.linear_learner.algorithm import LinearLearner; "
                   "p = LinearLearner().load(Path(sys.argv[1])); "
                   "sys.stdout.buffer.write(p.invoke(sys.stdin.buffer.read(), 'text/csv', 'application/json')[0])")
         result = subprocess.run([sys.executable, "-c", script, str(model_dir)], input=body, capture_output=True,

@@ -10,7 +10,7 @@ from builtin_flow import channel, image, put, start, wait_failed
 from conftest import unique
 from helpers import job_request
 
-from sagelab.algorithms.recordio import write_matrix
+from sagelab.algorithms.first_party.recordio import write_matrix
 
 PROTOBUF = "application/x-recordio-protobuf"
 

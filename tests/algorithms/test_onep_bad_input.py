@@ -8,7 +8,7 @@ from helpers import wait_failed
 from onep_jobs import csv_channel, protobuf_channel, put, put_protobuf, start_job
 from sklearn.datasets import load_iris
 
-from sagelab.algorithms import recordio
+from sagelab.algorithms.first_party import recordio
 
 HYPERPARAMETERS = {
     "kmeans": {"k": "3", "feature_dim": "4"},

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sagelab.algorithms import onep_io
 from sagelab.algorithms.base import Channel, DataError, InferenceError
-from sagelab.algorithms.recordio import frame_records, read_records, write_matrix
+from sagelab.algorithms.first_party import io as onep_io
+from sagelab.algorithms.first_party.recordio import frame_records, read_records, write_matrix
 
 DENSE = np.array([[1.5, 16.0, 0.0], [2.0, 0.5, -1.0]], dtype=np.float32)
 

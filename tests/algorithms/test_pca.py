@@ -26,10 +26,10 @@ from onep_jobs import (
 from sklearn.datasets import load_digits, load_wine
 from sklearn.decomposition import PCA
 
-from sagelab.algorithms import recordio
 from sagelab.algorithms.base import Channel, TrainingContext
-from sagelab.algorithms.pca import PCAAlgorithm
-from sagelab.algorithms.pca_model import PCAModel
+from sagelab.algorithms.first_party import recordio
+from sagelab.algorithms.pca.algorithm import PCAAlgorithm
+from sagelab.algorithms.pca.model import PCAModel
 from sagelab.errors import ValidationError
 
 ALGO = PCAAlgorithm()

@@ -23,9 +23,9 @@ from builtin_flow import (
 from sklearn.metrics import roc_auc_score
 
 from sagelab.algorithms.base import Channel, DataError, TrainingContext
-from sagelab.algorithms.random_cut_forest import RandomCutForest, evaluate
-from sagelab.algorithms.random_cut_forest_model import Forest
-from sagelab.algorithms.recordio import read_records, write_matrix
+from sagelab.algorithms.first_party.recordio import read_records, write_matrix
+from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest, evaluate
+from sagelab.algorithms.random_cut_forest.model import Forest
 from sagelab.errors import ValidationError
 from sagelab.testing import algorithm_kit as kit
 

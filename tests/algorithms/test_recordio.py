@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sagelab.algorithms import recordio
-from sagelab.algorithms.recordio import (
+from sagelab.algorithms.first_party import recordio
+from sagelab.algorithms.first_party.recordio import (
     Record,
     RecordIOError,
     Tensor,

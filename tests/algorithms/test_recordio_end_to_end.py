@@ -15,7 +15,12 @@ from helpers import IMAGES, ROLE, job_request, wait_failed, wait_job
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from sagelab.algorithms.recordio import iter_records, read_records, record_message_class, write_matrix
+from sagelab.algorithms.first_party.recordio import (
+    iter_records,
+    read_records,
+    record_message_class,
+    write_matrix,
+)
 
 PROTOBUF = "application/x-recordio-protobuf"
 

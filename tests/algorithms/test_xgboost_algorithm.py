@@ -14,7 +14,9 @@ import pytest
 import xgboost as xgb
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
-from sagelab.algorithms.xgboost_algorithm import MODEL_FILE, OBJECTIVES, XGBoostAlgorithm
+from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
+from sagelab.algorithms.xgboost.hyperparameters import OBJECTIVES
+from sagelab.algorithms.xgboost.predictor import MODEL_FILE
 from sagelab.errors import ValidationError
 from sagelab.testing import algorithm_kit as kit
 from sagelab.training.metrics import extract_metrics

@@ -134,21 +134,21 @@ def test_algorithms_emit_the_librarys_values(emit, binary):
     y, score = binary
     expected = metrics.binary_classification(y, score, threshold=0.5)
     if emit == "linear_learner":
-        from sagelab.algorithms.linear_learner_metrics import binary_metrics
+        from sagelab.algorithms.linear_learner.metrics import binary_metrics
 
         got = binary_metrics(y, score, 0.5, 1.0)
         assert got["binary_classification_accuracy"] == expected["accuracy"]
         assert got["binary_f_1.000"] == pytest.approx(expected["f1"])
         assert got["roc_auc_score"] == pytest.approx(expected["auc"])
     elif emit == "factorization_machines":
-        from sagelab.algorithms.factorization_machines import BINARY
-        from sagelab.algorithms.factorization_machines import metrics as fm_metrics
+        from sagelab.algorithms.factorization_machines.algorithm import metrics as fm_metrics
+        from sagelab.algorithms.factorization_machines.model import BINARY
 
         raw = np.log(np.clip(score, 1e-6, 1 - 1e-6) / np.clip(1 - score, 1e-6, 1))  # sigmoid(raw) == score
         got = fm_metrics(BINARY, y, raw)
         assert got["binary_classification_cross_entropy"][0] == pytest.approx(metrics.log_loss(y, score), rel=1e-4)
     else:
-        from sagelab.algorithms.random_cut_forest import evaluate
+        from sagelab.algorithms.random_cut_forest.algorithm import evaluate
 
         got = evaluate(score, y, ["accuracy", "precision_recall_fscore"])
         threshold = score.mean() + 3 * score.std()

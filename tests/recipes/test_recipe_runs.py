@@ -173,7 +173,7 @@ def test_cli_prepare_reads_and_writes_the_embedded_lake(tmp_path, capsys):
 
 
 def test_recordio_protobuf_channels(tmp_path):
-    from sagelab.algorithms.recordio import read_matrix
+    from sagelab.algorithms.first_party.recordio import read_matrix
 
     frame = messy_customers(200)
     recipe = dict(RECIPE, output_format="recordio-protobuf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sagelab.algorithms.recordio import frame_records, iter_records, read_matrix, write_matrix
+from sagelab.algorithms.first_party.recordio import frame_records, iter_records, read_matrix, write_matrix
 from sagelab.transform.batching import BadRecord, recordio_batches
 
 

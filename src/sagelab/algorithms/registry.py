@@ -50,16 +50,16 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
-    from sagelab.algorithms.catboost_algorithm import CatBoostClassification, CatBoostRegression
-    from sagelab.algorithms.factorization_machines import FactorizationMachines
-    from sagelab.algorithms.ip_insights import IPInsights
-    from sagelab.algorithms.kmeans import KMeansAlgorithm
-    from sagelab.algorithms.knn import KNNAlgorithm
-    from sagelab.algorithms.lightgbm_algorithm import LightGBMClassification, LightGBMRegression
-    from sagelab.algorithms.linear_learner import LinearLearner
-    from sagelab.algorithms.pca import PCAAlgorithm
-    from sagelab.algorithms.random_cut_forest import RandomCutForest
-    from sagelab.algorithms.xgboost_algorithm import XGBoostAlgorithm
+    from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+    from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
+    from sagelab.algorithms.ip_insights.algorithm import IPInsights
+    from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
+    from sagelab.algorithms.knn.algorithm import KNNAlgorithm
+    from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
+    from sagelab.algorithms.linear_learner.algorithm import LinearLearner
+    from sagelab.algorithms.pca.algorithm import PCAAlgorithm
+    from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
+    from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),

@@ -149,10 +149,11 @@ def _write_channel(folder: Path, channel: str, x: np.ndarray, y: np.ndarray | No
     folder.mkdir(parents=True, exist_ok=True)
     if fmt == "recordio-protobuf":
         try:
-            from sagelab.algorithms.recordio import write_matrix
+            from sagelab.algorithms.first_party.recordio import write_matrix
         except ImportError:
-            raise RecipeError("output_format 'recordio-protobuf' needs sagelab.algorithms.recordio, which this "
-                              "build lacks; use 'csv'.") from None
+            raise RecipeError("output_format 'recordio-protobuf' needs "
+                              "sagelab.algorithms.first_party.recordio, which this build lacks; "
+                              "use 'csv'.") from None
         path = folder / f"{channel}.recordio"
         path.write_bytes(write_matrix(np.nan_to_num(x.astype(np.float32)), y))
         return path

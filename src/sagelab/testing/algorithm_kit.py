@@ -125,7 +125,7 @@ def write_csv(path: Path, features: np.ndarray, labels: np.ndarray | None = None
 
 def write_protobuf(path: Path, features: np.ndarray, labels: np.ndarray | None = None) -> Path:
     """recordIO-protobuf as the SageMaker SDK's record_set writes it: Float32 features["values"], label["values"]."""
-    from sagelab.algorithms.recordio import write_matrix
+    from sagelab.algorithms.first_party.recordio import write_matrix
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(write_matrix(features, labels))
@@ -135,7 +135,7 @@ def write_protobuf(path: Path, features: np.ndarray, labels: np.ndarray | None =
 def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
     """A request body in `content_type`, or None when the kit has no encoder for it."""
     if content_type == PROTOBUF:
-        from sagelab.algorithms.recordio import write_matrix
+        from sagelab.algorithms.first_party.recordio import write_matrix
 
         return write_matrix(features)
     if content_type == "text/csv":
@@ -149,14 +149,14 @@ def encode_request(features: np.ndarray, content_type: str) -> bytes | None:
     if content_type == "application/jsonlines":
         return "".join(json.dumps({"features": [float(v) for v in row]}) + "\n" for row in features).encode()
     if content_type == PROTOBUF:
-        from sagelab.algorithms.recordio import write_matrix
+        from sagelab.algorithms.first_party.recordio import write_matrix
 
         return write_matrix(np.asarray(features, dtype=np.float32))
     return None
 
 
 def _protobuf_records(payload: bytes) -> list:
-    from sagelab.algorithms.recordio import read_records
+    from sagelab.algorithms.first_party.recordio import read_records
 
     records = read_records(payload)
     for record in records:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from sagelab.algorithms.base import Channel, DataError
-from sagelab.algorithms.recordio import frame_records
+from sagelab.algorithms.first_party.recordio import frame_records
 from sagelab.errors import S3Error, ValidationError
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import S3Uri, parse_s3_uri

@@ -112,7 +112,7 @@ def line_chunks(pieces: Iterable[bytes], limit: int | None) -> Iterator[Batch]:
 
 def recordio_batches(pieces: Iterable[bytes], limit: int | None, *, single: bool) -> Iterator[Batch]:
     """Requests of whole recordIO records: one each (`single`) or as many as fit in `limit` bytes."""
-    from sagelab.algorithms.recordio import RecordIOError, iter_frames
+    from sagelab.algorithms.first_party.recordio import RecordIOError, iter_frames
 
     pending: list[Record] = []
     size = 0

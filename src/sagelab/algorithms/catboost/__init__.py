@@ -1,0 +1,1 @@
+"""SageMaker's JumpStart CatBoost (`catboost-classification-model`, `catboost-regression-model`)."""

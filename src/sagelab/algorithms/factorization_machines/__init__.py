@@ -1,0 +1,1 @@
+"""SageMaker's Factorization Machines (`factorization-machines` images)."""

@@ -1,0 +1,1 @@
+"""SageMaker's IP Insights (`ipinsights` images)."""

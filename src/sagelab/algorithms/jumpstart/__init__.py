@@ -1,0 +1,1 @@
+"""What SageMaker's JumpStart tabular algorithms (LightGBM, CatBoost) share."""

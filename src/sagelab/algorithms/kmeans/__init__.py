@@ -1,0 +1,1 @@
+"""SageMaker's K-Means (`kmeans` images)."""

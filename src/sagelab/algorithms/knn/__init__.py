@@ -1,0 +1,1 @@
+"""SageMaker's k-NN (`knn` images)."""

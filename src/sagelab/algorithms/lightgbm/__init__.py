@@ -1,0 +1,1 @@
+"""SageMaker's JumpStart LightGBM (`lightgbm-classification-model`, `lightgbm-regression-model`)."""

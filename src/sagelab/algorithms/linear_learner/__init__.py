@@ -1,0 +1,1 @@
+"""SageMaker's Linear Learner (`linear-learner` images)."""

@@ -1,0 +1,1 @@
+"""SageMaker's Random Cut Forest (`randomcutforest` images)."""

@@ -1,0 +1,1 @@
+"""SageMaker's built-in XGBoost (`sagemaker-xgboost` images)."""
