@@ -54,7 +54,8 @@ Guard = Callable[[Request, Operation[Any], Mapping[str, Any]], None]
 
 class SagelabApp:
     def __init__(self, faces: dict[str, Face], verifier: SigV4Verifier | None, *, default_region: str,
-                 account_id: str, on_shutdown: Callable[[], None] | None = None, guards: Sequence[Guard] = ()):
+                 account_id: str, on_shutdown: Callable[[], None] | None = None,
+                 guards: Sequence[Guard] = ()):
         self.faces = faces
         self.on_shutdown = on_shutdown
         self.verifier = verifier

@@ -41,16 +41,18 @@ class AthenaFace:
     operations = OperationTable("athena", ATHENA, (
         op("StartQueryExecution", lambda face, p, r: {"QueryExecutionId": face.athena.start(p, r.region)},
            WORKGROUP),
-        op("GetQueryExecution", lambda face, p, r: {"QueryExecution": face.athena.describe(p["QueryExecutionId"])},
-           EXECUTION, read_only=True),
+        op("GetQueryExecution", lambda face, p, r: {
+            "QueryExecution": face.athena.describe(p["QueryExecutionId"])}, EXECUTION, read_only=True),
         op("BatchGetQueryExecution", lambda face, p, r: face.athena.batch_describe(p["QueryExecutionIds"]),
            EXECUTION, read_only=True),
-        op("ListQueryExecutions", lambda face, p, r: face.athena.list(p, r.region), WORKGROUP, read_only=True),
+        op("ListQueryExecutions", lambda face, p, r: face.athena.list(p, r.region), WORKGROUP,
+           read_only=True),
         op("StopQueryExecution", lambda face, p, r: face.athena.stop(p["QueryExecutionId"]), EXECUTION),
         op("GetQueryResults", lambda face, p, r: face.athena.get_results(p), EXECUTION, read_only=True),
-        op("CreateWorkGroup", lambda face, p, r: face.athena.create_workgroup(p, r.region), "workgroup/{Name}"),
-        op("GetWorkGroup", lambda face, p, r: {"WorkGroup": face.athena.get_workgroup(p["WorkGroup"], r.region)},
-           WORKGROUP, read_only=True),
+        op("CreateWorkGroup", lambda face, p, r: face.athena.create_workgroup(p, r.region),
+           "workgroup/{Name}"),
+        op("GetWorkGroup", lambda face, p, r: {
+            "WorkGroup": face.athena.get_workgroup(p["WorkGroup"], r.region)}, WORKGROUP, read_only=True),
         op("ListWorkGroups", list_workgroups, read_only=True),
         op("UpdateWorkGroup", lambda face, p, r: face.athena.update_workgroup(p, r.region), WORKGROUP),
         op("DeleteWorkGroup", lambda face, p, r: face.athena.delete_workgroup(

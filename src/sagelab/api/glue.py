@@ -94,19 +94,19 @@ class GlueFace:
            "database/{DatabaseInput.Name}"),
         op("GetDatabase", lambda face, p, r: {"Database": face.catalog.get_database(p["Name"])}, DATABASE,
            read_only=True),
-        op("GetDatabases", lambda face, p, r: face._page("DatabaseList", face.catalog.list_databases(), p, 100),
-           "catalog", read_only=True),
+        op("GetDatabases", lambda face, p, r: face._page(
+            "DatabaseList", face.catalog.list_databases(), p, 100), "catalog", read_only=True),
         op("UpdateDatabase", lambda face, p, r: face.catalog.update_database(p["Name"], p["DatabaseInput"]),
            DATABASE),
         op("DeleteDatabase", lambda face, p, r: face.catalog.delete_database(p["Name"]), DATABASE),
-        op("CreateTable", lambda face, p, r: face.catalog.create_table(p["DatabaseName"], p["TableInput"]) and None,
-           "table/{DatabaseName}/{TableInput.Name}"),
-        op("GetTable", lambda face, p, r: {"Table": face.catalog.get_table(p["DatabaseName"], p["Name"])}, TABLE,
-           read_only=True),
+        op("CreateTable", lambda face, p, r: face.catalog.create_table(
+            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
+        op("GetTable", lambda face, p, r: {"Table": face.catalog.get_table(p["DatabaseName"], p["Name"])},
+           TABLE, read_only=True),
         op("GetTables", lambda face, p, r: face._page("TableList", face.catalog.list_tables(
             p["DatabaseName"], p.get("Expression")), p, 100), "database/{DatabaseName}", read_only=True),
-        op("UpdateTable", lambda face, p, r: face.catalog.update_table(p["DatabaseName"], p["TableInput"]) and None,
-           "table/{DatabaseName}/{TableInput.Name}"),
+        op("UpdateTable", lambda face, p, r: face.catalog.update_table(
+            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
         op("DeleteTable", lambda face, p, r: face.catalog.delete_table(p["DatabaseName"], p["Name"]), TABLE),
         # Each table named in TablesToDelete is a table/{DatabaseName}/<name> resource of the same action.
         op("BatchDeleteTable", batch_delete_table, "database/{DatabaseName}"),
@@ -124,10 +124,12 @@ class GlueFace:
         op("UpdateCrawler", lambda face, p, r: face.crawlers.update(p), CRAWLER),
         op("StartCrawler", lambda face, p, r: face.crawlers.start(p["Name"]), CRAWLER),
         op("StopCrawler", lambda face, p, r: face.crawlers.stop(p["Name"]), CRAWLER),
-        op("GetCrawler", lambda face, p, r: {"Crawler": face.crawlers.describe(p["Name"])}, CRAWLER, read_only=True),
-        op("GetCrawlers", lambda face, p, r: face._page("Crawlers", face.crawlers.list(), p, 100), read_only=True),
-        op("ListCrawlers", lambda face, p, r: face._page("CrawlerNames", [c["Name"] for c in face.crawlers.list()],
-                                                         p, 100), read_only=True),
+        op("GetCrawler", lambda face, p, r: {"Crawler": face.crawlers.describe(p["Name"])}, CRAWLER,
+           read_only=True),
+        op("GetCrawlers", lambda face, p, r: face._page("Crawlers", face.crawlers.list(), p, 100),
+           read_only=True),
+        op("ListCrawlers", lambda face, p, r: face._page(
+            "CrawlerNames", [c["Name"] for c in face.crawlers.list()], p, 100), read_only=True),
         op("GetCrawlerMetrics", lambda face, p, r: face._page("CrawlerMetricsList", face.crawlers.metrics(
             p.get("CrawlerNameList")), p, 100), read_only=True),
         op("DeleteCrawler", lambda face, p, r: face.crawlers.delete(p["Name"]), CRAWLER),
@@ -136,18 +138,18 @@ class GlueFace:
         op("UpdateJob", lambda face, p, r: {"JobName": face.jobs.update(p["JobName"], p["JobUpdate"])}, JOB),
         op("GetJob", lambda face, p, r: {"Job": face.jobs.describe(p["JobName"])}, JOB, read_only=True),
         op("GetJobs", lambda face, p, r: face._page("Jobs", face.jobs.list(), p, 100), read_only=True),
-        op("ListJobs", lambda face, p, r: face._page("JobNames", [j["Name"] for j in face.jobs.list()], p, 100),
-           read_only=True),
+        op("ListJobs", lambda face, p, r: face._page(
+            "JobNames", [j["Name"] for j in face.jobs.list()], p, 100), read_only=True),
         op("DeleteJob", lambda face, p, r: {"JobName": face.jobs.delete(p["JobName"])}, JOB),
         op("StartJobRun", lambda face, p, r: {"JobRunId": face.jobs.start_run(p)}, JOB),
         op("GetJobRun", lambda face, p, r: {"JobRun": face.jobs.describe_run(p["JobName"], p["RunId"])}, JOB,
            read_only=True),
-        op("GetJobRuns", lambda face, p, r: face._page("JobRuns", face.jobs.list_runs(p["JobName"]), p, 200), JOB,
-           read_only=True),
+        op("GetJobRuns", lambda face, p, r: face._page("JobRuns", face.jobs.list_runs(p["JobName"]), p, 200),
+           JOB, read_only=True),
         op("BatchStopJobRun", lambda face, p, r: face.jobs.stop_runs(p["JobName"], p["JobRunIds"]), JOB),
         op("GetJobBookmark", lambda face, p, r: {"JobBookmarkEntry": face.jobs.bookmark(p["JobName"])}, JOB,
            read_only=True),
-        op("ResetJobBookmark", lambda face, p, r: {"JobBookmarkEntry": face.jobs.reset_bookmark(p["JobName"])},
-           JOB),
+        op("ResetJobBookmark", lambda face, p, r: {
+            "JobBookmarkEntry": face.jobs.reset_bookmark(p["JobName"])}, JOB),
     ))
     wire = JsonService("AWSGlue", operations)

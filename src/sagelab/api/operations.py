@@ -6,11 +6,12 @@ CloudTrail records it. Faces dispatch through their table, so an operation is an
 entry; the tables are class-level values, readable without a Platform (the support table reads them so).
 
 A resource is `*` when the action is not scoped to a resource, or else an ARN template: the part after
-`arn:aws:<service>:<region>:<account>:` (after `arn:aws:s3:::` for S3), with placeholders for the request's
-input members. `{Member}` is a top-level member of the operation's botocore input shape, `{Member.Inner}` a
-member inside it, `{First|Second}` the first of the two the request gives; `{region}` and `{account}` are the
-request's. A member the request leaves out stands for any resource (`*`). A member given as an ARN (SageMaker's
-name-or-ARN members, Logs' logGroupIdentifier) names the resource itself, up to that placeholder.
+`arn:aws:<service>:<region>:<account>:` (after `arn:aws:s3:::` for S3), with placeholders for the
+request's input members. `{Member}` is a top-level member of the operation's botocore input shape,
+`{Member.Inner}` a member inside it, `{First|Second}` the first of the two the request gives; `{region}`
+and `{account}` are the request's. A member the request leaves out stands for any resource (`*`). A member
+given as an ARN (SageMaker's name-or-ARN members, Logs' logGroupIdentifier) names the resource itself, up
+to that placeholder.
 """
 
 from __future__ import annotations

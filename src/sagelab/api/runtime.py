@@ -62,8 +62,9 @@ class RuntimeFace:
         header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", "")}
         variant, answer, payload, model_seconds = await fleet.invoke(route, target, header, body)
         status = answer["status"]
-        self.platform.invocation_metrics.record(name, variant, status if status < 400 else (400 if status < 500 else 500),
-                                                model_seconds, time.perf_counter() - request.received_at)
+        recorded = status if status < 400 else (400 if status < 500 else 500)
+        self.platform.invocation_metrics.record(name, variant, recorded, model_seconds,
+                                                time.perf_counter() - request.received_at)
         if status >= 400:
             raise ModelError(status, payload.decode("utf-8", "replace"),
                              f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"

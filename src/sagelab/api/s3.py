@@ -63,8 +63,9 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "HEAD", None): "HeadBucket", (BUCKET, "GET", None): "ListObjects",
     (BUCKET, "GET", "location"): "GetBucketLocation", (BUCKET, "GET", "uploads"): "ListMultipartUploads",
     (BUCKET, "POST", "delete"): "DeleteObjects",
-    (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject", (OBJECT, "HEAD", None): "HeadObject",
-    (OBJECT, "DELETE", None): "DeleteObject", (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
+    (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
+    (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
+    (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
     (OBJECT, "PUT", "uploadId"): "UploadPart", (OBJECT, "POST", "uploadId"): "CompleteMultipartUpload",
     (OBJECT, "DELETE", "uploadId"): "AbortMultipartUpload", (OBJECT, "GET", "uploadId"): "ListParts",
 }
@@ -74,11 +75,10 @@ VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, str], Mapping[str, str]], 
     "PutObject": ("CopyObject", lambda query, headers: "x-amz-copy-source" in headers),
     "UploadPart": ("UploadPartCopy", lambda query, headers: "x-amz-copy-source" in headers),
 }
-
-
 OBJECT_ARN = "{Bucket}/{Key}"
-#: A copy also reads its source object.
+#: A copy also reads its source object, which `x-amz-copy-source` names as CopySource.
 READ_SOURCE = Access("s3:GetObject", "{CopySource}")
+_COPIES = frozenset({"CopyObject", "UploadPartCopy"})
 
 
 def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
@@ -279,10 +279,10 @@ class S3Face:
             raise UnknownOperation(f"sagelab's S3 does not implement {request.method} {asked} "
                                    f"({'an object' if key else 'a bucket' if bucket else 'an account'}-level request).")
         params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket} if bucket else {}
-        if "x-amz-copy-source" in request.headers:
+        if operation.name in _COPIES:
             params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
-        return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key, query=query,
-                      subresource=sub)
+        return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
+                      query=query, subresource=sub)
 
     def answer(self, call: S3Call, request: Request) -> Response:
         return call.operation.handler(self, call)
@@ -489,19 +489,22 @@ class S3Face:
         # Bucket-level calls, yet CloudTrail logs these three as data events (on the bucket's objects).
         S3.op("HeadBucket", head_bucket, "{Bucket}", action="ListBucket", audit=Audit.DATA, read_only=True),
         S3.op("ListObjects", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA, read_only=True),
-        S3.op("ListObjectsV2", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA, read_only=True),
+        S3.op("ListObjectsV2", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA,
+              read_only=True),
         S3.op("GetBucketLocation", get_bucket_location, "{Bucket}", read_only=True),
         S3.op("ListMultipartUploads", list_multipart_uploads, "{Bucket}", action="ListBucketMultipartUploads",
               read_only=True),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA),
         S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
-        S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA, also=[READ_SOURCE]),
+        S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
+              also=[READ_SOURCE]),
         S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
         S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
         # Every step of a multipart upload is authorized as writing the object it builds.
-        S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject", audit=Audit.DATA),
+        S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
+              audit=Audit.DATA),
         S3.op("UploadPart", upload_part, OBJECT_ARN, action="PutObject", audit=Audit.DATA),
         S3.op("UploadPartCopy", upload_part_copy, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE]),

@@ -28,8 +28,8 @@ def list_processing_jobs(face: SageMakerFace, params: dict[str, Any], request: R
 
 PROCESSING_OPERATIONS: tuple[Operation[Handler], ...] = (
     op("CreateProcessingJob", create_processing_job, JOB),
-    op("DescribeProcessingJob", lambda face, p, r: face.platform.processing.describe(p["ProcessingJobName"]), JOB,
-       read_only=True),
+    op("DescribeProcessingJob", lambda face, p, r: face.platform.processing.describe(p["ProcessingJobName"]),
+       JOB, read_only=True),
     op("ListProcessingJobs", list_processing_jobs, read_only=True),
     op("StopProcessingJob", lambda face, p, r: face.platform.processing.stop(p["ProcessingJobName"]), JOB),
 )

@@ -23,7 +23,8 @@ def _packages(face: SageMakerFace):  # -> ModelPackageService, resolved per call
     return face.platform.model_packages
 
 
-def list_model_package_groups(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def list_model_package_groups(face: SageMakerFace, params: dict[str, Any],
+                              request: Request) -> dict[str, Any]:
     items, more = page(_packages(face).list_groups(params), params)
     return {"ModelPackageGroupSummaryList": items, **more}
 
@@ -36,13 +37,14 @@ def list_model_packages(face: SageMakerFace, params: dict[str, Any], request: Re
 REGISTRY_OPERATIONS: tuple[Operation[Handler], ...] = (
     op("CreateModelPackageGroup", lambda face, p, r: {
         "ModelPackageGroupArn": _packages(face).create_group(p, region=r.region)}, GROUP),
-    op("DescribeModelPackageGroup", lambda face, p, r: _packages(face).describe_group(p["ModelPackageGroupName"]),
-       GROUP, read_only=True),
+    op("DescribeModelPackageGroup", lambda face, p, r: _packages(face).describe_group(
+        p["ModelPackageGroupName"]), GROUP, read_only=True),
     op("ListModelPackageGroups", list_model_package_groups, read_only=True),
     op("DeleteModelPackageGroup", lambda face, p, r: _packages(face).delete_group(p["ModelPackageGroupName"]),
        GROUP),
     # A versioned package is created into its group; its version, hence its full ARN, comes after.
-    op("CreateModelPackage", lambda face, p, r: {"ModelPackageArn": _packages(face).create(p, region=r.region)},
+    op("CreateModelPackage", lambda face, p, r: {
+        "ModelPackageArn": _packages(face).create(p, region=r.region)},
        "model-package/{ModelPackageName|ModelPackageGroupName}"),
     op("DescribeModelPackage", lambda face, p, r: _packages(face).describe(p["ModelPackageName"]), PACKAGE,
        read_only=True),
