@@ -53,6 +53,14 @@ def platform(tmp_path: Path) -> Platform:
     return Platform(load_settings({"home": str(tmp_path / "home")}, environ={}))
 
 
+def test_faces_built_on_an_unopened_platform_build_no_service_and_touch_no_disk(platform: Platform):
+    before = dict(vars(platform))
+    faces = build_faces(platform)
+    assert set(faces) == set(face_classes())
+    assert vars(platform) == before, "a face reached a service (a cached property) at construction"
+    assert not Path(platform.settings.home).exists()
+
+
 # --- every answered operation has one entry, and it is a real AWS operation -----------------------------
 def test_there_is_a_table_for_every_face_and_the_support_table_reads_them():
     assert set(BY_MODEL) == set(PREFIXES)
