@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -80,24 +79,12 @@ FEATURES: tuple[Feature, ...] = (
 # --- reading the code --------------------------------------------------------------------------------
 @functools.cache
 def answered_operations() -> dict[str, frozenset[str]]:
-    """botocore service name -> the operations sagelab's faces answer."""
-    from sagelab.api.faces import build_faces
-    from sagelab.platform import Platform
-    from sagelab.settings import load_settings
+    """botocore service name -> the operations sagelab's faces answer, from their operation tables."""
+    from sagelab.api.faces import operation_tables
 
-    # Faces only store what they are given: a platform that is never opened touches no disk.
-    with tempfile.TemporaryDirectory() as home:
-        faces = build_faces(Platform(load_settings({"home": home}, environ={})))
     found: dict[str, set[str]] = {}
-    for face in faces.values():
-        for part in (face, *vars(face).values()):
-            model = getattr(part, "model_name", None)
-            if not isinstance(model, str):
-                continue
-            if isinstance(getattr(part, "operations", None), dict):
-                found.setdefault(model, set()).update(part.operations)
-            elif callable(getattr(part, "operation_names", None)):
-                found.setdefault(model, set()).update(part.operation_names())
+    for table in operation_tables():
+        found.setdefault(table.model_name, set()).update(table.names)
     return {name: frozenset(ops) for name, ops in found.items()}
 
 

@@ -1,23 +1,28 @@
 """The ASGI application: one port for every AWS face sagelab answers.
 
 Each request is authenticated (SigV4, on by default), routed by the service named in its credential
-scope to a `Face`, and answered. Handlers are synchronous (they touch the database and files) and run
-on worker threads. Errors become responses in exactly one place: `api.errors.render_error`.
+scope to a `Face`, resolved by that face to the operation it asks for (recorded on the request), admitted
+by the app's guards, and answered. Resolving is a step of its own, before any handler runs, so that a guard
+(an IAM enforcer, say) sees the operation and its parameters first. Handlers are synchronous (they touch the
+database and files) and run on worker threads, unless a face answers with a coroutine. Errors become
+responses in exactly one place: `api.errors.render_error`.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio.to_thread
 
 from sagelab.api.errors import render_error
 from sagelab.api.http import Request, Response
+from sagelab.api.operations import Call, Operation, OperationTable
 from sagelab.api.unanswered import protocol_of, unanswered_service
 from sagelab.errors import InternalError, SagelabError
 from sagelab.security.sigv4 import SignedRequest, SigV4Verifier, service_of
@@ -28,23 +33,35 @@ HEALTH_PATH = "/_sagelab/health"
 class Face(Protocol):
     """One AWS API face. `protocol` selects the error shape: json, rest-json, s3 or query.
 
-    A face may also offer `protocol_for(request)` when one signing name covers two protocols, and
-    `async handle_async(request)` to answer on the event loop instead of a worker thread.
+    `resolve` reads which of the face's `operations` a request asks for, with its parameters, and runs
+    nothing; `answer` runs that operation's handler. An `answer` that is a coroutine function answers on the
+    event loop, any other on a worker thread. A face may also offer `face_for(request)` when one signing name
+    covers two faces (SageMaker and sagemaker-runtime).
     """
 
     protocol: str
+    operations: OperationTable[Any]
 
-    def handle(self, request: Request) -> Response: ...
+    def resolve(self, request: Request) -> Call: ...
+
+    def answer(self, call: Call, request: Request) -> Response | Awaitable[Response]: ...
+
+
+#: Called with each request, its operation and its parameters before the handler runs; raises a
+#: `SagelabError` to refuse the call (an IAM enforcer, a rate limiter, ...).
+Guard = Callable[[Request, Operation[Any], Mapping[str, Any]], None]
 
 
 class SagelabApp:
     def __init__(self, faces: dict[str, Face], verifier: SigV4Verifier | None, *, default_region: str,
-                 account_id: str, on_shutdown: Callable[[], None] | None = None):
+                 account_id: str, on_shutdown: Callable[[], None] | None = None,
+                 guards: Sequence[Guard] = ()):
         self.faces = faces
         self.on_shutdown = on_shutdown
         self.verifier = verifier
         self.default_region = default_region
         self.account_id = account_id
+        self.guards = tuple(guards)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -74,17 +91,17 @@ class SagelabApp:
             region=self.default_region, received_at=received_at)
         service = service_of(headers) or self._guess_service(request)
         face = self.faces.get(service)
-        protocol = protocol_of(service) if face is None else face.protocol_for(request) if hasattr(
-            face, "protocol_for") else face.protocol
+        if face is not None and hasattr(face, "face_for"):
+            face = face.face_for(request)
+        protocol = protocol_of(service) if face is None else face.protocol
         try:
             self._authenticate(request)
             if face is None:
                 raise unanswered_service(service, request)
-            handle_async = getattr(face, "handle_async", None)
-            if handle_async is not None:
-                response = await handle_async(request)
+            if inspect.iscoroutinefunction(face.answer):
+                response = await face.answer(self.admit(face, request), request)
             else:
-                response = await anyio.to_thread.run_sync(face.handle, request)
+                response = await anyio.to_thread.run_sync(self._answer, face, request)
         except SagelabError as error:
             response = render_error(error, protocol, request_id, request.path)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected failures become a 500
@@ -92,6 +109,18 @@ class SagelabApp:
             response = render_error(InternalError(f"Internal error: {type(exc).__name__}: {exc}"), protocol,
                                     request_id, request.path)
         await self._send(send, response, request_id)
+
+    def admit(self, face: Face, request: Request) -> Call:
+        """Resolve the request to its operation, record it on the request, and let every guard see it."""
+        call = face.resolve(request)
+        request.operation = call.operation
+        for guard in self.guards:
+            guard(request, call.operation, call.params)
+        return call
+
+    def _answer(self, face: Face, request: Request) -> Response:
+        """Resolve, admit and answer on one worker thread: parsing a large body stays off the event loop."""
+        return face.answer(self.admit(face, request), request)
 
     def _authenticate(self, request: Request) -> None:
         """Verify the signature (unless auth is off) and take the region from the credential scope."""

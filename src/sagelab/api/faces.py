@@ -1,17 +1,23 @@
-"""The face table: which AWS service, named by the SigV4 credential scope, is answered by what."""
+"""The face table: which AWS service, named by the SigV4 credential scope, is answered by what.
+
+`build_faces` makes the faces for a platform; `operation_tables` reads what they answer from the face
+classes alone, so it builds no Platform, no service, and touches no disk.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sagelab.api.app import Face, SagelabApp
 from sagelab.security.sigv4 import SigV4Verifier
 
 if TYPE_CHECKING:
+    from sagelab.api.operations import OperationTable
     from sagelab.platform import Platform
 
 
-def build_faces(platform: Platform) -> dict[str, Face]:
+def face_classes() -> dict[str, type]:
+    """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.logs import LogsFace
@@ -19,14 +25,20 @@ def build_faces(platform: Platform) -> dict[str, Face]:
     from sagelab.api.sagemaker import SageMakerFace
     from sagelab.api.sts import StsFace
 
-    return {
-        "sagemaker": SageMakerFace(platform),
-        "s3": S3Face(platform.blobs),
-        "glue": GlueFace(platform),
-        "athena": AthenaFace(platform),
-        "sts": StsFace(platform),
-        "logs": LogsFace(platform),
-    }
+    return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
+            "logs": LogsFace}
+
+
+def operation_tables() -> tuple[OperationTable[Any], ...]:
+    """Every operation table sagelab answers from, one per face."""
+    from sagelab.api.runtime import RuntimeFace
+
+    # sagemaker-runtime signs as "sagemaker": the SageMaker face carries the runtime face.
+    return (*(cls.operations for cls in face_classes().values()), RuntimeFace.operations)
+
+
+def build_faces(platform: Platform) -> dict[str, Face]:
+    return {name: cls(platform) for name, cls in face_classes().items()}
 
 
 def build_app(platform: Platform) -> SagelabApp:

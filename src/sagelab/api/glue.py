@@ -7,10 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
+from sagelab.api.operations import GLUE, Call, OperationTable
 from sagelab.pagination import page
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
+
+op = GLUE.op
+# Data Catalog ARNs: IAM also checks the catalog and the database above a table; the table is what is named.
+DATABASE = "database/{Name}"
+TABLE = "table/{DatabaseName}/{Name}"
+PARTITIONS = "table/{DatabaseName}/{TableName}"
+CRAWLER = "crawler/{Name}"
+JOB = "job/{JobName}"
 
 
 class GlueFace:
@@ -18,56 +27,25 @@ class GlueFace:
 
     def __init__(self, platform: Platform):
         self.platform = platform
-        catalog = lambda: platform.catalog  # noqa: E731 - resolved per call, after the platform is open
-        self.json = JsonService("glue", "AWSGlue", {
-            "CreateDatabase": lambda p, r: catalog().create_database(p["DatabaseInput"]) and None,
-            "GetDatabase": lambda p, r: {"Database": catalog().get_database(p["Name"])},
-            "GetDatabases": lambda p, r: self._page("DatabaseList", catalog().list_databases(), p, 100),
-            "UpdateDatabase": lambda p, r: catalog().update_database(p["Name"], p["DatabaseInput"]),
-            "DeleteDatabase": lambda p, r: catalog().delete_database(p["Name"]),
-            "CreateTable": lambda p, r: catalog().create_table(p["DatabaseName"], p["TableInput"]) and None,
-            "GetTable": lambda p, r: {"Table": catalog().get_table(p["DatabaseName"], p["Name"])},
-            "GetTables": lambda p, r: self._page("TableList", catalog().list_tables(
-                p["DatabaseName"], p.get("Expression")), p, 100),
-            "UpdateTable": lambda p, r: catalog().update_table(p["DatabaseName"], p["TableInput"]) and None,
-            "DeleteTable": lambda p, r: catalog().delete_table(p["DatabaseName"], p["Name"]),
-            "BatchDeleteTable": self.batch_delete_table,
-            "CreatePartition": self.create_partition,
-            "BatchCreatePartition": lambda p, r: {"Errors": catalog().create_partitions(
-                p["DatabaseName"], p["TableName"], p["PartitionInputList"])},
-            "GetPartition": lambda p, r: {"Partition": catalog().get_partition(
-                p["DatabaseName"], p["TableName"], p["PartitionValues"])},
-            "GetPartitions": self.get_partitions,
-            "DeletePartition": self.delete_partition,
-            "BatchDeletePartition": lambda p, r: {"Errors": catalog().delete_partitions(
-                p["DatabaseName"], p["TableName"], [e["Values"] for e in p["PartitionsToDelete"]])},
-            "CreateCrawler": lambda p, r: platform.crawlers.create(p, region=r.region),
-            "UpdateCrawler": lambda p, r: platform.crawlers.update(p),
-            "StartCrawler": lambda p, r: platform.crawlers.start(p["Name"]),
-            "StopCrawler": lambda p, r: platform.crawlers.stop(p["Name"]),
-            "GetCrawler": lambda p, r: {"Crawler": platform.crawlers.describe(p["Name"])},
-            "GetCrawlers": lambda p, r: self._page("Crawlers", platform.crawlers.list(), p, 100),
-            "ListCrawlers": lambda p, r: self._page("CrawlerNames", [c["Name"] for c in platform.crawlers.list()],
-                                                    p, 100),
-            "GetCrawlerMetrics": lambda p, r: self._page("CrawlerMetricsList", platform.crawlers.metrics(
-                p.get("CrawlerNameList")), p, 100),
-            "DeleteCrawler": lambda p, r: platform.crawlers.delete(p["Name"]),
-            "CreateJob": lambda p, r: {"Name": platform.glue_jobs.create(p, region=r.region)},
-            "UpdateJob": lambda p, r: {"JobName": platform.glue_jobs.update(p["JobName"], p["JobUpdate"])},
-            "GetJob": lambda p, r: {"Job": platform.glue_jobs.describe(p["JobName"])},
-            "GetJobs": lambda p, r: self._page("Jobs", platform.glue_jobs.list(), p, 100),
-            "ListJobs": lambda p, r: self._page("JobNames", [j["Name"] for j in platform.glue_jobs.list()], p, 100),
-            "DeleteJob": lambda p, r: {"JobName": platform.glue_jobs.delete(p["JobName"])},
-            "StartJobRun": lambda p, r: {"JobRunId": platform.glue_jobs.start_run(p)},
-            "GetJobRun": lambda p, r: {"JobRun": platform.glue_jobs.describe_run(p["JobName"], p["RunId"])},
-            "GetJobRuns": lambda p, r: self._page("JobRuns", platform.glue_jobs.list_runs(p["JobName"]), p, 200),
-            "BatchStopJobRun": lambda p, r: platform.glue_jobs.stop_runs(p["JobName"], p["JobRunIds"]),
-            "GetJobBookmark": lambda p, r: {"JobBookmarkEntry": platform.glue_jobs.bookmark(p["JobName"])},
-            "ResetJobBookmark": lambda p, r: {"JobBookmarkEntry": platform.glue_jobs.reset_bookmark(p["JobName"])},
-        })
 
-    def handle(self, request: Request) -> Response:
-        return self.json.handle(request)
+    # The services are reached per call, after the platform is open.
+    @property
+    def catalog(self):  # -> CatalogStore
+        return self.platform.catalog
+
+    @property
+    def crawlers(self):  # -> CrawlerService
+        return self.platform.crawlers
+
+    @property
+    def jobs(self):  # -> GlueJobService
+        return self.platform.glue_jobs
+
+    def resolve(self, request: Request) -> Call:
+        return self.wire.resolve(request)
+
+    def answer(self, call: Call, request: Request) -> Response:
+        return self.wire.answer(self, call, request)
 
     @staticmethod
     def _page(key: str, items: list[Any], params: dict[str, Any], max_size: int) -> dict[str, Any]:
@@ -78,14 +56,14 @@ class GlueFace:
         errors = []
         for name in params["TablesToDelete"]:
             try:
-                self.platform.catalog.delete_table(params["DatabaseName"], name)
+                self.catalog.delete_table(params["DatabaseName"], name)
             except Exception as exc:  # noqa: BLE001 - reported per table, as Glue does
                 code = getattr(exc, "code", "InternalServiceException")
                 errors.append({"TableName": name, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": str(exc)}})
         return {"Errors": errors}
 
     def get_partitions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
-        partitions = self.platform.catalog.list_partitions(params["DatabaseName"], params["TableName"],
+        partitions = self.catalog.list_partitions(params["DatabaseName"], params["TableName"],
                                                            params.get("Expression"))
         if params.get("ExcludeColumnSchema"):
             for partition in partitions:
@@ -95,7 +73,7 @@ class GlueFace:
     def create_partition(self, params: dict[str, Any], request: Request) -> None:
         from sagelab.errors import AlreadyExistsError, InvalidInput
 
-        errors = self.platform.catalog.create_partitions(params["DatabaseName"], params["TableName"],
+        errors = self.catalog.create_partitions(params["DatabaseName"], params["TableName"],
                                                          [params["PartitionInput"]])
         if errors:
             detail = errors[0]["ErrorDetail"]
@@ -105,7 +83,73 @@ class GlueFace:
     def delete_partition(self, params: dict[str, Any], request: Request) -> None:
         from sagelab.errors import EntityNotFound
 
-        errors = self.platform.catalog.delete_partitions(params["DatabaseName"], params["TableName"],
+        errors = self.catalog.delete_partitions(params["DatabaseName"], params["TableName"],
                                                          [params["PartitionValues"]])
         if errors:
             raise EntityNotFound(errors[0]["ErrorDetail"]["ErrorMessage"])
+
+    operations = OperationTable("glue", GLUE, (
+        # --- Data Catalog -------------------------------------------------------------------------------
+        op("CreateDatabase", lambda face, p, r: face.catalog.create_database(p["DatabaseInput"]) and None,
+           "database/{DatabaseInput.Name}"),
+        op("GetDatabase", lambda face, p, r: {"Database": face.catalog.get_database(p["Name"])}, DATABASE,
+           read_only=True),
+        op("GetDatabases", lambda face, p, r: face._page(
+            "DatabaseList", face.catalog.list_databases(), p, 100), "catalog", read_only=True),
+        op("UpdateDatabase", lambda face, p, r: face.catalog.update_database(p["Name"], p["DatabaseInput"]),
+           DATABASE),
+        op("DeleteDatabase", lambda face, p, r: face.catalog.delete_database(p["Name"]), DATABASE),
+        op("CreateTable", lambda face, p, r: face.catalog.create_table(
+            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
+        op("GetTable", lambda face, p, r: {"Table": face.catalog.get_table(p["DatabaseName"], p["Name"])},
+           TABLE, read_only=True),
+        op("GetTables", lambda face, p, r: face._page("TableList", face.catalog.list_tables(
+            p["DatabaseName"], p.get("Expression")), p, 100), "database/{DatabaseName}", read_only=True),
+        op("UpdateTable", lambda face, p, r: face.catalog.update_table(
+            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
+        op("DeleteTable", lambda face, p, r: face.catalog.delete_table(p["DatabaseName"], p["Name"]), TABLE),
+        # Each table named in TablesToDelete is a table/{DatabaseName}/<name> resource of the same action.
+        op("BatchDeleteTable", batch_delete_table, "database/{DatabaseName}"),
+        op("CreatePartition", create_partition, PARTITIONS),
+        op("BatchCreatePartition", lambda face, p, r: {"Errors": face.catalog.create_partitions(
+            p["DatabaseName"], p["TableName"], p["PartitionInputList"])}, PARTITIONS),
+        op("GetPartition", lambda face, p, r: {"Partition": face.catalog.get_partition(
+            p["DatabaseName"], p["TableName"], p["PartitionValues"])}, PARTITIONS, read_only=True),
+        op("GetPartitions", get_partitions, PARTITIONS, read_only=True),
+        op("DeletePartition", delete_partition, PARTITIONS),
+        op("BatchDeletePartition", lambda face, p, r: {"Errors": face.catalog.delete_partitions(
+            p["DatabaseName"], p["TableName"], [e["Values"] for e in p["PartitionsToDelete"]])}, PARTITIONS),
+        # --- crawlers -----------------------------------------------------------------------------------
+        op("CreateCrawler", lambda face, p, r: face.crawlers.create(p, region=r.region), CRAWLER),
+        op("UpdateCrawler", lambda face, p, r: face.crawlers.update(p), CRAWLER),
+        op("StartCrawler", lambda face, p, r: face.crawlers.start(p["Name"]), CRAWLER),
+        op("StopCrawler", lambda face, p, r: face.crawlers.stop(p["Name"]), CRAWLER),
+        op("GetCrawler", lambda face, p, r: {"Crawler": face.crawlers.describe(p["Name"])}, CRAWLER,
+           read_only=True),
+        op("GetCrawlers", lambda face, p, r: face._page("Crawlers", face.crawlers.list(), p, 100),
+           read_only=True),
+        op("ListCrawlers", lambda face, p, r: face._page(
+            "CrawlerNames", [c["Name"] for c in face.crawlers.list()], p, 100), read_only=True),
+        op("GetCrawlerMetrics", lambda face, p, r: face._page("CrawlerMetricsList", face.crawlers.metrics(
+            p.get("CrawlerNameList")), p, 100), read_only=True),
+        op("DeleteCrawler", lambda face, p, r: face.crawlers.delete(p["Name"]), CRAWLER),
+        # --- jobs, their runs and bookmarks: all scoped to the job ---------------------------------------
+        op("CreateJob", lambda face, p, r: {"Name": face.jobs.create(p, region=r.region)}, "job/{Name}"),
+        op("UpdateJob", lambda face, p, r: {"JobName": face.jobs.update(p["JobName"], p["JobUpdate"])}, JOB),
+        op("GetJob", lambda face, p, r: {"Job": face.jobs.describe(p["JobName"])}, JOB, read_only=True),
+        op("GetJobs", lambda face, p, r: face._page("Jobs", face.jobs.list(), p, 100), read_only=True),
+        op("ListJobs", lambda face, p, r: face._page(
+            "JobNames", [j["Name"] for j in face.jobs.list()], p, 100), read_only=True),
+        op("DeleteJob", lambda face, p, r: {"JobName": face.jobs.delete(p["JobName"])}, JOB),
+        op("StartJobRun", lambda face, p, r: {"JobRunId": face.jobs.start_run(p)}, JOB),
+        op("GetJobRun", lambda face, p, r: {"JobRun": face.jobs.describe_run(p["JobName"], p["RunId"])}, JOB,
+           read_only=True),
+        op("GetJobRuns", lambda face, p, r: face._page("JobRuns", face.jobs.list_runs(p["JobName"]), p, 200),
+           JOB, read_only=True),
+        op("BatchStopJobRun", lambda face, p, r: face.jobs.stop_runs(p["JobName"], p["JobRunIds"]), JOB),
+        op("GetJobBookmark", lambda face, p, r: {"JobBookmarkEntry": face.jobs.bookmark(p["JobName"])}, JOB,
+           read_only=True),
+        op("ResetJobBookmark", lambda face, p, r: {
+            "JobBookmarkEntry": face.jobs.reset_bookmark(p["JobName"])}, JOB),
+    ))
+    wire = JsonService("AWSGlue", operations)

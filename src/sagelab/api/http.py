@@ -6,10 +6,13 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from sagelab.security.sigv4 import Principal
+
+if TYPE_CHECKING:
+    from sagelab.api.operations import Operation
 
 JSON_11 = "application/x-amz-json-1.1"
 
@@ -27,6 +30,8 @@ class Request:
     account_id: str = ""
     #: time.perf_counter() when the request arrived, for latency accounting.
     received_at: float = 0.0
+    #: The operation the request was resolved to (set before its handler runs), for guards and auditing.
+    operation: Operation[Any] | None = None
 
     @property
     def path(self) -> str:

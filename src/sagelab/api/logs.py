@@ -13,8 +13,9 @@ import re
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from sagelab.api.http import Request
+from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
+from sagelab.api.operations import LOGS, Audit, Call, OperationTable
 from sagelab.errors import InvalidParameter
 from sagelab.monitoring.filter_patterns import compile_pattern
 from sagelab.monitoring.log_groups import LogGroups, LogStream, check_limit, interleave, read_page
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 MAX_EVENTS = 10000
 MAX_DESCRIBE = 50
 _POSITION_TOKEN = re.compile(r"^([fb])/(\d{1,56})$")
+op = LOGS.op
+GROUP = "log-group:{logGroupIdentifier|logGroupName}"
 
 
 def _position_token(direction: str, position: int) -> str:
@@ -52,15 +55,12 @@ class LogsFace:
     def __init__(self, platform: Platform):
         self.platform = platform
         self.groups = LogGroups(platform.logs_dir)
-        self.json = JsonService("logs", "Logs_20140328", {
-            "DescribeLogGroups": self.describe_log_groups,
-            "DescribeLogStreams": self.describe_log_streams,
-            "GetLogEvents": self.get_log_events,
-            "FilterLogEvents": self.filter_log_events,
-        })
 
-    def handle(self, request: Request):
-        return self.json.handle(request)
+    def resolve(self, request: Request) -> Call:
+        return self.wire.resolve(request)
+
+    def answer(self, call: Call, request: Request) -> Response:
+        return self.wire.answer(self, call, request)
 
     def _arn(self, request: Request, group: str) -> str:
         return f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:{group}"
@@ -156,6 +156,17 @@ class LogsFace:
             response["nextToken"] = base64.urlsafe_b64encode(json.dumps(list(last)).encode()).decode()
         return response
 
+
+    operations = OperationTable("logs", LOGS, (
+        # It names no group, so IAM checks it against every group: a policy must allow log-group:*.
+        op("DescribeLogGroups", describe_log_groups, "log-group:*", read_only=True),
+        op("DescribeLogStreams", describe_log_streams, GROUP, read_only=True),
+        # CloudTrail records no event for reading log events, only for managing groups and streams.
+        op("GetLogEvents", get_log_events, GROUP + ":log-stream:{logStreamName}", audit=Audit.NOT_RECORDED,
+           read_only=True),
+        op("FilterLogEvents", filter_log_events, GROUP, audit=Audit.NOT_RECORDED, read_only=True),
+    ))
+    wire = JsonService("Logs_20140328", operations)
 
 def _decode_filter_token(token: str | None) -> tuple[int, str, int] | None:
     if not token:

@@ -1,9 +1,9 @@
 """The AWS query protocol (STS, IAM, ...): form-encoded `Action=...&Version=...` in, XML out.
 
-A `QueryService` binds a botocore service model to a table of operation handlers, like `JsonService`:
-the flattened form (`Tags.member.1.Key=...`) is read back into the operation's input structure and
-validated against it; the handler's answer is written as `<ActionResponse><ActionResult>...` following
-the output shape, in the service's XML namespace.
+A `QueryService` reads a request through a face's operation table, like `JsonService`: `resolve` reads
+the flattened form (`Tags.member.1.Key=...`) back into the operation's input structure and validates it;
+`answer` runs the handler and writes its result as `<ActionResponse><ActionResult>...` following the
+output shape, in the service's XML namespace.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import botocore.session
 from botocore.model import Shape
 
 from sagelab.api.http import Request, Response
+from sagelab.api.operations import Call, OperationTable
 from sagelab.api.validation import validate
 from sagelab.errors import UnknownOperation, ValidationError
 
-Handler = Callable[[dict[str, Any], Request], dict[str, Any] | None]
+#: (face, validated parameters, request) -> the result document.
+Handler = Callable[[Any, dict[str, Any], Request], dict[str, Any] | None]
 
 
 class InvalidAction(UnknownOperation):
@@ -133,35 +135,38 @@ def _element(tag: str, value: Any, shape: Shape) -> str:
 
 @dataclasses.dataclass
 class QueryService:
-    #: botocore's name for the service model, e.g. "sts".
-    model_name: str
-    operations: dict[str, Handler]
+    operations: OperationTable[Handler]
     _model: Any = None
 
     def service_model(self) -> Any:
         if self._model is None:
-            self._model = botocore.session.get_session().get_service_model(self.model_name)
+            self._model = botocore.session.get_session().get_service_model(self.operations.model_name)
         return self._model
 
-    def handle(self, request: Request) -> Response:
+    def resolve(self, request: Request) -> Call:
         form = parse_form(request.body, request.raw_query)
         action = form.get("Action", "")
         model = self.service_model()
-        name = model.metadata.get("serviceId", self.model_name)
+        name = model.metadata.get("serviceId", self.operations.model_name)
         if not action:
             raise InvalidAction(f"The request names no Action; {name} expects Action=<operation> in the form body.")
-        handler = self.operations.get(action)
-        if handler is None:
+        operation = self.operations.get(action)
+        if operation is None:
             raise InvalidAction(f"Operation {action} is not supported by sagelab's {name} API yet.")
         version = form.get("Version")
         if version and version != model.metadata["apiVersion"]:
             raise ValidationError(f"Version {version!r} is not supported; {name} answers API version "
                                   f"{model.metadata['apiVersion']}.")
-        operation = model.operation_model(action)
-        params = _read(form, operation.input_shape, "") if operation.input_shape is not None else {}
-        validate(params, operation.input_shape)
-        result = handler(params, request) or {}
-        output = operation.output_shape
+        input_shape = model.operation_model(action).input_shape
+        params = _read(form, input_shape, "") if input_shape is not None else {}
+        validate(params, input_shape)
+        return Call(operation, params)
+
+    def answer(self, face: Any, call: Call, request: Request) -> Response:
+        action = call.operation.name
+        model = self.service_model()
+        result = call.operation.handler(face, call.params, request) or {}
+        output = model.operation_model(action).output_shape
         wrapper = output.serialization.get("resultWrapper", f"{action}Result") if output is not None else None
         inner = f"<{wrapper}>{_write(result, output)}</{wrapper}>" if output is not None else ""
         body = (f'<{action}Response xmlns="{model.metadata["xmlNamespace"]}">{inner}'

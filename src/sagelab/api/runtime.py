@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sagelab.api.http import Request, Response
+from sagelab.api.operations import SAGEMAKER, Audit, Call, OperationTable
 from sagelab.errors import InvocationValidationError, ModelError
 
 if TYPE_CHECKING:
@@ -27,21 +28,24 @@ def is_runtime_path(raw_path: str) -> bool:
 
 class RuntimeFace:
     protocol = "rest-json"
-    model_name = "sagemaker-runtime"
-
-    def operation_names(self) -> list[str]:
-        return ["InvokeEndpoint"]
 
     def __init__(self, platform: Platform):
         self.platform = platform
-        self.metrics = platform.invocation_metrics
 
-    async def handle_async(self, request: Request) -> Response:
+    def resolve(self, request: Request) -> Call:
         name, _, action = unquote(request.raw_path[len(_PREFIX):]).partition("/")
         if action != "invocations" or request.method != "POST":
             raise InvocationValidationError(f"{request.method} {request.path} is not a sagemaker-runtime operation; "
                                             "use POST /endpoints/{EndpointName}/invocations.")
-        route = self.platform.fleet.routes.get(name)
+        return Call(self.operations["InvokeEndpoint"], {"EndpointName": name})
+
+    async def answer(self, call: Call, request: Request) -> Response:
+        return await call.operation.handler(self, call.params, request)
+
+    async def invoke_endpoint(self, params: dict[str, str], request: Request) -> Response:
+        name = params["EndpointName"]
+        fleet = self.platform.fleet
+        route = fleet.routes.get(name)
         if route is None:
             raise InvocationValidationError(f"Endpoint {name} of account {self.platform.account_id} not found.")
         body = request.body
@@ -56,10 +60,11 @@ class RuntimeFace:
             raise InvocationValidationError(f"TargetVariant {target!r} is not a variant of endpoint {name}. "
                                             f"Variants: {', '.join(route.variants)}.")
         header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", "")}
-        variant, answer, payload, model_seconds = await self.platform.fleet.invoke(route, target, header, body)
+        variant, answer, payload, model_seconds = await fleet.invoke(route, target, header, body)
         status = answer["status"]
-        self.metrics.record(name, variant, status if status < 400 else (400 if status < 500 else 500),
-                            model_seconds, time.perf_counter() - request.received_at)
+        recorded = status if status < 400 else (400 if status < 500 else 500)
+        self.platform.invocation_metrics.record(name, variant, recorded, model_seconds,
+                                                time.perf_counter() - request.received_at)
         if status >= 400:
             raise ModelError(status, payload.decode("utf-8", "replace"),
                              f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"
@@ -71,3 +76,8 @@ class RuntimeFace:
         return Response(status=200 if status < 300 else status, body=payload, headers=out,
                         content_type=answer.get("content_type"))
 
+    operations = OperationTable("sagemaker-runtime", SAGEMAKER, (
+        # An action of the sagemaker prefix, on the endpoint; CloudTrail records no invocations at all.
+        SAGEMAKER.op("InvokeEndpoint", invoke_endpoint, "endpoint/{EndpointName}", audit=Audit.NOT_RECORDED,
+                     read_only=True),
+    ), signing_name="sagemaker")

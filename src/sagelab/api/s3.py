@@ -2,8 +2,10 @@
 
 Requests are addressed path-style (`/bucket/key`), or virtual-host style when the Host is
 `<bucket>.localhost`. The operation is chosen by method, by whether a bucket and a key are named, and by
-the subresource in the query (`?uploads`, `?delete`, `?location`, ...). Handlers parse headers and query,
-call the lake, and render XML through `s3_xml`; failures are raised as `S3Error` and rendered elsewhere.
+the subresource in the query (`?uploads`, `?delete`, `?location`, ...): `ROUTES` names it, `VARIANTS` tells
+apart the operations that share a route, and the face's operation table says who answers it. Handlers parse
+headers and query, call the lake, and render XML through `s3_xml`; failures are raised as `S3Error` and
+rendered elsewhere.
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ import base64
 import binascii
 import dataclasses
 import email.utils
+import functools
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sagelab.api import s3_xml
 from sagelab.api.http import Request, Response, http_date
+from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error, UnknownOperation
 from sagelab.lake.blobs import BlobStore, ObjectInfo
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
 
 #: Query names that select an operation other than the plain one (from botocore's S3 request URIs).
 SUBRESOURCES = frozenset({
@@ -45,12 +53,47 @@ RESPONSE_OVERRIDES = {
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _VIRTUAL_HOST_RE = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]*)\.localhost$")
 
-Handler = Callable[["S3Call"], Response]
+#: (face, the resolved request) -> the response.
+Handler = Callable[["S3Face", "S3Call"], Response]
+ACCOUNT, BUCKET, OBJECT = "account", "bucket", "object"
+#: (what the path names, method, subresource) -> the operation that request is, in botocore's name.
+ROUTES: dict[tuple[str, str, str | None], str] = {
+    (ACCOUNT, "GET", None): "ListBuckets",
+    (BUCKET, "PUT", None): "CreateBucket", (BUCKET, "DELETE", None): "DeleteBucket",
+    (BUCKET, "HEAD", None): "HeadBucket", (BUCKET, "GET", None): "ListObjects",
+    (BUCKET, "GET", "location"): "GetBucketLocation", (BUCKET, "GET", "uploads"): "ListMultipartUploads",
+    (BUCKET, "POST", "delete"): "DeleteObjects",
+    (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
+    (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
+    (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
+    (OBJECT, "PUT", "uploadId"): "UploadPart", (OBJECT, "POST", "uploadId"): "CompleteMultipartUpload",
+    (OBJECT, "DELETE", "uploadId"): "AbortMultipartUpload", (OBJECT, "GET", "uploadId"): "ListParts",
+}
+#: Operations sent on another's route: routed operation -> (the sibling, whether (query, headers) ask for it).
+VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, str], Mapping[str, str]], bool]]] = {
+    "ListObjects": ("ListObjectsV2", lambda query, headers: query.get("list-type") == "2"),
+    "PutObject": ("CopyObject", lambda query, headers: "x-amz-copy-source" in headers),
+    "UploadPart": ("UploadPartCopy", lambda query, headers: "x-amz-copy-source" in headers),
+}
+OBJECT_ARN = "{Bucket}/{Key}"
+#: A copy also reads its source object, which `x-amz-copy-source` names as CopySource.
+READ_SOURCE = Access("s3:GetObject", "{CopySource}")
+_COPIES = frozenset({"CopyObject", "UploadPartCopy"})
+
+
+def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
+                     headers: Mapping[str, str]) -> str | None:
+    """The operation a request is, by botocore's name; None when S3 has it but sagelab routes none there."""
+    name = ROUTES.get((level, method, subresource))
+    variant = VARIANTS.get(name or "")
+    if variant is not None and variant[1](query, headers):
+        return variant[0]
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
-class S3Call:
-    """One request, with the bucket, key and subresource it addresses worked out."""
+class S3Call(Call):
+    """One request resolved to its operation, with the bucket, key and subresource it addresses worked out."""
 
     request: Request
     bucket: str
@@ -160,9 +203,14 @@ def check_preconditions(headers: Mapping[str, str], info: ObjectInfo, prefix: st
     return since is None or int(info.last_modified) > since
 
 
+def copy_source_path(header: str) -> str:
+    """`x-amz-copy-source` (`[/]bucket/key[?versionId=..]`, URL-encoded) -> `bucket/key`, unchecked."""
+    return unquote(header.split("?", 1)[0]).lstrip("/")
+
+
 def copy_source(header: str) -> tuple[str, str]:
-    """`x-amz-copy-source` (`[/]bucket/key[?versionId=..]`, URL-encoded) -> (bucket, key)."""
-    bucket, _, key = unquote(header.split("?", 1)[0]).lstrip("/").partition("/")
+    """`x-amz-copy-source` -> (bucket, key), refused when either is missing."""
+    bucket, _, key = copy_source_path(header).partition("/")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "sourcebucket/sourcekey.", 400, ArgumentName="x-amz-copy-source", ArgumentValue=header)
@@ -199,56 +247,45 @@ def _xml(body: bytes, headers: list[tuple[str, str]] | None = None) -> Response:
     return Response(body=body, content_type=s3_xml.CONTENT_TYPE, headers=list(headers or []))
 
 
-#: Handlers that answer more than the operation their name spells.
-_ALSO_ANSWERS = {"list_objects": ("ListObjectsV2",), "put_object": ("CopyObject",), "upload_part": ("UploadPartCopy",)}
-
-
 class S3Face:
     protocol = "s3"
-    model_name = "s3"
 
-    def __init__(self, blobs: BlobStore):
-        self.blobs = blobs
-        self.uploads = MultipartUploads(blobs)
-        self._service_ops: dict[tuple[str, str | None], Handler] = {("GET", None): self.list_buckets}
-        self._bucket_ops: dict[tuple[str, str | None], Handler] = {
-            ("PUT", None): self.create_bucket, ("DELETE", None): self.delete_bucket,
-            ("HEAD", None): self.head_bucket, ("GET", None): self.list_objects,
-            ("GET", "location"): self.get_bucket_location, ("GET", "uploads"): self.list_multipart_uploads,
-            ("POST", "delete"): self.delete_objects,
-        }
-        self._object_ops: dict[tuple[str, str | None], Handler] = {
-            ("PUT", None): self.put_object, ("GET", None): self.get_object, ("HEAD", None): self.head_object,
-            ("DELETE", None): self.delete_object, ("POST", "uploads"): self.create_multipart_upload,
-            ("PUT", "uploadId"): self.upload_part, ("POST", "uploadId"): self.complete_multipart_upload,
-            ("DELETE", "uploadId"): self.abort_multipart_upload, ("GET", "uploadId"): self.list_parts,
-        }
+    def __init__(self, platform: Platform):
+        self.platform = platform
 
-    def handle(self, request: Request) -> Response:
+    # The lake is reached per call, after the platform is open.
+    @property
+    def blobs(self) -> BlobStore:
+        return self.platform.blobs
+
+    @functools.cached_property
+    def uploads(self) -> MultipartUploads:
+        return MultipartUploads(self.blobs)
+
+    def resolve(self, request: Request) -> S3Call:
         bucket, key = address(request)
         query = request.query
-        call = S3Call(request, bucket, key, query, subresource(query))
+        sub = subresource(query)
         expected_owner = request.headers.get("x-amz-expected-bucket-owner")
         if bucket and expected_owner is not None and expected_owner != request.account_id:
             raise S3Error("AccessDenied", f"Access Denied: bucket {bucket!r} is not owned by account "
                           f"{expected_owner!r} (x-amz-expected-bucket-owner).", 403)
-        table = self._object_ops if key else self._bucket_ops if bucket else self._service_ops
-        handler = table.get((request.method, call.subresource))
-        if handler is None:
+        level = OBJECT if key else BUCKET if bucket else ACCOUNT
+        name = routed_operation(level, request.method, sub, query, request.headers)
+        operation = self.operations.get(name) if name else None
+        if operation is None:
             target = f"/{bucket}/{key}" if key else f"/{bucket}"
-            asked = f"{target}?{call.subresource}" if call.subresource else target
+            asked = f"{target}?{sub}" if sub else target
             raise UnknownOperation(f"sagelab's S3 does not implement {request.method} {asked} "
                                    f"({'an object' if key else 'a bucket' if bucket else 'an account'}-level request).")
-        return handler(call)
+        params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket} if bucket else {}
+        if operation.name in _COPIES:
+            params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
+        return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
+                      query=query, subresource=sub)
 
-    def operation_names(self) -> list[str]:
-        """The S3 operations answered, in botocore's names (for the support table)."""
-        names: set[str] = set()
-        for table in (self._service_ops, self._bucket_ops, self._object_ops):
-            for handler in table.values():
-                names.add("".join(part.title() for part in handler.__name__.split("_")))
-                names.update(_ALSO_ANSWERS.get(handler.__name__, ()))
-        return sorted(names)
+    def answer(self, call: S3Call, request: Request) -> Response:
+        return call.operation.handler(self, call)
 
     # --- service and buckets --------------------------------------------------------------------------
     def list_buckets(self, call: S3Call) -> Response:
@@ -323,8 +360,6 @@ class S3Face:
 
     # --- objects --------------------------------------------------------------------------------------
     def put_object(self, call: S3Call) -> Response:
-        if "x-amz-copy-source" in call.headers:
-            return self.copy_object(call)
         payload = read_payload(call.headers, call.request.body)
         if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
             raise _precondition_failed("If-None-Match")
@@ -406,13 +441,13 @@ class S3Face:
     def upload_part(self, call: S3Call) -> Response:
         number = _int_param(call.query, "partNumber", 0)
         upload_id = call.query["uploadId"]
-        if "x-amz-copy-source" in call.headers:
-            return self.upload_part_copy(call, upload_id, number)
         payload = read_payload(call.headers, call.request.body)
         part = self.uploads.put_part(upload_id, call.bucket, call.key, number, [payload.data])
         return Response(headers=[("ETag", s3_xml.quote_etag(part.etag)), *payload.checksums.items()])
 
-    def upload_part_copy(self, call: S3Call, upload_id: str, number: int) -> Response:
+    def upload_part_copy(self, call: S3Call) -> Response:
+        number = _int_param(call.query, "partNumber", 0)
+        upload_id = call.query["uploadId"]
         src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
         self.uploads.get(upload_id, call.bucket, call.key)
         source = self.blobs.head(src_bucket, src_key)
@@ -444,3 +479,38 @@ class S3Face:
     def list_multipart_uploads(self, call: S3Call) -> Response:
         return _xml(s3_xml.list_multipart_uploads(call.bucket, self.uploads.uploads(call.bucket),
                                                   call.request.account_id))
+
+    # --- the operation table ------------------------------------------------------------------------
+    # Object operations are CloudTrail data events; their IAM actions are not always their names.
+    operations = OperationTable("s3", S3, (
+        S3.op("ListBuckets", list_buckets, action="ListAllMyBuckets", read_only=True),
+        S3.op("CreateBucket", create_bucket, "{Bucket}"),
+        S3.op("DeleteBucket", delete_bucket, "{Bucket}"),
+        # Bucket-level calls, yet CloudTrail logs these three as data events (on the bucket's objects).
+        S3.op("HeadBucket", head_bucket, "{Bucket}", action="ListBucket", audit=Audit.DATA, read_only=True),
+        S3.op("ListObjects", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA, read_only=True),
+        S3.op("ListObjectsV2", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA,
+              read_only=True),
+        S3.op("GetBucketLocation", get_bucket_location, "{Bucket}", read_only=True),
+        S3.op("ListMultipartUploads", list_multipart_uploads, "{Bucket}", action="ListBucketMultipartUploads",
+              read_only=True),
+        # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body.
+        S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA),
+        S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
+              also=[READ_SOURCE]),
+        S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
+        S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
+        S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
+        # Every step of a multipart upload is authorized as writing the object it builds.
+        S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
+              audit=Audit.DATA),
+        S3.op("UploadPart", upload_part, OBJECT_ARN, action="PutObject", audit=Audit.DATA),
+        S3.op("UploadPartCopy", upload_part_copy, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
+              also=[READ_SOURCE]),
+        S3.op("CompleteMultipartUpload", complete_multipart_upload, OBJECT_ARN, action="PutObject",
+              audit=Audit.DATA),
+        S3.op("AbortMultipartUpload", abort_multipart_upload, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("ListParts", list_parts, OBJECT_ARN, action="ListMultipartUploadParts", audit=Audit.DATA,
+              read_only=True),
+    ))

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
 from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
+from sagelab.api.operations import SAGEMAKER, Call, OperationTable
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
-from sagelab.api.sagemaker_processing import processing_operations
-from sagelab.api.sagemaker_registry import registry_operations
-from sagelab.api.sagemaker_tuning import tuning_handlers
+from sagelab.api.sagemaker_processing import PROCESSING_OPERATIONS
+from sagelab.api.sagemaker_registry import REGISTRY_OPERATIONS
+from sagelab.api.sagemaker_tuning import TUNING_OPERATIONS
 from sagelab.errors import ValidationError
 from sagelab.pagination import page
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
+
+op = SAGEMAKER.op
+TRAINING_JOB = "training-job/{TrainingJobName}"
+MODEL = "model/{ModelName}"
+ENDPOINT_CONFIG = "endpoint-config/{EndpointConfigName}"
+ENDPOINT = "endpoint/{EndpointName}"
+TRANSFORM_JOB = "transform-job/{TransformJobName}"
+# Tags are read and written on whatever resource the ARN names.
+TAGGED = "{ResourceArn}"
 
 
 class SageMakerFace:
@@ -25,49 +33,16 @@ class SageMakerFace:
     def __init__(self, platform: Platform):
         self.platform = platform
         self.runtime = RuntimeFace(platform)
-        self.json = JsonService("sagemaker", "SageMaker", {
-            "CreateTrainingJob": self.create_training_job,
-            "DescribeTrainingJob": self.describe_training_job,
-            "ListTrainingJobs": self.list_training_jobs,
-            "StopTrainingJob": self.stop_training_job,
-            "CreateModel": self.create_model,
-            "DescribeModel": lambda p, r: self.platform.models.describe(p["ModelName"]),
-            "ListModels": self.list_models,
-            "DeleteModel": lambda p, r: self.platform.models.delete(p["ModelName"]),
-            "CreateEndpointConfig": self.create_endpoint_config,
-            "DescribeEndpointConfig": lambda p, r: self.platform.endpoint_configs.describe(p["EndpointConfigName"]),
-            "ListEndpointConfigs": self.list_endpoint_configs,
-            "DeleteEndpointConfig": lambda p, r: self.platform.endpoint_configs.delete(p["EndpointConfigName"]),
-            "CreateTransformJob": self.create_transform_job,
-            "DescribeTransformJob": self.describe_transform_job,
-            "ListTransformJobs": self.list_transform_jobs,
-            "StopTransformJob": self.stop_transform_job,
-            "CreateEndpoint": self.create_endpoint,
-            "DescribeEndpoint": lambda p, r: self.platform.endpoints.describe(p["EndpointName"]),
-            "ListEndpoints": self.list_endpoints,
-            "DeleteEndpoint": lambda p, r: self.platform.endpoints.delete(p["EndpointName"]),
-            "UpdateEndpoint": lambda p, r: {"EndpointArn": self.platform.endpoints.update(p)},
-            "UpdateEndpointWeightsAndCapacities": lambda p, r: {
-                "EndpointArn": self.platform.endpoints.update_weights(p)},
-            "AddTags": self.add_tags,
-            "ListTags": self.list_tags,
-            "DeleteTags": self.delete_tags,
-            **processing_operations(platform),
-            **registry_operations(platform),
-            **tuning_handlers(platform),
-        })
-
-    def handle(self, request: Request) -> Response:
-        return self.json.handle(request)
 
     # sagemaker-runtime signs with the same service name, so this face also carries InvokeEndpoint.
-    def protocol_for(self, request: Request) -> str:
-        return self.runtime.protocol if is_runtime_path(request.raw_path) else self.protocol
+    def face_for(self, request: Request) -> SageMakerFace | RuntimeFace:
+        return self.runtime if is_runtime_path(request.raw_path) else self
 
-    async def handle_async(self, request: Request) -> Response:
-        if is_runtime_path(request.raw_path):
-            return await self.runtime.handle_async(request)
-        return await anyio.to_thread.run_sync(self.json.handle, request)
+    def resolve(self, request: Request) -> Call:
+        return self.wire.resolve(request)
+
+    def answer(self, call: Call, request: Request) -> Response:
+        return self.wire.answer(self, call, request)
 
     # --- training jobs ----------------------------------------------------------------------------------
     def create_training_job(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -143,3 +118,40 @@ class SageMakerFace:
 
     def stop_transform_job(self, params: dict[str, Any], request: Request) -> None:
         self.platform.transforms.stop(params["TransformJobName"])
+
+    operations = OperationTable("sagemaker", SAGEMAKER, (
+        op("CreateTrainingJob", create_training_job, TRAINING_JOB),
+        op("DescribeTrainingJob", describe_training_job, TRAINING_JOB, read_only=True),
+        op("ListTrainingJobs", list_training_jobs, read_only=True),
+        op("StopTrainingJob", stop_training_job, TRAINING_JOB),
+        op("CreateModel", create_model, MODEL),
+        op("DescribeModel", lambda face, p, r: face.platform.models.describe(p["ModelName"]), MODEL,
+           read_only=True),
+        op("ListModels", list_models, read_only=True),
+        op("DeleteModel", lambda face, p, r: face.platform.models.delete(p["ModelName"]), MODEL),
+        op("CreateEndpointConfig", create_endpoint_config, ENDPOINT_CONFIG),
+        op("DescribeEndpointConfig", lambda face, p, r: face.platform.endpoint_configs.describe(
+            p["EndpointConfigName"]), ENDPOINT_CONFIG, read_only=True),
+        op("ListEndpointConfigs", list_endpoint_configs, read_only=True),
+        op("DeleteEndpointConfig", lambda face, p, r: face.platform.endpoint_configs.delete(
+            p["EndpointConfigName"]), ENDPOINT_CONFIG),
+        op("CreateTransformJob", create_transform_job, TRANSFORM_JOB),
+        op("DescribeTransformJob", describe_transform_job, TRANSFORM_JOB, read_only=True),
+        op("ListTransformJobs", list_transform_jobs, read_only=True),
+        op("StopTransformJob", stop_transform_job, TRANSFORM_JOB),
+        op("CreateEndpoint", create_endpoint, ENDPOINT),
+        op("DescribeEndpoint", lambda face, p, r: face.platform.endpoints.describe(p["EndpointName"]),
+           ENDPOINT, read_only=True),
+        op("ListEndpoints", list_endpoints, read_only=True),
+        op("DeleteEndpoint", lambda face, p, r: face.platform.endpoints.delete(p["EndpointName"]), ENDPOINT),
+        op("UpdateEndpoint", lambda face, p, r: {"EndpointArn": face.platform.endpoints.update(p)}, ENDPOINT),
+        op("UpdateEndpointWeightsAndCapacities", lambda face, p, r: {
+            "EndpointArn": face.platform.endpoints.update_weights(p)}, ENDPOINT),
+        op("AddTags", add_tags, TAGGED),
+        op("ListTags", list_tags, TAGGED, read_only=True),
+        op("DeleteTags", delete_tags, TAGGED),
+        *PROCESSING_OPERATIONS,
+        *REGISTRY_OPERATIONS,
+        *TUNING_OPERATIONS,
+    ))
+    wire = JsonService("SageMaker", operations)

@@ -1,28 +1,35 @@
-"""SageMaker processing job operations, merged into the SageMaker face's handler table. Translation only."""
+"""SageMaker processing job operations, part of the SageMaker face's operation table. Translation only."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
+from sagelab.api.operations import SAGEMAKER, Operation
 from sagelab.pagination import page
 
 if TYPE_CHECKING:
-    from sagelab.platform import Platform
+    from sagelab.api.sagemaker import SageMakerFace
+
+op = SAGEMAKER.op
+JOB = "processing-job/{ProcessingJobName}"
 
 
-def processing_operations(platform: Platform) -> dict[str, Handler]:
-    def create(params: dict[str, Any], request: Any) -> dict[str, Any]:
-        arn = platform.processing.create(params, region=request.region, tags=params.get("Tags"))
-        return {"ProcessingJobArn": arn}
+def create_processing_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    arn = face.platform.processing.create(params, region=request.region, tags=params.get("Tags"))
+    return {"ProcessingJobArn": arn}
 
-    def list_jobs(params: dict[str, Any], request: Any) -> dict[str, Any]:
-        items, more = page(platform.processing.list(params), params)
-        return {"ProcessingJobSummaries": items, **more}
 
-    return {
-        "CreateProcessingJob": create,
-        "DescribeProcessingJob": lambda p, r: platform.processing.describe(p["ProcessingJobName"]),
-        "ListProcessingJobs": list_jobs,
-        "StopProcessingJob": lambda p, r: platform.processing.stop(p["ProcessingJobName"]),
-    }
+def list_processing_jobs(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    items, more = page(face.platform.processing.list(params), params)
+    return {"ProcessingJobSummaries": items, **more}
+
+
+PROCESSING_OPERATIONS: tuple[Operation[Handler], ...] = (
+    op("CreateProcessingJob", create_processing_job, JOB),
+    op("DescribeProcessingJob", lambda face, p, r: face.platform.processing.describe(p["ProcessingJobName"]),
+       JOB, read_only=True),
+    op("ListProcessingJobs", list_processing_jobs, read_only=True),
+    op("StopProcessingJob", lambda face, p, r: face.platform.processing.stop(p["ProcessingJobName"]), JOB),
+)

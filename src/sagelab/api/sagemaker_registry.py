@@ -1,38 +1,55 @@
-"""SageMaker model registry operations (model package groups and packages), merged into the SageMaker face's
-handler table. Translation only."""
+"""SageMaker model registry operations (model package groups and packages), part of the SageMaker face's
+operation table. Translation only."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
+from sagelab.api.operations import SAGEMAKER, Operation
 from sagelab.pagination import page
 
 if TYPE_CHECKING:
-    from sagelab.platform import Platform
+    from sagelab.api.sagemaker import SageMakerFace
+
+op = SAGEMAKER.op
+GROUP = "model-package-group/{ModelPackageGroupName}"
+# ModelPackageName is a name or, for a versioned package, its ARN (model-package/<group>/<version>).
+PACKAGE = "model-package/{ModelPackageName}"
 
 
-def registry_operations(platform: Platform) -> dict[str, Handler]:
-    def packages():
-        return platform.model_packages
+def _packages(face: SageMakerFace):  # -> ModelPackageService, resolved per call
+    return face.platform.model_packages
 
-    def list_groups(params: dict[str, Any], request: Any) -> dict[str, Any]:
-        items, more = page(packages().list_groups(params), params)
-        return {"ModelPackageGroupSummaryList": items, **more}
 
-    def list_packages(params: dict[str, Any], request: Any) -> dict[str, Any]:
-        items, more = page(packages().list(params), params)
-        return {"ModelPackageSummaryList": items, **more}
+def list_model_package_groups(face: SageMakerFace, params: dict[str, Any],
+                              request: Request) -> dict[str, Any]:
+    items, more = page(_packages(face).list_groups(params), params)
+    return {"ModelPackageGroupSummaryList": items, **more}
 
-    return {
-        "CreateModelPackageGroup": lambda p, r: {
-            "ModelPackageGroupArn": packages().create_group(p, region=r.region)},
-        "DescribeModelPackageGroup": lambda p, r: packages().describe_group(p["ModelPackageGroupName"]),
-        "ListModelPackageGroups": list_groups,
-        "DeleteModelPackageGroup": lambda p, r: packages().delete_group(p["ModelPackageGroupName"]),
-        "CreateModelPackage": lambda p, r: {"ModelPackageArn": packages().create(p, region=r.region)},
-        "DescribeModelPackage": lambda p, r: packages().describe(p["ModelPackageName"]),
-        "ListModelPackages": list_packages,
-        "UpdateModelPackage": lambda p, r: {"ModelPackageArn": packages().update(p)},
-        "DeleteModelPackage": lambda p, r: packages().delete(p["ModelPackageName"]),
-    }
+
+def list_model_packages(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    items, more = page(_packages(face).list(params), params)
+    return {"ModelPackageSummaryList": items, **more}
+
+
+REGISTRY_OPERATIONS: tuple[Operation[Handler], ...] = (
+    op("CreateModelPackageGroup", lambda face, p, r: {
+        "ModelPackageGroupArn": _packages(face).create_group(p, region=r.region)}, GROUP),
+    op("DescribeModelPackageGroup", lambda face, p, r: _packages(face).describe_group(
+        p["ModelPackageGroupName"]), GROUP, read_only=True),
+    op("ListModelPackageGroups", list_model_package_groups, read_only=True),
+    op("DeleteModelPackageGroup", lambda face, p, r: _packages(face).delete_group(p["ModelPackageGroupName"]),
+       GROUP),
+    # A versioned package is created into its group; its version, hence its full ARN, comes after.
+    op("CreateModelPackage", lambda face, p, r: {
+        "ModelPackageArn": _packages(face).create(p, region=r.region)},
+       "model-package/{ModelPackageName|ModelPackageGroupName}"),
+    op("DescribeModelPackage", lambda face, p, r: _packages(face).describe(p["ModelPackageName"]), PACKAGE,
+       read_only=True),
+    op("ListModelPackages", list_model_packages, read_only=True),
+    op("UpdateModelPackage", lambda face, p, r: {"ModelPackageArn": _packages(face).update(p)},
+       "{ModelPackageArn}"),
+    op("DeleteModelPackage", lambda face, p, r: _packages(face).delete(p["ModelPackageName"]), PACKAGE),
+)

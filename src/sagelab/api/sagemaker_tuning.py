@@ -1,4 +1,4 @@
-"""SageMaker's hyperparameter tuning operations, as handlers the SageMaker face merges into its table."""
+"""SageMaker's hyperparameter tuning operations, part of the SageMaker face's operation table."""
 
 from __future__ import annotations
 
@@ -6,34 +6,44 @@ from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
+from sagelab.api.operations import SAGEMAKER, Operation
 from sagelab.pagination import page
 
 if TYPE_CHECKING:
-    from sagelab.platform import Platform
+    from sagelab.api.sagemaker import SageMakerFace
+
+op = SAGEMAKER.op
+JOB = "hyper-parameter-tuning-job/{HyperParameterTuningJobName}"
 
 
-def tuning_handlers(platform: Platform) -> dict[str, Handler]:
-    def create(params: dict[str, Any], request: Request) -> dict[str, Any]:
-        return {"HyperParameterTuningJobArn": platform.tuning.create(params, region=request.region)}
+def create_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    return {"HyperParameterTuningJobArn": face.platform.tuning.create(params, region=request.region)}
 
-    def describe(params: dict[str, Any], request: Request) -> dict[str, Any]:
-        return platform.tuning.describe(params["HyperParameterTuningJobName"])
 
-    def list_jobs(params: dict[str, Any], request: Request) -> dict[str, Any]:
-        items, more = page(platform.tuning.list(params), params)
-        return {"HyperParameterTuningJobSummaries": items, **more}
+def describe_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    return face.platform.tuning.describe(params["HyperParameterTuningJobName"])
 
-    def list_training_jobs(params: dict[str, Any], request: Request) -> dict[str, Any]:
-        items, more = page(platform.tuning.list_training_jobs(params), params)
-        return {"TrainingJobSummaries": items, **more}
 
-    def stop(params: dict[str, Any], request: Request) -> None:
-        platform.tuning.stop(params["HyperParameterTuningJobName"])
+def list_tuning_jobs(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    items, more = page(face.platform.tuning.list(params), params)
+    return {"HyperParameterTuningJobSummaries": items, **more}
 
-    return {
-        "CreateHyperParameterTuningJob": create,
-        "DescribeHyperParameterTuningJob": describe,
-        "ListHyperParameterTuningJobs": list_jobs,
-        "ListTrainingJobsForHyperParameterTuningJob": list_training_jobs,
-        "StopHyperParameterTuningJob": stop,
-    }
+
+def list_training_jobs_for_tuning_job(face: SageMakerFace, params: dict[str, Any],
+                                      request: Request) -> dict[str, Any]:
+    items, more = page(face.platform.tuning.list_training_jobs(params), params)
+    return {"TrainingJobSummaries": items, **more}
+
+
+def stop_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> None:
+    face.platform.tuning.stop(params["HyperParameterTuningJobName"])
+
+
+TUNING_OPERATIONS: tuple[Operation[Handler], ...] = (
+    op("CreateHyperParameterTuningJob", create_tuning_job, JOB),
+    op("DescribeHyperParameterTuningJob", describe_tuning_job, JOB, read_only=True),
+    op("ListHyperParameterTuningJobs", list_tuning_jobs, read_only=True),
+    # A List* that is scoped: it lists the training jobs of one tuning job, which IAM checks.
+    op("ListTrainingJobsForHyperParameterTuningJob", list_training_jobs_for_tuning_job, JOB, read_only=True),
+    op("StopHyperParameterTuningJob", stop_tuning_job, JOB),
+)

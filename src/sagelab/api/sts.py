@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request, Response
+from sagelab.api.operations import STS, Call, OperationTable
 from sagelab.api.query_protocol import QueryService
 from sagelab.errors import ValidationError
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
+
+op = STS.op
 
 
 class StsFace:
@@ -17,13 +20,12 @@ class StsFace:
 
     def __init__(self, platform: Platform):
         self.platform = platform
-        self.query = QueryService("sts", {
-            "GetCallerIdentity": self.get_caller_identity,
-            "GetAccessKeyInfo": self.get_access_key_info,
-        })
 
-    def handle(self, request: Request) -> Response:
-        return self.query.handle(request)
+    def resolve(self, request: Request) -> Call:
+        return self.wire.resolve(request)
+
+    def answer(self, call: Call, request: Request) -> Response:
+        return self.wire.answer(self, call, request)
 
     def get_caller_identity(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         account = self.platform.account_id
@@ -34,3 +36,10 @@ class StsFace:
         if self.platform.lookup_secret(params["AccessKeyId"]) is None:
             raise ValidationError(f"AccessKeyId {params['AccessKeyId']!r} is not a key of this sagelab server.")
         return {"Account": self.platform.account_id}
+
+    operations = OperationTable("sts", STS, (
+        # Needs no permission: a caller that every policy denies still learns who it is.
+        op("GetCallerIdentity", get_caller_identity, read_only=True, always_allowed=True),
+        op("GetAccessKeyInfo", get_access_key_info, read_only=True),
+    ))
+    wire = QueryService(operations)
