@@ -60,6 +60,7 @@ METRICS_FLUSH_SECONDS = 10.0
 class Platform:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.home = HomePaths(settings.home)
         self._db: Database | None = None
         self._engine: ComputeEngine | None = None
         self._account: Account | None = None
@@ -118,10 +119,6 @@ class Platform:
     @property
     def account_id(self) -> str:
         return self.account.id
-
-    @functools.cached_property
-    def home(self) -> HomePaths:
-        return HomePaths(self.settings.home)
 
     @property
     def logs_dir(self) -> Path:

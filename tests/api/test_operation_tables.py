@@ -328,6 +328,7 @@ def _send(app: SagelabApp, method: str, path: str, *, service: str, body: bytes 
 
 
 def test_guards_see_each_call_before_its_handler_and_can_refuse_it(platform: Platform):
+    platform.open()  # the allowed call's handler reads the account
     seen = []
 
     def guard(request, operation, params):
@@ -351,4 +352,5 @@ def test_guards_see_each_call_before_its_handler_and_can_refuse_it(platform: Pla
     assert seen == [("GetCallerIdentity", {}, True),
                     ("PutObject", {"Bucket": "bucket", "Key": "key.csv"}, True),
                     ("InvokeEndpoint", {"EndpointName": "prod"}, True)]
-    assert not Path(platform.settings.home).exists(), "a refused call reached its handler"
+    assert not (platform.home.lake / "bucket").exists(), "a refused call reached its handler"
+    platform.close()
