@@ -12,13 +12,14 @@ Keys are case-insensitive and may carry several values in the request (`sagemake
   empty; `ForAnyValue:` holds when at least one does, and never when the key is missing or empty.
 
 A key missing from the request (or present with no values) makes a positive operator false and a negated one
-true; `...IfExists` makes any operator true for a missing key; `Null` tests presence itself (`"true"`: missing).
+true; `...IfExists` makes any operator true for a missing key; `Null` tests presence itself (`"true"`:
+missing).
 
 Policy values are parsed and checked when the policy is parsed (numbers, dates, CIDRs, booleans, base64), so a
-bad value is a MalformedPolicyDocument and evaluation never meets one. Request values that cannot be read as the
-operator's type (a non-numeric value for NumericLessThan) match no policy value. Policy variables are expanded
-in the values of String and ARN operators only, as the policy-variables reference says; a variable that does not
-resolve makes its clause false, the way AWS treats such a statement as not applying.
+bad value is a MalformedPolicyDocument and evaluation never meets one. Request values that cannot be read as
+the operator's type (a non-numeric value for NumericLessThan) match no policy value. Policy variables are
+expanded in the values of String and ARN operators only, as the policy-variables reference says; a variable
+that does not resolve makes its clause false, the way AWS treats such a statement as not applying.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class SetQualifier(enum.Enum):
     FOR_ALL_VALUES = "ForAllValues:"
 
 
-# --- request values, coerced to what each family compares -----------------------------------------------------
+# --- request values, coerced to what each family compares ---------------------------------------------------
 
 
 def as_text(value: object) -> str:
@@ -107,8 +108,9 @@ def _parse_date_text(text: str) -> float | None:
         return None
     fraction = match["f"] or "0"
     try:
-        moment = dt.datetime(int(match["y"]), int(match["mo"] or 1), int(match["d"] or 1), int(match["h"] or 0),
-                             int(match["mi"] or 0), int(match["s"] or 0), int(fraction[:6].ljust(6, "0")))
+        moment = dt.datetime(int(match["y"]), int(match["mo"] or 1), int(match["d"] or 1),
+                             int(match["h"] or 0), int(match["mi"] or 0), int(match["s"] or 0),
+                             int(fraction[:6].ljust(6, "0")))
     except ValueError:
         return None
     zone = match["tz"]
@@ -152,7 +154,7 @@ def _as_bytes(value: object) -> bytes | None:
         return None
 
 
-# --- policy values, prepared once (or per request when they hold variables) ------------------------------------
+# --- policy values, prepared once (or per request when they hold variables) ---------------------------------
 
 
 def _joined(chunks: tuple[Chunk, ...]) -> str:
@@ -202,7 +204,7 @@ def _pattern_matches(value: str, pattern: re.Pattern[str]) -> bool:
     return pattern.fullmatch(value) is not None
 
 
-# --- the operator table ----------------------------------------------------------------------------------------
+# --- the operator table -------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,8 +220,10 @@ class BaseOperator:
 
 
 def _family(names: dict[str, tuple[bool, Callable[[Any, Any], bool]]], variables: bool,
-            prepare: Callable[[tuple[Chunk, ...]], Any], coerce: Callable[[object], Any]) -> list[BaseOperator]:
-    return [BaseOperator(name, negated, variables, prepare, coerce, test) for name, (negated, test) in names.items()]
+            prepare: Callable[[tuple[Chunk, ...]], Any], coerce: Callable[[object], Any]
+            ) -> list[BaseOperator]:
+    return [BaseOperator(name, negated, variables, prepare, coerce, test)
+            for name, (negated, test) in names.items()]
 
 
 _COMPARISONS = {
@@ -231,7 +235,8 @@ _COMPARISONS = {
 _BASE_OPERATORS: dict[str, BaseOperator] = {op.name: op for op in [
     *_family({"StringEquals": (False, operator.eq), "StringNotEquals": (True, operator.eq)},
              True, _joined, as_text),
-    *_family({"StringEqualsIgnoreCase": (False, operator.eq), "StringNotEqualsIgnoreCase": (True, operator.eq)},
+    *_family({"StringEqualsIgnoreCase": (False, operator.eq),
+              "StringNotEqualsIgnoreCase": (True, operator.eq)},
              True, lambda chunks: _joined(chunks).lower(), _as_lower_text),
     *_family({"StringLike": (False, _pattern_matches), "StringNotLike": (True, _pattern_matches)},
              True, compiled_glob, as_text),
@@ -239,12 +244,15 @@ _BASE_OPERATORS: dict[str, BaseOperator] = {op.name: op for op in [
     *_family({f"Date{name}": spec for name, spec in _COMPARISONS.items()}, False, _date, _as_epoch),
     *_family({"Bool": (False, operator.eq)}, False, _bool, _as_bool_text),
     *_family({"BinaryEquals": (False, operator.eq)}, False, _base64, _as_bytes),
-    *_family({"IpAddress": (False, _in_network), "NotIpAddress": (True, _in_network)}, False, _network, _as_ip),
+    *_family({"IpAddress": (False, _in_network), "NotIpAddress": (True, _in_network)},
+             False, _network, _as_ip),
     *_family({name: (name.startswith("ArnNot"), _pattern_matches)
-              for name in ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")}, True, compiled_arn, as_text),
+              for name in ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")},
+             True, compiled_arn, as_text),
 ]}
 
-#: Null has no comparison: its policy value says whether the key must be missing ("true") or present ("false").
+#: Null has no comparison: its policy value says whether the key must be missing ("true") or present
+#: ("false").
 NULL = BaseOperator("Null", False, False, lambda chunks: _bool(chunks) == "true", lambda value: value,
                     operator.eq)
 
@@ -293,7 +301,8 @@ class ConditionClause:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lookup_key", self.key.lower())
-        static = None if any(v.prepared is None for v in self.values) else tuple(v.prepared for v in self.values)
+        static = (None if any(v.prepared is None for v in self.values)
+                  else tuple(v.prepared for v in self.values))
         object.__setattr__(self, "_static", static)
 
     @classmethod

@@ -1,10 +1,10 @@
 """IAM policy documents: a policy's JSON text parsed once into typed, frozen, ready-to-match values.
 
 `parse_policy(text, kind)` accepts the shapes AWS accepts (Statement as one object or a list; Action, Resource
-and Principal entries as one string or a list; condition values as strings, numbers, booleans or lists of them)
-and refuses anything else with MalformedPolicyDocument. Its message starts with the sentence AWS answers with
-("Syntax errors in policy.", "Policy statement must contain actions.", ...), so clients that look for it find
-it, and goes on to say where the problem is and what was expected.
+and Principal entries as one string or a list; condition values as strings, numbers, booleans or lists of
+them) and refuses anything else with MalformedPolicyDocument. Its message starts with the sentence AWS answers
+with ("Syntax errors in policy.", "Policy statement must contain actions.", ...), so clients that look for it
+find it, and goes on to say where the problem is and what was expected.
 
 The kind says which elements a document must or must not have:
 
@@ -39,8 +39,8 @@ LEGACY_PARSING = "The policy failed legacy parsing"
 NO_ACTIONS = "Policy statement must contain actions."
 NO_RESOURCES = "Policy statement must contain resources."
 SID_NOT_UNIQUE = "Statement IDs (SID) in a single policy must be unique."
-SID_NOT_ALPHANUMERIC = ("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular "
-                        "expression [0-9A-Za-z]*")
+SID_NOT_ALPHANUMERIC = ("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the "
+                        "regular expression [0-9A-Za-z]*")
 PRINCIPAL_IN_IDENTITY_POLICY = "Policy document should not specify a principal."
 MISSING_PRINCIPAL = "Missing required field Principal"
 PROHIBITED_RESOURCE = "Has prohibited field Resource"
@@ -57,9 +57,18 @@ class MalformedPolicyDocument(SagelabError):
     status = 400
 
     def __init__(self, aws_message: str, detail: str = ""):
-        super().__init__(f"{aws_message.rstrip('.')}: {detail}" if detail else aws_message)
+        super().__init__(_joined_message(aws_message, detail))
         self.aws_message = aws_message
         self.detail = detail
+
+
+def _joined_message(aws_message: str, detail: str) -> str:
+    """AWS's sentence verbatim, then the detail as a sentence of its own."""
+    if not detail:
+        return aws_message
+    if aws_message.endswith("."):
+        return f"{aws_message} {detail[0].upper()}{detail[1:]}"
+    return f"{aws_message}: {detail}"
 
 
 class PolicyKind(enum.Enum):
@@ -85,12 +94,13 @@ class ActionClause:
     def __post_init__(self) -> None:
         lowered = [p.lower() for p in self.patterns]
         object.__setattr__(self, "_exact", frozenset(p for p in lowered if not has_wildcard(p)))
-        object.__setattr__(self, "_wild", any_of(glob_source([(p, True)]) for p in lowered if has_wildcard(p)))
+        wild = any_of(glob_source([(p, True)]) for p in lowered if has_wildcard(p))
+        object.__setattr__(self, "_wild", wild)
 
     def covers(self, action_lower: str) -> bool:
         """Whether the statement applies to this (lower-case) action."""
-        hit = action_lower in self._exact or (self._wild is not None and self._wild.fullmatch(action_lower)
-                                              is not None)
+        hit = action_lower in self._exact or (
+            self._wild is not None and self._wild.fullmatch(action_lower) is not None)
         return hit != self.negated
 
 
@@ -142,10 +152,11 @@ class ResourceClause:
     def covers(self, resource: str, lookup: VariableLookup) -> bool:
         """Whether the statement applies to this resource ARN.
 
-        A pattern whose variable does not resolve matches nothing; under NotResource it makes the statement not
-        apply at all, since AWS treats a statement with an unresolvable variable as invalid.
+        A pattern whose variable does not resolve matches nothing; under NotResource it makes the statement
+        not apply at all, since AWS treats a statement with an unresolvable variable as invalid.
         """
-        hit = resource in self._exact or (self._wild is not None and self._wild.fullmatch(resource) is not None)
+        hit = resource in self._exact or (
+            self._wild is not None and self._wild.fullmatch(resource) is not None)
         unresolved = False
         for templated in self._templated:
             if hit:
@@ -161,7 +172,7 @@ class ResourceClause:
 
 
 def _split_arn(pattern: str) -> tuple[str, str | None]:
-    """(the first five segments with their colons, the resource part), or (pattern, None) if it has no sixth."""
+    """(the first five segments with their colons, the resource part); (pattern, None) without a sixth."""
     parts = pattern.split(":", 5)
     if len(parts) < 6:
         return pattern, None
@@ -196,7 +207,7 @@ class Statement:
 
     @property
     def referenced_keys(self) -> frozenset[str]:
-        """Lower-case condition keys (policy variables included) that can change whether this statement applies."""
+        """Lower-case condition keys (variables included) that can change whether this statement applies."""
         keys: set[str] = set()
         for clause in self.conditions:
             keys |= clause.referenced_keys
@@ -221,7 +232,7 @@ class PolicyDocument:
         return frozenset(keys)
 
 
-# --- parsing ---------------------------------------------------------------------------------------------------
+# --- parsing ------------------------------------------------------------------------------------------------
 
 _TOP_LEVEL = ("Version", "Id", "Statement")
 _STATEMENT_ELEMENTS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
@@ -232,7 +243,9 @@ _SID = re.compile(r"^[0-9A-Za-z]*$")
 _PARTITION = re.compile(r"^aws(-[a-z]+)*$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _AWS_PRINCIPAL_ARN = re.compile(
-    r"^arn:aws(-[a-z]+)*:(iam::\d{12}:(root|user/.+|role/.+)|sts::\d{12}:(assumed-role/[^/]+/.+|federated-user/.+))$")
+    r"^arn:aws(-[a-z]+)*:("
+    r"iam::\d{12}:(root|user/.+|role/.+)"
+    r"|sts::\d{12}:(assumed-role/[^/]+/.+|federated-user/.+))$")
 
 
 def _type_name(value: object) -> str:
@@ -267,7 +280,8 @@ def parse_policy(text: str | bytes, kind: PolicyKind = PolicyKind.IDENTITY) -> P
             SYNTAX_ERRORS, f"the policy is not valid JSON ({error.msg} at line {error.lineno} column "
                            f"{error.colno}).") from None
     if not isinstance(data, dict):
-        raise MalformedPolicyDocument(SYNTAX_ERRORS, f"the policy must be a JSON object, got {_type_name(data)}.")
+        raise MalformedPolicyDocument(SYNTAX_ERRORS,
+                                      f"the policy must be a JSON object, got {_type_name(data)}.")
     for element in data:
         if element not in _TOP_LEVEL:
             raise MalformedPolicyDocument(
@@ -287,7 +301,8 @@ def parse_policy(text: str | bytes, kind: PolicyKind = PolicyKind.IDENTITY) -> P
         raw_statements = [raw_statements]
     if not isinstance(raw_statements, list):
         raise MalformedPolicyDocument(
-            SYNTAX_ERRORS, f"Statement must be an object or a list of objects, got {_type_name(raw_statements)}.")
+            SYNTAX_ERRORS,
+            f"Statement must be an object or a list of objects, got {_type_name(raw_statements)}.")
     if not raw_statements:
         raise MalformedPolicyDocument(SYNTAX_ERRORS, "Statement is an empty list.")
     variables_enabled = version == VERSION_2012
@@ -309,7 +324,8 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, variables_enable
     for positive, negative in (("Action", "NotAction"), ("Resource", "NotResource"),
                                ("Principal", "NotPrincipal")):
         if positive in raw and negative in raw:
-            raise MalformedPolicyDocument(SYNTAX_ERRORS, f"{where} has both {positive} and {negative}; use one.")
+            raise MalformedPolicyDocument(SYNTAX_ERRORS,
+                                          f"{where} has both {positive} and {negative}; use one.")
     return Statement(
         index=index,
         sid=_parse_sid(raw, where, kind),
@@ -361,7 +377,8 @@ def _string_list(raw: dict[str, Any], element: str, where: str) -> tuple[str, ..
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise MalformedPolicyDocument(
-            SYNTAX_ERRORS, f"{where}.{element} must be a string or a list of strings, got {_type_name(value)}.")
+            SYNTAX_ERRORS,
+            f"{where}.{element} must be a string or a list of strings, got {_type_name(value)}.")
     return tuple(values)
 
 
@@ -381,9 +398,10 @@ def _parse_actions(raw: dict[str, Any], where: str) -> ActionClause:
         if len(parts) > 2:
             raise MalformedPolicyDocument(ONE_COLON, f"{where}.{element} is {pattern!r}.")
         if not _VENDOR.match(parts[0]):
-            raise MalformedPolicyDocument(f"Vendor {parts[0]} is not valid",
-                                          f"{where}.{element} {pattern!r}: a service prefix is letters, digits, "
-                                          "'-' and '.', without wildcards.")
+            raise MalformedPolicyDocument(
+                f"Vendor {parts[0]} is not valid",
+                f"{where}.{element} {pattern!r}: a service prefix is letters, digits, '-' and '.', without "
+                "wildcards.")
     return ActionClause(patterns, negated=element == "NotAction")
 
 
@@ -393,7 +411,8 @@ def _parse_resources(raw: dict[str, Any], where: str, kind: PolicyKind, variable
     if kind is PolicyKind.TRUST:
         if element is not None:
             raise MalformedPolicyDocument(
-                f"Has prohibited field {element}", f"{where}: a trust policy applies to its role, not to resources.")
+                f"Has prohibited field {element}",
+                f"{where}: a trust policy applies to its role, not to resources.")
         return None
     if element is None:
         raise MalformedPolicyDocument(NO_RESOURCES, f"{where} has neither Resource nor NotResource.")
@@ -424,8 +443,8 @@ def _parse_principals(raw: dict[str, Any], where: str, kind: PolicyKind) -> Prin
     if kind is PolicyKind.IDENTITY:
         if element is not None:
             raise MalformedPolicyDocument(
-                PRINCIPAL_IN_IDENTITY_POLICY, f"{where} has {element}; an identity policy applies to the identity "
-                                              "it is attached to.")
+                PRINCIPAL_IN_IDENTITY_POLICY,
+                f"{where} has {element}; an identity policy applies to the identity it is attached to.")
         return None
     if element is None:
         raise MalformedPolicyDocument(MISSING_PRINCIPAL, f"{where} has neither Principal nor NotPrincipal.")
@@ -440,8 +459,9 @@ def _parse_principals(raw: dict[str, Any], where: str, kind: PolicyKind) -> Prin
     found: dict[str, set[str]] = {name: set() for name in _PRINCIPAL_TYPES}
     for principal_type, entries in value.items():
         if principal_type not in _PRINCIPAL_TYPES:
+            shown = json.dumps({principal_type: entries}, separators=(",", ":"))[1:-1]
             raise MalformedPolicyDocument(
-                f"Invalid principal in policy: {json.dumps({principal_type: entries}, separators=(',', ':'))[1:-1]}",
+                f"Invalid principal in policy: {shown}",
                 f"{where}.{element}: principal types are {', '.join(_PRINCIPAL_TYPES)}.")
         listed = [entries] if isinstance(entries, str) else entries
         if not isinstance(listed, list) or not listed or not all(isinstance(e, str) for e in listed):
@@ -509,13 +529,15 @@ def _parse_conditions(raw: object, where: str, variables_enabled: bool) -> tuple
         for key, value in body.items():
             at = f"{where}.{operator_name}[{key!r}]"
             if not key:
-                raise MalformedPolicyDocument(SYNTAX_ERRORS, f"{where}.{operator_name} has an empty condition key.")
+                raise MalformedPolicyDocument(SYNTAX_ERRORS,
+                                              f"{where}.{operator_name} has an empty condition key.")
             listed = value if isinstance(value, list) else [value]
             texts = [_condition_text(v) for v in listed]
             if not listed or any(t is None for t in texts):
                 raise MalformedPolicyDocument(
-                    SYNTAX_ERRORS, f"{at} must be a string, number or boolean, or a non-empty list of them, got "
-                                   f"{_type_name(value)}.")
+                    SYNTAX_ERRORS,
+                    f"{at} must be a string, number or boolean, or a non-empty list of them, got "
+                    f"{_type_name(value)}.")
             try:
                 clauses.append(ConditionClause.build(op, key, [t for t in texts if t is not None],
                                                      variables_enabled))

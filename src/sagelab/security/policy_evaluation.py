@@ -10,10 +10,10 @@ It follows AWS's evaluation logic for requests within an account:
 3. otherwise: implicitDeny.
 
 A statement applies when its Action/NotAction covers the action, its Resource/NotResource covers the resource,
-every condition clause holds and, in a resource policy, its Principal/NotPrincipal names the caller. A resource
-policy that names the caller's *account* (`"AWS": "123456789012"`) delegates to that account's identity
-policies: its Allow grants nothing by itself (except to the account root), while its Deny applies to every
-principal of the account.
+every condition clause holds and, in a resource policy, its Principal/NotPrincipal names the caller. A
+resource policy that names the caller's *account* (`"AWS": "123456789012"`) delegates to that account's
+identity policies: its Allow grants nothing by itself (except to the account root), while its Deny applies to
+every principal of the account.
 
 `PolicySet` holds the compiled documents of one principal (and one resource); `DecisionCache` remembers its
 decisions, keyed by the set's fingerprint and only the request facts its policies can look at.
@@ -33,6 +33,9 @@ from typing import Any
 
 from sagelab.security.policy_conditions import as_text
 from sagelab.security.policy_document import Effect, PolicyDocument, PrincipalClause, Statement
+
+#: Identity policies by name: a mapping, or (name, document) pairs.
+NamedPolicies = Mapping[str, PolicyDocument] | Iterable[tuple[str, PolicyDocument]]
 
 
 class EvalDecision(enum.StrEnum):
@@ -74,7 +77,7 @@ class Decision:
 
 
 def _normalised_keys(keys: Mapping[str, object]) -> dict[str, tuple[Any, ...]]:
-    """Lower-case keys (AWS compares them case-insensitively) to tuples of values; None and empty lists dropped."""
+    """Lower-case keys (AWS compares them case-insensitively) to tuples of values; None and [] dropped."""
     out: dict[str, tuple[Any, ...]] = {}
     for key, value in keys.items():
         if value is None:
@@ -92,11 +95,11 @@ def _normalised_keys(keys: Mapping[str, object]) -> dict[str, tuple[Any, ...]]:
 class RequestContext:
     """One request, as the evaluator sees it.
 
-    `principal_arn` is the caller's ARN (user, role session, account root); `service_principal` names a calling
-    service (`sagemaker.amazonaws.com`) instead; both empty means anonymous. `keys` holds condition keys such as
-    `aws:SourceIp`, `aws:username`, `aws:CurrentTime`, `s3:prefix`; a list value makes a multi-valued key
-    (`sagemaker:InstanceTypes`). `resource_account` is the resource owner's account when it may differ from the
-    caller's (None: the same account).
+    `principal_arn` is the caller's ARN (user, role session, account root); `service_principal` names a
+    calling service (`sagemaker.amazonaws.com`) instead; both empty means anonymous. `keys` holds condition
+    keys such as `aws:SourceIp`, `aws:username`, `aws:CurrentTime`, `s3:prefix`; a list value makes a
+    multi-valued key (`sagemaker:InstanceTypes`). `resource_account` is the resource owner's account when it
+    may differ from the caller's (None: the same account).
     """
 
     action: str
@@ -190,19 +193,18 @@ def _applies(statement: Statement, request: RequestContext) -> bool:
 
 
 class PolicySet:
-    """The policies that bear on one principal's requests (and, optionally, on one resource), ready to evaluate.
+    """The policies that bear on one principal's requests (and optionally one resource), ready to evaluate.
 
-    `identity_policies` maps a name (a managed policy's ARN, an inline policy's name) to its document; names come
-    back in `StatementRef.policy`. Immutable: build a new set when a policy changes, which also gives it a new
-    fingerprint, so cached decisions of the old set are never reused.
+    `identity_policies` maps a name (a managed policy's ARN, an inline policy's name) to its document; names
+    come back in `StatementRef.policy`. Immutable: build a new set when a policy changes, which also gives
+    it a new fingerprint, so cached decisions of the old set are never reused.
     """
 
     __slots__ = ("_identity", "_resource", "resource_policy_name", "require_resource_grant", "fingerprint",
                  "relevant_keys")
 
-    def __init__(self, identity_policies: Mapping[str, PolicyDocument] | Iterable[tuple[str, PolicyDocument]] = (),
-                 resource_policy: PolicyDocument | None = None, *, resource_policy_name: str = "resource policy",
-                 require_resource_grant: bool = False):
+    def __init__(self, identity_policies: NamedPolicies = (), resource_policy: PolicyDocument | None = None,
+                 *, resource_policy_name: str = "resource policy", require_resource_grant: bool = False):
         pairs = identity_policies.items() if isinstance(identity_policies, Mapping) else identity_policies
         self._identity: tuple[tuple[str, PolicyDocument], ...] = tuple(pairs)
         self._resource = resource_policy
@@ -237,7 +239,8 @@ class PolicySet:
                 match = _principal_match(statement.principals, request)
                 if match is _PrincipalMatch.NONE or not _applies(statement, request):
                     continue
-                ref = StatementRef(self.resource_policy_name, PolicySource.RESOURCE, statement.index, statement.sid)
+                ref = StatementRef(self.resource_policy_name, PolicySource.RESOURCE, statement.index,
+                                   statement.sid)
                 if statement.effect is Effect.DENY:
                     denies.append(ref)
                 else:
@@ -269,9 +272,9 @@ class PolicySet:
                 tuple(request._values.get(key) for key in self.relevant_keys))
 
 
-def evaluate(request: RequestContext,
-             identity_policies: Mapping[str, PolicyDocument] | Iterable[tuple[str, PolicyDocument]] = (),
-             resource_policy: PolicyDocument | None = None, *, require_resource_grant: bool = False) -> Decision:
+def evaluate(request: RequestContext, identity_policies: NamedPolicies = (),
+             resource_policy: PolicyDocument | None = None, *, require_resource_grant: bool = False
+             ) -> Decision:
     """One decision without building a PolicySet by hand; use a PolicySet (and a cache) on hot paths."""
     return PolicySet(identity_policies, resource_policy, require_resource_grant=require_resource_grant
                      ).evaluate(request)
@@ -324,6 +327,6 @@ def denial_message(request: RequestContext, decision: Decision) -> str:
     head = (f"User: {who} is not authorized to perform: {request.action} on resource: {request.resource}")
     if decision.decision is EvalDecision.EXPLICIT_DENY:
         source = decision.matched_statements[0].source
-        kind = "identity-based" if source is PolicySource.IDENTITY else "resource-based"
-        return f"{head} with an explicit deny in a {kind} policy"
+        kind = "an identity-based" if source is PolicySource.IDENTITY else "a resource-based"
+        return f"{head} with an explicit deny in {kind} policy"
     return f"{head} because no identity-based policy allows the {request.action} action"

@@ -7,9 +7,9 @@ Three dialects, as AWS documents them:
 - strings (StringLike): the same wildcards, case-sensitive.
 - ARNs (Resource, NotResource, ArnLike): case-sensitive and matched one colon-separated segment at a time, so
   in `arn:aws:sagemaker:*:111122223333:model/*` the region's `*` cannot swallow the account. The sixth segment
-  (the resource, after the fifth colon) may itself contain colons and slashes, and its wildcards span them. When
-  a pattern stops short of six segments and ends in `*` (`arn:aws:sagemaker:*`), that last `*` runs to the end
-  of the ARN across colons.
+  (the resource, after the fifth colon) may itself contain colons and slashes, and its wildcards span them.
+  When a pattern stops short of six segments and ends in `*` (`arn:aws:sagemaker:*`), that last `*` runs to
+  the end of the ARN across colons.
 
 Patterns arrive as chunks (text, wildcards_active) from policy_variables, so text substituted from the request
 is always literal.

@@ -2,12 +2,12 @@
 
 A policy text becomes a `Template` once, when the policy is parsed; each evaluation resolves it against the
 request into `Chunk`s. A chunk says whether its `*` and `?` are wildcards: the policy's own text is a pattern,
-while a value taken from the request (a user name) and the escapes `${*}`, `${?}`, `${$}` are literal text, so a
-request value can never widen what a pattern matches.
+while a value taken from the request (a user name) and the escapes `${*}`, `${?}`, `${$}` are literal text, so
+a request value can never widen what a pattern matches.
 
-Variables exist only in policies of language version 2012-10-17; in 2008-10-17 documents `${...}` is plain text.
-A variable whose key is missing from the request, or has several values, does not resolve (unless it carries a
-default, `${aws:userid, 'anonymous'}`): the caller then treats the pattern as matching nothing.
+Variables exist only in policies of language version 2012-10-17; in 2008-10-17 documents `${...}` is plain
+text. A variable whose key is missing from the request, or has several values, does not resolve (unless it
+carries a default, `${aws:userid, 'anonymous'}`): the caller then treats the pattern as matching nothing.
 """
 
 from __future__ import annotations
