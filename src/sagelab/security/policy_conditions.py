@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import ipaddress
 import operator
 import re
@@ -98,6 +99,7 @@ _W3C_DATE = re.compile(
     r"(?P<tz>[Zz]|[+-]\d{2}:?\d{2})?)?)?)?$")
 
 
+@functools.lru_cache(maxsize=1024)  # request times and policy dates repeat across requests
 def _parse_date_text(text: str) -> float | None:
     """Seconds since the epoch for an ISO 8601 date or an epoch number; None when it is neither."""
     text = text.strip()
@@ -139,8 +141,13 @@ def _as_bool_text(value: object) -> str | None:
 
 
 def _as_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return _ip_from_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=1024)  # a client's address repeats over its requests
+def _ip_from_text(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(str(value).strip())
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 

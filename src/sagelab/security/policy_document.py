@@ -97,6 +97,17 @@ class ActionClause:
         wild = any_of(glob_source([(p, True)]) for p in lowered if has_wildcard(p))
         object.__setattr__(self, "_wild", wild)
 
+    @property
+    def services(self) -> frozenset[str] | None:
+        """The (lower-case) service prefixes this clause can cover; None when it may cover any service.
+
+        Service prefixes cannot hold wildcards, so only `"*"` and NotAction reach every service; evaluators use
+        this to skip statements about other services.
+        """
+        if self.negated or "*" in self.patterns:
+            return None
+        return frozenset(p.split(":", 1)[0].lower() for p in self.patterns)
+
     def covers(self, action_lower: str) -> bool:
         """Whether the statement applies to this (lower-case) action."""
         hit = action_lower in self._exact or (

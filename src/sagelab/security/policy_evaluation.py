@@ -183,6 +183,27 @@ def _principal_match(clause: PrincipalClause | None, request: RequestContext) ->
     return named
 
 
+#: Requests name a few dozen services; the bound only keeps odd action names from growing the index.
+_MAX_INDEXED_SERVICES = 256
+
+
+def _service_of(action_lower: str) -> str:
+    return action_lower.split(":", 1)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """A statement with what a decision reports about it."""
+
+    statement: Statement
+    ref: StatementRef
+    resource: bool  # from the resource policy: its principal must name the caller
+    services: frozenset[str] | None = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "services", self.statement.actions.services)
+
+
 def _applies(statement: Statement, request: RequestContext) -> bool:
     """Action, resource and conditions; the principal is checked by the caller, for resource policies only."""
     if not statement.actions.covers(request._action_lower):
@@ -200,8 +221,8 @@ class PolicySet:
     it a new fingerprint, so cached decisions of the old set are never reused.
     """
 
-    __slots__ = ("_identity", "_resource", "resource_policy_name", "require_resource_grant", "fingerprint",
-                 "relevant_keys")
+    __slots__ = ("_identity", "_resource", "_entries", "_by_service", "resource_policy_name",
+                 "require_resource_grant", "fingerprint", "relevant_keys")
 
     def __init__(self, identity_policies: NamedPolicies = (), resource_policy: PolicyDocument | None = None,
                  *, resource_policy_name: str = "resource policy", require_resource_grant: bool = False):
@@ -223,28 +244,46 @@ class PolicySet:
                 keys |= document.referenced_keys
         #: The condition keys (lower-case) that can change a decision: a cache key needs no others.
         self.relevant_keys: tuple[str, ...] = tuple(sorted(keys))
+        self._entries = tuple(self._all_entries())
+        # Per service, the statements that may apply to its actions (those naming it, and those with Action "*"
+        # or NotAction, which reach every service): a request looks at no statement about other services.
+        self._by_service: dict[str, tuple[_Entry, ...]] = {}
+
+    def _all_entries(self) -> Iterable[_Entry]:
+        for name, document in self._identity:
+            for statement in document.statements:
+                yield _Entry(statement, StatementRef(name, PolicySource.IDENTITY, statement.index, statement.sid),
+                             resource=False)
+        if self._resource is not None:
+            for statement in self._resource.statements:
+                yield _Entry(statement, StatementRef(self.resource_policy_name, PolicySource.RESOURCE,
+                                                     statement.index, statement.sid), resource=True)
+
+    def _for_service(self, service: str) -> tuple[_Entry, ...]:
+        candidates = self._by_service.get(service)
+        if candidates is None:
+            candidates = tuple(entry for entry in self._entries
+                               if entry.services is None or service in entry.services)
+            if len(self._by_service) < _MAX_INDEXED_SERVICES:  # a benign race: threads compute the same tuple
+                self._by_service[service] = candidates
+        return candidates
 
     def evaluate(self, request: RequestContext) -> Decision:
         denies: list[StatementRef] = []
         identity_allows: list[StatementRef] = []
-        for name, document in self._identity:
-            for statement in document.statements:
-                if _applies(statement, request):
-                    ref = StatementRef(name, PolicySource.IDENTITY, statement.index, statement.sid)
-                    (denies if statement.effect is Effect.DENY else identity_allows).append(ref)
         direct: list[StatementRef] = []
         delegated: list[StatementRef] = []
-        if self._resource is not None:
-            for statement in self._resource.statements:
-                match = _principal_match(statement.principals, request)
-                if match is _PrincipalMatch.NONE or not _applies(statement, request):
-                    continue
-                ref = StatementRef(self.resource_policy_name, PolicySource.RESOURCE, statement.index,
-                                   statement.sid)
-                if statement.effect is Effect.DENY:
-                    denies.append(ref)
-                else:
-                    (direct if match is _PrincipalMatch.DIRECT else delegated).append(ref)
+        for entry in self._for_service(_service_of(request._action_lower)):
+            statement = entry.statement
+            match = _principal_match(statement.principals, request) if entry.resource else _PrincipalMatch.DIRECT
+            if match is _PrincipalMatch.NONE or not _applies(statement, request):
+                continue
+            if statement.effect is Effect.DENY:
+                denies.append(entry.ref)
+            elif not entry.resource:
+                identity_allows.append(entry.ref)
+            else:
+                (direct if match is _PrincipalMatch.DIRECT else delegated).append(entry.ref)
         if denies:
             return Decision(EvalDecision.EXPLICIT_DENY, tuple(denies))
         granted = self._granting(request, identity_allows, direct, delegated)
