@@ -1,6 +1,7 @@
-"""IAM policy evaluation cost per request: a principal with 5 policies of 5 statements each (wildcard actions and
-resources, a policy variable, IpAddress/Bool/StringLike conditions, a Deny), evaluated uncached, through the
-DecisionCache, and, side by side in the same run, the SigV4 verification every request already pays for.
+"""IAM policy evaluation cost per request: a principal with 5 policies of 5 statements each (wildcard actions
+and resources, a policy variable, IpAddress/Bool/StringLike/Date conditions, Denies), evaluated uncached,
+through the DecisionCache, and, side by side in the same run, the SigV4 verification every request already
+pays for.
 
 Run: .venv/bin/python benchmarks/iam_policies.py [--number 20000]
 
@@ -40,21 +41,25 @@ def _policies() -> PolicySet:
             {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::lake/home/${aws:username}/*"},
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
              "Resource": "arn:aws:s3:::lake/shared/*"},
-            {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         ),
         "SageMakerRead": policy(
             {"Effect": "Allow", "Action": ["sagemaker:Describe*", "sagemaker:List*"], "Resource": "*"},
             {"Effect": "Allow", "Action": "sagemaker:Search", "Resource": "*"},
-            {"Effect": "Allow", "Action": "sagemaker:GetRecord", "Resource": f"arn:aws:sagemaker:*:{ACCOUNT}:*"},
+            {"Effect": "Allow", "Action": "sagemaker:GetRecord",
+             "Resource": f"arn:aws:sagemaker:*:{ACCOUNT}:*"},
             {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
-            {"Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": f"arn:aws:logs:*:{ACCOUNT}:log-group:*"},
+            {"Effect": "Allow", "Action": "logs:GetLogEvents",
+             "Resource": f"arn:aws:logs:*:{ACCOUNT}:log-group:*"},
         ),
         "SageMakerTrain": policy(
             {"Effect": "Allow", "Action": "sagemaker:CreateTrainingJob", "Resource": "*",
              "Condition": {"ForAllValues:StringLike": {"sagemaker:InstanceTypes": ["ml.m5.*", "ml.c5.*"]}}},
             {"Effect": "Allow", "Action": ["sagemaker:CreateModel", "sagemaker:DeleteModel"],
              "Resource": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model/*"},
-            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/sagemaker-*"},
+            {"Effect": "Allow", "Action": "iam:PassRole",
+             "Resource": f"arn:aws:iam::{ACCOUNT}:role/sagemaker-*"},
             {"Effect": "Deny", "Action": "sagemaker:*", "Resource": "*",
              "Condition": {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "127.0.0.0/8"]}}},
             {"Effect": "Allow", "Action": "sagemaker:StopTrainingJob",
@@ -63,9 +68,11 @@ def _policies() -> PolicySet:
         "Glue": policy(
             {"Effect": "Allow", "Action": "glue:Get*", "Resource": "*"},
             {"Effect": "Allow", "Action": ["glue:CreateTable", "glue:UpdateTable"],
-             "Resource": [f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog", f"arn:aws:glue:us-east-1:{ACCOUNT}:database/*",
+             "Resource": [f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog",
+                          f"arn:aws:glue:us-east-1:{ACCOUNT}:database/*",
                           f"arn:aws:glue:us-east-1:{ACCOUNT}:table/*/*"]},
-            {"Effect": "Allow", "Action": "glue:StartJobRun", "Resource": f"arn:aws:glue:*:{ACCOUNT}:job/etl-*"},
+            {"Effect": "Allow", "Action": "glue:StartJobRun",
+             "Resource": f"arn:aws:glue:*:{ACCOUNT}:job/etl-*"},
             {"Effect": "Allow", "Action": "glue:StartCrawler", "Resource": "*"},
             {"Effect": "Deny", "Action": "glue:Delete*", "Resource": "*"},
         ),
@@ -125,7 +132,8 @@ def main() -> None:
     for request in requests:
         rows.append((f"evaluate {request.action} ({policies.evaluate(request).decision})",
                      per_call(lambda r=request: policies.evaluate(r), args.number)))
-    rows.append(("build RequestContext + evaluate", per_call(lambda: policies.evaluate(_request()), args.number)))
+    rows.append(("build RequestContext + evaluate",
+                 per_call(lambda: policies.evaluate(_request()), args.number)))
     rows.append(("DecisionCache hit", per_call(lambda: cache.evaluate(policies, requests[0]), args.number)))
     rows.append(("build RequestContext + cache hit",
                  per_call(lambda: cache.evaluate(policies, _request()), args.number)))

@@ -424,3 +424,11 @@ def test_denial_messages_follow_aws_wording():
         "identity-based policy allows the s3:GetObject action")
     explicit = evaluate(READ, {"p": doc(deny())})
     assert denial_message(READ, explicit).endswith("with an explicit deny in an identity-based policy")
+
+
+def test_a_value_that_cannot_be_a_cache_key_is_decided_uncached():
+    policies = PolicySet({"p": doc(allow(Condition={"StringEquals": {"custom:odd": "x"}}))})
+    odd = RequestContext("s3:GetObject", f"{BUCKET}/k", ALICE, keys={"custom:odd": {"not": "hashable"}})
+    cache = DecisionCache()
+    assert cache.evaluate(policies, odd).decision is IMPLICIT_DENY
+    assert len(cache) == 0

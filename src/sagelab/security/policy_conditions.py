@@ -40,6 +40,9 @@ from typing import Any, Protocol
 from sagelab.security.policy_patterns import compiled_arn, compiled_glob
 from sagelab.security.policy_variables import Chunk, Template
 
+__all__ = ["BaseOperator", "ConditionClause", "ConditionContext", "ConditionOperator", "SetQualifier",
+           "as_text", "parse_operator"]
+
 
 class ConditionContext(Protocol):
     """What a clause needs from a request; RequestContext in policy_evaluation provides it."""

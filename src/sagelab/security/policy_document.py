@@ -29,6 +29,9 @@ from sagelab.security.policy_conditions import ConditionClause, parse_operator
 from sagelab.security.policy_patterns import any_of, arn_source, compiled_arn, glob_source, has_wildcard
 from sagelab.security.policy_variables import Chunk, Template, VariableLookup
 
+__all__ = ["ActionClause", "Effect", "MalformedPolicyDocument", "PolicyDocument", "PolicyKind",
+           "PrincipalClause", "ResourceClause", "Statement", "VERSION_2008", "VERSION_2012", "parse_policy"]
+
 VERSION_2012 = "2012-10-17"
 VERSION_2008 = "2008-10-17"
 #: A document without Version is read as the old language, where `${...}` is plain text.
@@ -101,8 +104,8 @@ class ActionClause:
     def services(self) -> frozenset[str] | None:
         """The (lower-case) service prefixes this clause can cover; None when it may cover any service.
 
-        Service prefixes cannot hold wildcards, so only `"*"` and NotAction reach every service; evaluators use
-        this to skip statements about other services.
+        Service prefixes cannot hold wildcards, so only `"*"` and NotAction reach every service; evaluators
+        use this to skip statements about other services.
         """
         if self.negated or "*" in self.patterns:
             return None

@@ -34,6 +34,9 @@ from typing import Any
 from sagelab.security.policy_conditions import as_text
 from sagelab.security.policy_document import Effect, PolicyDocument, PrincipalClause, Statement
 
+__all__ = ["Decision", "DecisionCache", "EvalDecision", "NamedPolicies", "PolicySet", "PolicySource",
+           "RequestContext", "StatementRef", "denial_message", "evaluate"]
+
 #: Identity policies by name: a mapping, or (name, document) pairs.
 NamedPolicies = Mapping[str, PolicyDocument] | Iterable[tuple[str, PolicyDocument]]
 
@@ -245,19 +248,20 @@ class PolicySet:
         #: The condition keys (lower-case) that can change a decision: a cache key needs no others.
         self.relevant_keys: tuple[str, ...] = tuple(sorted(keys))
         self._entries = tuple(self._all_entries())
-        # Per service, the statements that may apply to its actions (those naming it, and those with Action "*"
-        # or NotAction, which reach every service): a request looks at no statement about other services.
+        # Per service, the statements that may apply to its actions (those naming it, and those with Action
+        # "*" or NotAction, which reach every service): a request looks at no statement about other services.
         self._by_service: dict[str, tuple[_Entry, ...]] = {}
 
     def _all_entries(self) -> Iterable[_Entry]:
         for name, document in self._identity:
             for statement in document.statements:
-                yield _Entry(statement, StatementRef(name, PolicySource.IDENTITY, statement.index, statement.sid),
-                             resource=False)
+                ref = StatementRef(name, PolicySource.IDENTITY, statement.index, statement.sid)
+                yield _Entry(statement, ref, resource=False)
         if self._resource is not None:
             for statement in self._resource.statements:
-                yield _Entry(statement, StatementRef(self.resource_policy_name, PolicySource.RESOURCE,
-                                                     statement.index, statement.sid), resource=True)
+                ref = StatementRef(self.resource_policy_name, PolicySource.RESOURCE, statement.index,
+                                   statement.sid)
+                yield _Entry(statement, ref, resource=True)
 
     def _for_service(self, service: str) -> tuple[_Entry, ...]:
         candidates = self._by_service.get(service)
@@ -275,7 +279,8 @@ class PolicySet:
         delegated: list[StatementRef] = []
         for entry in self._for_service(_service_of(request._action_lower)):
             statement = entry.statement
-            match = _principal_match(statement.principals, request) if entry.resource else _PrincipalMatch.DIRECT
+            match = (_principal_match(statement.principals, request) if entry.resource
+                     else _PrincipalMatch.DIRECT)
             if match is _PrincipalMatch.NONE or not _applies(statement, request):
                 continue
             if statement.effect is Effect.DENY:
@@ -341,6 +346,10 @@ class DecisionCache:
 
     def evaluate(self, policies: PolicySet, request: RequestContext) -> Decision:
         key = policies.cache_key(request)
+        try:
+            hash(key)
+        except TypeError:  # a condition value the caller passed cannot be a key (a dict): decide uncached
+            return policies.evaluate(request)
         with self._lock:
             decision = self._entries.get(key)
             if decision is not None:

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 
 from sagelab.security.policy_variables import Chunk
 
+__all__ = ["any_of", "arn_source", "compiled_arn", "compiled_glob", "glob_source", "has_wildcard"]
+
 #: An ARN has six colon-separated segments; colons after the fifth belong to the resource.
 _ARN_SEGMENTS = 6
 

@@ -16,6 +16,8 @@ import dataclasses
 import re
 from collections.abc import Callable
 
+__all__ = ["Chunk", "Template", "Variable", "VariableLookup"]
+
 #: (text, wildcards_active): the unit that pattern compilers consume.
 Chunk = tuple[str, bool]
 #: Looks a (lower-case) condition key up in the request: its single value as text, or None.
