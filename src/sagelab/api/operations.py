@@ -20,13 +20,22 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from sagelab.platform import Platform
 
 #: The resource of an action that is not scoped to one (List*, ListBuckets, GetCallerIdentity, ...).
 ANY = "*"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 H = TypeVar("H", bound=Callable[..., Any])
+
+
+class PlatformFace(Protocol):
+    """What a face's handlers reach through the face: the platform, whose services they call."""
+
+    platform: Platform
 
 
 class Audit(enum.Enum):

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
-from sagelab.api.operations import SAGEMAKER, Operation
+from sagelab.api.operations import SAGEMAKER, Operation, PlatformFace
 from sagelab.pagination import page
-
-if TYPE_CHECKING:
-    from sagelab.api.sagemaker import SageMakerFace
 
 op = SAGEMAKER.op
 JOB = "processing-job/{ProcessingJobName}"
 
 
-def create_processing_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def create_processing_job(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     arn = face.platform.processing.create(params, region=request.region, tags=params.get("Tags"))
     return {"ProcessingJobArn": arn}
 
 
-def list_processing_jobs(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def list_processing_jobs(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     items, more = page(face.platform.processing.list(params), params)
     return {"ProcessingJobSummaries": items, **more}
 

@@ -3,15 +3,12 @@ operation table. Translation only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
-from sagelab.api.operations import SAGEMAKER, Operation
+from sagelab.api.operations import SAGEMAKER, Operation, PlatformFace
 from sagelab.pagination import page
-
-if TYPE_CHECKING:
-    from sagelab.api.sagemaker import SageMakerFace
 
 op = SAGEMAKER.op
 GROUP = "model-package-group/{ModelPackageGroupName}"
@@ -19,17 +16,17 @@ GROUP = "model-package-group/{ModelPackageGroupName}"
 PACKAGE = "model-package/{ModelPackageName}"
 
 
-def _packages(face: SageMakerFace):  # -> ModelPackageService, resolved per call
+def _packages(face: PlatformFace):  # -> ModelPackageService, resolved per call
     return face.platform.model_packages
 
 
-def list_model_package_groups(face: SageMakerFace, params: dict[str, Any],
+def list_model_package_groups(face: PlatformFace, params: dict[str, Any],
                               request: Request) -> dict[str, Any]:
     items, more = page(_packages(face).list_groups(params), params)
     return {"ModelPackageGroupSummaryList": items, **more}
 
 
-def list_model_packages(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def list_model_packages(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     items, more = page(_packages(face).list(params), params)
     return {"ModelPackageSummaryList": items, **more}
 

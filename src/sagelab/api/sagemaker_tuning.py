@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sagelab.api.http import Request
 from sagelab.api.json_protocol import Handler
-from sagelab.api.operations import SAGEMAKER, Operation
+from sagelab.api.operations import SAGEMAKER, Operation, PlatformFace
 from sagelab.pagination import page
-
-if TYPE_CHECKING:
-    from sagelab.api.sagemaker import SageMakerFace
 
 op = SAGEMAKER.op
 JOB = "hyper-parameter-tuning-job/{HyperParameterTuningJobName}"
 
 
-def create_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def create_tuning_job(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     return {"HyperParameterTuningJobArn": face.platform.tuning.create(params, region=request.region)}
 
 
-def describe_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def describe_tuning_job(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     return face.platform.tuning.describe(params["HyperParameterTuningJobName"])
 
 
-def list_tuning_jobs(face: SageMakerFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
+def list_tuning_jobs(face: PlatformFace, params: dict[str, Any], request: Request) -> dict[str, Any]:
     items, more = page(face.platform.tuning.list(params), params)
     return {"HyperParameterTuningJobSummaries": items, **more}
 
 
-def list_training_jobs_for_tuning_job(face: SageMakerFace, params: dict[str, Any],
+def list_training_jobs_for_tuning_job(face: PlatformFace, params: dict[str, Any],
                                       request: Request) -> dict[str, Any]:
     items, more = page(face.platform.tuning.list_training_jobs(params), params)
     return {"TrainingJobSummaries": items, **more}
 
 
-def stop_tuning_job(face: SageMakerFace, params: dict[str, Any], request: Request) -> None:
+def stop_tuning_job(face: PlatformFace, params: dict[str, Any], request: Request) -> None:
     face.platform.tuning.stop(params["HyperParameterTuningJobName"])
 
 
