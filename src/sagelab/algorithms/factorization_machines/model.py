@@ -12,15 +12,14 @@ The artifact is `model.npz` (w0, w, V; read with allow_pickle=False) beside `mod
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import read_artifact, write_artifact
+
 FORMAT = "sagelab-factorization-machines/1"
 BINARY = "binary_classifier"
 REGRESSOR = "regressor"
@@ -68,26 +67,17 @@ class FMModel:
         return [{"score": s, "predicted_label": int(s >= 0.5)} for s in scores.tolist()]
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(model_dir / MODEL_NPZ, w0=np.float64(self.w0), w=self.w.astype(np.float64),
-                 v=self.v.astype(np.float64))
-        meta = {"format": FORMAT, "predictor_type": self.predictor_type, "feature_dim": self.feature_dim,
-                "num_factors": int(self.v.shape[1]), **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        arrays = {"w0": np.float64(self.w0), "w": self.w.astype(np.float64), "v": self.v.astype(np.float64)}
+        write_artifact(model_dir, FORMAT, arrays, {"predictor_type": self.predictor_type,
+                                                   "feature_dim": self.feature_dim,
+                                                   "num_factors": int(self.v.shape[1]), **self.info})
 
     @classmethod
     def load(cls, model_dir: Path) -> FMModel:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no Factorization Machines model ({MODEL_JSON} and "
-                                    f"{MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            w0, w, v = float(arrays["w0"]), arrays["w"], arrays["v"]
+        meta, arrays = read_artifact(model_dir, FORMAT, "Factorization Machines")
+        w0, w, v = float(arrays["w0"]), arrays["w"], arrays["v"]
         info = {k: val for k, val in meta.items()
-                if k not in ("format", "predictor_type", "feature_dim", "num_factors")}
+                if k not in ("predictor_type", "feature_dim", "num_factors")}
         return cls(meta["predictor_type"], w0, w, v, info)
 
 

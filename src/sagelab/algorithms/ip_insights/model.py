@@ -15,15 +15,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import read_artifact, write_artifact
+
 FORMAT = "sagelab-ip-insights/1"
 IP_BYTES = 16
 
@@ -77,25 +76,19 @@ class IPInsightsModel:
         return np.einsum("ij,ij->i", self.entity[rows], ip_vectors)
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
         layers = len(self.weights)
         d = self.entity.shape[1]
-        np.savez(model_dir / MODEL_NPZ, entity=self.entity, byte_table=self.byte_table,
-                 weights=np.array(self.weights).reshape(layers, d, d), biases=np.array(self.biases).reshape(layers, d))
-        meta = {"format": FORMAT, "num_entity_vectors": self.buckets, "vector_dim": int(d),
-                "num_ip_encoder_layers": layers, "entity_hash": "blake2b-64 mod num_entity_vectors", **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        arrays = {"entity": self.entity, "byte_table": self.byte_table,
+                  "weights": np.array(self.weights).reshape(layers, d, d),
+                  "biases": np.array(self.biases).reshape(layers, d)}
+        write_artifact(model_dir, FORMAT, arrays, {
+            "num_entity_vectors": self.buckets, "vector_dim": int(d), "num_ip_encoder_layers": layers,
+            "entity_hash": "blake2b-64 mod num_entity_vectors", **self.info})
 
     @classmethod
     def load(cls, model_dir: Path) -> IPInsightsModel:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no IP Insights model ({MODEL_JSON} and {MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as a:
-            entity, byte_table, weights, biases = a["entity"], a["byte_table"], a["weights"], a["biases"]
-        info = {k: v for k, v in meta.items() if k not in ("format", "num_entity_vectors", "vector_dim",
+        meta, a = read_artifact(model_dir, FORMAT, "IP Insights")
+        entity, byte_table, weights, biases = a["entity"], a["byte_table"], a["weights"], a["biases"]
+        info = {k: v for k, v in meta.items() if k not in ("num_entity_vectors", "vector_dim",
                                                             "num_ip_encoder_layers", "entity_hash")}
         return cls(entity, byte_table, list(weights), list(biases), info)

@@ -7,14 +7,13 @@ MXNet reader is not available here, so the format is sagelab's own.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import MODEL_NPZ, read_artifact, write_artifact
+
 FORMAT = "sagelab-kmeans/1"
 
 
@@ -39,24 +38,16 @@ class KMeansModel:
         return index.astype(np.float32), distance.astype(np.float32)
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(model_dir / MODEL_NPZ, centroids=self.centroids)
-        meta = {"format": FORMAT, "k": self.k, "feature_dim": self.feature_dim, **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        write_artifact(model_dir, FORMAT, {"centroids": self.centroids},
+                       {"k": self.k, "feature_dim": self.feature_dim, **self.info})
 
     @classmethod
     def load(cls, model_dir: Path) -> KMeansModel:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no K-Means model ({MODEL_JSON} and {MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            centroids = arrays["centroids"]
+        meta, arrays = read_artifact(model_dir, FORMAT, "K-Means")
+        centroids = arrays["centroids"]
         if centroids.ndim != 2 or centroids.shape[0] != meta.get("k"):
-            raise ValueError(f"{npz_path}: expected {meta.get('k')} centroids, found an array of shape "
-                             f"{centroids.shape}.")
-        return cls(centroids, {k: v for k, v in meta.items() if k not in ("format", "k", "feature_dim")})
+            raise ValueError(f"{model_dir / MODEL_NPZ}: expected {meta.get('k')} centroids, found an array of "
+                             f"shape {centroids.shape}.")
+        return cls(centroids, {k: v for k, v in meta.items() if k not in ("k", "feature_dim")})
 
 

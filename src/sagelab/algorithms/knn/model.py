@@ -6,15 +6,14 @@ projection matrix as CSR parts; NumPy arrays only, read with allow_pickle=False)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import MODEL_NPZ, read_artifact, write_artifact
+
 FORMAT = "sagelab-knn/1"
 #: Queries scored at once by the inner-product search (bounds the score matrix to ~chunk x stored records).
 _CHUNK = 1024
@@ -106,36 +105,28 @@ class KNNModel:
     # -- artifact -------------------------------------------------------------------------------------------------
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"points": self.points, "labels": self.labels}
         if self.projection is not None:
             csr = self.projection.tocsr()
             arrays.update(projection_data=csr.data.astype(np.float64), projection_indices=csr.indices,
                           projection_indptr=csr.indptr, projection_shape=np.asarray(csr.shape, dtype=np.int64))
-        np.savez(model_dir / MODEL_NPZ, **arrays)
-        meta = {"format": FORMAT, "k": self.k, "predictor_type": self.predictor_type,
-                "index_metric": self.index_metric, "feature_dim": self.feature_dim,
-                "stored_records": int(self.points.shape[0]), **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        write_artifact(model_dir, FORMAT, arrays, {
+            "k": self.k, "predictor_type": self.predictor_type, "index_metric": self.index_metric,
+            "feature_dim": self.feature_dim, "stored_records": int(self.points.shape[0]), **self.info})
 
     @classmethod
     def load(cls, model_dir: Path) -> KNNModel:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no k-NN model ({MODEL_JSON} and {MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            points, labels = arrays["points"], arrays["labels"]
-            projection = None
-            if "projection_data" in arrays.files:
-                projection = sp.csr_matrix((arrays["projection_data"], arrays["projection_indices"],
-                                            arrays["projection_indptr"]),
-                                           shape=tuple(int(n) for n in arrays["projection_shape"]))
+        meta, arrays = read_artifact(model_dir, FORMAT, "k-NN")
+        points, labels = arrays["points"], arrays["labels"]
+        projection = None
+        if "projection_data" in arrays:
+            projection = sp.csr_matrix((arrays["projection_data"], arrays["projection_indices"],
+                                        arrays["projection_indptr"]),
+                                       shape=tuple(int(n) for n in arrays["projection_shape"]))
         if points.ndim != 2 or labels.shape != (points.shape[0],):
-            raise ValueError(f"{npz_path}: {points.shape} stored records do not match {labels.shape} labels.")
-        skip = ("format", "k", "predictor_type", "index_metric", "feature_dim", "stored_records")
+            raise ValueError(f"{model_dir / MODEL_NPZ}: {points.shape} stored records do not match {labels.shape} "
+                             "labels.")
+        skip = ("k", "predictor_type", "index_metric", "feature_dim", "stored_records")
         return cls(points, labels, k=meta["k"], predictor_type=meta["predictor_type"],
                    index_metric=meta["index_metric"], feature_dim=meta["feature_dim"], projection=projection,
                    info={key: value for key, value in meta.items() if key not in skip})

@@ -9,15 +9,14 @@ the scaler into the weights so a request costs one matrix product.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import read_artifact, write_artifact
+
 FORMAT = "sagelab-linear-learner/1"
 
 
@@ -77,32 +76,23 @@ class LinearModel:
     # -- artifact ----------------------------------------------------------------------------------------
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(model_dir / MODEL_NPZ,
-                 weights=np.asarray(self.weights, dtype=np.float64),
+        arrays = dict(weights=np.asarray(self.weights, dtype=np.float64),
                  bias=np.asarray(self.bias, dtype=np.float64),
                  feature_mean=np.asarray(self.feature_mean, dtype=np.float64),
                  feature_scale=np.asarray(self.feature_scale, dtype=np.float64),
                  label_mean=np.float64(self.label_mean),
                  label_scale=np.float64(self.label_scale),
                  threshold=np.float64(self.threshold))
-        meta = {"format": FORMAT, "predictor_type": self.predictor_type, "loss": self.loss,
-                "num_classes": self.num_classes, "feature_dim": self.feature_dim,
-                "threshold": float(self.threshold), **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True, default=_jsonable))
+        write_artifact(model_dir, FORMAT, arrays, {
+            "predictor_type": self.predictor_type, "loss": self.loss, "num_classes": self.num_classes,
+            "feature_dim": self.feature_dim, "threshold": float(self.threshold), **self.info},
+            default=_jsonable)
 
     @classmethod
     def load(cls, model_dir: Path) -> LinearModel:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no Linear Learner model ({MODEL_JSON} and {MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            data = {name: arrays[name] for name in arrays.files}
+        meta, data = read_artifact(model_dir, FORMAT, "Linear Learner")
         info = {key: value for key, value in meta.items()
-                if key not in ("format", "predictor_type", "loss", "num_classes", "feature_dim", "threshold")}
+                if key not in ("predictor_type", "loss", "num_classes", "feature_dim", "threshold")}
         return cls(predictor_type=meta["predictor_type"], loss=meta["loss"], weights=data["weights"],
                    bias=data["bias"], feature_mean=data["feature_mean"], feature_scale=data["feature_scale"],
                    label_mean=float(data["label_mean"]), label_scale=float(data["label_scale"]),

@@ -21,14 +21,13 @@ points; read with allow_pickle=False) beside `model.json`. Bounding boxes are re
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MODEL_NPZ = "model.npz"
-MODEL_JSON = "model.json"
+from sagelab.algorithms.first_party.artifact import read_artifact, write_artifact
+
 FORMAT = "sagelab-random-cut-forest/1"
 LEAF = -1
 #: Feature values gathered per scoring step (bounding boxes of the nodes being visited): about 8 MB.
@@ -140,23 +139,16 @@ class Forest:
     # -- artifact -------------------------------------------------------------------------------------------
 
     def save(self, model_dir: Path) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(model_dir / MODEL_NPZ, cut_dim=self.cut_dim, cut_value=self.cut_value, left=self.left,
-                 right=self.right, mass=self.mass, leaf_point=self.leaf_point, points=self.points, roots=self.roots)
-        meta = {"format": FORMAT, "feature_dim": self.feature_dim, "num_trees": int(len(self.roots)), **self.info}
-        (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        arrays = {"cut_dim": self.cut_dim, "cut_value": self.cut_value, "left": self.left,
+                  "right": self.right, "mass": self.mass, "leaf_point": self.leaf_point, "points": self.points,
+                  "roots": self.roots}
+        write_artifact(model_dir, FORMAT, arrays,
+                       {"feature_dim": self.feature_dim, "num_trees": int(len(self.roots)), **self.info})
 
     @classmethod
     def load(cls, model_dir: Path) -> Forest:
-        meta_path, npz_path = model_dir / MODEL_JSON, model_dir / MODEL_NPZ
-        if not meta_path.is_file() or not npz_path.is_file():
-            raise FileNotFoundError(f"{model_dir} holds no Random Cut Forest model ({MODEL_JSON} and {MODEL_NPZ}).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} model (format {meta.get('format')!r}).")
-        with np.load(npz_path, allow_pickle=False) as a:
-            arrays = {name: a[name] for name in a.files}
-        info = {k: v for k, v in meta.items() if k not in ("format", "feature_dim", "num_trees")}
+        meta, arrays = read_artifact(model_dir, FORMAT, "Random Cut Forest")
+        info = {k: v for k, v in meta.items() if k not in ("feature_dim", "num_trees")}
         return cls(**arrays, info=info)
 
 
