@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sagelab.hosting.models import EndpointConfigService, ModelService
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
+    from sagelab.streams.service import StreamService
     from sagelab.training.service import TrainingService
     from sagelab.transform.service import TransformService
     from sagelab.tuning.service import TuningService
@@ -219,6 +220,15 @@ class Platform:
 
         return AthenaService(resources=self.resources, account=self.account, blobs=self.blobs, catalog=self.catalog)
 
+    @functools.cached_property
+    def streams(self) -> StreamService:
+        from sagelab.streams.service import StreamService, random_key
+
+        return StreamService(resources=self.resources, account=self.account, home=self.home,
+                             iterator_key=lambda: bytes.fromhex(self.resources.get_or_create_value(
+                                 "kinesis.iterator-key", lambda: random_key().hex())),
+                             shard_write_limits=self.settings.kinesis_shard_limits)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -241,6 +251,7 @@ class Platform:
         self.crawlers.recover()
         self.glue_jobs.recover()
         self.athena.recover()
+        self.streams.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -264,6 +275,8 @@ class Platform:
             self.fleet.close()
         if "athena" in self.__dict__:
             self.athena.close()
+        if "streams" in self.__dict__:
+            self.streams.close()
         if self._engine is not None:
             self._engine.close()
             self._engine = None
