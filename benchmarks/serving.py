@@ -125,12 +125,13 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
 
 
 # --- the requests wrk replays --------------------------------------------------------------------------
-def signed_headers(server: ServerProcess, path: str, body: bytes) -> dict[str, str]:
+def signed_headers(server: ServerProcess, path: str, body: bytes, *, service: str = "sagemaker",
+                   headers: dict[str, str] | None = None) -> dict[str, str]:
     """Sign one POST once, for host 127.0.0.1:<port>; the headers are replayed verbatim by wrk."""
     akid, secret = server.credentials()
     request = AWSRequest(method="POST", url=f"http://127.0.0.1:{server.port}{path}", data=body,
-                         headers={"Content-Type": "text/csv", "Accept": "text/csv"})
-    SigV4Auth(Credentials(akid, secret), "sagemaker", server.region).add_auth(request)  # sets X-Amz-Date now
+                         headers=headers or {"Content-Type": "text/csv", "Accept": "text/csv"})
+    SigV4Auth(Credentials(akid, secret), service, server.region).add_auth(request)  # sets X-Amz-Date now
     headers = dict(request.headers.items())
     headers["Host"] = f"127.0.0.1:{server.port}"
     return headers

@@ -104,6 +104,9 @@ def test_partition_keys_route_by_md5_and_sequence_numbers_increase(kinesis, stre
         assert all(len(r["SequenceNumber"]) == 56 for r in records)
     explicit = kinesis.put_record(StreamName=stream, PartitionKey="any", Data=b"x", ExplicitHashKey=str(MAX))
     assert explicit["ShardId"] == "shardId-000000000001"
+    odd = kinesis.put_record(StreamName=stream, PartitionKey='clé "quoted" \\', Data=b"\x00\xff")
+    last = _read_all(kinesis, stream, odd["ShardId"])[-1]
+    assert (last["PartitionKey"], last["Data"]) == ('clé "quoted" \\', b"\x00\xff")
 
 
 def test_put_records_and_iterator_types(kinesis, stream):

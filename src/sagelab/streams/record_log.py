@@ -24,6 +24,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from sagelab.errors import InternalError
 
@@ -34,8 +35,9 @@ SEGMENT_BYTES = 64 << 20
 _SUFFIX = ".seg"
 
 
-@dataclasses.dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One record as stored (a tuple: GetRecords builds ten thousand of them per call)."""
+
     counter: int
     shard: int
     arrival_ms: int
@@ -152,7 +154,7 @@ class RecordLog:
                 record = Record(self._next_counter, route(i), arrival, key, data)
                 self._next_counter += 1
                 records.append(record)
-                self._pending.append((record, _encode(record)))
+                self._pending.append((record, encode_frame(record)))
             ticket = self._open_ticket
             self._cond.notify_all()
             while self._durable_ticket < ticket and self._failure is None:
@@ -262,13 +264,18 @@ class RecordLog:
             total = len(index.counters)
         records: list[Record] = []
         size = 0
-        for segment, offset, length in spans:
-            frame = os.pread(self._reader(segment), length, offset)
-            record = _decode(frame, 0)
-            size += len(record.data)
-            if records and size > max_bytes:
+        for segment, start, frames in _runs(spans):
+            chunk = os.pread(self._reader(segment), sum(frames), start)
+            offset = 0
+            for length in frames:
+                record = _decode(chunk, offset)
+                offset += length
+                size += len(record.data)
+                if records and size > max_bytes:
+                    break
+                records.append(record)
+            if size > max_bytes:
                 break
-            records.append(record)
         position = records[-1].counter if records else after
         return ReadResult(records, position, newest, first + len(records) < total)
 
@@ -313,7 +320,24 @@ class RecordLog:
                 del self._segment_ends[segment]
 
 
-def _encode(record: Record) -> bytes:
+def _runs(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, list[int]]]:
+    """Adjacent frames of one segment, merged so that each run is read with one pread: (segment, start,
+    frame lengths). A shard written alone is one run; interleaved shards read a frame at a time."""
+    runs: list[tuple[int, int, list[int]]] = []
+    end = run_bytes = -1
+    for segment, offset, length in spans:
+        if runs and runs[-1][0] == segment and offset == end and run_bytes < 16 << 20:
+            runs[-1][2].append(length)
+            run_bytes += length
+        else:
+            runs.append((segment, offset, [length]))
+            run_bytes = length
+        end = offset + length
+    return runs
+
+
+def encode_frame(record: Record) -> bytes:
+    """A record as the log stores it: length, CRC-32, payload."""
     key = record.partition_key.encode()
     payload = _HEADER.pack(record.counter, record.arrival_ms, record.shard, len(key)) + key + record.data
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
