@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sagelab.athena.service import AthenaService
     from sagelab.catalog.crawlers import CrawlerService
     from sagelab.catalog.store import CatalogStore
+    from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
     from sagelab.hosting.endpoints import EndpointService
     from sagelab.hosting.fleet import Fleet
@@ -229,6 +230,13 @@ class Platform:
                                  "kinesis.iterator-key", lambda: random_key().hex())),
                              shard_write_limits=self.settings.kinesis_shard_limits)
 
+    @functools.cached_property
+    def firehose(self) -> DeliveryStreamService:
+        from sagelab.firehose.service import DeliveryStreamService
+
+        return DeliveryStreamService(resources=self.resources, account=self.account, home=self.home,
+                                     blobs=self.blobs, catalog=self.catalog, streams=self.streams)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -252,6 +260,7 @@ class Platform:
         self.glue_jobs.recover()
         self.athena.recover()
         self.streams.recover()
+        self.firehose.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -275,6 +284,8 @@ class Platform:
             self.fleet.close()
         if "athena" in self.__dict__:
             self.athena.close()
+        if "firehose" in self.__dict__:
+            self.firehose.close()  # before the streams it reads
         if "streams" in self.__dict__:
             self.streams.close()
         if self._engine is not None:

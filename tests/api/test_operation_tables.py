@@ -32,7 +32,8 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
            for table in TABLES for operation in table]
 #: botocore service -> the IAM prefix of its actions.
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
-            "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis"}
+            "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
+            "firehose": "firehose"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
@@ -159,7 +160,7 @@ def test_what_cloudtrail_does_not_record_and_what_iam_cannot_refuse():
     assert logs["DescribeLogStreams"].audit is Audit.MANAGEMENT
     not_recorded = {(t.model_name, o.name) for t in TABLES for o in t if o.audit is Audit.NOT_RECORDED}
     assert not_recorded == {("sagemaker-runtime", "InvokeEndpoint"), ("logs", "GetLogEvents"),
-                            ("logs", "FilterLogEvents")}
+                            ("logs", "FilterLogEvents"), ("firehose", "PutRecord"), ("firehose", "PutRecordBatch")}
     always = {(t.model_name, o.name) for t in TABLES for o in t if o.always_allowed}
     assert always == {("sts", "GetCallerIdentity")}
     assert BY_MODEL["sts"]["GetCallerIdentity"].action == "sts:GetCallerIdentity"

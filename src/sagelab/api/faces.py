@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
+    from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.kinesis import KinesisFace
     from sagelab.api.logs import LogsFace
@@ -27,7 +28,8 @@ def face_classes() -> dict[str, type]:
     from sagelab.api.sts import StsFace
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
-            "logs": LogsFace, "kinesis": KinesisFace}
+            "logs": LogsFace, "kinesis": KinesisFace,
+            "firehose": FirehoseFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

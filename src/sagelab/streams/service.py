@@ -374,6 +374,14 @@ class StreamService:
             behind = max(0, int(now * 1000) - result.records[-1].arrival_ms)
         return result, following, behind
 
+    # --- reading for other services (Firehose, consumers) ---------------------------------------------------
+    def shard_numbers(self, ref: str) -> list[int]:
+        return [s.number for s in self._stream(self._name(ref)).shards.shards]
+
+    def read_shard(self, ref: str, shard: int, after: int, limit: int, max_bytes: int = 10 << 20) -> list[Record]:
+        """The shard's records after counter `after`, as a consumer with its own checkpoint reads them."""
+        return self._stream(self._name(ref)).log.read(shard, after, limit, max_bytes).records
+
     # --- helpers ------------------------------------------------------------------------------------------
     def _summary(self, stream: _Stream) -> dict[str, Any]:
         doc = self._doc(stream.name)
