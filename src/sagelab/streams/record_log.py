@@ -101,6 +101,7 @@ class RecordLog:
         self._active_fd = -1
         self._active_size = 0
         self._read_fds: dict[int, int] = {}
+        self._retired_fds: list[int] = []
         self._writer: threading.Thread | None = None
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -120,10 +121,10 @@ class RecordLog:
         if self._writer is not None:
             self._writer.join()
             self._writer = None
-        for fd in [self._active_fd, *self._read_fds.values()]:
+        for fd in [self._active_fd, *self._read_fds.values(), *self._retired_fds]:
             if fd >= 0:
                 os.close(fd)
-        self._active_fd, self._read_fds = -1, {}
+        self._active_fd, self._read_fds, self._retired_fds = -1, {}, []
 
     def destroy(self) -> None:
         """Close the log and delete its files (DeleteStream)."""
@@ -260,12 +261,13 @@ class RecordLog:
             first = bisect.bisect_right(index.counters, after)
             last = min(first + limit, len(index.counters))
             spans = [(index.segments[i], index.offsets[i], index.lengths[i]) for i in range(first, last)]
+            fds = {segment: self._reader(segment) for segment in {span[0] for span in spans}}
             newest = index.arrivals[-1]
             total = len(index.counters)
         records: list[Record] = []
         size = 0
         for segment, start, frames in _runs(spans):
-            chunk = os.pread(self._reader(segment), sum(frames), start)
+            chunk = os.pread(fds[segment], sum(frames), start)
             offset = 0
             for length in frames:
                 record = _decode(chunk, offset)
@@ -314,8 +316,8 @@ class RecordLog:
         for segment, newest in list(self._segment_ends.items()):
             if segment != self._active and newest < cutoff:
                 fd = self._read_fds.pop(segment, None)
-                if fd is not None:
-                    os.close(fd)
+                if fd is not None:  # a reader may still pread it (outside the lock): close it with the log
+                    self._retired_fds.append(fd)
                 self._path(segment).unlink(missing_ok=True)
                 del self._segment_ends[segment]
 
