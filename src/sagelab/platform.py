@@ -26,6 +26,7 @@ from sagelab.storage.db import Database
 from sagelab.storage.resources import ResourceStore
 
 if TYPE_CHECKING:
+    from sagelab.analytics.service import AnalyticsService
     from sagelab.athena.service import AthenaService
     from sagelab.catalog.crawlers import CrawlerService
     from sagelab.catalog.store import CatalogStore
@@ -237,6 +238,13 @@ class Platform:
         return DeliveryStreamService(resources=self.resources, account=self.account, home=self.home,
                                      blobs=self.blobs, catalog=self.catalog, streams=self.streams)
 
+    @functools.cached_property
+    def analytics(self) -> AnalyticsService:
+        from sagelab.analytics.service import AnalyticsService
+
+        return AnalyticsService(resources=self.resources, account=self.account, streams=self.streams,
+                                firehose=self.firehose)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -261,6 +269,7 @@ class Platform:
         self.athena.recover()
         self.streams.recover()
         self.firehose.recover()
+        self.analytics.recover()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -284,6 +293,8 @@ class Platform:
             self.fleet.close()
         if "athena" in self.__dict__:
             self.athena.close()
+        if "analytics" in self.__dict__:
+            self.analytics.close()  # before the streams and delivery streams it reads and writes
         if "firehose" in self.__dict__:
             self.firehose.close()  # before the streams it reads
         if "streams" in self.__dict__:

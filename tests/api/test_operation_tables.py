@@ -33,7 +33,7 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
 #: botocore service -> the IAM prefix of its actions.
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
-            "firehose": "firehose"}
+            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 

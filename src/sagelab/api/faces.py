@@ -22,6 +22,7 @@ def face_classes() -> dict[str, type]:
     from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.kinesis import KinesisFace
+    from sagelab.api.kinesisanalytics import KinesisAnalyticsFace
     from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
@@ -29,7 +30,7 @@ def face_classes() -> dict[str, type]:
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
-            "firehose": FirehoseFace}
+            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

@@ -378,6 +378,10 @@ class StreamService:
     def shard_numbers(self, ref: str) -> list[int]:
         return [s.number for s in self._stream(self._name(ref)).shards.shards]
 
+    def latest_counter(self, ref: str) -> int:
+        """The counter of the stream's newest record: reading after it starts at the next (LATEST)."""
+        return self._stream(self._name(ref)).log.last_counter
+
     def read_shard(self, ref: str, shard: int, after: int, limit: int, max_bytes: int = 10 << 20) -> list[Record]:
         """The shard's records after counter `after`, as a consumer with its own checkpoint reads them."""
         return self._stream(self._name(ref)).log.read(shard, after, limit, max_bytes).records
