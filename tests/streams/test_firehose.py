@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sagelab.embedded import ServerProcess
+from sagelab.firehose import snappy_frames
 
 ROLE = "arn:aws:iam::000000000000:role/firehose"
 HOOK = textwrap.dedent('''
@@ -124,6 +125,18 @@ def test_size_comes_before_the_interval_and_gzip_with_timestamp_prefix(clients, 
     delivered = gzip.decompress(_read(clients["s3"], bucket, keys[0]))
     assert (1 << 20) - 1001 < len(delivered) <= 1 << 20  # cut at SizeInMBs, on a record boundary
     assert set(delivered.split(b"\n")[:-1]) == {b"x" * 1000}
+
+
+def test_snappy_objects_are_in_the_framing_format(clients, bucket):
+    name = _create(clients, bucket, Prefix="snappy/", CompressionFormat="Snappy")
+    lines = [f"event {i} {'y' * (i % 50)}\n".encode() for i in range(3000)]
+    clients["firehose"].put_record_batch(DeliveryStreamName=name, Records=[{"Data": x} for x in lines[:500]])
+    clients["firehose"].put_record_batch(DeliveryStreamName=name, Records=[{"Data": x} for x in lines[500:1000]])
+    [key] = _objects(clients["s3"], bucket, "snappy/")
+    body = _read(clients["s3"], bucket, key)
+    assert key.endswith(".snappy") and body.startswith(snappy_frames.STREAM_IDENTIFIER)
+    assert snappy_frames.decompress(body) == b"".join(lines[:1000])
+    assert snappy_frames.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
 
 
 def test_transformation_hook_ok_dropped_and_processing_failed(clients, bucket):

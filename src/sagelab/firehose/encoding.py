@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from sagelab.catalog.types import parse_hive_type
 from sagelab.errors import ValidationError
+from sagelab.firehose import snappy_frames
 
 PYTHON_FUNCTION = "python:"
 
@@ -156,7 +157,9 @@ def convert(lines: list[bytes], schema: pa.Schema, output: str) -> tuple[bytes, 
 
 
 def compress(data: bytes, format_name: str) -> tuple[bytes, str]:
-    """(compressed bytes, file extension). Snappy is not offered: see the README."""
+    """(compressed bytes, file extension) for UNCOMPRESSED, GZIP or Snappy (the framing format)."""
     if format_name == "GZIP":
         return gzip.compress(data, compresslevel=6), ".gz"
+    if format_name == "Snappy":
+        return snappy_frames.compress(data), ".snappy"
     return data, ""

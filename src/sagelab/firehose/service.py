@@ -159,9 +159,9 @@ class DeliveryStreamService:
         layout.check_prefix(destination.get("ErrorOutputPrefix", ""), "ErrorOutputPrefix")
         if "!{" in destination["Prefix"] and not destination.get("ErrorOutputPrefix"):
             raise InvalidArgument("ErrorOutputPrefix is required when Prefix uses expressions.")
-        if destination["CompressionFormat"] not in ("UNCOMPRESSED", "GZIP"):
+        if destination["CompressionFormat"] not in ("UNCOMPRESSED", "GZIP", "Snappy"):
             raise InvalidArgument(f"CompressionFormat {destination['CompressionFormat']} is not offered by "
-                                  "sagelab yet: UNCOMPRESSED or GZIP.")
+                                  "sagelab yet: UNCOMPRESSED, GZIP or Snappy.")
         conversion = destination.get("DataFormatConversionConfiguration")
         if conversion and conversion.get("Enabled", True):
             if destination["CompressionFormat"] != "UNCOMPRESSED":
