@@ -87,3 +87,33 @@ def test_acknowledged_records_survive_kill_9_under_concurrent_writers(tmp_path):
             mine = [tuple(map(int, r["Data"].split(b":")[1:])) for r in records
                     if r["Data"].startswith(f"{writer}:".encode())]
             assert mine == sorted(mine)
+
+
+@pytest.mark.slow
+def test_shards_iterators_and_sequence_numbers_carry_across_a_restart(tmp_path):
+    home = tmp_path / "home"
+    first = ServerProcess(home).start()
+    try:
+        kinesis = first.client("kinesis")
+        kinesis.create_stream(StreamName="kept", ShardCount=1)
+        kinesis.split_shard(StreamName="kept", ShardToSplit="shardId-000000000000",
+                            NewStartingHashKey=str(2**127))
+        before = kinesis.put_record(StreamName="kept", PartitionKey="k", Data=b"before", ExplicitHashKey="1")
+        iterator = kinesis.get_shard_iterator(StreamName="kept", ShardId=before["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        shards = kinesis.list_shards(StreamName="kept")["Shards"]
+    finally:
+        first.kill()
+    second = ServerProcess(home).start()
+    try:
+        kinesis = second.client("kinesis")
+        assert kinesis.list_shards(StreamName="kept")["Shards"] == shards
+        page = kinesis.get_records(ShardIterator=iterator)  # an iterator issued before the crash still reads
+        assert [r["Data"] for r in page["Records"]] == [b"before"]
+        after = kinesis.put_record(StreamName="kept", PartitionKey="k", Data=b"after", ExplicitHashKey="1")
+        assert after["ShardId"] == before["ShardId"]
+        assert int(after["SequenceNumber"]) > int(before["SequenceNumber"])
+        page = kinesis.get_records(ShardIterator=page["NextShardIterator"])
+        assert [r["Data"] for r in page["Records"]] == [b"after"]
+    finally:
+        second.stop()
