@@ -78,3 +78,15 @@ def test_concurrent_appenders_keep_each_ones_order_and_all_counters_are_distinct
             assert [r.counter for r in stored] == sorted(r.counter for r in stored) and len(stored) == 200
     finally:
         log.close()
+
+
+def test_released_records_leave_the_index_and_their_finished_segments_are_deleted(tmp_path):
+    log = RecordLog(tmp_path / "s", segment_bytes=1).open()
+    try:
+        written = [log.append([("k", f"r{i}".encode())], lambda i: 0)[0] for i in range(3)]
+        assert len(_segments(tmp_path / "s")) == 3
+        log.release_through(written[1].counter)
+        assert [r.data for r in log.read(0, -1, 10).records] == [b"r2"]
+        assert len(_segments(tmp_path / "s")) == 1  # the active segment stays
+    finally:
+        log.close()

@@ -273,6 +273,8 @@ class DeliveryStreamService:
                 delivery.positions.update(positions)
             self.resources.update(KIND, name, lambda r: r.doc.update(
                 _delivered=delivery.delivered, _positions={str(k): v for k, v in delivery.positions.items()}))
+            if delivery.log is not None:  # checkpointed: the delivered records' segments can go
+                delivery.log.release_through(delivery.delivered)
             return len(batch)
 
     def _due(self, delivery: _Delivery, force: bool) -> tuple[list[Record], dict[int, int]]:

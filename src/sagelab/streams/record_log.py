@@ -97,6 +97,7 @@ class RecordLog:
         self._failure: str | None = None
         self._closing = False
         self._segment_ends: dict[int, int] = {}  # segment -> newest arrival in it
+        self._segment_last: dict[int, int] = {}  # segment -> its last counter
         self._active: int | None = None
         self._active_fd = -1
         self._active_size = 0
@@ -223,6 +224,7 @@ class RecordLog:
         self._shards.setdefault(record.shard, _ShardIndex()).add(record.counter, record.arrival_ms, segment, offset,
                                                                  length)
         self._segment_ends[segment] = max(self._segment_ends.get(segment, 0), record.arrival_ms)
+        self._segment_last[segment] = max(self._segment_last.get(segment, -1), record.counter)
 
     def _path(self, segment: int) -> Path:
         return self.folder / f"{segment:020d}{_SUFFIX}"
@@ -313,13 +315,28 @@ class RecordLog:
             expired = bisect.bisect_left(index.arrivals, cutoff)
             if expired:
                 index.drop_first(expired)
-        for segment, newest in list(self._segment_ends.items()):
-            if segment != self._active and newest < cutoff:
-                fd = self._read_fds.pop(segment, None)
-                if fd is not None:  # a reader may still pread it (outside the lock): close it with the log
-                    self._retired_fds.append(fd)
-                self._path(segment).unlink(missing_ok=True)
-                del self._segment_ends[segment]
+        self._delete_segments([segment for segment, newest in self._segment_ends.items() if newest < cutoff])
+
+    def release_through(self, counter: int) -> None:
+        """Forget every record up to `counter` (a consumer with its own checkpoint, Firehose, has delivered
+        them): they leave the index, and finished segments holding only such records are deleted."""
+        with self._cond:
+            for index in self._shards.values():
+                done = bisect.bisect_right(index.counters, counter)
+                if done:
+                    index.drop_first(done)
+            self._delete_segments([segment for segment, last in self._segment_last.items() if last <= counter])
+
+    def _delete_segments(self, segments: list[int]) -> None:
+        for segment in segments:
+            if segment == self._active:
+                continue
+            fd = self._read_fds.pop(segment, None)
+            if fd is not None:  # a reader may still pread it (outside the lock): close it with the log
+                self._retired_fds.append(fd)
+            self._path(segment).unlink(missing_ok=True)
+            self._segment_ends.pop(segment, None)
+            self._segment_last.pop(segment, None)
 
 
 def _runs(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, list[int]]]:
