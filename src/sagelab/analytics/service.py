@@ -5,7 +5,8 @@ running one has an `ApplicationRunner` that one thread ticks every `TICK_SECONDS
 on the input stream since the last tick go through the pumps, and what the pumps produce is written to the
 outputs (a Kinesis stream or a Firehose delivery stream) as JSON lines or CSV. Positions are saved after
 each tick, so an application that was RUNNING when the server stopped resumes where it was (tumbling
-windows open at the time restart from their first row after it).
+windows open at the time restart from their first row after it). Output is written before the positions
+are saved: a crash in between writes that tick's output again (at least once).
 """
 
 from __future__ import annotations
