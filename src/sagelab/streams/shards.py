@@ -7,6 +7,7 @@ so it orders records exactly as the log does and says which shard it came from.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 from typing import Any
@@ -108,6 +109,8 @@ class ShardMap:
 
     def __init__(self, shards: list[Shard]):
         self.shards = shards
+        #: Open shards by starting hash key, built on first use; a reshard builds a new map.
+        self._routes: tuple[list[int], list[Shard]] | None = None
 
     @classmethod
     def create(cls, count: int, *, counter: int, now: float) -> ShardMap:
@@ -121,10 +124,12 @@ class ShardMap:
         return next((s for s in self.shards if s.number == number), None)
 
     def route(self, key: int) -> Shard:
-        for shard in self.open_shards:
-            if shard.start <= key <= shard.end:
-                return shard
-        raise InvalidArgument(f"No open shard covers hash key {key}.")  # the open shards always cover the space
+        """The open shard whose hash key range holds `key` (the open shards cover the space, in order)."""
+        if self._routes is None:
+            ordered = sorted(self.open_shards, key=lambda s: s.start)
+            self._routes = ([s.start for s in ordered], ordered)
+        starts, ordered = self._routes
+        return ordered[bisect.bisect_right(starts, key) - 1]
 
     def _next_number(self) -> int:
         return max(s.number for s in self.shards) + 1
@@ -136,6 +141,7 @@ class ShardMap:
 
     def _close(self, shard: Shard, counter: int, now: float) -> None:
         shard.ending, shard.closed_at = counter, now
+        self._routes = None
 
     def split(self, number: int, new_start: int, *, counter: int, now: float) -> None:
         parent = self._find(number, "ShardToSplit")
