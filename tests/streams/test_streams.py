@@ -231,3 +231,28 @@ def test_retention_and_tags(kinesis, stream):
                                                                       {"Key": "b", "Value": "2"}]
     kinesis.remove_tags_from_stream(StreamName=stream, TagKeys=["a"])
     assert [t["Key"] for t in kinesis.list_tags_for_stream(StreamName=stream)["Tags"]] == ["b"]
+
+
+def test_shard_write_limits_only_when_the_setting_asks(tmp_path):
+    from sagelab.embedded import ServerProcess
+
+    server = ServerProcess(tmp_path / "home", env={"SAGELAB_KINESIS_SHARD_LIMITS": "true"}).start()
+    try:
+        kinesis = server.client("kinesis")
+        kinesis.create_stream(StreamName="limited", ShardCount=2)
+        # Five 300 KB records for one shard in one call: the shard takes 1 MiB per second, so three fit.
+        answer = kinesis.put_records(StreamName="limited", Records=[
+            {"PartitionKey": "same", "Data": b"x" * 300_000} for _ in range(5)])
+        assert answer["FailedRecordCount"] == 2
+        assert [r.get("ErrorCode") for r in answer["Records"]] == [
+            None, None, None, "ProvisionedThroughputExceededException", "ProvisionedThroughputExceededException"]
+        assert "Rate exceeded for shard" in answer["Records"][3]["ErrorMessage"]
+        assert all("SequenceNumber" in r for r in answer["Records"][:3])
+    finally:
+        server.stop()
+
+
+def test_without_the_setting_no_write_limit_applies(kinesis, stream):
+    answer = kinesis.put_records(StreamName=stream, Records=[
+        {"PartitionKey": "same", "Data": b"x" * 300_000} for _ in range(5)])
+    assert answer["FailedRecordCount"] == 0

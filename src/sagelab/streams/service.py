@@ -311,9 +311,10 @@ class StreamService:
         accepted = list(range(len(entries)))
         if self.throttle is not None:
             accepted = []
+            second = int(self.clock())
             for i, key in enumerate(keys):
                 shard = stream.shards.route(key).number
-                if self.throttle.admit(stream.name, shard, len(entries[i][1])):
+                if self.throttle.admit(stream.name, shard, len(entries[i][1]), second):
                     accepted.append(i)
                 else:
                     results[i] = PutResult(None, None, "ProvisionedThroughputExceededException",

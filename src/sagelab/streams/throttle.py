@@ -17,8 +17,10 @@ class ShardThrottle:
         self._windows: dict[tuple[str, int], tuple[int, int, int]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, stream: str, shard: int, size: int) -> bool:
-        second = int(self.clock())
+    def admit(self, stream: str, shard: int, size: int, second: int | None = None) -> bool:
+        """Count one record of `size` bytes against the shard's current second (`second`, when one request
+        gives all its records the same second), or refuse it."""
+        second = int(self.clock()) if second is None else second
         with self._lock:
             window, records, used = self._windows.get((stream, shard), (second, 0, 0))
             if window != second:
