@@ -41,13 +41,16 @@ def decode_blob(text: str, field: str) -> bytes:
 def records_body(records: Sequence[Record], following: str | None, behind: int) -> bytes:
     """GetRecords' answer, written directly: base64 and decimal strings need no JSON escaping, and
     json.dumps spends most of a 10,000-record answer scanning them for characters to escape."""
-    parts = [b'{"Records":[']
-    for i, record in enumerate(records):
-        parts += [b',{"SequenceNumber":"' if i else b'{"SequenceNumber":"',
-                  sequence_number(record.counter, record.shard).encode(),
-                  b'","ApproximateArrivalTimestamp":', str(record.arrival_ms / 1000).encode(),
-                  b',"Data":"', base64.b64encode(record.data), b'","PartitionKey":',
-                  _json_string(record.partition_key), b"}"]
+    entry = b'{"SequenceNumber":"%s","ApproximateArrivalTimestamp":%s,"Data":"%s","PartitionKey":%s}'
+    stamps: dict[int, bytes] = {}  # a PutRecords' records share their arrival time
+    entries = []
+    for record in records:
+        stamp = stamps.get(record.arrival_ms)
+        if stamp is None:
+            stamp = stamps[record.arrival_ms] = str(record.arrival_ms / 1000).encode()
+        entries.append(entry % (sequence_number(record.counter, record.shard).encode(), stamp,
+                                base64.b64encode(record.data), _json_string(record.partition_key)))
+    parts = [b'{"Records":[', b",".join(entries)]
     parts.append(f'],"MillisBehindLatest":{behind}'.encode())
     if following is not None:
         parts.append(f',"NextShardIterator":"{following}"'.encode())  # base64url and ".": nothing to escape

@@ -30,6 +30,7 @@ from sagelab.errors import InternalError
 
 _FRAME = struct.Struct("<II")
 _HEADER = struct.Struct("<QqIH")
+_FRAME_AND_HEADER = struct.Struct("<IIQqIH")
 #: A new segment is started once the current one is this large.
 SEGMENT_BYTES = 64 << 20
 _SUFFIX = ".seg"
@@ -363,9 +364,8 @@ def encode_frame(record: Record) -> bytes:
 
 
 def _decode(blob: bytes, offset: int) -> Record:
-    length, _checksum = _FRAME.unpack_from(blob, offset)
-    start = offset + _FRAME.size
-    counter, arrival, shard, key_length = _HEADER.unpack_from(blob, start)
-    key_start = start + _HEADER.size
-    key = blob[key_start:key_start + key_length].decode()
-    return Record(counter, shard, arrival, key, bytes(blob[key_start + key_length:start + length]))
+    length, _checksum, counter, arrival, shard, key_length = _FRAME_AND_HEADER.unpack_from(blob, offset)
+    key_start = offset + _FRAME_AND_HEADER.size
+    data_start = key_start + key_length
+    return Record(counter, shard, arrival, blob[key_start:data_start].decode(),
+                  blob[data_start:offset + _FRAME.size + length])
