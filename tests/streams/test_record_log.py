@@ -90,3 +90,14 @@ def test_released_records_leave_the_index_and_their_finished_segments_are_delete
         assert len(_segments(tmp_path / "s")) == 1  # the active segment stays
     finally:
         log.close()
+
+
+def test_appending_to_a_closed_log_is_refused_rather_than_left_waiting(tmp_path):
+    import pytest
+
+    from sagelab.streams.record_log import LogClosed
+
+    log = RecordLog(tmp_path / "s").open()
+    log.close()
+    with pytest.raises(LogClosed):
+        log.append([("k", b"late")], lambda i: 0)

@@ -26,7 +26,7 @@ from sagelab.firehose import encoding, layout
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, ResourceStore
 from sagelab.streams.errors import InvalidArgument, ResourceNotFoundError, StreamInUse
-from sagelab.streams.record_log import Record, RecordLog
+from sagelab.streams.record_log import LogClosed, Record, RecordLog
 
 if TYPE_CHECKING:
     from sagelab.catalog.store import CatalogStore
@@ -134,7 +134,7 @@ class DeliveryStreamService:
                 **params["KinesisStreamSourceConfiguration"], "DeliveryStartTimestamp": now}}
             doc["_positions"] = {str(n): -1 for n in self.streams.shard_numbers(source)}
         folder = self.folder / name
-        if folder.exists():
+        if folder.exists():  # left by a crash during DeleteDeliveryStream: start with an empty buffer
             RecordLog(folder).destroy()
         try:
             self.resources.insert(KIND, name, arn, "ACTIVE", doc, created_at=now)
@@ -235,7 +235,10 @@ class DeliveryStreamService:
             raise ValidationError(f"PutRecordBatch takes at most {MAX_BATCH_RECORDS} records; {len(records)} came.")
         if sum(map(len, records)) > MAX_BATCH_BYTES:
             raise ValidationError(f"PutRecordBatch takes at most {MAX_BATCH_BYTES} bytes (4 MiB) of records.")
-        written = delivery.log.append([("", data) for data in records], lambda i: 0)
+        try:
+            written = delivery.log.append([("", data) for data in records], lambda i: 0)
+        except LogClosed:  # deleted while this call was on its way
+            raise self._not_found(name) from None
         with delivery.lock:
             delivery.pending_bytes += sum(map(len, records))
         return [f"{record.counter:020d}" for record in written]

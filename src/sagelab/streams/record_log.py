@@ -68,6 +68,10 @@ class _ShardIndex:
             del column[:count]
 
 
+class LogClosed(Exception):
+    """The log was closed (its stream deleted, or the server stopping) before the records were taken."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadResult:
     records: list[Record]
@@ -148,6 +152,8 @@ class RecordLog:
         """Append (partition key, data) pairs; `route(i)` names item i's shard and is called under the log's
         lock, so no reshard comes between routing and numbering. Returns once the records are on disk."""
         with self._cond:
+            if self._closing:
+                raise LogClosed(self.folder.name)
             if self._failure:
                 raise InternalError(f"The stream's record log cannot be written: {self._failure}")
             arrival = max(int(self.clock() * 1000), self._last_arrival)

@@ -25,7 +25,7 @@ from sagelab.pagination import decode_token, encode_token
 from sagelab.storage.resources import AlreadyExists, ResourceStore
 from sagelab.streams.errors import InvalidArgument, LimitExceeded, ResourceNotFoundError, StreamInUse
 from sagelab.streams.iterators import IteratorCodec, Position
-from sagelab.streams.record_log import ReadResult, Record, RecordLog
+from sagelab.streams.record_log import LogClosed, ReadResult, Record, RecordLog
 from sagelab.streams.shards import (
     ShardMap,
     hash_key,
@@ -114,7 +114,7 @@ class StreamService:
                "StreamCreationTimestamp": now, "EncryptionType": "NONE",
                "_shards": ShardMap.create(shard_count, counter=0, now=now).to_doc()}
         folder = self._folder(name)
-        if folder.exists():  # a stream deleted while its log was still open elsewhere leaves nothing behind
+        if folder.exists():  # left by a crash during DeleteStream: a new stream starts with no records
             RecordLog(folder).destroy()
         try:
             self.resources.insert(KIND, name, doc["StreamARN"], "ACTIVE", doc, created_at=now)
@@ -321,8 +321,11 @@ class StreamService:
                                            f"Rate exceeded for shard {shard_id(shard)} in stream {stream.name} "
                                            f"under account {self.account.id}.")
         # The log calls the router under its lock: no reshard comes between routing and numbering.
-        written = stream.log.append([(entries[i][0], entries[i][1]) for i in accepted],
-                                    lambda j: stream.shards.route(keys[accepted[j]]).number) if accepted else []
+        try:
+            written = stream.log.append([(entries[i][0], entries[i][1]) for i in accepted],
+                                        lambda j: stream.shards.route(keys[accepted[j]]).number) if accepted else []
+        except LogClosed:  # deleted while this call was on its way
+            raise self._not_found(stream.name) from None
         for i, record in zip(accepted, written, strict=True):
             results[i] = PutResult(record.shard, sequence_number(record.counter, record.shard))
         return [r for r in results if r is not None]
