@@ -101,3 +101,16 @@ def test_appending_to_a_closed_log_is_refused_rather_than_left_waiting(tmp_path)
     log.close()
     with pytest.raises(LogClosed):
         log.append([("k", b"late")], lambda i: 0)
+
+
+def test_numbering_can_skip_past_counters_a_crash_lost(tmp_path):
+    log = RecordLog(tmp_path / "s").open()
+    try:
+        log.append([("k", b"a")], lambda i: 0)
+        log.skip_through(41)
+        assert log.append([("k", b"b")], lambda i: 1)[0].counter == 42
+        assert log.durable_counter == 42
+        log.skip_through(10)  # never backwards
+        assert log.append([("k", b"c")], lambda i: 1)[0].counter == 43
+    finally:
+        log.close()

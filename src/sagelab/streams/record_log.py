@@ -95,6 +95,7 @@ class RecordLog:
         self._cond = threading.Condition()
         self._shards: dict[int, _ShardIndex] = {}
         self._next_counter = 0
+        self._durable_counter = -1
         self._last_arrival = 0
         self._pending: list[tuple[Record, bytes]] = []
         self._open_ticket = 1
@@ -139,9 +140,23 @@ class RecordLog:
 
     # --- writing ----------------------------------------------------------------------------------------
     @property
+    def durable_counter(self) -> int:
+        """The counter through which every record is on disk and readable (writes land in counter order)."""
+        return self._durable_counter
+
+    @property
     def last_counter(self) -> int:
         """The counter of the newest record handed to the log (durable or about to be)."""
         return self._next_counter - 1
+
+    def skip_through(self, counter: int) -> None:
+        """Number new records after `counter`. A crash can lose records that were numbered but never
+        acknowledged; a reshard made meanwhile closed its shards past them, and no new record may take a
+        number inside a closed shard's range."""
+        with self._cond:
+            if counter >= self._next_counter and not self._pending:
+                self._next_counter = counter + 1
+                self._durable_counter = max(self._durable_counter, counter)
 
     def locked(self, change: Callable[[int], None]) -> None:
         """Run `change(last counter)` with no append in between: resharding closes shards at that counter."""
@@ -194,6 +209,7 @@ class RecordLog:
             with self._cond:
                 for (record, frame), (segment, offset) in zip(batch, placed, strict=True):
                     self._index(record, segment, offset, len(frame))
+                self._durable_counter = batch[-1][0].counter
                 self._durable_ticket = ticket
                 self._cond.notify_all()
 
@@ -249,6 +265,7 @@ class RecordLog:
             record = _decode(blob, offset)
             self._index(record, segment, offset, end - offset)
             self._next_counter = max(self._next_counter, record.counter + 1)
+            self._durable_counter = self._next_counter - 1
             self._last_arrival = max(self._last_arrival, record.arrival_ms)
             offset = end
         if offset < len(blob):  # a torn tail (a crash mid-write): it was never acknowledged

@@ -369,8 +369,10 @@ class StreamService:
             raise ResourceNotFoundError(f"Stream {position.stream} was deleted after the iterator was issued.")
         result = stream.log.read(position.shard, position.after, limit or MAX_GET_RECORDS)
         shard = stream.shards.get(position.shard)
-        finished = shard is not None and shard.ending is not None and not result.behind and (
-            result.position >= shard.ending or stream.log.last_counter > shard.ending)
+        # A closed shard is finished once its last record is durable (records numbered before the reshard
+        # may still be on their way to disk) and this read reached it.
+        finished = (shard is not None and shard.ending is not None and not result.behind
+                    and stream.log.durable_counter >= shard.ending)
         following = None if finished else self.codec.issue(
             dataclasses.replace(position, after=result.position), now)
         behind = 0
@@ -417,8 +419,9 @@ class StreamService:
                     raise self._not_found(name)
                 log = RecordLog(self._folder(name), clock=self.clock,
                                 retention_seconds=resource.doc["RetentionPeriodHours"] * 3600).open()
-                stream = _Stream(name, resource.arn, resource.doc["StreamCreationTimestamp"],
-                                 ShardMap.from_doc(resource.doc["_shards"]), log)
+                shards = ShardMap.from_doc(resource.doc["_shards"])
+                log.skip_through(max(s.starting - 1 if s.ending is None else s.ending for s in shards.shards))
+                stream = _Stream(name, resource.arn, resource.doc["StreamCreationTimestamp"], shards, log)
                 self._streams[name] = stream
         return stream
 
