@@ -76,3 +76,19 @@ def read_tarball(s3, uri: str) -> dict[str, bytes]:
     data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def deploy(deployable, sm, **kwargs):
+    """`deploy(...)` without the SDK's 30-second polling: start it, then wait here with a 1-second delay.
+    Returns the predictor and the endpoint's Describe document once it is InService or Failed."""
+    import time
+
+    predictor = deployable.deploy(initial_instance_count=1, instance_type="ml.m5.large", wait=False, **kwargs)
+    name = kwargs.get("endpoint_name") or predictor.endpoint_name
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        desc = sm.describe_endpoint(EndpointName=name)
+        if desc["EndpointStatus"] in ("InService", "Failed"):
+            return predictor, desc
+        time.sleep(0.5)
+    raise TimeoutError(name)

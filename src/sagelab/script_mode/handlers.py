@@ -142,7 +142,10 @@ def import_script(code_dir: Path, program: str, *, cache_dir: Path | None, log: 
     spec = importlib.util.spec_from_file_location(name, script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's code: whatever it raised is the reason
+        raise HandlerError(f"importing the inference script {program} raised {type(exc).__name__}: {exc}") from exc
     return module
 
 
@@ -172,7 +175,12 @@ class ScriptPredictor:
         self.default_accept = default_accept
         self.content_types = codecs.SUPPORTED if "input_fn" not in user and not self.transform_fn else ("*/*",)
         self.accept_types = codecs.SUPPORTED if "output_fn" not in user and not self.transform_fn else ("*/*",)
-        self.model = _call(self.functions["model_fn"], str(model_dir))
+        try:
+            self.model = _call(self.functions["model_fn"], str(model_dir))
+        except HandlerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's code: whatever it raised is the reason
+            raise HandlerError(f"model_fn raised {type(exc).__name__}: {exc}") from exc
 
     def set_threads(self, threads: int) -> None:
         if "torch" in sys.modules:
