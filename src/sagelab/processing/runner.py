@@ -10,6 +10,7 @@ its lease: once the job is stopped (or a restarted server has settled it), this 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -22,10 +23,10 @@ from sagelab.containers import user_process
 from sagelab.errors import SagelabError
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.process_parts import ProcessParts
-from sagelab.processing import states
+from sagelab.processing import framework_bundle, states
 from sagelab.processing.builtin import ProcessingContext
 from sagelab.processing.service import PROCESSING_JOB
-from sagelab.processing.spec import ProcessingJobSpec, parse_processing_job
+from sagelab.processing.spec import BASH_SCRIPT, ProcessingJobSpec, parse_processing_job
 from sagelab.processing.transfer import download_input, upload_output
 from sagelab.storage.resources import LeaseLost
 
@@ -101,17 +102,37 @@ class ProcessingRun(JobRun):
 
     # --- the work ----------------------------------------------------------------------------------------
     def _run_script(self, spec: ProcessingJobSpec) -> None:
+        python, cwd = None, self.work_dir
+        if spec.command[0] == BASH_SCRIPT:
+            python, cwd, spec = self._framework_bundle(spec)
         command = [container_paths.rewrite_argument(self.root, a) for a in (*spec.command, *spec.arguments)]
         if command[0] not in ("-m", "-c") and not Path(command[0]).is_file():
             raise JobFailure(f"ClientError: the entrypoint script {spec.command[0]} does not exist: no "
                              "ProcessingInput provided it (upload the script and add an input whose "
                              "LocalPath contains it).")
         self._say(f"Running {' '.join(['python3', *spec.command, *spec.arguments])}")
-        ended = user_process.run(self.root, command, cwd=self.work_dir, env=self._environment(spec), log=self.log)
+        ended = user_process.run(self.root, command, cwd=cwd, env=self._environment(spec), log=self.log,
+                                 python=python)
         if ended.code != 0:
             raise JobFailure(f"AlgorithmError: the processing script {ended.how}." +
                              (f" Last lines of its stderr:\n{ended.stderr_tail}" if ended.stderr_tail
                               else " It wrote nothing to stderr."))
+
+    def _framework_bundle(self, spec: ProcessingJobSpec) -> tuple[str | None, Path, ProcessingJobSpec]:
+        """Follow the SDK's runproc.sh: the interpreter, working folder and spec of the script it runs."""
+        runproc = self.local(spec.command[1])
+        if not runproc.is_file():
+            raise JobFailure(f"ClientError: the entrypoint script {spec.command[1]} does not exist: no "
+                             "ProcessingInput provided it.")
+        try:
+            bundle = framework_bundle.read_runproc(runproc.read_text(errors="replace"), spec.command[1])
+            python = framework_bundle.prepare(self.local(bundle.code_dir), self.parts.home.cache / "requirements",
+                                              self.log)
+        except framework_bundle.BundleError as exc:
+            failure = "AlgorithmError" if str(exc).startswith("InstallRequirementsError") else "ClientError"
+            raise JobFailure(f"{failure}: {exc}") from exc
+        script = f"{bundle.code_dir}/{bundle.script}"
+        return python, self.local(bundle.code_dir), dataclasses.replace(spec, command=(script,))
 
     def _run_builtin(self, spec: ProcessingJobSpec) -> None:
         scratch = self.work_dir / "scratch"
