@@ -150,13 +150,18 @@ def import_script(code_dir: Path, program: str, *, cache_dir: Path | None, log: 
 
 
 # --- the predictor ----------------------------------------------------------------------------------------
-def _call(function: Callable[..., Any], *args: Any) -> Any:
-    """Call a handler with the toolkit's optional trailing `context` argument when it takes one."""
+def _with_context(function: Callable[..., Any], given: int) -> Callable[..., Any]:
+    """The handler, called with the toolkit's optional trailing `context` argument (None here) when it takes
+    one more than the `given` ones; decided once, not per request."""
     try:
         takes = len(inspect.signature(function).parameters)
     except (TypeError, ValueError):
-        takes = len(args)
-    return function(*args, None) if takes > len(args) else function(*args)
+        takes = given
+    return (lambda *args: function(*args, None)) if takes > given else function
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    return _with_context(function, len(args))(*args)
 
 
 class ScriptPredictor:
@@ -171,7 +176,10 @@ class ScriptPredictor:
                                "output_fn; define either transform_fn or the other three.")
         self.framework = framework
         self.functions = {**defaults, **user}
-        self.transform_fn = user.get("transform_fn")
+        self.transform_fn = _with_context(user["transform_fn"], 4) if "transform_fn" in user else None
+        self.input_fn = _with_context(self.functions["input_fn"], 2)
+        self.predict_fn = _with_context(self.functions["predict_fn"], 2)
+        self.output_fn = _with_context(self.functions["output_fn"], 2)
         self.default_accept = default_accept
         self.content_types = codecs.SUPPORTED if "input_fn" not in user and not self.transform_fn else ("*/*",)
         self.accept_types = codecs.SUPPORTED if "output_fn" not in user and not self.transform_fn else ("*/*",)
@@ -190,11 +198,9 @@ class ScriptPredictor:
         content_type = split_content_type(content_type)[0] or codecs.JSON
         accept = self._accept(accept)
         if self.transform_fn is not None:
-            result = _call(self.transform_fn, self.model, body, content_type, accept)
+            result = self.transform_fn(self.model, body, content_type, accept)
         else:
-            data = _call(self.functions["input_fn"], body, content_type)
-            prediction = _call(self.functions["predict_fn"], data, self.model)
-            result = _call(self.functions["output_fn"], prediction, accept)
+            result = self.output_fn(self.predict_fn(self.input_fn(body, content_type), self.model), accept)
         if isinstance(result, tuple) and len(result) == 2:
             result, accept = result
         if isinstance(result, str):
