@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sagelab.account import Account, HomePaths
-from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.client_setup import write_sdk_defaults
 from sagelab.compute.engine import ComputeEngine
 from sagelab.lake.blobs import BlobStore, open_blob_store
-from sagelab.process_parts import read_account
+from sagelab.process_parts import algorithm_registry, read_account
 from sagelab.security.credentials import Credentials, ensure_root_credentials
 from sagelab.settings import Settings
 from sagelab.storage.db import Database
@@ -87,7 +87,7 @@ class Platform:
 
     @functools.cached_property
     def algorithms(self) -> AlgorithmRegistry:
-        return AlgorithmRegistry(builtin_algorithms())
+        return algorithm_registry()
 
     @property
     def engine(self) -> ComputeEngine:
