@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sagelab.api.app import Face, SagelabApp
+from sagelab.api.enforcement import IamEnforcer
 from sagelab.security.sigv4 import SigV4Verifier
 
 if TYPE_CHECKING:
@@ -20,13 +21,14 @@ def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
     from sagelab.api.glue import GlueFace
+    from sagelab.api.iam import IamFace
     from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
     from sagelab.api.sts import StsFace
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
-            "logs": LogsFace}
+            "logs": LogsFace, "iam": IamFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:
@@ -44,5 +46,7 @@ def build_faces(platform: Platform) -> dict[str, Face]:
 def build_app(platform: Platform) -> SagelabApp:
     settings = platform.settings
     verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
+    # IAM holds every signed caller to its policies; with auth off there is no caller to hold.
+    guards = [IamEnforcer(platform)] if settings.auth else []
     return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
-                      account_id=platform.account_id, on_shutdown=platform.close)
+                      account_id=platform.account_id, on_shutdown=platform.close, guards=guards)

@@ -32,6 +32,10 @@ class Request:
     received_at: float = 0.0
     #: The operation the request was resolved to (set before its handler runs), for guards and auditing.
     operation: Operation[Any] | None = None
+    #: The client's address (the ASGI scope's client), for aws:SourceIp.
+    client_ip: str = ""
+    #: Whether the request came over TLS, for aws:SecureTransport.
+    secure_transport: bool = False
 
     @property
     def path(self) -> str:
