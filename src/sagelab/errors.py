@@ -11,7 +11,7 @@
     ├── AuthError                     rejected credentials or signature (400/403)
     │   ├── MissingAuthentication     MissingAuthenticationTokenException
     │   ├── IncompleteSignature       IncompleteSignatureException
-    │   ├── UnrecognizedClient        UnrecognizedClientException   (S3: InvalidAccessKeyId)
+    │   ├── UnrecognizedClient        UnrecognizedClientException   (S3: InvalidAccessKeyId, query: InvalidClientTokenId)
     │   ├── SignatureMismatch         InvalidSignatureException     (S3: SignatureDoesNotMatch)
     │   ├── RequestExpired            InvalidSignatureException     (S3: RequestTimeTooSkewed)
     │   ├── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
@@ -102,6 +102,10 @@ class IncompleteSignature(AuthError):
 class UnrecognizedClient(AuthError):
     code = "UnrecognizedClientException"
     s3_code = "InvalidAccessKeyId"
+
+    def code_for(self, protocol: str) -> str:
+        # IAM and STS name an unknown key the way they name a bad token.
+        return "InvalidClientTokenId" if protocol == "query" else super().code_for(protocol)
 
 
 class SignatureMismatch(AuthError):
