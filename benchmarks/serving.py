@@ -125,9 +125,11 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
 
 
 # --- the requests wrk replays --------------------------------------------------------------------------
-def signed_headers(server: ServerProcess, path: str, body: bytes) -> dict[str, str]:
-    """Sign one POST once, for host 127.0.0.1:<port>; the headers are replayed verbatim by wrk."""
-    akid, secret = server.credentials()
+def signed_headers(server: ServerProcess, path: str, body: bytes,
+                   credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """Sign one POST once, for host 127.0.0.1:<port> (with the root key unless `credentials` are given); the
+    headers are replayed verbatim by wrk."""
+    akid, secret = credentials or server.credentials()
     request = AWSRequest(method="POST", url=f"http://127.0.0.1:{server.port}{path}", data=body,
                          headers={"Content-Type": "text/csv", "Accept": "text/csv"})
     SigV4Auth(Credentials(akid, secret), "sagemaker", server.region).add_auth(request)  # sets X-Amz-Date now

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sagelab.account import Account
@@ -39,6 +39,9 @@ from sagelab.security.policy_evaluation import (
     RequestContext,
     denial_message,
 )
+
+#: Condition keys of a request, or a function that makes them when they are needed.
+Keys = Mapping[str, object] | Callable[[], Mapping[str, object]] | None
 
 INVALID_TOKEN = "The security token included in the request is invalid."
 EXPIRED_TOKEN = "The security token included in the request is expired"
@@ -209,24 +212,32 @@ class Authorizer:
             self._policy_sets[key] = policy_set
         return policy_set
 
-    def decide(self, caller: Caller, action: str, resource: str, keys: Mapping[str, object] | None = None
+    def decide(self, caller: Caller, action: str, resource: str, keys: Keys = None
                ) -> tuple[RequestContext, Decision]:
-        context = RequestContext(action, resource, caller.arn, keys={**caller.condition_keys(), **(keys or {})})
-        action_lower = context.action.lower()
+        """The decision on one access; `keys` are the request's condition keys, or a function making them
+        (called only when a policy that bears on the request reads any key)."""
+        action_lower = action.lower()
         if caller.is_root:
-            return context, self._decide_for_root(caller, context, action_lower)
-        return context, self.decisions.evaluate(self._policy_set(caller, action_lower, resource), context)
+            if action_lower == _ASSUME_ROLE:
+                return RequestContext(action, resource, caller.arn), Decision(EvalDecision.IMPLICIT_DENY)
+            if not action_lower.startswith("s3:") or action_lower in _ROOT_POLICY_ACTIONS:
+                return RequestContext(action, resource, caller.arn), Decision(EvalDecision.ALLOWED)
+        policy_set = self._policy_set(caller, action_lower, resource)
+        context = RequestContext(action, resource, caller.arn, keys=self._keys(caller, policy_set, keys))
+        decision = self.decisions.evaluate(policy_set, context)
+        if caller.is_root and decision.decision is not EvalDecision.EXPLICIT_DENY:
+            decision = Decision(EvalDecision.ALLOWED)  # only a bucket policy's Deny holds root
+        return context, decision
 
-    def _decide_for_root(self, caller: Caller, context: RequestContext, action_lower: str) -> Decision:
-        if action_lower == _ASSUME_ROLE:
-            return Decision(EvalDecision.IMPLICIT_DENY)
-        if action_lower.startswith("s3:") and action_lower not in _ROOT_POLICY_ACTIONS:
-            decision = self.decisions.evaluate(self._policy_set(caller, action_lower, context.resource), context)
-            if decision.decision is EvalDecision.EXPLICIT_DENY:
-                return decision
-        return Decision(EvalDecision.ALLOWED)
+    @staticmethod
+    def _keys(caller: Caller, policy_set: PolicySet, keys: Keys) -> dict[str, object]:
+        # Most policies read no condition key: building the keys is then the most of a decision's cost.
+        if not policy_set.relevant_keys:
+            return {}
+        given = keys() if callable(keys) else keys
+        return {**caller.condition_keys(), **(given or {})}
 
-    def authorize(self, caller: Caller, action: str, resource: str, keys: Mapping[str, object] | None = None,
+    def authorize(self, caller: Caller, action: str, resource: str, keys: Keys = None,
                   *, quote_resource: bool = False) -> None:
         context, decision = self.decide(caller, action, resource, keys)
         if decision.allowed:
