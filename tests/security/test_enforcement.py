@@ -36,6 +36,17 @@ def test_an_explicit_deny_beats_an_allow(server, iam, s3, bucket):
                                   "policy")
 
 
+def test_delete_objects_is_authorized_key_by_key(server, iam, s3, bucket):
+    for key in ("tmp/a", "tmp/b", "keep/c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    user = User(server, iam, allow("s3:DeleteObject", f"arn:aws:s3:::{bucket}/tmp/*"))
+    answer = user.client("s3").delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "tmp/a"}, {"Key": "keep/c"}, {"Key": "tmp/b"}]})
+    assert sorted(d["Key"] for d in answer["Deleted"]) == ["tmp/a", "tmp/b"]
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("keep/c", "AccessDenied")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep/c"]
+
+
 def test_a_condition_on_the_source_ip_reads_the_clients_address(server, iam):
     user = User(server, iam,
                 allow("sagemaker:ListModels", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}),

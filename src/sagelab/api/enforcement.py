@@ -98,8 +98,12 @@ class IamEnforcer:
         prefix = operation.action.split(":", 1)[0]
         if caller.is_root and prefix not in ("s3", "sts"):  # root's only limits: bucket policies, AssumeRole
             return
-        namespace = NAMESPACES[prefix]
+        # (A per-item S3 call of root still sets `request.may`: a bucket policy's Deny holds root too.)
         keys = lambda: condition_keys(request, operation, params)  # noqa: E731 - made only if a policy reads keys
+        if operation.per_item:
+            request.may = lambda action, resource: authorizer.decide(caller, action, resource, keys)[1].allowed
+            return
+        namespace = NAMESPACES[prefix]
         for access in operation.accesses:
             resource = namespace.arn(access.resource, params, region=request.region, account=request.account_id)
             authorizer.authorize(caller, access.action, resource, keys, quote_resource=namespace is S3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
@@ -36,6 +36,8 @@ class Request:
     client_ip: str = ""
     #: Whether the request came over TLS, for aws:SecureTransport.
     secure_transport: bool = False
+    #: Set by the IAM guard for a `per_item` operation: may the caller perform (action, resource)?
+    may: Callable[[str, str], bool] | None = None
 
     @property
     def path(self) -> str:

@@ -73,6 +73,9 @@ class Operation(Generic[H]):
     always_allowed: bool = False
     #: Further permissions the call needs (CopyObject also reads its source).
     also: tuple[Access, ...] = ()
+    #: The handler authorizes each item it acts on through `Request.may` (DeleteObjects: s3:DeleteObject
+    #: per key, refused keys reported one by one); the guard checks no access of its own.
+    per_item: bool = False
 
     @property
     def accesses(self) -> tuple[Access, ...]:
@@ -105,10 +108,10 @@ class ServiceNamespace:
 
     def op(self, name: str, handler: H, resource: str = ANY, *, action: str | None = None,
            audit: Audit = Audit.MANAGEMENT, read_only: bool = False, always_allowed: bool = False,
-           also: Iterable[Access] = ()) -> Operation[H]:
+           also: Iterable[Access] = (), per_item: bool = False) -> Operation[H]:
         """An entry whose action is `<prefix>:<name>` unless `action` names another."""
         return Operation(name, handler, f"{self.name}:{action or name}", resource, audit, read_only,
-                         always_allowed, tuple(also))
+                         always_allowed, tuple(also), per_item)
 
     def arn(self, template: str, params: Mapping[str, Any], *, region: str, account: str) -> str:
         """The ARN `template` names for these parameters; `*` stays `*`."""

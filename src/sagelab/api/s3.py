@@ -373,7 +373,11 @@ class S3Face:
         keys, quiet = s3_xml.parse_delete(read_payload(call.headers, call.request.body).data)
         self.blobs.head_bucket(call.bucket)
         deleted, failures = [], []
+        may = call.request.may
         for key in keys:
+            if may is not None and not may("s3:DeleteObject", f"arn:aws:s3:::{call.bucket}/{key}"):
+                failures.append(s3_xml.DeleteFailure(key, "AccessDenied", "Access Denied"))
+                continue
             try:
                 self.blobs.delete(call.bucket, key)
             except S3Error as error:
@@ -521,8 +525,10 @@ class S3Face:
         S3.op("DeleteBucketPolicy", delete_bucket_policy, "{Bucket}"),
         S3.op("ListMultipartUploads", list_multipart_uploads, "{Bucket}", action="ListBucketMultipartUploads",
               read_only=True),
-        # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body.
-        S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA),
+        # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
+        # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
+        S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
+              per_item=True),
         S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
         S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE]),
