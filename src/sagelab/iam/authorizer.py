@@ -28,7 +28,7 @@ from sagelab.iam import principals
 from sagelab.iam.directory import ROLE, USER, IamDirectory, NamedPolicy
 from sagelab.iam.errors import NoSuchEntity
 from sagelab.iam.principals import Caller, CallerKind
-from sagelab.iam.sessions import SessionStore
+from sagelab.iam.sessions import Session, SessionStore
 from sagelab.lake.bucket_policies import BucketPolicies
 from sagelab.security.policy_document import PolicyDocument, PolicyKind, parse_policy
 from sagelab.security.policy_evaluation import (
@@ -71,6 +71,7 @@ class Authorizer:
         self._lock = threading.Lock()
         self._secrets: dict[str, str] = {}
         self._callers: dict[str, Caller] = {}
+        self._issued: dict[str, Session] = {}
         self._policy_sets: dict[tuple[Any, ...], PolicySet] = {}
         self._policy_labels: dict[tuple[CallerKind, str], dict[str, NamedPolicy]] = {}
         directory.subscribe(self.invalidate)
@@ -90,7 +91,7 @@ class Authorizer:
         secret = self._secrets.get(access_key_id)
         if secret is not None:
             return secret
-        session = self.sessions.get(access_key_id)
+        session = self._session(access_key_id)
         if session is not None:
             secret = session.secret_access_key
         else:
@@ -122,8 +123,18 @@ class Authorizer:
             self._callers[access_key_id] = caller
         return caller
 
+    def _session(self, access_key_id: str) -> Session | None:
+        # A session never changes once issued: it is read from the store once.
+        session = self._issued.get(access_key_id)
+        if session is None:
+            session = self.sessions.get(access_key_id)
+            if session is not None:
+                with self._lock:
+                    self._issued[access_key_id] = session
+        return session
+
     def _session_caller(self, access_key_id: str, session_token: str | None) -> Caller:
-        session = self.sessions.get(access_key_id)
+        session = self._session(access_key_id)
         if session is None or not session.token_matches(session_token):
             raise InvalidSessionToken(INVALID_TOKEN)
         if session.expired():
