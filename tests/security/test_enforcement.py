@@ -69,6 +69,15 @@ def test_a_condition_on_s3_prefix_scopes_a_listing(server, iam, s3, bucket):
     assert error_of(lambda: client.list_objects_v2(Bucket=bucket))["Code"] == "AccessDenied"
 
 
+def test_a_policy_variable_names_the_callers_own_folder(server, iam, s3, bucket):
+    statement = allow("s3:PutObject", f"arn:aws:s3:::{bucket}/home/${{aws:username}}/*")
+    alice, bob = User(server, iam, statement), User(server, iam, statement)
+    alice.client("s3").put_object(Bucket=bucket, Key=f"home/{alice.name}/notes.txt", Body=b"mine")
+    refused = error_of(lambda: bob.client("s3").put_object(Bucket=bucket, Key=f"home/{alice.name}/x", Body=b"x"))
+    assert refused["Code"] == "AccessDenied"
+    bob.client("s3").put_object(Bucket=bucket, Key=f"home/{bob.name}/notes.txt", Body=b"his")
+
+
 def test_a_condition_on_instance_types_limits_what_may_be_asked_for(server, iam):
     user = User(server, iam, allow("sagemaker:CreateEndpointConfig", Condition={
         "ForAllValues:StringLike": {"sagemaker:InstanceTypes": ["ml.m5.*"]}}))

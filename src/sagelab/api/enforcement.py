@@ -25,9 +25,7 @@ from sagelab.api.operations import (
     STS,
     Operation,
     ServiceNamespace,
-    member,
 )
-from sagelab.iam.principals import CallerKind
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
@@ -108,12 +106,3 @@ class IamEnforcer:
             resource = namespace.arn(access.resource, params, region=request.region, account=request.account_id)
             authorizer.authorize(caller, access.action, resource, keys, quote_resource=namespace is S3)
 
-
-def caller_user_name(params: Mapping[str, Any], request: Request, platform: Platform) -> str | None:
-    """The UserName a request names, or else the signing user's own (IAM's default for key operations)."""
-    named = member(params, "UserName")
-    if named or request.principal is None:
-        return named
-    caller = platform.authorizer.caller(request.principal.access_key_id,
-                                        request.headers.get("x-amz-security-token"))
-    return caller.name if caller.kind is CallerKind.USER else None

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sagelab.api.enforcement import caller_user_name
 from sagelab.api.http import Request, Response
 from sagelab.api.operations import IAM, Call, OperationTable
 from sagelab.api.query_protocol import QueryService
 from sagelab.errors import ValidationError
 from sagelab.iam.directory import GROUP, ROLE, USER, IamDirectory
 from sagelab.iam.errors import InvalidIamInput, NoSuchEntity
+from sagelab.iam.principals import CallerKind
 from sagelab.security.policy_evaluation import PolicySource
 
 if TYPE_CHECKING:
@@ -134,10 +134,15 @@ class IamFace:
         return self.wire.answer(self, call, request)
 
     def _user_name(self, params: dict[str, Any], request: Request) -> str:
-        name = caller_user_name(params, request, self.platform)
-        if not name:
-            raise ValidationError("Must specify userName when calling with non-User credentials")
-        return name
+        """The UserName the request names, or else the signing user's own (IAM's default for key operations)."""
+        if params.get("UserName"):
+            return params["UserName"]
+        if request.principal is not None:
+            caller = self.platform.authorizer.caller(request.principal.access_key_id,
+                                                     request.headers.get("x-amz-security-token"))
+            if caller.kind is CallerKind.USER:
+                return caller.name
+        raise ValidationError("Must specify userName when calling with non-User credentials")
 
     # --- users -----------------------------------------------------------------------------------------
     def create_user(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
