@@ -47,6 +47,8 @@ INVALID_TOKEN = "The security token included in the request is invalid."
 EXPIRED_TOKEN = "The security token included in the request is expired"
 ROOT_CANNOT_ASSUME = "Roles may not be assumed by root accounts."
 _S3_ARN = "arn:aws:s3:::"
+#: Bound on remembered key-free decisions; past it they are forgotten at once and remembered anew.
+_KEYLESS_DECISIONS = 10_000
 _ASSUME_ROLE = "sts:assumerole"
 #: What root may always do to a bucket policy, whatever the policy says.
 _ROOT_POLICY_ACTIONS = frozenset({"s3:getbucketpolicy", "s3:putbucketpolicy", "s3:deletebucketpolicy"})
@@ -72,6 +74,10 @@ class Authorizer:
         self._secrets: dict[str, str] = {}
         self._callers: dict[str, Caller] = {}
         self._issued: dict[str, Session] = {}
+        #: (caller ARN, action, resource) -> the decision, for policy sets that read no condition key.
+        self._keyless: dict[tuple[str, str, str], Decision] = {}
+        #: Bumped by every change: what was worked out from the state before it is not cached after it.
+        self._generation = 0
         self._policy_sets: dict[tuple[Any, ...], PolicySet] = {}
         self._policy_labels: dict[tuple[CallerKind, str], dict[str, NamedPolicy]] = {}
         directory.subscribe(self.invalidate)
@@ -79,10 +85,12 @@ class Authorizer:
 
     def invalidate(self) -> None:
         with self._lock:
+            self._generation += 1
             self._secrets.clear()
             self._callers.clear()
             self._policy_sets.clear()
             self._policy_labels.clear()
+            self._keyless.clear()
         self.decisions.clear()
 
     # --- who signed -----------------------------------------------------------------------------------
@@ -176,6 +184,7 @@ class Authorizer:
         cached = self._policy_labels.get(owner)
         if cached is not None:
             return cached
+        generation = self._generation
         if caller.kind is CallerKind.USER:
             found = self.directory.user_policies(caller.name)
         elif self.directory.resources.get(ROLE, caller.name) is not None:
@@ -184,7 +193,8 @@ class Authorizer:
             found = []
         labelled = {policy.label: policy for policy in found}
         with self._lock:
-            self._policy_labels[owner] = labelled
+            if generation == self._generation:
+                self._policy_labels[owner] = labelled
         return labelled
 
     def _resource_policy(self, action_lower: str, resource: str) -> tuple[str, PolicyDocument | None, bool] | None:
@@ -211,6 +221,7 @@ class Authorizer:
         cached = self._policy_sets.get(key)
         if cached is not None:
             return cached
+        generation = self._generation
         identity = () if caller.is_root else tuple(
             (label, policy.document) for label, policy in self.identity_policies(caller).items())
         if resource_policy is None:
@@ -220,25 +231,43 @@ class Authorizer:
             policy_set = PolicySet(identity, document, resource_policy_name=name,
                                    require_resource_grant=must_grant)
         with self._lock:
-            self._policy_sets[key] = policy_set
+            if generation == self._generation:
+                self._policy_sets[key] = policy_set
         return policy_set
 
     def decide(self, caller: Caller, action: str, resource: str, keys: Keys = None
                ) -> tuple[RequestContext, Decision]:
-        """The decision on one access; `keys` are the request's condition keys, or a function making them
-        (called only when a policy that bears on the request reads any key)."""
+        """The decision on one access, with the request as the evaluator saw it; `keys` are the request's
+        condition keys, or a function making them (called only when a policy that bears on it reads a key)."""
+        decision, context = self._decide(caller, action, resource, keys)
+        return context or RequestContext(action, resource, caller.arn), decision
+
+    def _decide(self, caller: Caller, action: str, resource: str, keys: Keys
+                ) -> tuple[Decision, RequestContext | None]:
+        fast_key = (caller.arn, action, resource)
+        known = self._keyless.get(fast_key)
+        if known is not None:
+            return known, None
+        generation = self._generation
         action_lower = action.lower()
         if caller.is_root:
             if action_lower == _ASSUME_ROLE:
-                return RequestContext(action, resource, caller.arn), Decision(EvalDecision.IMPLICIT_DENY)
+                return Decision(EvalDecision.IMPLICIT_DENY), None
             if not action_lower.startswith("s3:") or action_lower in _ROOT_POLICY_ACTIONS:
-                return RequestContext(action, resource, caller.arn), Decision(EvalDecision.ALLOWED)
+                return Decision(EvalDecision.ALLOWED), None
         policy_set = self._policy_set(caller, action_lower, resource)
         context = RequestContext(action, resource, caller.arn, keys=self._keys(caller, policy_set, keys))
         decision = self.decisions.evaluate(policy_set, context)
         if caller.is_root and decision.decision is not EvalDecision.EXPLICIT_DENY:
             decision = Decision(EvalDecision.ALLOWED)  # only a bucket policy's Deny holds root
-        return context, decision
+        if not policy_set.relevant_keys:
+            # No condition key can change it: the next identical request skips the evaluator altogether.
+            with self._lock:
+                if len(self._keyless) >= _KEYLESS_DECISIONS:
+                    self._keyless.clear()
+                if generation == self._generation:
+                    self._keyless[fast_key] = decision
+        return decision, context
 
     @staticmethod
     def _keys(caller: Caller, policy_set: PolicySet, keys: Keys) -> dict[str, object]:
@@ -250,9 +279,10 @@ class Authorizer:
 
     def authorize(self, caller: Caller, action: str, resource: str, keys: Keys = None,
                   *, quote_resource: bool = False) -> None:
-        context, decision = self.decide(caller, action, resource, keys)
+        decision, _ = self._decide(caller, action, resource, keys)
         if decision.allowed:
             return
         if caller.is_root and action.lower() == _ASSUME_ROLE:
             raise AccessDenied(ROOT_CANNOT_ASSUME)
+        context = RequestContext(action, resource, caller.arn)  # the message names no condition key
         raise AccessDenied(denial_message(context, decision, quote_resource=quote_resource))
