@@ -189,6 +189,21 @@ def test_assume_role_is_refused_unless_the_trust_policy_allows_the_caller(server
     assert missing["Code"] == "AccessDenied"
 
 
+def test_a_trust_policy_can_require_an_external_id_and_session_policies_are_refused(server, iam):
+    user = User(server, iam)
+    role_arn = _role(iam, {"AWS": user.arn})
+    guarded = name("guarded")
+    guarded_arn = iam.create_role(RoleName=guarded, AssumeRolePolicyDocument=policy(
+        {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole",
+         "Condition": {"StringEquals": {"sts:ExternalId": "s3cret"}}}))["Role"]["Arn"]
+    sts = user.client("sts")
+    assert error_of(lambda: sts.assume_role(RoleArn=guarded_arn, RoleSessionName="job"))["Code"] == "AccessDenied"
+    assert sts.assume_role(RoleArn=guarded_arn, RoleSessionName="job", ExternalId="s3cret")["Credentials"]
+    narrowed = error_of(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="job",
+                                                 Policy=policy(allow("s3:GetObject"))))
+    assert (narrowed["status"], narrowed["Code"]) == (400, "ValidationError") and "Policy" in narrowed["Message"]
+
+
 def test_get_session_token_acts_as_the_user_and_refuses_session_credentials(server, iam):
     user = User(server, iam, allow("sagemaker:ListModels"))
     credentials = user.client("sts").get_session_token(DurationSeconds=900)["Credentials"]

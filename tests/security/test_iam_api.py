@@ -31,6 +31,13 @@ def test_users_round_trip_and_their_names_are_unique(iam):
     assert missing["Message"] == f"The user with name {user} cannot be found."
 
 
+def test_inputs_that_would_narrow_a_principal_and_are_not_enforced_are_refused(iam):
+    boundary = error_of(lambda: iam.create_user(UserName=name("bounded"),
+                                                PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess"))
+    assert (boundary["status"], boundary["Code"]) == (400, "InvalidInput")
+    assert "PermissionsBoundary" in boundary["Message"]
+
+
 def test_list_users_pages_with_marker_and_max_items(iam):
     prefix = f"/{name('page')}/"
     names = sorted(iam.create_user(UserName=name("u"), Path=prefix)["User"]["UserName"] for _ in range(5))

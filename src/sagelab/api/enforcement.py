@@ -74,6 +74,9 @@ def condition_keys(request: Request, operation: Operation[Any], params: Mapping[
     if operation.name in _S3_LISTINGS and operation.action == "s3:ListBucket":
         # A listing without a prefix lists from the top: policies grant that with "s3:prefix": [""].
         keys["s3:prefix"] = request.query.get("prefix", "")
+    if operation.action == "sts:AssumeRole":  # what trust policies test
+        keys["sts:RoleSessionName"] = params.get("RoleSessionName")
+        keys["sts:ExternalId"] = params.get("ExternalId")
     instance_types = INSTANCE_TYPES.get(operation.name) if operation.action.startswith("sagemaker:") else None
     if instance_types is not None:
         keys["sagemaker:InstanceTypes"] = instance_types(params) or None

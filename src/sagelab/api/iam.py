@@ -133,6 +133,15 @@ class IamFace:
     def answer(self, call: Call, request: Request) -> Response:
         return self.wire.answer(self, call, request)
 
+    @staticmethod
+    def _refuse_unapplied(params: dict[str, Any], *names: str) -> None:
+        """Inputs that would restrict what a principal may do, which sagelab does not enforce: refused, since
+        accepting them would grant more than the caller asked for."""
+        given = [name for name in names if params.get(name)]
+        if given:
+            raise InvalidIamInput(f"sagelab does not enforce {', '.join(given)} yet; leave "
+                                  f"{'it' if len(given) == 1 else 'them'} out.")
+
     def _user_name(self, params: dict[str, Any], request: Request) -> str:
         """The UserName the request names, or else the signing user's own (IAM's default for key operations)."""
         if params.get("UserName"):
@@ -146,6 +155,7 @@ class IamFace:
 
     # --- users -----------------------------------------------------------------------------------------
     def create_user(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        self._refuse_unapplied(params, "PermissionsBoundary")
         return {"User": self.directory.create_user(params["UserName"], params.get("Path"))}
 
     def get_user(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -192,6 +202,7 @@ class IamFace:
 
     # --- roles ------------------------------------------------------------------------------------------
     def create_role(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        self._refuse_unapplied(params, "PermissionsBoundary")
         role = self.directory.create_role(params["RoleName"], params["AssumeRolePolicyDocument"],
                                           path=params.get("Path"), description=params.get("Description", ""),
                                           max_session_duration=params.get("MaxSessionDuration"))
@@ -231,6 +242,8 @@ class IamFace:
 
     # --- simulation -------------------------------------------------------------------------------------
     def simulate_principal_policy(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        self._refuse_unapplied(params, "PolicyInputList", "PermissionsBoundaryPolicyInputList", "ResourcePolicy",
+                               "CallerArn", "ResourceOwner")
         source = params["PolicySourceArn"]
         authorizer = self.platform.authorizer
         caller = authorizer.caller_for_arn(source)

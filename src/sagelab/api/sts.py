@@ -57,6 +57,10 @@ class StsFace:
         return {"Account": self.platform.account_id}
 
     def assume_role(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        unapplied = [name for name in ("Policy", "PolicyArns", "SerialNumber", "TokenCode") if name in params]
+        if unapplied:  # a session policy only narrows a session: ignoring it would grant more than asked
+            raise StsValidationError(f"sagelab does not apply {', '.join(unapplied)} to sessions yet; call "
+                                     "AssumeRole without them (the session acts with the role's policies).")
         role = self.platform.iam.role_by_arn(params["RoleArn"])
         if role is None:
             raise AccessDenied(f"Role {params['RoleArn']} does not exist in this sagelab server.")
