@@ -143,13 +143,18 @@ def test_groups_list_their_members(iam):
     iam.delete_group(GroupName=group)
 
 
-def test_a_restart_keeps_users_keys_and_policies(tmp_path):
+def test_a_restart_keeps_users_keys_policies_bucket_policies_and_sessions(tmp_path):
     with ServerProcess(tmp_path / "home") as server:
         iam = server.client("iam")
         user = User(server, iam, allow("sagemaker:ListModels"))
         arn = iam.create_policy(PolicyName="lister", PolicyDocument=policy(allow("sagemaker:ListModels")))[
             "Policy"]["Arn"]
         iam.attach_user_policy(UserName=user.name, PolicyArn=arn)
+        server.client("s3").create_bucket(Bucket="kept-bucket")
+        server.client("s3").put_bucket_policy(Bucket="kept-bucket", Policy=policy({
+            "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "s3:ListBucket",
+            "Resource": "arn:aws:s3:::kept-bucket"}))
+        session = user.client("sts").get_session_token(DurationSeconds=900)["Credentials"]
     with ServerProcess(tmp_path / "home") as server:
         iam = server.client("iam")
         assert iam.get_user(UserName=user.name)["User"]["Arn"] == user.arn
@@ -158,3 +163,8 @@ def test_a_restart_keeps_users_keys_and_policies(tmp_path):
         user.server = server
         assert user.client("sagemaker").list_models()["Models"] == []  # the key still signs, the policy allows
         assert error_of(lambda: user.client("sagemaker").list_endpoints())["Code"] == "AccessDeniedException"
+        assert user.client("s3").list_objects_v2(Bucket="kept-bucket")["KeyCount"] == 0  # the bucket policy
+        temporary = server.client("sts", aws_access_key_id=session["AccessKeyId"],
+                                  aws_secret_access_key=session["SecretAccessKey"],
+                                  aws_session_token=session["SessionToken"])
+        assert temporary.get_caller_identity()["Arn"] == user.arn
