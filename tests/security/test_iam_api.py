@@ -38,6 +38,14 @@ def test_inputs_that_would_narrow_a_principal_and_are_not_enforced_are_refused(i
     assert "PermissionsBoundary" in boundary["Message"]
 
 
+def test_get_user_without_a_name_answers_the_caller(server, iam):
+    account = server.client("sts").get_caller_identity()["Account"]
+    root = iam.get_user()["User"]
+    assert (root["UserId"], root["Arn"]) == (account, f"arn:aws:iam::{account}:root")
+    user = User(server, iam, allow("iam:GetUser", f"arn:aws:iam::{account}:user/${{aws:username}}"))
+    assert user.client("iam").get_user()["User"]["Arn"] == user.arn
+
+
 def test_list_users_pages_with_marker_and_max_items(iam):
     prefix = f"/{name('page')}/"
     names = sorted(iam.create_user(UserName=name("u"), Path=prefix)["User"]["UserName"] for _ in range(5))

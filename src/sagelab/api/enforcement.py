@@ -15,17 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request
-from sagelab.api.operations import (
-    ATHENA,
-    GLUE,
-    IAM,
-    LOGS,
-    S3,
-    SAGEMAKER,
-    STS,
-    Operation,
-    ServiceNamespace,
-)
+from sagelab.api.operations import ATHENA, GLUE, IAM, LOGS, S3, SAGEMAKER, STS, Operation, ServiceNamespace
+from sagelab.iam.principals import CallerKind
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
@@ -105,6 +96,8 @@ class IamEnforcer:
             request.may = lambda action, resource: authorizer.decide(caller, action, resource, keys)[1].allowed
             return
         namespace = NAMESPACES[prefix]
+        if namespace is IAM and not params.get("UserName") and caller.kind is CallerKind.USER:
+            params = {**params, "UserName": caller.name}  # GetUser, CreateAccessKey, ... act on the caller then
         for access in operation.accesses:
             resource = namespace.arn(access.resource, params, region=request.region, account=request.account_id)
             authorizer.authorize(caller, access.action, resource, keys, quote_resource=namespace is S3)

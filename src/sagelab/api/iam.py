@@ -159,6 +159,11 @@ class IamFace:
         return {"User": self.directory.create_user(params["UserName"], params.get("Path"))}
 
     def get_user(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        if not params.get("UserName") and request.principal is not None:
+            caller = self.platform.authorizer.caller(request.principal.access_key_id,
+                                                     request.headers.get("x-amz-security-token"))
+            if caller.is_root:  # AWS answers the root user itself: no name, no path (and sagelab knows no
+                return {"User": {"UserId": caller.user_id, "Arn": caller.arn}}  # creation date of an account)
         return {"User": self.directory.get(USER, self._user_name(params, request))}
 
     def list_users(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
