@@ -50,6 +50,10 @@ class SagelabError(Exception):
             return self.s3_code
         return self.code
 
+    def message_for(self, protocol: str) -> str:
+        """The message in the protocol's own wording (the same for most errors)."""
+        return self.message
+
 
 class ValidationError(SagelabError):
     code = "ValidationException"
@@ -140,10 +144,16 @@ class InvalidSessionToken(_CodedPerProtocol, AuthError):
     code = "UnrecognizedClientException"
     codes = {"query": "InvalidClientTokenId", "s3": "InvalidToken"}
 
+    def message_for(self, protocol: str) -> str:
+        return "The provided token is malformed or otherwise invalid." if protocol == "s3" else self.message
+
 
 class ExpiredSessionToken(_CodedPerProtocol, AuthError):
     code = "ExpiredTokenException"
     codes = {"query": "ExpiredToken", "s3": "ExpiredToken"}
+
+    def message_for(self, protocol: str) -> str:
+        return "The provided token has expired." if protocol == "s3" else self.message
 
 
 class AccessDenied(_CodedPerProtocol):

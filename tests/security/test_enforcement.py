@@ -235,13 +235,15 @@ def test_expired_and_tampered_session_tokens_are_refused_in_each_protocols_shape
     expired = _expired_session(server, account, user.name)
     refused = error_of(lambda: call(_session_client(server, service, expired)))
     assert (refused["status"], refused["Code"]) == (403, expired_code)
-    if service != "s3":
-        assert refused["Message"] == "The security token included in the request is expired"
+    assert refused["Message"] == ("The provided token has expired." if service == "s3" else
+                                  "The security token included in the request is expired")
     live = user.client("sts").get_session_token(DurationSeconds=900)["Credentials"]
     assert call(_session_client(server, service, live))["ResponseMetadata"]["HTTPStatusCode"] == 200
     tampered = {**live, "SessionToken": live["SessionToken"][:-4] + "AAAA"}
     refused = error_of(lambda: call(_session_client(server, service, tampered)))
     assert (refused["status"], refused["Code"]) == (403, invalid_code)
+    assert refused["Message"] == ("The provided token is malformed or otherwise invalid." if service == "s3" else
+                                  "The security token included in the request is invalid.")
 
 
 def test_simulate_principal_policy_answers_what_the_enforcer_decides(server, iam, account):
