@@ -126,10 +126,12 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
 
 # --- the requests wrk replays --------------------------------------------------------------------------
 def signed_headers(server: ServerProcess, path: str, body: bytes, *, content_type: str = "text/csv",
-                   service: str = "sagemaker", headers: dict[str, str] | None = None) -> dict[str, str]:
-    """Sign one POST once, for host 127.0.0.1:<port>; the headers are replayed verbatim by wrk. `headers`
-    replaces the default Content-Type/Accept pair (Kinesis names its operation in X-Amz-Target)."""
-    akid, secret = server.credentials()
+                   service: str = "sagemaker", headers: dict[str, str] | None = None,
+                   credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """Sign one POST once, for host 127.0.0.1:<port> (with the root key unless `credentials` are given); the
+    headers are replayed verbatim by wrk. `headers` replaces the default Content-Type/Accept pair (Kinesis
+    names its operation in X-Amz-Target)."""
+    akid, secret = credentials or server.credentials()
     request = AWSRequest(method="POST", url=f"http://127.0.0.1:{server.port}{path}", data=body,
                          headers=headers or {"Content-Type": content_type, "Accept": content_type})
     SigV4Auth(Credentials(akid, secret), service, server.region).add_auth(request)  # sets X-Amz-Date now

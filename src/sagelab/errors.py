@@ -11,10 +11,13 @@
     ├── AuthError                     rejected credentials or signature (400/403)
     │   ├── MissingAuthentication     MissingAuthenticationTokenException
     │   ├── IncompleteSignature       IncompleteSignatureException
-    │   ├── UnrecognizedClient        UnrecognizedClientException   (S3: InvalidAccessKeyId)
+    │   ├── UnrecognizedClient        UnrecognizedClientException   (S3: InvalidAccessKeyId, query: InvalidClientTokenId)
     │   ├── SignatureMismatch         InvalidSignatureException     (S3: SignatureDoesNotMatch)
     │   ├── RequestExpired            InvalidSignatureException     (S3: RequestTimeTooSkewed)
-    │   └── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
+    │   ├── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
+    │   ├── InvalidSessionToken       InvalidClientTokenId (query), UnrecognizedClientException (JSON), InvalidToken (S3)
+    │   └── ExpiredSessionToken       ExpiredToken (query, S3), ExpiredTokenException (JSON)
+    ├── AccessDenied                  AccessDenied (S3, query), AccessDeniedException (JSON) (403): IAM refused
     ├── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
     ├── InvocationValidationError     ValidationError (400)        sagemaker-runtime's bad request
     ├── ModelError                    ModelError (424)             the model answered 4xx/5xx
@@ -46,6 +49,10 @@ class SagelabError(Exception):
         if protocol == "s3" and self.s3_code:
             return self.s3_code
         return self.code
+
+    def message_for(self, protocol: str) -> str:
+        """The message in the protocol's own wording (the same for most errors)."""
+        return self.message
 
 
 class ValidationError(SagelabError):
@@ -100,6 +107,10 @@ class UnrecognizedClient(AuthError):
     code = "UnrecognizedClientException"
     s3_code = "InvalidAccessKeyId"
 
+    def code_for(self, protocol: str) -> str:
+        # IAM and STS name an unknown key the way they name a bad token.
+        return "InvalidClientTokenId" if protocol == "query" else super().code_for(protocol)
+
 
 class SignatureMismatch(AuthError):
     code = "InvalidSignatureException"
@@ -115,6 +126,42 @@ class ContentHashMismatch(AuthError):
     code = "InvalidSignatureException"
     s3_code = "XAmzContentSHA256Mismatch"
     status = 400
+
+
+class _CodedPerProtocol(SagelabError):
+    """An error whose code is spelled differently by each protocol family."""
+
+    #: protocol ("s3", "query", "json", "rest-json") -> code; absent protocols use `code`.
+    codes: dict[str, str] = {}
+
+    def code_for(self, protocol: str) -> str:
+        return self.codes.get(protocol, self.code)
+
+
+class InvalidSessionToken(_CodedPerProtocol, AuthError):
+    """A session token that no session of this server issued, or that does not belong to the access key."""
+
+    code = "UnrecognizedClientException"
+    codes = {"query": "InvalidClientTokenId", "s3": "InvalidToken"}
+
+    def message_for(self, protocol: str) -> str:
+        return "The provided token is malformed or otherwise invalid." if protocol == "s3" else self.message
+
+
+class ExpiredSessionToken(_CodedPerProtocol, AuthError):
+    code = "ExpiredTokenException"
+    codes = {"query": "ExpiredToken", "s3": "ExpiredToken"}
+
+    def message_for(self, protocol: str) -> str:
+        return "The provided token has expired." if protocol == "s3" else self.message
+
+
+class AccessDenied(_CodedPerProtocol):
+    """IAM refused the call: no policy allows it, or one denies it."""
+
+    code = "AccessDeniedException"
+    codes = {"query": "AccessDenied", "s3": "AccessDenied"}
+    status = 403
 
 
 class S3Error(SagelabError):

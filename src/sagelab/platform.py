@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from sagelab.hosting.fleet import Fleet
     from sagelab.hosting.invocation_metrics import InvocationMetrics
     from sagelab.hosting.models import EndpointConfigService, ModelService
+    from sagelab.iam.authorizer import Authorizer
+    from sagelab.iam.directory import IamDirectory
+    from sagelab.iam.sessions import SessionStore
+    from sagelab.lake.bucket_policies import BucketPolicies
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
     from sagelab.streams.service import StreamService
@@ -245,6 +249,32 @@ class Platform:
         return AnalyticsService(resources=self.resources, account=self.account, streams=self.streams,
                                 firehose=self.firehose)
 
+    @functools.cached_property
+    def iam(self) -> IamDirectory:
+        from sagelab.iam.directory import IamDirectory
+
+        return IamDirectory(resources=self.resources, account=self.account)
+
+    @functools.cached_property
+    def sessions(self) -> SessionStore:
+        from sagelab.iam.sessions import SessionStore
+
+        return SessionStore(resources=self.resources, account=self.account)
+
+    @functools.cached_property
+    def bucket_policies(self) -> BucketPolicies:
+        from sagelab.lake.bucket_policies import BucketPolicies
+
+        return BucketPolicies(resources=self.resources)
+
+    @functools.cached_property
+    def authorizer(self) -> Authorizer:
+        from sagelab.iam.authorizer import Authorizer
+
+        root_key = self.credentials.access_key_id if self.credentials else ""
+        return Authorizer(directory=self.iam, sessions=self.sessions, bucket_policies=self.bucket_policies,
+                          account=self.account, root_access_key_id=root_key)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -270,6 +300,7 @@ class Platform:
         self.streams.recover()
         self.firehose.recover()
         self.analytics.recover()
+        self.sessions.purge_expired()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -280,7 +311,7 @@ class Platform:
     def lookup_secret(self, access_key_id: str) -> str | None:
         if self.credentials and access_key_id == self.credentials.access_key_id:
             return self.credentials.secret_access_key
-        return None
+        return self.authorizer.secret_for(access_key_id)
 
     def close(self) -> None:
         if self._stop_flushing is not None:

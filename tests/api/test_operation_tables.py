@@ -33,7 +33,7 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
 #: botocore service -> the IAM prefix of its actions.
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
-            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics"}
+            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
@@ -108,10 +108,13 @@ def test_every_action_is_the_services_prefix_and_an_action_name(table: Operation
 @pytest.mark.parametrize(("table", "operation"), ENTRIES)
 def test_describe_list_get_and_head_operations_are_read_only(table: OperationTable, operation: Operation):
     # InvokeEndpoint changes nothing (IAM classes it Read), though CloudTrail records no event for it.
-    reads = operation.name.startswith(("Describe", "List", "Get", "BatchGet", "Head", "Filter", "Invoke"))
+    # CloudTrail marks AssumeRole and SimulatePrincipalPolicy read-only: they change no resource.
+    reads = operation.name.startswith(("Describe", "List", "Get", "BatchGet", "Head", "Filter", "Invoke",
+                                       "Simulate", "Assume"))
     writes = operation.name.startswith(("Create", "Update", "Delete", "Put", "Start", "Stop", "Add", "Reset",
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
-                                        "BatchStop", "Split", "Merge", "Increase", "Decrease", "Remove"))
+                                        "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
+                                        "Remove"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
@@ -162,7 +165,8 @@ def test_what_cloudtrail_does_not_record_and_what_iam_cannot_refuse():
     assert not_recorded == {("sagemaker-runtime", "InvokeEndpoint"), ("logs", "GetLogEvents"),
                             ("logs", "FilterLogEvents"), ("firehose", "PutRecord"), ("firehose", "PutRecordBatch")}
     always = {(t.model_name, o.name) for t in TABLES for o in t if o.always_allowed}
-    assert always == {("sts", "GetCallerIdentity")}
+    # GetSessionToken: "No permissions are required for users to perform this operation" (STS reference).
+    assert always == {("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")}
     assert BY_MODEL["sts"]["GetCallerIdentity"].action == "sts:GetCallerIdentity"
 
 
@@ -198,6 +202,10 @@ def test_resource_arns_are_rendered_the_way_each_service_spells_them():
     assert _arn("logs", "GetLogEvents", stream) == (
         "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/TrainingJobs:log-stream:j/1")
     assert _arn("sts", "GetCallerIdentity", {}) == "*"
+    # IAM is global: its ARNs name the account but no region.
+    assert _arn("iam", "GetUser", {"UserName": "alice"}) == "arn:aws:iam::123456789012:user/alice"
+    role = "arn:aws:iam::123456789012:role/trainer"
+    assert _arn("sts", "AssumeRole", {"RoleArn": role, "RoleSessionName": "s"}) == role
 
 
 def test_a_member_given_as_an_arn_names_the_resource_and_a_missing_one_any():
@@ -244,6 +252,7 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("PUT", "/b/k", "partNumber=1&uploadId=u", {"x-amz-copy-source": "src/k2"}),
     ("POST", "/b/k", "uploadId=u", {}), ("DELETE", "/b/k", "uploadId=u", {}),
     ("GET", "/b/k", "uploadId=u", {}),
+    ("PUT", "/b", "policy", {}), ("GET", "/b", "policy", {}), ("DELETE", "/b", "policy", {}),
 ]
 
 

@@ -152,9 +152,18 @@ def test_the_endpoint_can_come_from_the_environment_instead(aws, server, tmp_pat
 
 
 def test_a_command_sagelab_does_not_answer_fails_clearly(aws):
-    done = aws.run("iam", "list-users", check=False)
+    done = aws.run("sns", "list-topics", check=False)
     assert done.returncode != 0
-    assert "UnknownOperationException" in done.stderr and "ListUsers" in done.stderr
+    assert "UnknownOperationException" in done.stderr and "ListTopics" in done.stderr
+
+
+def test_iam_users_and_their_keys_from_the_cli(aws):
+    user = unique("cli-user")
+    created = json.loads(aws.run("iam", "create-user", "--user-name", user).stdout)["User"]
+    key = json.loads(aws.run("iam", "create-access-key", "--user-name", user).stdout)["AccessKey"]
+    assert key["UserName"] == user and key["AccessKeyId"].startswith("AKIA")
+    assert user in [u["UserName"] for u in json.loads(aws.run("iam", "list-users").stdout)["Users"]]
+    assert created["Arn"].endswith(f":user/{user}")
 
 
 def test_sagelab_env_prints_exports_for_a_home(tmp_path, capsys):

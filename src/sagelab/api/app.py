@@ -88,7 +88,8 @@ class SagelabApp:
         request = Request(method=scope["method"], raw_path=scope.get("raw_path", scope["path"].encode()).decode(
             "latin-1").split("?", 1)[0], raw_query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers, body=bytes(body), request_id=request_id, account_id=self.account_id,
-            region=self.default_region, received_at=received_at)
+            region=self.default_region, received_at=received_at, client_ip=(scope.get("client") or ("",))[0],
+            secure_transport=scope.get("scheme") == "https")
         service = service_of(headers) or self._guess_service(request)
         face = self.faces.get(service)
         if face is not None and hasattr(face, "face_for"):
@@ -116,6 +117,8 @@ class SagelabApp:
         request.operation = call.operation
         for guard in self.guards:
             guard(request, call.operation, call.params)
+        if call.invalid_input is not None:
+            raise call.invalid_input
         return call
 
     def _answer(self, face: Face, request: Request) -> Response:

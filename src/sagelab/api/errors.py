@@ -11,20 +11,21 @@ from sagelab.errors import SagelabError
 
 def render_error(error: SagelabError, protocol: str, request_id: str, resource: str = "") -> Response:
     code = error.code_for(protocol)
+    message = error.message_for(protocol)
     base_headers = [("x-amzn-RequestId", request_id)]
     if protocol == "s3":
         fields = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in getattr(error, "fields", {}).items())
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
-                f"<Message>{escape(error.message)}</Message>{fields}"
+                f"<Message>{escape(message)}</Message>{fields}"
                 f"<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId></Error>")
         return Response(status=error.status, body=body.encode(), content_type="application/xml",
                         headers=[("x-amz-request-id", request_id)])
     if protocol == "query":
         body = (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
-                f"<Code>{escape(code)}</Code><Message>{escape(error.message)}</Message></Error>"
+                f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
         return Response(status=error.status, body=body.encode(), content_type="text/xml", headers=base_headers)
-    payload: dict[str, object] = {"__type": code, "message": error.message}
+    payload: dict[str, object] = {"__type": code, "message": message}
     payload.update(getattr(error, "fields", {}))
     content_type = JSON_11 if protocol == "json" else "application/json"
     return Response(status=error.status, body=json.dumps(payload).encode(), content_type=content_type,

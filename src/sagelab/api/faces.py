@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sagelab.api.app import Face, SagelabApp
+from sagelab.api.enforcement import IamEnforcer
 from sagelab.security.sigv4 import SigV4Verifier
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ def face_classes() -> dict[str, type]:
     from sagelab.api.athena import AthenaFace
     from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
+    from sagelab.api.iam import IamFace
     from sagelab.api.kinesis import KinesisFace
     from sagelab.api.kinesisanalytics import KinesisAnalyticsFace
     from sagelab.api.logs import LogsFace
@@ -30,7 +32,7 @@ def face_classes() -> dict[str, type]:
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
-            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace}
+            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:
@@ -48,5 +50,7 @@ def build_faces(platform: Platform) -> dict[str, Face]:
 def build_app(platform: Platform) -> SagelabApp:
     settings = platform.settings
     verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
+    # IAM holds every signed caller to its policies; with auth off there is no caller to hold.
+    guards = [IamEnforcer(platform)] if settings.auth else []
     return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
-                      account_id=platform.account_id, on_shutdown=platform.close)
+                      account_id=platform.account_id, on_shutdown=platform.close, guards=guards)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
@@ -32,6 +32,12 @@ class Request:
     received_at: float = 0.0
     #: The operation the request was resolved to (set before its handler runs), for guards and auditing.
     operation: Operation[Any] | None = None
+    #: The client's address (the ASGI scope's client), for aws:SourceIp.
+    client_ip: str = ""
+    #: Whether the request came over TLS, for aws:SecureTransport.
+    secure_transport: bool = False
+    #: Set by the IAM guard for a `per_item` operation: may the caller perform (action, resource)?
+    may: Callable[[str, str], bool] | None = None
 
     @property
     def path(self) -> str:

@@ -18,7 +18,7 @@ import botocore.session
 from sagelab.api.http import Request, Response, json_response
 from sagelab.api.operations import Call, OperationTable
 from sagelab.api.validation import validate
-from sagelab.errors import SagelabError, UnknownOperation
+from sagelab.errors import SagelabError, UnknownOperation, ValidationError
 
 #: (face, validated parameters, request) -> the response document.
 Handler = Callable[[Any, dict[str, Any], Request], dict[str, Any] | None]
@@ -56,7 +56,10 @@ class JsonService:
             raise SerializationError("The request body must be a JSON object.")
         model = self.service_model()
         if name in model.operation_names:
-            validate(params, model.operation_model(name).input_shape)
+            try:
+                validate(params, model.operation_model(name).input_shape)
+            except ValidationError as invalid:
+                return Call(operation, params, invalid_input=invalid)
         return Call(operation, params)
 
     def answer(self, face: Any, call: Call, request: Request) -> Response:

@@ -6,8 +6,8 @@ CloudTrail records it. Faces dispatch through their table, so an operation is an
 entry; the tables are class-level values, readable without a Platform (the support table reads them so).
 
 A resource is `*` when the action is not scoped to a resource, or else an ARN template: the part after
-`arn:aws:<service>:<region>:<account>:` (after `arn:aws:s3:::` for S3), with placeholders for the
-request's input members. `{Member}` is a top-level member of the operation's botocore input shape,
+`arn:aws:<service>:<region>:<account>:` (after `arn:aws:s3:::` for S3, after `arn:aws:iam::<account>:` for
+IAM), with placeholders for the request's input members. `{Member}` is a top-level member of the operation's botocore input shape,
 `{Member.Inner}` a member inside it, `{First|Second}` the first of the two the request gives; `{region}`
 and `{account}` are the request's. A member the request leaves out stands for any resource (`*`). A member
 given as an ARN (SageMaker's name-or-ARN members, Logs' logGroupIdentifier) names the resource itself, up
@@ -73,6 +73,9 @@ class Operation(Generic[H]):
     always_allowed: bool = False
     #: Further permissions the call needs (CopyObject also reads its source).
     also: tuple[Access, ...] = ()
+    #: The handler authorizes each item it acts on through `Request.may` (DeleteObjects: s3:DeleteObject
+    #: per key, refused keys reported one by one); the guard checks no access of its own.
+    per_item: bool = False
 
     @property
     def accesses(self) -> tuple[Access, ...]:
@@ -86,6 +89,9 @@ class Call:
 
     operation: Operation[Any]
     params: Mapping[str, Any]
+    #: Why the input is invalid, when it is: raised only once the guards admitted the call, since AWS
+    #: authorizes a request before it validates it (a caller without permission is refused, not corrected).
+    invalid_input: Exception | None = dataclasses.field(default=None, kw_only=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,21 +101,26 @@ class ServiceNamespace:
     name: str
     #: S3 ARNs name no region and no account: `arn:aws:s3:::bucket/key`.
     regional: bool = True
+    #: A global service whose ARNs still name the account: `arn:aws:iam::123456789012:user/alice`.
+    global_with_account: bool = False
     #: SageMaker lower-cases resource names in its ARNs (as `sagelab.arns` does).
     lower_names: bool = False
 
     def op(self, name: str, handler: H, resource: str = ANY, *, action: str | None = None,
            audit: Audit = Audit.MANAGEMENT, read_only: bool = False, always_allowed: bool = False,
-           also: Iterable[Access] = ()) -> Operation[H]:
+           also: Iterable[Access] = (), per_item: bool = False) -> Operation[H]:
         """An entry whose action is `<prefix>:<name>` unless `action` names another."""
         return Operation(name, handler, f"{self.name}:{action or name}", resource, audit, read_only,
-                         always_allowed, tuple(also))
+                         always_allowed, tuple(also), per_item)
 
     def arn(self, template: str, params: Mapping[str, Any], *, region: str, account: str) -> str:
         """The ARN `template` names for these parameters; `*` stays `*`."""
         if template == ANY:
             return ANY
-        rendered = f"arn:aws:{self.name}:{region}:{account}:" if self.regional else f"arn:aws:{self.name}:::"
+        if self.regional:
+            rendered = f"arn:aws:{self.name}:{region}:{account}:"
+        else:
+            rendered = f"arn:aws:{self.name}::{account if self.global_with_account else ''}:"
         end = 0
         for placeholder in _PLACEHOLDER.finditer(template):
             rendered += template[end:placeholder.start()]
@@ -209,3 +220,4 @@ STS = ServiceNamespace("sts")
 KINESIS = ServiceNamespace("kinesis")
 FIREHOSE = ServiceNamespace("firehose")
 KINESIS_ANALYTICS = ServiceNamespace("kinesisanalytics")
+IAM = ServiceNamespace("iam", regional=False, global_with_account=True)

@@ -159,7 +159,10 @@ class QueryService:
                                   f"{model.metadata['apiVersion']}.")
         input_shape = model.operation_model(action).input_shape
         params = _read(form, input_shape, "") if input_shape is not None else {}
-        validate(params, input_shape)
+        try:
+            validate(params, input_shape)
+        except ValidationError as invalid:
+            return Call(operation, params, invalid_input=invalid)
         return Call(operation, params)
 
     def answer(self, face: Any, call: Call, request: Request) -> Response:

@@ -63,6 +63,8 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "HEAD", None): "HeadBucket", (BUCKET, "GET", None): "ListObjects",
     (BUCKET, "GET", "location"): "GetBucketLocation", (BUCKET, "GET", "uploads"): "ListMultipartUploads",
     (BUCKET, "POST", "delete"): "DeleteObjects",
+    (BUCKET, "PUT", "policy"): "PutBucketPolicy", (BUCKET, "GET", "policy"): "GetBucketPolicy",
+    (BUCKET, "DELETE", "policy"): "DeleteBucketPolicy",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
     (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
@@ -306,6 +308,7 @@ class S3Face:
     def delete_bucket(self, call: S3Call) -> Response:
         stale = self.uploads.uploads(call.bucket)
         self.blobs.delete_bucket(call.bucket)
+        self.platform.bucket_policies.delete(call.bucket)
         for upload in stale:
             self.uploads.abort(upload.upload_id, upload.bucket, upload.key)
         return Response(status=204)
@@ -313,6 +316,27 @@ class S3Face:
     def head_bucket(self, call: S3Call) -> Response:
         self.blobs.head_bucket(call.bucket)
         return Response(headers=[("x-amz-bucket-region", call.request.region)])
+
+    # --- bucket policies: the resource policy the enforcer evaluates for the bucket's calls ---------------
+    def put_bucket_policy(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        body = read_payload(call.headers, call.request.body).data
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise S3Error("MalformedPolicy", "Policies must be valid JSON text in UTF-8.", 400) from None
+        self.platform.bucket_policies.put(call.bucket, text)
+        return Response(status=204)
+
+    def get_bucket_policy(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        return Response(body=self.platform.bucket_policies.text(call.bucket).encode(),
+                        content_type="application/json")
+
+    def delete_bucket_policy(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        self.platform.bucket_policies.delete(call.bucket)
+        return Response(status=204)
 
     def get_bucket_location(self, call: S3Call) -> Response:
         self.blobs.head_bucket(call.bucket)
@@ -349,7 +373,11 @@ class S3Face:
         keys, quiet = s3_xml.parse_delete(read_payload(call.headers, call.request.body).data)
         self.blobs.head_bucket(call.bucket)
         deleted, failures = [], []
+        may = call.request.may
         for key in keys:
+            if may is not None and not may("s3:DeleteObject", f"arn:aws:s3:::{call.bucket}/{key}"):
+                failures.append(s3_xml.DeleteFailure(key, "AccessDenied", "Access Denied"))
+                continue
             try:
                 self.blobs.delete(call.bucket, key)
             except S3Error as error:
@@ -492,10 +520,15 @@ class S3Face:
         S3.op("ListObjectsV2", list_objects, "{Bucket}", action="ListBucket", audit=Audit.DATA,
               read_only=True),
         S3.op("GetBucketLocation", get_bucket_location, "{Bucket}", read_only=True),
+        S3.op("PutBucketPolicy", put_bucket_policy, "{Bucket}"),
+        S3.op("GetBucketPolicy", get_bucket_policy, "{Bucket}", read_only=True),
+        S3.op("DeleteBucketPolicy", delete_bucket_policy, "{Bucket}"),
         S3.op("ListMultipartUploads", list_multipart_uploads, "{Bucket}", action="ListBucketMultipartUploads",
               read_only=True),
-        # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body.
-        S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA),
+        # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
+        # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
+        S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
+              per_item=True),
         S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
         S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE]),

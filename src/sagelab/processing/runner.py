@@ -21,6 +21,7 @@ from sagelab.compute.engine import resolve_target
 from sagelab.containers import paths as container_paths
 from sagelab.containers import user_process
 from sagelab.errors import SagelabError
+from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.process_parts import ProcessParts
 from sagelab.processing import framework_bundle, states
@@ -53,6 +54,8 @@ class ProcessingRun(JobRun):
         resource = self.parts.resources.get(states.KIND, self.job_name)
         request = resource.doc["_Request"]
         spec = parse_processing_job(request)
+        # The job acts as its role when the role is one of this server's (else it may read anything).
+        self.role = RoleAccess.for_role(self.parts.resources, self.parts.account, request.get("RoleArn"))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self._update(states.start)
         try:
@@ -76,8 +79,10 @@ class ProcessingRun(JobRun):
             if item.app_managed:
                 continue
             try:
+                if self.role is not None:
+                    self.role.require_read(self.parts.blobs, item.uri)
                 count = download_input(self.parts.blobs, item, self.local(item.local_path))
-            except DataError as exc:
+            except (DataError, RoleAccessDenied) as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             self._say(f"Input {item.name}: {count} object(s) from {item.uri} at {item.local_path}")
         for item in spec.outputs:
@@ -165,8 +170,13 @@ class ProcessingRun(JobRun):
 
     def _upload(self, spec: ProcessingJobSpec) -> None:
         for item in spec.outputs:
+            folder = self.local(item.local_path)
             try:
-                written = upload_output(self.parts.blobs, item, self.local(item.local_path))
-            except DataError as exc:
+                if self.role is not None:
+                    for path in sorted(folder.rglob("*")):
+                        if path.is_file():
+                            self.role.require_write(item.uri.join(*path.relative_to(folder).parts))
+                written = upload_output(self.parts.blobs, item, folder)
+            except (DataError, RoleAccessDenied) as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             self._say(f"Output {item.name}: {len(written)} file(s) uploaded to {item.uri}")

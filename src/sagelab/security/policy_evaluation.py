@@ -369,10 +369,11 @@ class DecisionCache:
             self._entries.clear()
 
 
-def denial_message(request: RequestContext, decision: Decision) -> str:
-    """AWS's AccessDenied wording for a request that was not allowed."""
+def denial_message(request: RequestContext, decision: Decision, *, quote_resource: bool = False) -> str:
+    """AWS's AccessDenied wording for a request that was not allowed; S3 quotes the resource."""
     who = request.principal_arn or request.service_principal or "anonymous"
-    head = (f"User: {who} is not authorized to perform: {request.action} on resource: {request.resource}")
+    resource = f'"{request.resource}"' if quote_resource else request.resource
+    head = (f"User: {who} is not authorized to perform: {request.action} on resource: {resource}")
     if decision.decision is EvalDecision.EXPLICIT_DENY:
         source = decision.matched_statements[0].source
         kind = "an identity-based" if source is PolicySource.IDENTITY else "a resource-based"

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from sagelab.algorithms.base import DataError, TrainingContext
 from sagelab.errors import SagelabError
+from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.storage.resources import LeaseLost
 from sagelab.training import states
@@ -31,6 +32,8 @@ def run_training_job(log: TextIO, *, settings: dict[str, Any], job_name: str, le
 
 class TrainingRun(JobRun):
     kind = TRAINING_JOB
+    #: The job's role, when it is one of this server's: what the job may read and write.
+    role: RoleAccess | None = None
 
     def _secondary(self, status: str, **fields: Any) -> None:
         def mutate(res) -> None:
@@ -45,6 +48,8 @@ class TrainingRun(JobRun):
     def run(self) -> None:
         resource = self.parts.resources.get(states.KIND, self.job_name)
         spec = parse_training_job(resource.doc["_Request"], self.parts.algorithms)
+        # The job acts as its role when the role is one of this server's (else it may read anything).
+        self.role = RoleAccess.for_role(self.parts.resources, self.parts.account, resource.doc.get("RoleArn"))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             self._secondary("Downloading", TrainingStartTime=time.time())
@@ -85,9 +90,11 @@ class TrainingRun(JobRun):
         defaults = {name: c.default_content_type for c in spec.algorithm.channels for name in (c.name, *c.aliases)}
         for config in spec.channels:
             try:
+                if self.role is not None:
+                    self.role.require_read(self.parts.blobs, config.uri)
                 channels[config.name] = materialize(self.parts.blobs, config, self.work_dir,
                                                     defaults.get(config.name, "application/octet-stream"))
-            except DataError as exc:
+            except (DataError, RoleAccessDenied) as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
         return channels
 
@@ -100,6 +107,11 @@ class TrainingRun(JobRun):
 
     def _upload(self, spec: TrainingJobSpec, model_dir: Path, output_dir: Path) -> str:
         target = spec.output.join(self.job_name, "output", "model.tar.gz")
+        if self.role is not None:
+            try:
+                self.role.require_write(target)
+            except RoleAccessDenied as exc:
+                raise JobFailure(f"ClientError: {exc}") from exc
         self._put_tar(target.bucket, target.key, model_dir)
         if any(output_dir.iterdir()):
             out = spec.output.join(self.job_name, "output", "output.tar.gz")

@@ -22,7 +22,8 @@ from typing import Any, TextIO, TypeVar
 from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
 from sagelab.errors import S3Error, SagelabError, ValidationError
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
-from sagelab.hosting.models import StoredModels
+from sagelab.hosting.models import MODEL, StoredModels
+from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.blobs import BlobStore
 from sagelab.transform import states
@@ -65,10 +66,19 @@ class TransformRun(JobRun):
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             predictor = self._load_model(spec)
+            # A transform job acts as its model's execution role, when that is one of this server's roles.
+            model = self.parts.resources.get(MODEL, spec.model_name)
+            role = RoleAccess.for_role(self.parts.resources, self.parts.account,
+                                       model.doc.get("ExecutionRoleArn") if model is not None else None)
             try:
+                if role is not None:
+                    role.require_read(self.parts.blobs, spec.input.uri)
                 objects = list_input_objects(self.parts.blobs, spec.input)
+                if role is not None:
+                    for obj in objects:
+                        role.require_write(obj.output_uri(spec.output.path))
                 self.parts.blobs.head_bucket(spec.output.path.bucket)
-            except InputError as exc:
+            except (InputError, RoleAccessDenied) as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
             except S3Error as exc:
                 raise JobFailure(f"ClientError: cannot write to TransformOutput.S3OutputPath "
