@@ -53,6 +53,7 @@ def invoker(server: ServerProcess) -> tuple[str, str]:
 def guard_cost(home: Path, calls: int = 20_000) -> dict[str, float]:
     """Microseconds the IAM guard takes to admit one InvokeEndpoint, per signer, on a platform of its own."""
     from sagelab.api.enforcement import IamEnforcer
+    from sagelab.api.faces import service_namespaces
     from sagelab.api.http import Request
     from sagelab.api.runtime import RuntimeFace
     from sagelab.platform import Platform
@@ -70,8 +71,8 @@ def guard_cost(home: Path, calls: int = 20_000) -> dict[str, float]:
                                                                 f"endpoint/{ENDPOINT}"}]}))
         keys = {"root": platform.credentials.access_key_id,
                 "iam-user": platform.iam.create_access_key("invoker")["AccessKeyId"]}
-        guard, operation, params = IamEnforcer(platform), RuntimeFace.operations["InvokeEndpoint"], {
-            "EndpointName": ENDPOINT}
+        guard, operation = IamEnforcer(platform, service_namespaces()), RuntimeFace.operations["InvokeEndpoint"]
+        params = {"EndpointName": ENDPOINT}
         cost = {}
         for name, akid in keys.items():
             request = Request(method="POST", raw_path=f"/endpoints/{ENDPOINT}/invocations", raw_query="",

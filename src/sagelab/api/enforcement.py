@@ -15,14 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sagelab.api.http import Request
-from sagelab.api.operations import ATHENA, GLUE, IAM, LOGS, S3, SAGEMAKER, STS, Operation, ServiceNamespace
+from sagelab.api.operations import IAM, S3, Operation, ServiceNamespace
 from sagelab.iam.principals import CallerKind
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
 
-#: IAM action prefix -> how that service spells its ARNs.
-NAMESPACES: dict[str, ServiceNamespace] = {ns.name: ns for ns in (SAGEMAKER, S3, GLUE, ATHENA, LOGS, STS, IAM)}
 _S3_LISTINGS = frozenset({"ListObjects", "ListObjectsV2"})
 
 
@@ -75,10 +73,12 @@ def condition_keys(request: Request, operation: Operation[Any], params: Mapping[
 
 
 class IamEnforcer:
-    """A `Guard` for `SagelabApp`: built on the platform, it reaches the authorizer per call."""
+    """A `Guard` for `SagelabApp`: built on the platform, it reaches the authorizer per call. `namespaces`
+    (IAM action prefix -> how that service spells its ARNs) comes from the faces' operation tables."""
 
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Platform, namespaces: Mapping[str, ServiceNamespace]):
         self.platform = platform
+        self.namespaces = dict(namespaces)
 
     def __call__(self, request: Request, operation: Operation[Any], params: Mapping[str, Any]) -> None:
         if request.principal is None:  # auth is off: there is no caller to hold to a policy
@@ -95,7 +95,7 @@ class IamEnforcer:
         if operation.per_item:
             request.may = lambda action, resource: authorizer.decide(caller, action, resource, keys)[1].allowed
             return
-        namespace = NAMESPACES[prefix]
+        namespace = self.namespaces[prefix]
         if namespace is IAM and not params.get("UserName") and caller.kind is CallerKind.USER:
             params = {**params, "UserName": caller.name}  # GetUser, CreateAccessKey, ... act on the caller then
         for access in operation.accesses:

@@ -13,7 +13,7 @@ from sagelab.api.enforcement import IamEnforcer
 from sagelab.security.sigv4 import SigV4Verifier
 
 if TYPE_CHECKING:
-    from sagelab.api.operations import OperationTable
+    from sagelab.api.operations import OperationTable, ServiceNamespace
     from sagelab.platform import Platform
 
 
@@ -43,6 +43,11 @@ def operation_tables() -> tuple[OperationTable[Any], ...]:
     return (*(cls.operations for cls in face_classes().values()), RuntimeFace.operations)
 
 
+def service_namespaces() -> dict[str, ServiceNamespace]:
+    """IAM action prefix -> how that service spells its ARNs, for every service a table answers."""
+    return {table.namespace.name: table.namespace for table in operation_tables()}
+
+
 def build_faces(platform: Platform) -> dict[str, Face]:
     return {name: cls(platform) for name, cls in face_classes().items()}
 
@@ -51,6 +56,6 @@ def build_app(platform: Platform) -> SagelabApp:
     settings = platform.settings
     verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
     # IAM holds every signed caller to its policies; with auth off there is no caller to hold.
-    guards = [IamEnforcer(platform)] if settings.auth else []
+    guards = [IamEnforcer(platform, service_namespaces())] if settings.auth else []
     return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
                       account_id=platform.account_id, on_shutdown=platform.close, guards=guards)
