@@ -97,11 +97,13 @@ def test_each_host_gets_its_own_environment_and_share_of_the_data(server, sm, s3
 
 
 @pytest.mark.slow
-def test_torch_distributed_meets_across_hosts(server, sm, s3, bucket):
+# What the SDK sets for distribution={"torch_distributed": ...} and for {"pytorchddp": ...}.
+@pytest.mark.parametrize("flag", ["sagemaker_torch_distributed_enabled", "sagemaker_distributed_dataparallel_enabled"])
+def test_torch_distributed_meets_across_hosts(server, sm, s3, bucket, flag):
     pytest.importorskip("torch")
     name = unique("ddp")
     sm.create_training_job(**_request(name, bucket, s3, DDP, image=PYTORCH_IMAGE, hyperparameters={
-        "sagemaker_torch_distributed_enabled": "true", "sagemaker_instance_type": '"ml.g5.xlarge"'}))
+        flag: "true", "sagemaker_instance_type": '"ml.g5.xlarge"'}))
     desc = wait_job(sm, name)
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
     model = read_tarball(s3, desc["ModelArtifacts"]["S3ModelArtifacts"])

@@ -28,6 +28,8 @@ first = 0
 if os.path.exists(state):
     first = json.load(open(state))["step"] + 1
     print(f"resuming from checkpoint: next step {first}")
+    if os.environ.get("HANG_ON_RESUME"):
+        time.sleep(120)
 for step in range(first, 6):
     with open(state + ".tmp", "w") as f:
         json.dump({"step": step}, f)
@@ -92,6 +94,24 @@ def test_an_interrupted_spot_job_restarts_from_its_checkpoint(server, sm, s3, bu
     assert "spot-interrupt" in message
     log = server.home / "logs" / "TrainingJobs" / f"{name}.log"
     assert "resuming from checkpoint: next step 3" in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_restart_gets_only_what_is_left_of_max_wait(server, sm, s3, bucket):
+    name = unique("spot-wait")
+    request = _spot_request(name, bucket, s3, Environment={"HANG_ON_RESUME": "1"})
+    # Any time spent before the restart leaves the new attempt less than MaxRuntimeInSeconds.
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 20, "MaxWaitTimeInSeconds": 21}
+    sm.create_training_job(**request)
+    _wait_for_checkpoint(s3, bucket, name, step=2)
+    done = subprocess.run([sys.executable, "-m", "sagelab", "spot-interrupt", name, "--home", str(server.home)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    desc = wait_job(sm, name)
+    assert desc["TrainingJobStatus"] == "Stopped"
+    assert desc["SecondaryStatus"] == "MaxWaitTimeExceeded"
+    statuses = [t["Status"] for t in desc["SecondaryStatusTransitions"]]
+    assert statuses[-5:] == ["Interrupted", "Starting", "Downloading", "Training", "MaxWaitTimeExceeded"]
 
 
 def test_only_a_running_spot_job_can_be_interrupted(server, sm, s3, bucket):
