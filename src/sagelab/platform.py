@@ -264,6 +264,8 @@ class Platform:
             self.fleet.close()
         if "athena" in self.__dict__:
             self.athena.close()
+        if "training" in self.__dict__:
+            self.training.close()  # before the engine: spot jobs it ends are resumed by the next server
         if self._engine is not None:
             self._engine.close()
             self._engine = None

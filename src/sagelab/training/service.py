@@ -47,6 +47,8 @@ class TrainingService(JobService):
         self.algorithms = algorithms
         #: Spot jobs `recover` restarts: (name, new lease, timeout), submitted once they are recorded.
         self._resumed_on_recover: list[tuple[str, str, float]] = []
+        #: Set while the server shuts down: the tasks it ends then are not the jobs' end.
+        self._closing = False
 
     # --- create -----------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str, tags: list[dict[str, str]] | None = None,
@@ -96,7 +98,21 @@ class TrainingService(JobService):
         self.get(name)
         spot.request_interruption(self.resources, name)
 
+    def close(self) -> None:
+        """The server is shutting down: spot jobs that keep checkpoints stay InProgress, for the next server
+        to resume (`recover`), instead of being settled as stopped when their tasks are ended."""
+        self._closing = True
+
+    @staticmethod
+    def _resumable(res: Resource) -> bool:
+        return (res.status == "InProgress" and bool(res.doc.get("EnableManagedSpotTraining"))
+                and bool(res.doc.get("CheckpointConfig")))
+
     def _on_task_done(self, task: Task, status: TaskStatus) -> None:
+        if self._closing:
+            current = self.resources.get(self.kind.resource, task.args["job_name"])
+            if current is not None and current.lease == task.args["lease"] and self._resumable(current):
+                return
         restart: list[float] = []
 
         def resume(res: Resource) -> None:
@@ -133,7 +149,7 @@ class TrainingService(JobService):
 
     def _settle_left_behind(self, res: Resource) -> None:
         # A spot job that keeps checkpoints resumes after a server restart, as after any interruption.
-        if res.status == "InProgress" and res.doc.get("EnableManagedSpotTraining") and res.doc.get("CheckpointConfig"):
+        if self._resumable(res):
             states.set_secondary(res.doc, "Interrupted", message=f"{states.MESSAGES['Interrupted']} (the sagelab "
                                                                  "server stopped while the job ran)")
             timeout = self._restart(res, "the sagelab server restarted")
