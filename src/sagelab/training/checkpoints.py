@@ -3,7 +3,8 @@
 Before the script starts, every object under the prefix is copied into the folder (a restarted spot job
 finds the checkpoints its last attempt saved). While it runs, a watcher thread polls the folder and uploads
 each file that is new or changed since its last upload (by size and modification time); a final sync runs
-when training ends or the job is interrupted. As on SageMaker, a file deleted locally is not deleted from S3.
+when training ends or the job is interrupted. A file deleted locally stays in S3: sagelab only adds and
+replaces checkpoint objects, never deletes them.
 """
 
 from __future__ import annotations
