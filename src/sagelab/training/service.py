@@ -93,11 +93,6 @@ class TrainingService(JobService):
         return self._start(doc, tags=tags, timeout=float(spec.max_runtime))
 
     # --- managed spot training: interruptions and restarts ----------------------------------------------
-    def interrupt(self, name: str) -> None:
-        """Interrupt a running spot job, as if its capacity were reclaimed; it restarts from its checkpoints."""
-        self.get(name)
-        spot.request_interruption(self.resources, name)
-
     def close(self) -> None:
         """The server is shutting down: spot jobs that keep checkpoints stay InProgress, for the next server
         to resume (`recover`), instead of being settled as stopped when their tasks are ended."""
@@ -176,7 +171,8 @@ class TrainingService(JobService):
 
     def _settle_ended_task(self, res: Resource, task: Task, status: TaskStatus) -> None:
         # Running out of time stops a training job with SecondaryStatus MaxRuntimeExceeded (as on SageMaker),
-        # even when a stop was already under way.
+        # or MaxWaitTimeExceeded when a spot job's restart had less time left than its runtime limit, even when
+        # a stop was already under way.
         if status.state is TaskState.TIMED_OUT:
             states.finish(res, "Stopped", res.doc.get(ATTEMPT_LIMIT, "MaxRuntimeExceeded"))
         else:
