@@ -28,6 +28,9 @@ seen = {
 print("SEEN " + json.dumps(seen, sort_keys=True))
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "host.txt"), "w") as f:
     f.write(host)
+os.makedirs("/opt/ml/checkpoints", exist_ok=True)
+with open(f"/opt/ml/checkpoints/{host}.txt", "w") as f:
+    f.write(host)
 """
 
 #: Two ranks meet over gloo and sum their ranks (+1); rank 0 saves the result.
@@ -71,7 +74,7 @@ def test_each_host_gets_its_own_environment_and_share_of_the_data(server, sm, s3
         s3.put_object(Bucket=bucket, Key=f"shards/part-{index}.csv", Body=f"{index}\n".encode())
     s3.put_object(Bucket=bucket, Key="config/settings.json", Body=b"{}")
     name = unique("two-hosts")
-    request = _request(name, bucket, s3, REPORT)
+    request = _request(name, bucket, s3, REPORT, CheckpointConfig={"S3Uri": f"s3://{bucket}/ckpt/{name}"})
     request["InputDataConfig"] = [
         {"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/shards/", "S3DataDistributionType": "ShardedByS3Key"}}},
@@ -94,6 +97,9 @@ def test_each_host_gets_its_own_environment_and_share_of_the_data(server, sm, s3
     assert seen["algo-1"]["train"] == ["part-0.csv", "part-2.csv"]
     assert seen["algo-2"]["train"] == ["part-1.csv", "part-3.csv"]
     assert read_tarball(s3, desc["ModelArtifacts"]["S3ModelArtifacts"]) == {"host.txt": b"algo-1"}
+    # Every host's /opt/ml/checkpoints is the job's one folder, synced to CheckpointConfig.S3Uri.
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"ckpt/{name}/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in listed) == ["algo-1.txt", "algo-2.txt"]
 
 
 @pytest.mark.slow
