@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--port", type=int, help="the port the server listens on")
     table = sub.add_parser("support-table", help="print what is supported (operations, algorithms, SDK calls)")
     table.add_argument("--write", metavar="FILE", help="replace the generated block in FILE (e.g. README.md)")
+    interrupt = sub.add_parser("spot-interrupt", help="interrupt a running managed spot training job, as if its "
+                               "capacity were reclaimed: it restarts from its last checkpoint")
+    interrupt.add_argument("job", help="the training job's name")
+    interrupt.add_argument("--home", help="the server's home folder (default ~/.sagelab, or $SAGELAB_HOME)")
     add_data_commands(sub)
     return parser
 
@@ -73,6 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sagelab.demo import run_demo
 
         return run_demo(home=args.home)
+    if args.command == "spot-interrupt":
+        from sagelab.errors import SagelabError
+        from sagelab.process_parts import attach
+        from sagelab.training.spot import request_interruption
+
+        parts = attach(load_settings({"home": args.home}))
+        try:
+            request_interruption(parts.resources, args.job)
+        except SagelabError as exc:
+            print(f"sagelab: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            parts.close()
+        print(f"{args.job}: interruption requested; the job restarts from its last checkpoint")
+        return 0
     if args.command in ("profile", "prepare"):
         return run_data_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

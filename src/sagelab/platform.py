@@ -330,6 +330,8 @@ class Platform:
             self.firehose.close()  # before the streams it reads
         if "streams" in self.__dict__:
             self.streams.close()
+        if "training" in self.__dict__:
+            self.training.close()  # before the engine: spot jobs it ends are resumed by the next server
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -39,6 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clock_skew_seconds", 900, "Largest accepted difference between a request's X-Amz-Date and now.", int),
     Setting("kinesis_shard_limits", False, "Refuse Kinesis writes past 1,000 records or 1 MiB per second per shard "
             "(ProvisionedThroughputExceededException), as AWS does; off by default.", bool),
+    Setting("spot_interruption_after_seconds", 0.0, "Interrupt every managed spot training job this many seconds "
+            "into its first attempt's training, so it restarts from its checkpoints; 0 means never.", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -59,6 +61,7 @@ class Settings:
     root_secret_access_key: str
     clock_skew_seconds: int
     kinesis_shard_limits: bool = False
+    spot_interruption_after_seconds: float = 0.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -88,12 +91,13 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
         if text in ("0", "false", "no", "off"):
             return False
         raise ValidationError(f"Setting {setting.name!r} from {source} must be true or false, got {value!r}.")
-    if setting.kind is int:
+    if setting.kind in (int, float):
         try:
-            return int(value)
+            return setting.kind(value)
         except (TypeError, ValueError):
+            noun = "an integer" if setting.kind is int else "a number"
             raise ValidationError(
-                f"Setting {setting.name!r} from {source} must be an integer, got {value!r}.") from None
+                f"Setting {setting.name!r} from {source} must be {noun}, got {value!r}.") from None
     return str(value)
 
 

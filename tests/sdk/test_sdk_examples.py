@@ -139,3 +139,28 @@ def test_pytorch_script_mode_cnn_fit_and_deploy(runs):
     assert result["job_accuracy"] >= 0.9 and result["endpoint_rows"] == 100
     assert result["endpoint_accuracy"] >= 0.9
     assert "Train Epoch: 12" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_SECONDS + 120)
+def test_spot_training_resumes_from_the_checkpoints_of_an_earlier_job(runs):
+    pytest.importorskip("torch")
+    result, output = result_of(runs, "spot_training_checkpoints.py")
+    assert result["spot"] == [True, True] and result["checkpoint_uri_echoed"] and result["max_wait"] == 1200
+    # The second job found the first one's four checkpoints and trained epochs 5 to 8 only.
+    assert "Resuming from checkpoint checkpoint-004.pt: epoch 5" in output
+    assert result["checkpoints_saved"] == [f"checkpoint-{epoch:03d}.pt" for epoch in range(1, 9)]
+    assert result["billable_not_above_training"] and result["test_accuracy"] >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_SECONDS + 120)
+def test_pytorch_ddp_on_two_instances(runs):
+    pytest.importorskip("torch")
+    result, output = result_of(runs, "pytorch_ddp_two_instances.py")
+    assert result["instance_count"] == 2 and result["world_size"] == 2
+    assert result["distributed_flag"] == "true"
+    # The DistributedSampler gave each rank half the training set.
+    assert result["samples_per_rank"] == -(-result["train_samples"] // 2)
+    assert result["artifact"] == ["model.pth", "training.json"] and result["test_accuracy"] >= 0.9
+    assert "rank 1 of 2 on algo-2 (gloo)" in output

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -64,6 +65,30 @@ def wait(process: subprocess.Popen, log: TextIO) -> Exit:
     code = process.wait()
     reader.join()
     return Exit(code, "".join(tail).rstrip())
+
+
+def wait_all(processes: Sequence[subprocess.Popen], log: TextIO) -> tuple[list[Exit], int | None]:
+    """Wait for processes that work together (the hosts of one job): the first to fail ends the others,
+    which would otherwise wait for it forever. Returns every exit and the index of the first failure."""
+    tails = [collections.deque[str](maxlen=STDERR_TAIL_LINES) for _ in processes]
+    readers = [threading.Thread(target=_tee, args=(process.stderr, tail, log), name="stderr-tee", daemon=True)
+               for process, tail in zip(processes, tails, strict=True)]
+    for reader in readers:
+        reader.start()
+    failed: int | None = None
+    while failed is None and any(process.poll() is None for process in processes):
+        failed = next((i for i, process in enumerate(processes) if process.poll() not in (None, 0)), None)
+        if failed is None:
+            time.sleep(0.05)
+    if failed is None:
+        failed = next((i for i, process in enumerate(processes) if process.returncode != 0), None)
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+    codes = [process.wait() for process in processes]
+    for reader in readers:
+        reader.join()
+    return [Exit(code, "".join(tail).rstrip()) for code, tail in zip(codes, tails, strict=True)], failed
 
 
 def run(root: Path, command: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: TextIO,

@@ -66,11 +66,15 @@ class JobService:
                                 f"and a {kind.noun} with this name already exists ({arn}).") from None
         if tags:
             self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in tags})
-        task = Task(id=kind.task_id(name, lease), target=kind.runner,
+        self._submit(name, lease, timeout)
+        return arn
+
+    def _submit(self, name: str, lease: str, timeout: float | None) -> None:
+        """Hand the work of the job holding `lease` to the compute engine."""
+        task = Task(id=self.kind.task_id(name, lease), target=self.kind.runner,
                     args={"settings": self.settings.to_dict(), "job_name": name, "lease": lease},
                     log_path=self.log_path(name), timeout=timeout)
         self.engine.submit(task, self._on_task_done)
-        return arn
 
     # --- the engine reports a finished task -------------------------------------------------------------
     def on_job_ended(self, listener: Callable[[str], None]) -> None:
@@ -143,13 +147,17 @@ class JobService:
             self.resources.update(kind.resource, name, lambda r: self._finish(r, "Stopped"))
 
     # --- restart safety --------------------------------------------------------------------------------
+    def _settle_left_behind(self, res: Resource) -> None:
+        """A job a previous server left active cannot be resumed (unless its kind says otherwise): it ends."""
+        if res.status == "Stopping":
+            self._finish(res, "Stopped")
+        elif res.status == "InProgress":
+            self._finish(res, "Failed", reason=self.kind.server_stopped)
+
     def recover(self) -> int:
-        """Settle jobs a previous server left active: they cannot be resumed, so they end now."""
+        """Settle jobs a previous server left active."""
         def settle(res: Resource) -> None:
-            if res.status == "Stopping":
-                self._finish(res, "Stopped")
-            elif res.status == "InProgress":
-                self._finish(res, "Failed", reason=self.kind.server_stopped)
+            self._settle_left_behind(res)
 
         settled = 0
         for res in self.resources.in_status(self.kind.resource, ACTIVE):

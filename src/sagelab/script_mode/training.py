@@ -1,5 +1,6 @@
-"""A script-mode training job on one host: bring the user's code, install its requirements, lay the
-channels out under their own names, and run the entry point with the training toolkit's environment.
+"""A script-mode training job: bring the user's code, install its requirements, lay the channels out under
+their own names, and run the entry point with the training toolkit's environment, on one host or, with
+InstanceCount > 1, on several at once (`sagelab.script_mode.hosts`).
 
 Failures carry the toolkit's error names, which the training runner turns into the FailureReason:
 a bad request or missing code is a `DataError` ("ClientError: ..."), an uninstallable requirements.txt an
@@ -16,8 +17,9 @@ from typing import Any
 from sagelab.algorithms.base import Channel, DataError, TrainingContext
 from sagelab.containers import user_process
 from sagelab.containers.archives import ArchiveError, fetch_folder
-from sagelab.containers.paths import rewrite_argument
+from sagelab.containers.paths import host_path, rewrite_argument
 from sagelab.containers.requirements import RequirementsError, python_for
+from sagelab.script_mode import hosts
 from sagelab.script_mode.hyperparameters import PROGRAM, SUBMIT_DIRECTORY
 from sagelab.script_mode.images import Framework
 from sagelab.script_mode.toolkit_env import ScriptJob, environment, write_config_files
@@ -123,23 +125,92 @@ def train(ctx: TrainingContext, framework: Framework) -> None:
             python = python_for(requirements, (ctx.cache_dir or root / "cache") / "requirements", ctx.log)
         except RequirementsError as exc:
             raise InstallRequirementsError(str(exc)) from exc
+    count = int((ctx.request.get("ResourceConfig") or {}).get("InstanceCount") or 1)
+    if count > 1:
+        _train_on_hosts(ctx, framework, code_dir, entry_point, python, count)
+        return
     channels = {name: lay_out_channel(channel, root / "input" / "data" / name)
                 for name, channel in ctx.channels.items()}
-    request = ctx.request
-    job = ScriptJob(root=root, code_dir=code_dir, entry_point=entry_point,
-                    raw_hyperparameters={str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
-                    hyperparameters=ctx.hyperparameters, channels=channels, input_data_config=input_data_config(request),
-                    job_name=ctx.job_name, region=str(ctx.hyperparameters.get("sagemaker_region") or "us-east-1"),
-                    instance_type=(request.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large"),
-                    framework_module=framework.module)
+    job = _script_job(ctx, framework, root, code_dir, entry_point, channels)
     write_config_files(job)
-    env = user_process.base_environment(
-        {k: rewrite_argument(root, str(v)) for k, v in (request.get("Environment") or {}).items()})
-    env.update(environment(job))
-    command = [str(code_dir / entry_point), *job.user_arguments]
-    shown = " ".join(["python3", entry_point, *job.user_arguments])
-    ctx.print(f"sagelab: invoking script with the following command:\n{shown}")
-    ended = user_process.run(root, command, cwd=code_dir, env=env, log=ctx.log, python=python)
+    command, shown = _command(ctx, job)
+    ended = user_process.run(root, command, cwd=code_dir, env=_environment(ctx, job), log=ctx.log, python=python)
     if ended.code != 0:
         raise ExecuteUserScriptError(f"ExitCode {ended.code}\nErrorMessage \"{_failure_message(root, ended)}\"\n"
                                      f"Command \"{shown}\"")
+
+
+def _script_job(ctx: TrainingContext, framework: Framework, root: Path, code_dir: Path, entry_point: str,
+                channels: dict[str, Path], **host: Any) -> ScriptJob:
+    request = ctx.request
+    return ScriptJob(root=root, code_dir=code_dir, entry_point=entry_point,
+                     raw_hyperparameters={str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
+                     hyperparameters=ctx.hyperparameters, channels=channels,
+                     input_data_config=input_data_config(request), job_name=ctx.job_name,
+                     region=str(ctx.hyperparameters.get("sagemaker_region") or "us-east-1"),
+                     instance_type=(request.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large"),
+                     framework_module=framework.module, **host)
+
+
+def _environment(ctx: TrainingContext, job: ScriptJob, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = user_process.base_environment(
+        {k: rewrite_argument(job.root, str(v)) for k, v in (ctx.request.get("Environment") or {}).items()})
+    env.update(environment(job))
+    env.update(extra or {})
+    return env
+
+
+def _command(ctx: TrainingContext, job: ScriptJob) -> tuple[list[str], str]:
+    shown = " ".join(["python3", job.entry_point, *job.user_arguments])
+    ctx.print(f"sagelab: invoking script with the following command:\n{shown}")
+    return [str(job.code_dir / job.entry_point), *job.user_arguments], shown
+
+
+def _train_on_hosts(ctx: TrainingContext, framework: Framework, code_dir: Path, entry_point: str,
+                    python: str | None, count: int) -> None:
+    """Run the script on `count` hosts at once; algo-1's model and output are the job's (SageMaker's
+    convention: the master host saves the model)."""
+    root = ctx.container_root
+    assert root is not None
+    names = hosts.host_names(count)
+    cluster = hosts.Cluster(names, hosts.free_port(), hosts.torch_distributed(ctx.hyperparameters))
+    distribution = {name: entry["S3DistributionType"] for name, entry in input_data_config(ctx.request).items()}
+    processes, roots = [], []
+    command: list[str] = []
+    shown = ""
+    ctx.print(f"sagelab: starting {count} hosts ({', '.join(names)})"
+              + (" with torch.distributed" if cluster.torch_distributed else ""))
+    for index, host in enumerate(names):
+        host_root = root / "hosts" / host
+        channels = {name: hosts.link_channel(
+            hosts.share(channel, distribution.get(name, "FullyReplicated"), index, count),
+            host_root / "input" / "data" / name, name) for name, channel in ctx.channels.items()}
+        _share_checkpoints(ctx.request, root, host_root)
+        job = _script_job(ctx, framework, host_root, code_dir, entry_point, channels, hosts=names,
+                          current_host=host, num_cpus=cluster.cpus_per_host())
+        write_config_files(job)
+        if index == 0:  # every host runs the same command line
+            command, shown = _command(ctx, job)
+        ctx.log.flush()
+        processes.append(user_process.start(host_root, command, cwd=code_dir,
+                                            env=_environment(ctx, job, cluster.environment(host)), python=python))
+        roots.append(host_root)
+    exits, failed = user_process.wait_all(processes, ctx.log)
+    if failed is not None:
+        ended = exits[failed]
+        raise ExecuteUserScriptError(f"ExitCode {ended.code}\nErrorMessage \"{_failure_message(roots[failed], ended)}\""
+                                     f"\nCommand \"{shown}\" (on host {names[failed]})")
+    shutil.copytree(roots[0] / "model", ctx.model_dir, dirs_exist_ok=True)
+    shutil.copytree(roots[0] / "output" / "data", ctx.output_dir, dirs_exist_ok=True)
+
+
+def _share_checkpoints(request: dict[str, Any], root: Path, host_root: Path) -> None:
+    """Every host's checkpoint folder is the job's one folder, the one synced with CheckpointConfig.S3Uri."""
+    config = request.get("CheckpointConfig")
+    if not config:
+        return
+    local_path = str(config.get("LocalPath") or "/opt/ml/checkpoints")
+    shared, own = host_path(root, local_path), host_path(host_root, local_path)
+    if shared.is_dir():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.symlink_to(shared)

@@ -1,5 +1,8 @@
 """What runs inside a training job's process: download, train, extract metrics, upload, complete.
 
+With a CheckpointConfig, checkpoints are restored before training and synced while it runs
+(`checkpoints`); a managed spot job also watches for its interruption (`spot`).
+
 Every write is fenced by the job's lease: once a job is stopped (or a restarted server has settled it),
 this process can no longer change it. Failures are raised with SageMaker's prefixes ("ClientError:" for
 bad input data, "AlgorithmError:" for the rest); the service records them as the FailureReason.
@@ -8,6 +11,7 @@ bad input data, "AlgorithmError:" for the rest); the service records them as the
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tarfile
 import time
@@ -15,12 +19,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sagelab.algorithms.base import DataError, TrainingContext
+from sagelab.containers.paths import host_path
 from sagelab.errors import SagelabError
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.storage.resources import LeaseLost
-from sagelab.training import states
+from sagelab.training import spot, states
 from sagelab.training.channels import materialize
+from sagelab.training.checkpoints import CheckpointSync
 from sagelab.training.metrics import extract_metrics, final_metric_list
 from sagelab.training.service import TRAINING_JOB
 from sagelab.training.spec import TrainingJobSpec, parse_training_job
@@ -51,10 +57,21 @@ class TrainingRun(JobRun):
         # The job acts as its role when the role is one of this server's (else it may read anything).
         self.role = RoleAccess.for_role(self.parts.resources, self.parts.account, resource.doc.get("RoleArn"))
         shutil.rmtree(self.work_dir, ignore_errors=True)
+        checkpoints = self._checkpoints(spec)
+        interruptions = self._interruptions(spec, resource.doc, checkpoints)
         try:
-            self._secondary("Downloading", TrainingStartTime=time.time())
+            self._secondary("Downloading", **self._attempt_times(resource.doc))
+            if checkpoints is not None:
+                restored = checkpoints.restore()
+                if restored:
+                    self._say(f"restored {restored} checkpoint file(s) from {checkpoints.uri}")
+                checkpoints.start()
+            if interruptions is not None:
+                interruptions.start()
             channels = self._download(spec)
             self._secondary("Training")
+            if interruptions is not None:
+                interruptions.training_started()
             model_dir = self.work_dir / "model"
             output_dir = self.work_dir / "output" / "data"
             model_dir.mkdir(parents=True)
@@ -71,6 +88,11 @@ class TrainingRun(JobRun):
                 raise
             except Exception as exc:
                 raise JobFailure(f"AlgorithmError: {type(exc).__name__}: {exc}") from exc
+            finally:
+                if interruptions is not None:
+                    interruptions.stop()
+                if checkpoints is not None:
+                    checkpoints.stop()
             self.log.flush()
             metrics = self._metrics(spec)
             self._secondary("Uploading")
@@ -84,6 +106,50 @@ class TrainingRun(JobRun):
             states.finish(res, "Completed", "Completed")
 
         self._update(complete)
+
+    @staticmethod
+    def _attempt_times(doc: dict[str, Any]) -> dict[str, float]:
+        """TrainingStartTime is the first attempt's; each attempt records when its own work began."""
+        now = time.time()
+        times = {spot.ATTEMPT_START: now}
+        if doc.get("TrainingStartTime") is None:
+            times["TrainingStartTime"] = now
+        return times
+
+    def _checkpoints(self, spec: TrainingJobSpec) -> CheckpointSync | None:
+        if spec.checkpoint is None:
+            return None
+        folder = host_path(self.work_dir, spec.checkpoint.local_path)
+        return CheckpointSync(self.parts.blobs, spec.checkpoint.uri, folder, self.log)
+
+    def _interruptions(self, spec: TrainingJobSpec, doc: dict[str, Any],
+                       checkpoints: CheckpointSync | None) -> spot.InterruptionWatch | None:
+        if spec.spot is None:
+            return None
+        if os.getpgrp() != os.getpid():
+            self._say("spot interruptions need the local engine (a process per job); this job cannot be "
+                      "interrupted")
+            return None
+        after = self.parts.settings.spot_interruption_after_seconds
+        first_attempt = int(doc.get(spot.ATTEMPT, 1)) == 1
+
+        def is_requested() -> bool:
+            res = self.parts.resources.get(states.KIND, self.job_name)
+            return res is not None and bool(res.doc.get(spot.REQUESTED))
+
+        def record(reason: str) -> None:
+            def mutate(res) -> None:
+                res.doc.pop(spot.REQUESTED, None)
+                res.doc[spot.INTERRUPTED] = reason
+                states.set_secondary(res.doc, "Interrupted", message=f"{states.MESSAGES['Interrupted']} "
+                                                                     f"({reason})")
+
+            self._update(mutate)
+            self._say(f"Interrupted - {reason}; the job restarts from its last checkpoint")
+
+        return spot.InterruptionWatch(
+            is_requested=is_requested, after_seconds=after if after > 0 and first_attempt else None,
+            before_exit=checkpoints.sync if checkpoints is not None else (lambda: None), record=record)
 
     def _download(self, spec: TrainingJobSpec):
         channels = {}

@@ -16,6 +16,8 @@ from sagelab.errors import ValidationError
 from sagelab.lake.uris import S3Uri, parse_s3_uri
 
 DEFAULT_MAX_RUNTIME = 86400
+#: Where a training script writes checkpoints when CheckpointConfig names no LocalPath (as on SageMaker).
+DEFAULT_CHECKPOINT_PATH = "/opt/ml/checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,22 @@ class ChannelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckpointSpec:
+    #: Where checkpoints are kept between attempts; synced both ways with `local_path`.
+    uri: S3Uri
+    #: The container path the script writes them to (under /opt/ml).
+    local_path: str = DEFAULT_CHECKPOINT_PATH
+
+
+@dataclasses.dataclass(frozen=True)
+class SpotSpec:
+    """Managed spot training: the job may be interrupted and restarted until `max_wait` seconds have passed
+    since it was created."""
+
+    max_wait: int
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingJobSpec:
     name: str
     algorithm: Algorithm
@@ -42,6 +60,9 @@ class TrainingJobSpec:
     output: S3Uri
     max_runtime: int
     metric_definitions: tuple[MetricDefinition, ...]
+    instance_count: int = 1
+    spot: SpotSpec | None = None
+    checkpoint: CheckpointSpec | None = None
 
 
 def _metric_definitions(algorithm: Algorithm, user: list[dict[str, str]]) -> tuple[MetricDefinition, ...]:
@@ -110,8 +131,43 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
                               f"{', '.join(missing)}.")
 
     output = parse_s3_uri(params["OutputDataConfig"]["S3OutputPath"], field="OutputDataConfig.S3OutputPath")
-    max_runtime = int((params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME)
+    stopping = params.get("StoppingCondition") or {}
+    max_runtime = int(stopping.get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME)
+    instance_count = int((params.get("ResourceConfig") or {}).get("InstanceCount") or 1)
     return TrainingJobSpec(
         name=params["TrainingJobName"], algorithm=algorithm, hyperparameters=hyperparameters,
         raw_hyperparameters=raw_hp, channels=tuple(channels), output=output, max_runtime=max_runtime,
-        metric_definitions=_metric_definitions(algorithm, spec.get("MetricDefinitions") or []))
+        metric_definitions=_metric_definitions(algorithm, spec.get("MetricDefinitions") or []),
+        instance_count=instance_count, spot=_spot(params, stopping, max_runtime),
+        checkpoint=_checkpoint(params.get("CheckpointConfig")))
+
+
+def _spot(params: dict[str, Any], stopping: dict[str, Any], max_runtime: int) -> SpotSpec | None:
+    enabled = bool(params.get("EnableManagedSpotTraining", False))
+    max_wait = stopping.get("MaxWaitTimeInSeconds")
+    if not enabled:
+        if max_wait is not None:
+            raise ValidationError("Invalid StoppingCondition.MaxWaitTimeInSeconds: it may only be set when "
+                                  "EnableManagedSpotTraining is true (it bounds the time a spot job waits for "
+                                  "capacity and restarts).")
+        return None
+    if max_wait is None or int(max_wait) < max_runtime:
+        raise ValidationError(f"Invalid StoppingCondition.MaxWaitTimeInSeconds: with EnableManagedSpotTraining "
+                              f"it must be present and be greater than or equal to "
+                              f"StoppingCondition.MaxRuntimeInSeconds ({max_runtime}), got {max_wait}.")
+    return SpotSpec(max_wait=int(max_wait))
+
+
+def _checkpoint(config: dict[str, Any] | None) -> CheckpointSpec | None:
+    if not config:
+        return None
+    uri = str(config.get("S3Uri") or "")
+    if not uri.startswith("s3://"):
+        raise ValidationError(f"CheckpointConfig.S3Uri must be an s3:// URI (the prefix checkpoints are copied "
+                              f"to), got {uri!r}.")
+    local_path = str(config.get("LocalPath") or DEFAULT_CHECKPOINT_PATH).rstrip("/") or "/"
+    if not (local_path + "/").startswith("/opt/ml/"):
+        # The job's folder stands for /opt/ml; a path outside it would be a folder of this machine.
+        raise ValidationError(f"CheckpointConfig.LocalPath must be a folder under /opt/ml (sagelab maps /opt/ml "
+                              f"onto the job's folder), got {local_path!r}.")
+    return CheckpointSpec(uri=parse_s3_uri(uri, field="CheckpointConfig.S3Uri"), local_path=local_path)

@@ -2,7 +2,8 @@
 
 TrainingJobStatus: InProgress -> Completed | Failed | Stopping -> Stopped.
 SecondaryStatus follows SageMaker: Starting -> Downloading -> Training -> Uploading -> Completed, or
-Stopping -> Stopped / MaxRuntimeExceeded, or Failed. Every change closes the open SecondaryStatusTransition.
+Stopping -> Stopped / MaxRuntimeExceeded, or Failed. A managed spot job may also go Interrupted -> Starting (a new
+attempt, restored from its checkpoints) or stop with MaxWaitTimeExceeded. Every change closes the open SecondaryStatusTransition.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MESSAGES = {
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job stopped: it ran longer than StoppingCondition.MaxRuntimeInSeconds",
     "Failed": "Training job failed",
+    "Interrupted": "The job was interrupted: its spot capacity was reclaimed",
+    "MaxWaitTimeExceeded": "Training job stopped: it waited longer than StoppingCondition.MaxWaitTimeInSeconds",
 }
 
 
@@ -51,9 +54,11 @@ def finish(res: Resource, status: str, secondary: str, *, reason: str | None = N
     doc["TrainingEndTime"] = now
     start = doc.get("TrainingStartTime")
     if start is not None:
+        # Training time spans every attempt of a spot job, the restarts between them included; billable
+        # time counts only the last attempt's (the work that was kept), so a resumed job bills less.
         seconds = max(1, int(round(now - start)))
         doc["TrainingTimeInSeconds"] = seconds
-        doc["BillableTimeInSeconds"] = seconds
+        doc["BillableTimeInSeconds"] = min(seconds, max(1, int(round(now - doc.get("_AttemptStartTime", start)))))
     if reason:
         doc["FailureReason"] = reason
     res.status = status

@@ -15,7 +15,8 @@ and rounding otherwise. `f1` is macro-averaged (as in the container), `f1_binary
 Only hyperparameters set to something other than their default reach xgboost (plus `objective`); keys that
 XGBoost 3.x has dropped (`predictor`, `single_precision_histogram`, ...) are noted in the log and ignored;
 `gpu_hist` becomes `hist`, since sagelab trains on CPU. Without `nthread`, training uses every core, except
-on data so small that threads only add overhead (one thread per 250k cells).
+on data so small that threads only add overhead (one thread per 250k cells). With InstanceCount > 1 the
+hosts train one model together (`sagelab.algorithms.xgboost.distributed`).
 """
 
 from __future__ import annotations
@@ -478,6 +479,16 @@ class XGBoostAlgorithm:
     metrics = _metric_definitions()
 
     def train(self, ctx: TrainingContext) -> None:
+        count = int((ctx.request.get("ResourceConfig") or {}).get("InstanceCount") or 1)
+        if count > 1:
+            from sagelab.algorithms.xgboost.distributed import train_on_hosts
+
+            train_on_hosts(ctx, count)
+        else:
+            self.train_here(ctx)
+
+    def train_here(self, ctx: TrainingContext) -> None:
+        """Train in this process: the whole job, or one worker's part of a distributed one."""
         import xgboost as xgb
 
         given = {k: v for k, v in ctx.hyperparameters.items() if v is not None}
