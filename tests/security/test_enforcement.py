@@ -52,7 +52,7 @@ def test_a_condition_on_the_source_ip_reads_the_clients_address(server, iam):
                 allow("sagemaker:ListModels", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}),
                 allow("sagemaker:ListEndpoints", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
     sm = user.client("sagemaker")
-    assert sm.list_models()["Models"] == []
+    assert isinstance(sm.list_models()["Models"], list)  # allowed; others' tests share the server
     assert error_of(sm.list_endpoints)["Code"] == "AccessDeniedException"
 
 
@@ -130,7 +130,7 @@ def test_group_policies_apply_to_members_while_they_are_members(server, iam):
     sm = user.client("sagemaker")
     assert error_of(sm.list_endpoints)["Code"] == "AccessDeniedException"
     iam.add_user_to_group(GroupName=group, UserName=user.name)
-    assert sm.list_endpoints()["Endpoints"] == []
+    assert isinstance(sm.list_endpoints()["Endpoints"], list)  # allowed; others' tests share the server
     iam.remove_user_from_group(GroupName=group, UserName=user.name)
     assert error_of(sm.list_endpoints)["Code"] == "AccessDeniedException"
 
@@ -162,7 +162,7 @@ def test_assume_role_with_a_trust_policy_naming_the_user_acts_with_the_roles_per
     assert credentials["AccessKeyId"].startswith("ASIA")
     assert _session_client(server, "sts", credentials).get_caller_identity()["Arn"] == session_arn
     sm = _session_client(server, "sagemaker", credentials)
-    assert sm.list_models()["Models"] == []
+    assert isinstance(sm.list_models()["Models"], list)  # allowed; others' tests share the server
     refused = error_of(sm.list_endpoints)
     assert refused["Code"] == "AccessDeniedException" and refused["Message"].startswith(f"User: {session_arn} ")
     too_long = error_of(lambda: user.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="job",
@@ -209,7 +209,8 @@ def test_get_session_token_acts_as_the_user_and_refuses_session_credentials(serv
     credentials = user.client("sts").get_session_token(DurationSeconds=900)["Credentials"]
     session_sts = _session_client(server, "sts", credentials)
     assert session_sts.get_caller_identity()["Arn"] == user.arn
-    assert _session_client(server, "sagemaker", credentials).list_models()["Models"] == []
+    # Allowed (the shared server may hold other tests' models, so the list need not be empty).
+    assert isinstance(_session_client(server, "sagemaker", credentials).list_models()["Models"], list)
     again = error_of(lambda: session_sts.get_session_token())
     assert (again["status"], again["Code"]) == (403, "AccessDenied")
 
