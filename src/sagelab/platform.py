@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sagelab.hosting.fleet import Fleet
     from sagelab.hosting.invocation_metrics import InvocationMetrics
     from sagelab.hosting.models import EndpointConfigService, ModelService
+    from sagelab.pipelines.service import PipelineService
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
     from sagelab.training.service import TrainingService
@@ -189,6 +190,15 @@ class Platform:
                              training=self.training)
 
     @functools.cached_property
+    def pipelines(self) -> PipelineService:
+        from sagelab.pipelines.service import PipelineService
+        from sagelab.pipelines.steps import StepServices
+
+        steps = StepServices(processing=self.processing, training=self.training, tuning=self.tuning,
+                             transforms=self.transforms, models=self.models, model_packages=self.model_packages)
+        return PipelineService(resources=self.resources, account=self.account, blobs=self.blobs, services=steps)
+
+    @functools.cached_property
     def invocation_metrics(self) -> InvocationMetrics:
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
@@ -241,6 +251,7 @@ class Platform:
         self.crawlers.recover()
         self.glue_jobs.recover()
         self.athena.recover()
+        self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -258,6 +269,8 @@ class Platform:
             self._stop_flushing.set()
             self._stop_flushing = None
             self.invocation_metrics.flush()
+        if "pipelines" in self.__dict__:
+            self.pipelines.close()  # before tuning and the engine: a driver must not start steps on them
         if "tuning" in self.__dict__:
             self.tuning.close()  # before the engine: a driver must not launch trials on a closed engine
         if "fleet" in self.__dict__:
