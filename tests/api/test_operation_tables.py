@@ -110,7 +110,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
     reads = operation.name.startswith(("Describe", "List", "Get", "BatchGet", "Head", "Filter", "Invoke"))
     writes = operation.name.startswith(("Create", "Update", "Delete", "Put", "Start", "Stop", "Add", "Reset",
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
-                                        "BatchStop"))
+                                        "BatchStop", "Retry"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
