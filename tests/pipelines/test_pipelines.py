@@ -78,6 +78,19 @@ def test_create_describe_update_list_and_delete(sm):
     assert sm.list_pipelines(PipelineNamePrefix=name)["PipelineSummaries"] == []
 
 
+def test_a_definition_can_come_from_s3(sm, s3, bucket):
+    text = definition([FAIL], [{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}])
+    s3.put_object(Bucket=bucket, Key="definitions/big.json", Body=text.encode())
+    name = unique("pl-s3")
+    sm.create_pipeline(PipelineName=name, RoleArn=ROLE, PipelineDefinitionS3Location={
+        "Bucket": bucket, "ObjectKey": "definitions/big.json"})
+    assert sm.describe_pipeline(PipelineName=name)["PipelineDefinition"] == text
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sm.create_pipeline(PipelineName=unique("pl-s3"), RoleArn=ROLE, PipelineDefinitionS3Location={
+            "Bucket": bucket, "ObjectKey": "definitions/missing.json"})
+    assert "definitions/missing.json cannot be read" in caught.value.response["Error"]["Message"]
+
+
 # --- bad definitions -------------------------------------------------------------------------------------
 def test_a_reference_to_an_unknown_step_is_refused_naming_it(sm, data_bucket):
     train = training_step("Train", data_bucket)

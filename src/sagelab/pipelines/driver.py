@@ -34,6 +34,10 @@ POLL_SECONDS = 0.25
 MAX_ATTEMPTS = 3
 
 
+class StepFailure(SagelabError):
+    """A step cannot run or read what it needs; its message becomes the step's FailureReason."""
+
+
 class DriverHost(Protocol):
     resources: ResourceStore
     services: StepServices
@@ -129,8 +133,7 @@ class ExecutionDriver:
     def _scope(self, res: Resource) -> Scope:
         variables = {"PipelineExecutionId": self.execution_id, "PipelineExecutionArn": res.arn,
                      "PipelineName": res.doc["PipelineArn"].rsplit("/", 1)[-1], "PipelineArn": res.doc["PipelineArn"],
-                     "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(res.doc["CreationTime"])),
-                     "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                     "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(res.doc["CreationTime"]))}
         return Scope(parameters=res.doc["_Parameters"], variables=variables, step_properties=self._properties,
                      property_file=self._property_file, read_json=self.host.read_json)
 
@@ -191,9 +194,15 @@ class ExecutionDriver:
         self.records[step.name] = record
         try:
             if step.type not in RUNNABLE_TYPES:
-                raise SagelabError(f"sagelab does not run {step.type} steps (only "
+                raise StepFailure(f"sagelab does not run {step.type} steps (only "
                                    f"{', '.join(RUNNABLE_TYPES)}); the step {step.name!r} cannot run.")
-            arguments = self.scope.resolve(step.arguments)
+            unique = uuid.uuid4().hex[:8]
+            runner = self.job_steps.get(step.type)
+            name = job_name(self.execution_id, step.name, attempt, unique, runner.name_limit if runner else 63)
+            scope = self.scope
+            if step.type in ("Training", "Processing"):
+                scope = scope.with_variables(**{f"{step.type}JobName": name})
+            arguments = scope.resolve(step.arguments)
             key = self._cache_key(step) if step.caches else None
             if key is not None:
                 record["_CacheKey"] = key
@@ -205,24 +214,22 @@ class ExecutionDriver:
                                    "_Properties": source["_Properties"],
                                    "CacheHitResult": {"SourcePipelineExecutionArn": source_arn}})
                     return
-            self._run_step(step, record, arguments, attempt)
+            self._run_step(step, record, arguments, name, scope)
         except SagelabError as exc:
             self._settle(record, "Failed", reason=exc.message)
 
-    def _run_step(self, step: StepDefinition, record: dict[str, Any], arguments: Any, attempt: int) -> None:
+    def _run_step(self, step: StepDefinition, record: dict[str, Any], arguments: Any, name: str,
+                  scope: Scope) -> None:
         services = self.host.services
-        unique = uuid.uuid4().hex[:8]
         if step.type in self.job_steps:
             runner = self.job_steps[step.type]
-            name = job_name(self.execution_id, step.name, attempt, unique, runner.name_limit)
             record["_Job"] = name
             record["Metadata"] = {runner.metadata_key: {"Arn": ""}}
             self._save()  # before the job exists, so a crash in between is seen (and the step rerun) on restart
             arn = runner.start(name, arguments, region=self.region)
             record["Metadata"] = {runner.metadata_key: {"Arn": arn}}
         elif step.type in ("Model", "CreateModel"):
-            arn, props = services.create_model(job_name(self.execution_id, step.name, attempt, unique, 63),
-                                               arguments, region=self.region)
+            arn, props = services.create_model(name, arguments, region=self.region)
             record["Metadata"] = {"Model": {"Arn": arn}}
             self._settle(record, "Succeeded", properties=props)
         elif step.type == "RegisterModel":
@@ -230,11 +237,11 @@ class ExecutionDriver:
             record["Metadata"] = {"RegisterModel": {"Arn": arn}}
             self._settle(record, "Succeeded", properties=props)
         elif step.type == "Condition":
-            outcome = all(self.scope.holds(c) for c in arguments["Conditions"])
+            outcome = all(scope.holds(c) for c in arguments["Conditions"])  # resolved: plain values
             record["Metadata"] = {"Condition": {"Outcome": str(outcome)}}
             self._settle(record, "Succeeded", properties={"Outcome": str(outcome)})
         elif step.type == "Fail":
-            message = str(self.scope.resolve(step.arguments.get("ErrorMessage", "")) or "")
+            message = str(arguments.get("ErrorMessage", "") or "")
             record["Metadata"] = {"Fail": {"ErrorMessage": message}}
             self._settle(record, "Failed", reason=message or "The pipeline reached a Fail step.",
                          properties={"ErrorMessage": message})
@@ -242,10 +249,8 @@ class ExecutionDriver:
     def _cache_key(self, step: StepDefinition) -> str:
         """The step's type and arguments with execution variables left unresolved: an earlier execution's
         run of the same step with the same inputs has the same key."""
-        symbolic = Scope(parameters=self.scope.parameters,
-                         variables={k: f"{{Execution.{k}}}" for k in self.scope.variables},
-                         step_properties=self._properties, property_file=self._property_file,
-                         read_json=self.host.read_json)
+        names = (*self.scope.variables, "CurrentDateTime", "TrainingJobName", "ProcessingJobName")
+        symbolic = self.scope.with_variables(**{k: f"{{Execution.{k}}}" for k in names})
         payload = json.dumps({"Type": step.type, "Arguments": symbolic.resolve(step.arguments)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -298,11 +303,11 @@ class ExecutionDriver:
         definition = self.definition.steps[step]
         spec = next((f for f in definition.property_files if f.get("PropertyFileName") == file_name), None)
         if spec is None:
-            raise SagelabError(f"Step {step!r} declares no property file {file_name!r}.")
+            raise StepFailure(f"Step {step!r} declares no property file {file_name!r}.")
         outputs = (self._properties(step).get("ProcessingOutputConfig") or {}).get("Outputs") or []
         output = next((o for o in outputs if o.get("OutputName") == spec["OutputName"]), None)
         if output is None:
-            raise SagelabError(f"Property file {file_name!r} of step {step!r}: the step has no output "
+            raise StepFailure(f"Property file {file_name!r} of step {step!r}: the step has no output "
                                f"{spec['OutputName']!r}.")
         return self.host.read_json(output["S3Output"]["S3Uri"].rstrip("/") + "/" + spec["FilePath"].lstrip("/"))
 

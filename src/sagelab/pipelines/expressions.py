@@ -7,6 +7,7 @@ succeeded), so a step's arguments are resolved once, into the plain request its 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,12 @@ class Scope:
         #: An S3 URI -> its parsed JSON.
         self.read_json = read_json
 
+    def with_variables(self, **variables: Any) -> Scope:
+        """The same scope with more execution variables (a step's own job name)."""
+        return Scope(parameters=self.parameters, variables={**self.variables, **variables},
+                     step_properties=self.step_properties, property_file=self.property_file,
+                     read_json=self.read_json)
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
@@ -50,6 +57,11 @@ class Scope:
         if root == "Parameters":
             return self.parameters[rest]
         if root == "Execution":
+            if rest == "CurrentDateTime" and rest not in self.variables:
+                return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if rest not in self.variables:
+                raise ValidationError(f"{expression!r} has no value in this step: TrainingJobName and "
+                                      "ProcessingJobName are known only in Training and Processing steps.")
             return self.variables[rest]
         step, _, path = rest.partition(".")
         if path.startswith("PropertyFiles."):

@@ -19,6 +19,7 @@ from sagelab.registry.packages import GROUP as PACKAGE_GROUP
 from sagelab.registry.packages import ModelPackageService
 from sagelab.training.service import TrainingService
 from sagelab.transform.service import TransformService
+from sagelab.tuning import states as tuning_states
 from sagelab.tuning.service import TuningService
 
 #: StepStatus of a step whose job is in each job status.
@@ -85,7 +86,7 @@ class _TuningStep:
         return self.tuning.create({**request, "HyperParameterTuningJobName": name}, region=region)
 
     def look(self, name: str) -> JobOutcome | None:
-        res = self.tuning.resources.get("hyper-parameter-tuning-job", name)
+        res = self.tuning.resources.get(tuning_states.KIND, name)
         if res is None:
             return None
         status = _JOB_STATUS.get(res.status, "Executing")
