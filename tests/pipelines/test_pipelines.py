@@ -243,6 +243,31 @@ def test_stop_stops_the_running_job(sm, s3, data_bucket):
     assert "only an Executing execution" in caught.value.response["Error"]["Message"]
 
 
+def running_job(sm, arn: str, step: str) -> str:
+    for _ in range(300):
+        found = steps_of(sm, arn).get(step, {}).get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
+        if found:
+            return found.rsplit("/", 1)[-1]
+        __import__("time").sleep(0.1)
+    raise TimeoutError(step)
+
+
+def test_a_job_stopped_on_its_own_stops_the_execution_and_deleting_the_pipeline_stops_its_executions(
+        sm, s3, data_bucket):
+    script = put_script(s3, data_bucket, "sleepy", SLEEP)
+    name = create(sm, [processing_step("Sleep", script), training_step("After", data_bucket, DependsOn=["Sleep"])])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    sm.stop_processing_job(ProcessingJobName=running_job(sm, arn, "Sleep"))
+    assert wait_execution(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
+    assert set(steps_of(sm, arn)) == {"Sleep"}
+
+    other = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    job = running_job(sm, other, "Sleep")
+    sm.delete_pipeline(PipelineName=name)
+    assert wait_execution(sm, other, timeout=60)["PipelineExecutionStatus"] == "Stopped"
+    assert sm.describe_processing_job(ProcessingJobName=job)["ProcessingJobStatus"] == "Stopped"
+
+
 def test_retry_reruns_the_failed_step_and_keeps_the_succeeded_ones(sm, s3, data_bucket):
     flag = f"s3://{data_bucket}/flags/{unique('flag')}/"
     script = put_script(s3, data_bucket, "flaky", FLAKY)

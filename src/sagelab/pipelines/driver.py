@@ -112,6 +112,11 @@ class ExecutionDriver:
                 if not self._running():
                     self._finish("Failed", reason=self._failure_reason())
                     return
+            elif self._stopped():
+                # A step's job was stopped on its own (StopTrainingJob, ...): what depends on it cannot run.
+                if not self._running():
+                    self._finish("Stopped")
+                    return
             else:
                 self._advance()
                 if self._failed():
@@ -143,6 +148,9 @@ class ExecutionDriver:
 
     def _failed(self) -> bool:
         return any(r["StepStatus"] == "Failed" for r in self.records.values())
+
+    def _stopped(self) -> bool:
+        return any(r["StepStatus"] == "Stopped" for r in self.records.values())
 
     def _failure_reason(self) -> str:
         failed = [(r.get("EndTime") or 0, n, r) for n, r in self.records.items() if r["StepStatus"] == "Failed"]

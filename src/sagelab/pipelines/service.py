@@ -10,6 +10,7 @@ server takes the lease over and resumes the execution.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import string
@@ -119,9 +120,14 @@ class PipelineService:
         return updated.arn, int(updated.doc["_Version"])
 
     def delete(self, name: str) -> str:
-        """Delete the pipeline; its executions, with the definition each ran, stay readable."""
+        """Delete the pipeline and stop its running executions (as SageMaker does); the executions, with
+        the definition each ran, stay readable."""
         res = self.get(name)
         self.resources.delete(states.PIPELINE, res.name)
+        for execution in self._executions_of(res.arn):
+            if execution.status == "Executing":
+                with contextlib.suppress(ValidationError):  # it finished meanwhile
+                    self.stop(execution.arn)
         return res.arn
 
     def list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
