@@ -290,6 +290,40 @@ def test_retry_reruns_the_failed_step_and_keeps_the_succeeded_ones(sm, s3, data_
     assert s3.get_object(Bucket=data_bucket, Key="flaky-out/done.txt")["Body"].read() == b"done"
 
 
+# The first run kills its own job process (the script's parent): a failure of sagelab's, not the script's.
+DIES_ONCE = """
+import os, signal, sys
+marker = sys.argv[1]
+if not os.path.exists(marker):
+    open(marker, "w").write("died once")
+    os.kill(os.getppid(), signal.SIGKILL)
+"""
+
+
+def test_a_retry_policy_reruns_a_step_whose_job_failed_for_an_internal_reason(sm, s3, data_bucket, tmp_path):
+    script = put_script(s3, data_bucket, "dies-once", DIES_ONCE)
+    policy = {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0, "BackoffRate": 1.0,
+              "MaxAttempts": 2}
+    step = processing_step("Flaky", script, arguments=[str(tmp_path / "marker")], RetryPolicies=[policy])
+    name = create(sm, [step])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    desc = wait_execution(sm, arn)
+    assert desc["PipelineExecutionStatus"] == "Succeeded", desc.get("FailureReason")
+    flaky = steps_of(sm, arn)["Flaky"]
+    assert flaky["AttemptCount"] == 2 and (tmp_path / "marker").exists()
+    jobs = sm.list_processing_jobs(NameContains=arn.rsplit("/", 1)[-1])["ProcessingJobSummaries"]
+    assert sorted(j["ProcessingJobStatus"] for j in jobs) == ["Completed", "Failed"]
+
+    # Without a policy that covers it, the same failure fails the step; a script's own error is never retried.
+    (tmp_path / "marker").unlink()
+    bare = create(sm, [processing_step("Flaky", script, arguments=[str(tmp_path / "marker")])])
+    arn = sm.start_pipeline_execution(PipelineName=bare)["PipelineExecutionArn"]
+    assert wait_execution(sm, arn)["PipelineExecutionStatus"] == "Failed"
+    assert steps_of(sm, arn)["Flaky"]["AttemptCount"] == 1
+    message = refused(sm, [{**step, "RetryPolicies": [{**policy, "ExceptionType": ["SageMaker.OOPS"]}]}])
+    assert "ExceptionType must list some of" in message
+
+
 def test_a_cached_step_reuses_the_earlier_run(sm, data_bucket):
     cached = training_step("Train", data_bucket, CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"})
     model = {"Name": "Model", "Type": "Model", "Arguments": {"PrimaryContainer": {

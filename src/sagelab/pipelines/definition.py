@@ -17,6 +17,7 @@ from typing import Any
 from sagelab.errors import ValidationError
 from sagelab.pipelines import properties
 from sagelab.pipelines.caching import parse_duration
+from sagelab.pipelines.retries import RetryPolicy, parse_policies
 
 PARAMETER_TYPES = ("String", "Integer", "Float", "Boolean")
 EXECUTION_VARIABLES = ("PipelineExecutionId", "PipelineExecutionArn", "PipelineName", "PipelineArn",
@@ -67,6 +68,7 @@ class StepDefinition:
     gate: tuple[str, bool] | None
     property_files: tuple[dict[str, Any], ...]
     cache: dict[str, Any] | None
+    retry_policies: tuple[RetryPolicy, ...]
     raw: dict[str, Any]
 
     @property
@@ -212,7 +214,9 @@ def _step(raw: dict[str, Any], gate: tuple[str, bool] | None, parameters: dict[s
         parse_duration(cache["ExpireAfter"], where=f"Step {name!r}: CacheConfig")
     return StepDefinition(name=name, type=raw["Type"], arguments=arguments, depends_on=depends_on,
                           upstream=frozenset(upstream), gate=gate, property_files=tuple(raw.get("PropertyFiles") or ()),
-                          cache=raw.get("CacheConfig"), raw=raw)
+                          cache=raw.get("CacheConfig"),
+                          retry_policies=parse_policies(raw.get("RetryPolicies"), raw["Type"], f"Step {name!r}"),
+                          raw=raw)
 
 
 def _check_reference(expression: str, where: str, parameters: dict[str, Parameter],

@@ -26,6 +26,7 @@ from sagelab.pipelines import states
 from sagelab.pipelines.caching import CacheLookup
 from sagelab.pipelines.definition import RUNNABLE_TYPES, PipelineDefinition, StepDefinition, parse_definition
 from sagelab.pipelines.expressions import Scope
+from sagelab.pipelines.retries import call_fault, job_fault, policy_for
 from sagelab.pipelines.steps import JobStep, StepServices, job_name
 from sagelab.storage.resources import LeaseLost, NotFound, Resource, ResourceStore
 
@@ -192,10 +193,12 @@ class ExecutionDriver:
         self._save()
 
     # --- starting a step ------------------------------------------------------------------------------
-    def _start_step(self, step: StepDefinition, attempt: int = 1) -> None:
+    def _start_step(self, step: StepDefinition, attempt: int = 1, *, retries: int = 0,
+                    first_start: float | None = None) -> None:
         now = time.time()
         record: dict[str, Any] = {"StepName": step.name, "StepStatus": "Executing", "StartTime": now,
-                                  "AttemptCount": attempt, "Metadata": {}}
+                                  "AttemptCount": attempt, "Metadata": {}, "_Retries": retries,
+                                  "_FirstStart": first_start or now}
         for key, field in (("DisplayName", "StepDisplayName"), ("Description", "StepDescription")):
             if step.raw.get(key):
                 record[field] = step.raw[key]
@@ -223,8 +226,10 @@ class ExecutionDriver:
                                    "CacheHitResult": {"SourcePipelineExecutionArn": source_arn}})
                     return
             self._run_step(step, record, arguments, name, scope)
-        except SagelabError as exc:
+        except StepFailure as exc:
             self._settle(record, "Failed", reason=exc.message)
+        except SagelabError as exc:
+            self._fail_or_retry(step, record, exc.message, call_fault(exc.code))
 
     def _run_step(self, step: StepDefinition, record: dict[str, Any], arguments: Any, name: str,
                   scope: Scope) -> None:
@@ -263,11 +268,36 @@ class ExecutionDriver:
         return hashlib.sha256(payload.encode()).hexdigest()
 
     # --- following and settling -----------------------------------------------------------------------
+    def _fail_or_retry(self, step: StepDefinition, record: dict[str, Any], reason: str, fault: str | None) -> None:
+        """Fail the step, unless one of its retry policies covers this fault and allows another run: then the
+        step waits (Executing, with no job) until its retry is due."""
+        policy = policy_for(step.retry_policies, fault)
+        retries, now = record.get("_Retries", 0), time.time()
+        if policy is None or not policy.allows(retries, started=record.get("_FirstStart", now), now=now):
+            self._settle(record, "Failed", reason=reason)
+            return
+        record["StepStatus"] = "Executing"
+        record["_RetryAt"] = now + policy.delay(retries)
+        record["_LastFailure"] = reason
+
     def _follow(self, *, stopping: bool) -> None:
         changed = False
+        failing = self._failed()
         for name in self._running():
             record = self.records[name]
             step = self.definition.steps[name]
+            if "_RetryAt" in record:
+                if stopping:
+                    self._settle(record, "Stopped")
+                elif failing:  # another step failed: the execution ends, and this step with its last failure
+                    self._settle(record, "Failed", reason=record.get("_LastFailure"))
+                elif time.time() >= record["_RetryAt"]:
+                    self._start_step(step, attempt=record["AttemptCount"] + 1, retries=record.get("_Retries", 0) + 1,
+                                     first_start=record.get("_FirstStart"))
+                else:
+                    continue
+                changed = True
+                continue
             runner = self.job_steps.get(step.type)
             job = record.get("_Job")
             if runner is None or job is None:  # cannot happen: only job steps stay Executing
@@ -284,7 +314,12 @@ class ExecutionDriver:
                     self._settle(record, "Failed", reason=outcome.failure_reason if outcome else
                                  "sagelab stopped before the step's job was created, too many times.")
                 else:
-                    self._start_step(step, attempt=record["AttemptCount"] + 1)
+                    self._start_step(step, attempt=record["AttemptCount"] + 1, retries=record.get("_Retries", 0),
+                                     first_start=record.get("_FirstStart"))
+                changed = True
+            elif outcome.status == "Failed" and not stopping:
+                self._fail_or_retry(step, record, outcome.failure_reason or "the job failed without a reason",
+                                    job_fault(outcome.failure_reason))
                 changed = True
             elif outcome.status != record["StepStatus"] and outcome.status in states.STEP_FINISHED:
                 self._settle(record, outcome.status, reason=outcome.failure_reason, properties=outcome.properties)
