@@ -1,5 +1,5 @@
-"""An execution survives a server crash: finished steps stay finished, the step the crash cut short runs
-again, and the rest of the DAG runs after it."""
+"""An execution survives a server restart, a crash or a graceful one: finished steps stay finished, the
+step the restart cut short runs again, and the rest of the DAG runs after it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ time.sleep(4)
 
 
 @pytest.mark.slow
-def test_an_execution_resumes_where_it_was_after_a_crash(tmp_path):
+@pytest.mark.parametrize("shutdown", ["crash", "graceful"])
+def test_an_execution_resumes_where_it_was_after_a_restart(tmp_path, shutdown):
+    """A crash (SIGKILL) leaves the running job to the next server, which fails it; a graceful stop
+    (SIGTERM) stops it. Either way the execution reruns that step, and only that one."""
     home = tmp_path / "home"
     first = ServerProcess(home).start()
     try:
@@ -37,7 +40,7 @@ def test_an_execution_resumes_where_it_was_after_a_crash(tmp_path):
             time.sleep(0.1)
         before = steps_of(sm, arn)
     finally:
-        first.kill()
+        first.kill() if shutdown == "crash" else first.stop()
 
     second = ServerProcess(home).start()
     try:
@@ -47,8 +50,12 @@ def test_an_execution_resumes_where_it_was_after_a_crash(tmp_path):
         after = steps_of(sm, arn)
         assert after["First"] == before["First"]  # finished before the crash: kept as it was
         assert after["Slow"]["AttemptCount"] == 2 and after["Slow"]["StepStatus"] == "Succeeded"
-        cut_short = before["Slow"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
-        assert sm.describe_processing_job(ProcessingJobName=cut_short)["FailureReason"] == SERVER_STOPPED
+        cut_short = sm.describe_processing_job(
+            ProcessingJobName=before["Slow"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[-1])
+        if shutdown == "crash":
+            assert cut_short["ProcessingJobStatus"] == "Failed" and cut_short["FailureReason"] == SERVER_STOPPED
+        else:
+            assert cut_short["ProcessingJobStatus"] == "Stopped"
         assert after["Last"]["StepStatus"] == "Succeeded" and after["Last"]["StartTime"] >= after["Slow"]["EndTime"]
     finally:
         second.stop()

@@ -11,6 +11,7 @@ services' `on_job_ended`); tuning steps are looked at every POLL_SECONDS.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sys
@@ -127,6 +128,15 @@ class ExecutionDriver:
                     return
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
+        self._mark_halted()
+
+    def _mark_halted(self) -> None:
+        """The server is closing: it stops the running jobs next, which is no reason to stop their steps.
+        Marked so, a step whose job ends Stopped runs again when a later server resumes the execution."""
+        for name in self._running():
+            self.records[name]["_Halted"] = True
+        with contextlib.suppress(LeaseLost, NotFound):
+            self._save()
 
     def _load(self) -> Resource:
         res = self.resources.get(states.EXECUTION, self.name)
@@ -305,6 +315,8 @@ class ExecutionDriver:
                 changed = True
                 continue
             outcome = runner.look(job)
+            if outcome is not None and outcome.status == "Stopped" and record.get("_Halted"):
+                outcome = dataclasses.replace(outcome, interrupted=True)  # stopped by the closing server
             if (outcome is None or outcome.interrupted) and stopping:
                 self._settle(record, "Stopped")
                 changed = True
