@@ -102,3 +102,22 @@ def test_durations_and_job_names():
     assert job_name("abcdefabcdef", "Train Model!", 1, "12345678", 63) == "pipelines-abcdefabcdef-train-model-12345678"
     tuning = job_name("abcdefabcdef", "TuneTheModel", 2, "12345678", 32)
     assert len(tuning) <= 32 and tuning.endswith("-2-12345678")
+
+
+def test_retry_policies_cover_only_the_faults_they_name():
+    from sagelab.pipelines.retries import call_fault, job_fault, parse_policies, policy_for
+
+    policies = parse_policies([{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 2,
+                                "BackoffRate": 3.0, "MaxAttempts": 2}], "Training", "Step 'Train'")
+    internal = job_fault("The task process died (exit code -9).")
+    assert internal == "SageMaker.JOB_INTERNAL_ERROR" and policy_for(policies, internal) is policies[0]
+    assert job_fault("AlgorithmError: bad data") is None and job_fault("ClientError: bad request") is None
+    assert policy_for(policies, call_fault("ResourceLimitExceeded")) is None
+    assert [policies[0].delay(n) for n in range(3)] == [2.0, 6.0, 18.0]
+    assert policies[0].allows(1, started=0, now=0) and not policies[0].allows(2, started=0, now=0)
+    timed = parse_policies([{"ExceptionType": ["Step.SERVICE_FAULT"], "ExpireAfterMin": 1}], "Model", "Step 'M'")[0]
+    assert timed.allows(50, started=0, now=59) and not timed.allows(0, started=0, now=61)
+    with pytest.raises(ValidationError, match="for a Model step"):
+        parse_policies([{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "MaxAttempts": 1}], "Model", "Step 'M'")
+    with pytest.raises(ValidationError, match="exactly one of MaxAttempts and ExpireAfterMin"):
+        parse_policies([{"ExceptionType": ["Step.THROTTLING"]}], "Training", "Step 'T'")
