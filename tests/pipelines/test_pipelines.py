@@ -91,6 +91,20 @@ def test_a_definition_can_come_from_s3(sm, s3, bucket):
     assert "definitions/missing.json cannot be read" in caught.value.response["Error"]["Message"]
 
 
+def test_a_mixed_case_pipeline_is_reached_by_its_lower_case_arn(sm):
+    name = unique("Mixed-Case")
+    arn = sm.create_pipeline(PipelineName=name, RoleArn=ROLE, PipelineDefinition=definition(
+        [FAIL], [{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}]))["PipelineArn"]
+    assert arn.endswith(f":pipeline/{name.lower()}")
+    assert sm.describe_pipeline(PipelineName=arn)["PipelineName"] == name
+    execution = sm.start_pipeline_execution(PipelineName=arn)["PipelineExecutionArn"]
+    assert execution.startswith(f"{arn}/execution/")
+    assert wait_execution(sm, execution)["PipelineExecutionStatus"] == "Failed"  # its only step is a Fail step
+    with pytest.raises(botocore.exceptions.ClientError, match="already exists"):
+        sm.create_pipeline(PipelineName=name.lower(), RoleArn=ROLE, PipelineDefinition=definition([FAIL], [
+            {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}]))
+
+
 # --- bad definitions -------------------------------------------------------------------------------------
 def test_a_reference_to_an_unknown_step_is_refused_naming_it(sm, data_bucket):
     train = training_step("Train", data_bucket)

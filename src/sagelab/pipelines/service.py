@@ -82,6 +82,8 @@ class PipelineService:
             if params.get(optional) is not None:
                 doc[optional] = params[optional]
         try:
+            if self.resources.get_by_arn(arn) is not None:  # names differ only in case: the same ARN
+                raise AlreadyExists(name)
             self.resources.insert(states.PIPELINE, name, arn, "Active", doc, created_at=now)
         except AlreadyExists:
             raise ValidationError(f"Pipeline names must be unique within an AWS account and region, and a "
@@ -91,9 +93,10 @@ class PipelineService:
         return arn
 
     def get(self, name_or_arn: str) -> Resource:
-        name = name_or_arn.split(":pipeline/", 1)[1] if name_or_arn.startswith("arn:") else name_or_arn
-        res = self.resources.get(states.PIPELINE, name)
-        if res is None:
+        # An ARN names the pipeline in lower case, as SageMaker's ARNs do: look it up as an ARN.
+        res = (self.resources.get_by_arn(name_or_arn) if name_or_arn.startswith("arn:")
+               else self.resources.get(states.PIPELINE, name_or_arn))
+        if res is None or res.kind != states.PIPELINE:
             raise ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
         return res
 
