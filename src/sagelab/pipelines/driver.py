@@ -216,7 +216,7 @@ class ExecutionDriver:
         try:
             if step.type not in RUNNABLE_TYPES:
                 raise StepFailure(f"sagelab does not run {step.type} steps (only "
-                                   f"{', '.join(RUNNABLE_TYPES)}); the step {step.name!r} cannot run.")
+                                  f"{', '.join(RUNNABLE_TYPES)}); the step {step.name!r} cannot run.")
             unique = uuid.uuid4().hex[:8]
             runner = self.job_steps.get(step.type)
             name = job_name(self.execution_id, step.name, attempt, unique, runner.name_limit if runner else 63)
