@@ -125,12 +125,14 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
 
 
 # --- the requests wrk replays --------------------------------------------------------------------------
-def signed_headers(server: ServerProcess, path: str, body: bytes) -> dict[str, str]:
-    """Sign one POST once, for host 127.0.0.1:<port>; the headers are replayed verbatim by wrk."""
+def signed_headers(server: ServerProcess, path: str, body: bytes, *, content_type: str = "text/csv",
+                   service: str = "sagemaker", headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Sign one POST once, for host 127.0.0.1:<port>; the headers are replayed verbatim by wrk. `headers`
+    replaces the default Content-Type/Accept pair (Kinesis names its operation in X-Amz-Target)."""
     akid, secret = server.credentials()
     request = AWSRequest(method="POST", url=f"http://127.0.0.1:{server.port}{path}", data=body,
-                         headers={"Content-Type": "text/csv", "Accept": "text/csv"})
-    SigV4Auth(Credentials(akid, secret), "sagemaker", server.region).add_auth(request)  # sets X-Amz-Date now
+                         headers=headers or {"Content-Type": content_type, "Accept": content_type})
+    SigV4Auth(Credentials(akid, secret), service, server.region).add_auth(request)  # sets X-Amz-Date now
     headers = dict(request.headers.items())
     headers["Host"] = f"127.0.0.1:{server.port}"
     return headers
@@ -245,10 +247,15 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int,
 
 
 def start_bare(tmp: Path, model_path: Path) -> tuple[subprocess.Popen, str]:
+    return start_app(tmp, BARE_APP, str(model_path))
+
+
+def start_app(tmp: Path, source: str, *args: str) -> tuple[subprocess.Popen, str]:
+    """Run a one-file app as `python app.py <args...> <port>`; returns it once its /ping answers."""
     script = tmp / "bare_app.py"
-    script.write_text(BARE_APP)
+    script.write_text(source)
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(script), str(model_path), str(port)],
+    process = subprocess.Popen([sys.executable, str(script), *args, str(port)],
                                stdout=subprocess.DEVNULL, stderr=(tmp / "bare.log").open("wb"))
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -35,6 +36,19 @@ def glue(server: ServerProcess):
 @pytest.fixture(scope="session")
 def athena(server: ServerProcess):
     return server.client("athena")
+
+
+@pytest.fixture
+def sdk_env(server, monkeypatch, tmp_path):
+    """The environment a user sets (`eval "$(sagelab env)"`): the SDK reads it when a Session is made."""
+    from helpers import client_env
+
+    for name in [n for n in os.environ if n.startswith(("AWS_", "SAGEMAKER_"))]:
+        monkeypatch.delenv(name)
+    for name, value in client_env(server, tmp_path).items():
+        if name.startswith(("AWS_", "SAGEMAKER_")):
+            monkeypatch.setenv(name, value)
+    return server
 
 
 @pytest.fixture

@@ -20,3 +20,4 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert len(accuracies) == 2, text  # the endpoint and the batch transform
     assert min(accuracies) > 0.9
     assert accuracies[0] == accuracies[1]  # same model, same rows: both ways agree
+    assert "2000 events counted in the lake for 2000 sent" in text  # the streaming stage

@@ -40,5 +40,10 @@ class HomePaths:
         return self.root / "work"
 
     @property
+    def cache(self) -> Path:
+        """What jobs may reuse across runs (e.g. the Python environments of script-mode requirements)."""
+        return self.root / "cache"
+
+    @property
     def lake(self) -> Path:
         return self.root / "lake"

@@ -15,20 +15,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sagelab.account import Account, HomePaths
-from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.client_setup import write_sdk_defaults
 from sagelab.compute.engine import ComputeEngine
 from sagelab.lake.blobs import BlobStore, open_blob_store
-from sagelab.process_parts import read_account
+from sagelab.process_parts import algorithm_registry, read_account
 from sagelab.security.credentials import Credentials, ensure_root_credentials
 from sagelab.settings import Settings
 from sagelab.storage.db import Database
 from sagelab.storage.resources import ResourceStore
 
 if TYPE_CHECKING:
+    from sagelab.analytics.service import AnalyticsService
     from sagelab.athena.service import AthenaService
     from sagelab.catalog.crawlers import CrawlerService
     from sagelab.catalog.store import CatalogStore
+    from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
     from sagelab.hosting.endpoints import EndpointService
     from sagelab.hosting.fleet import Fleet
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from sagelab.pipelines.service import PipelineService
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
+    from sagelab.streams.service import StreamService
     from sagelab.training.service import TrainingService
     from sagelab.transform.service import TransformService
     from sagelab.tuning.service import TuningService
@@ -85,7 +88,7 @@ class Platform:
 
     @functools.cached_property
     def algorithms(self) -> AlgorithmRegistry:
-        return AlgorithmRegistry(builtin_algorithms())
+        return algorithm_registry()
 
     @property
     def engine(self) -> ComputeEngine:
@@ -229,6 +232,29 @@ class Platform:
 
         return AthenaService(resources=self.resources, account=self.account, blobs=self.blobs, catalog=self.catalog)
 
+    @functools.cached_property
+    def streams(self) -> StreamService:
+        from sagelab.streams.service import StreamService, random_key
+
+        return StreamService(resources=self.resources, account=self.account, home=self.home,
+                             iterator_key=lambda: bytes.fromhex(self.resources.get_or_create_value(
+                                 "kinesis.iterator-key", lambda: random_key().hex())),
+                             shard_write_limits=self.settings.kinesis_shard_limits)
+
+    @functools.cached_property
+    def firehose(self) -> DeliveryStreamService:
+        from sagelab.firehose.service import DeliveryStreamService
+
+        return DeliveryStreamService(resources=self.resources, account=self.account, home=self.home,
+                                     blobs=self.blobs, catalog=self.catalog, streams=self.streams)
+
+    @functools.cached_property
+    def analytics(self) -> AnalyticsService:
+        from sagelab.analytics.service import AnalyticsService
+
+        return AnalyticsService(resources=self.resources, account=self.account, streams=self.streams,
+                                firehose=self.firehose)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -251,6 +277,9 @@ class Platform:
         self.crawlers.recover()
         self.glue_jobs.recover()
         self.athena.recover()
+        self.streams.recover()
+        self.firehose.recover()
+        self.analytics.recover()
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
@@ -277,6 +306,12 @@ class Platform:
             self.fleet.close()
         if "athena" in self.__dict__:
             self.athena.close()
+        if "analytics" in self.__dict__:
+            self.analytics.close()  # before the streams and delivery streams it reads and writes
+        if "firehose" in self.__dict__:
+            self.firehose.close()  # before the streams it reads
+        if "streams" in self.__dict__:
+            self.streams.close()
         if self._engine is not None:
             self._engine.close()
             self._engine = None

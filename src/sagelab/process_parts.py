@@ -36,6 +36,13 @@ class ProcessParts:
         self.db.close()
 
 
+def algorithm_registry() -> AlgorithmRegistry:
+    """The built-in algorithms and the framework images of script mode."""
+    from sagelab.script_mode.algorithm import framework_algorithms
+
+    return AlgorithmRegistry(builtin_algorithms(), script_mode=framework_algorithms())
+
+
 def read_account(resources: ResourceStore, settings: Settings) -> Account:
     return Account(resources.get_or_create_value(ACCOUNT_ID_KEY, new_account_id), settings.region)
 
@@ -47,5 +54,5 @@ def attach(settings: Settings | dict[str, Any]) -> ProcessParts:
     db = Database(settings.resolved_database_url)
     resources = ResourceStore(db)
     return ProcessParts(settings=settings, resources=resources, blobs=open_blob_store(settings),
-                        algorithms=AlgorithmRegistry(builtin_algorithms()), account=read_account(resources, settings),
+                        algorithms=algorithm_registry(), account=read_account(resources, settings),
                         home=HomePaths(settings.home), db=db)

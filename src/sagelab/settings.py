@@ -37,6 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("root_access_key_id", "", "Root access key id; empty means generate one on first start.", str),
     Setting("root_secret_access_key", "", "Root secret access key; empty means generate one on first start.", str),
     Setting("clock_skew_seconds", 900, "Largest accepted difference between a request's X-Amz-Date and now.", int),
+    Setting("kinesis_shard_limits", False, "Refuse Kinesis writes past 1,000 records or 1 MiB per second per shard "
+            "(ProvisionedThroughputExceededException), as AWS does; off by default.", bool),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -56,6 +58,7 @@ class Settings:
     root_access_key_id: str
     root_secret_access_key: str
     clock_skew_seconds: int
+    kinesis_shard_limits: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -27,7 +27,8 @@ class Feature:
     """One SDK call, what it needs from sagelab, and the example that runs it end to end."""
 
     call: str
-    #: "<botocore service>:<Operation>", "algorithm:<image repository>" or "recordio".
+    #: "<botocore service>:<Operation>", "algorithm:<image repository>", "framework:<image repository>"
+    #: (script mode) or "recordio".
     needs: tuple[str, ...]
     example: str = ""
     #: Where it is run when no example runs it.
@@ -77,6 +78,25 @@ FEATURES: tuple[Feature, ...] = (
             ("sagemaker:DescribeHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob"),
             "tuning_xgboost.py"),
     Feature("Processor(...).run(...)", ("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob")),
+    Feature("SKLearn(entry_point=..., source_dir=...).fit(...), metric_definitions",
+            ("framework:sagemaker-scikit-learn", *_S3, *_TRAIN, *_LOGS), "sklearn_random_forest.py"),
+    Feature("SKLearn estimator.deploy() (model_fn in the training script), NPY predictor",
+            ("framework:sagemaker-scikit-learn", *_DEPLOY, "sagemaker-runtime:InvokeEndpoint"),
+            "sklearn_random_forest.py"),
+    Feature("SKLearn estimator.transformer(...).transform(...)",
+            ("framework:sagemaker-scikit-learn", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob"),
+            "sklearn_random_forest.py"),
+    Feature("PyTorch(entry_point=...).fit(...), deploy() with JSON serializers",
+            ("framework:pytorch-training", "framework:pytorch-inference", *_TRAIN, *_DEPLOY,
+             "sagemaker-runtime:InvokeEndpoint"), "pytorch_digits_cnn.py"),
+    Feature("SKLearnModel / PyTorchModel(entry_point='inference.py', source_dir=...).deploy()",
+            ("framework:sagemaker-scikit-learn", "framework:pytorch-inference", *_DEPLOY),
+            test="`tests/script_mode/test_script_serving.py`"),
+    Feature("XGBoost framework mode (sagemaker_program on sagemaker-xgboost)",
+            ("framework:sagemaker-xgboost", *_TRAIN), test="`tests/script_mode/test_script_training.py`"),
+    Feature("SKLearnProcessor / ScriptProcessor / FrameworkProcessor(...).run(code=..., source_dir=...)",
+            ("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", *_S3),
+            test="`tests/script_mode/test_script_processing.py`"),
     Feature("Pipeline(...).upsert(role_arn) (create, or update when it exists)",
             ("sagemaker:CreatePipeline", "sagemaker:UpdatePipeline"), PIPELINE_EXAMPLE),
     Feature("pipeline.start(parameters=...), execution.wait() / describe() / list_steps()", _PIPELINE_RUN,
@@ -113,6 +133,14 @@ def algorithm_repositories() -> dict[str, tuple[str, ...]]:
     return {a.name: tuple(a.image_repositories) for a in builtin_algorithms()}
 
 
+@functools.cache
+def framework_repositories() -> frozenset[str]:
+    """The image repositories script mode runs user scripts in."""
+    from sagelab.script_mode.images import FRAMEWORKS
+
+    return frozenset(repo for framework in FRAMEWORKS for repo in framework.repositories)
+
+
 def recordio_available() -> bool:
     return importlib.util.find_spec(RECORDIO_MODULE) is not None
 
@@ -130,6 +158,9 @@ def missing(needs: Iterable[str]) -> list[str]:
         elif kind == "algorithm":
             if name not in repositories:
                 gaps.append(f"the {name} algorithm (image repository {name!r})")
+        elif kind == "framework":
+            if name not in framework_repositories():
+                gaps.append(f"script mode in the {name} image")
         elif name not in answered.get(kind, frozenset()):
             gaps.append(f"{kind} {name}")
     return gaps
@@ -177,7 +208,7 @@ def _need_words(need: str) -> str:
     if need == RECORDIO:
         return "recordIO-protobuf"
     kind, _, name = need.partition(":")
-    return f"{name} algorithm" if kind == "algorithm" else name
+    return {"algorithm": f"{name} algorithm", "framework": f"{name} script mode"}.get(kind, name)
 
 
 def markdown() -> str:

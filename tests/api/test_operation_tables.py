@@ -32,7 +32,8 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
            for table in TABLES for operation in table]
 #: botocore service -> the IAM prefix of its actions.
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
-            "athena": "athena", "logs": "logs", "sts": "sts"}
+            "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
+            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
@@ -110,7 +111,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
     reads = operation.name.startswith(("Describe", "List", "Get", "BatchGet", "Head", "Filter", "Invoke"))
     writes = operation.name.startswith(("Create", "Update", "Delete", "Put", "Start", "Stop", "Add", "Reset",
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
-                                        "BatchStop", "Retry"))
+                                        "BatchStop", "Split", "Merge", "Increase", "Decrease", "Remove", "Retry"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
@@ -143,6 +144,13 @@ def test_s3_object_operations_are_data_events_and_bucket_management_is_not():
         assert s3[name].audit is Audit.DATA, name
 
 
+def test_kinesis_record_operations_are_data_events_and_the_rest_management():
+    kinesis = BY_MODEL["kinesis"]
+    data = {o.name for o in kinesis if o.audit is Audit.DATA}
+    assert data == {"PutRecord", "PutRecords", "GetRecords", "GetShardIterator"}
+    assert all(o.audit is Audit.MANAGEMENT for o in kinesis if o.name not in data)
+
+
 def test_what_cloudtrail_does_not_record_and_what_iam_cannot_refuse():
     invoke = BY_MODEL["sagemaker-runtime"]["InvokeEndpoint"]
     assert (invoke.action, invoke.resource, invoke.audit) == (
@@ -152,7 +160,7 @@ def test_what_cloudtrail_does_not_record_and_what_iam_cannot_refuse():
     assert logs["DescribeLogStreams"].audit is Audit.MANAGEMENT
     not_recorded = {(t.model_name, o.name) for t in TABLES for o in t if o.audit is Audit.NOT_RECORDED}
     assert not_recorded == {("sagemaker-runtime", "InvokeEndpoint"), ("logs", "GetLogEvents"),
-                            ("logs", "FilterLogEvents")}
+                            ("logs", "FilterLogEvents"), ("firehose", "PutRecord"), ("firehose", "PutRecordBatch")}
     always = {(t.model_name, o.name) for t in TABLES for o in t if o.always_allowed}
     assert always == {("sts", "GetCallerIdentity")}
     assert BY_MODEL["sts"]["GetCallerIdentity"].action == "sts:GetCallerIdentity"

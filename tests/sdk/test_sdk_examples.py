@@ -123,6 +123,26 @@ def test_hyperparameter_tuner_analytics_and_best_model(runs):
 
 @pytest.mark.slow
 @pytest.mark.timeout(DEADLINE_SECONDS + 120)
+def test_sklearn_script_mode_fit_deploy_and_transform(runs):
+    result, output = result_of(runs, "sklearn_random_forest.py")
+    assert result["job_accuracy"] >= 0.9  # the script's own metric line, through metric_definitions
+    assert result["endpoint_accuracy"] >= 0.9 and result["test_rows"] == 36
+    assert result["batch_matches_endpoint"]
+    assert "test accuracy:" in output  # the script's stdout streamed by fit()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_SECONDS + 120)
+def test_pytorch_script_mode_cnn_fit_and_deploy(runs):
+    pytest.importorskip("torch")
+    result, output = result_of(runs, "pytorch_digits_cnn.py")
+    assert result["job_accuracy"] >= 0.9 and result["endpoint_rows"] == 100
+    assert result["endpoint_accuracy"] >= 0.9
+    assert "Train Epoch: 12" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_SECONDS + 120)
 def test_abalone_style_pipeline_process_train_evaluate_condition_register(runs):
     result, _ = result_of(runs, "pipeline_diabetes.py")
     assert result["status"] == "Succeeded"

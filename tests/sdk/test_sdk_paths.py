@@ -6,18 +6,7 @@ import botocore.exceptions
 import pytest
 import sagemaker  # a test extra: a missing SDK must fail, not skip
 from conftest import unique
-from helpers import client_env, job_request, upload_breast_cancer, wait_job
-
-
-@pytest.fixture
-def sdk_env(server, monkeypatch, tmp_path):
-    """The environment a user sets (`eval "$(sagelab env)"`): the SDK reads it when a Session is made."""
-    for name in [n for n in __import__("os").environ if n.startswith(("AWS_", "SAGEMAKER_"))]:
-        monkeypatch.delenv(name)
-    for name, value in client_env(server, tmp_path).items():
-        if name.startswith(("AWS_", "SAGEMAKER_")):
-            monkeypatch.setenv(name, value)
-    return server
+from helpers import job_request, upload_breast_cancer, wait_job
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from sagelab.algorithms.hyperparameters import HyperparameterSchema
 from sagelab.errors import SagelabError
@@ -59,6 +59,14 @@ class TrainingContext:
     model_dir: Path
     output_dir: Path
     log: TextIO
+    #: What only script-mode algorithms use: the folder standing for /opt/ml (model_dir is its `model`,
+    #: output_dir its `output/data`), the job's name and request, the lake (for the user's code) and a
+    #: cache folder that outlives the job.
+    container_root: Path | None = None
+    job_name: str = ""
+    request: dict[str, Any] = dataclasses.field(default_factory=dict)
+    blobs: Any = None
+    cache_dir: Path | None = None
 
     def print(self, line: str) -> None:
         self.log.write(line + "\n")
@@ -97,6 +105,21 @@ class Algorithm(Protocol):
     def train(self, ctx: TrainingContext) -> None: ...
 
     def load(self, model_dir: Path) -> Predictor: ...
+
+
+@runtime_checkable
+class ScriptModeAlgorithm(Algorithm, Protocol):
+    """A framework image that runs the user's own scripts: selected when the job names an entry point."""
+
+    def check_image(self, image: str, field: str) -> None:
+        """Refuse, with a ValidationError, an image whose framework version is unknown."""
+        ...
+
+    def load_script(self, model_dir: Path, *, environment: dict[str, str], blobs: Any, work_dir: Path,
+                    cache_dir: Path | None = None) -> Predictor:
+        """A predictor made of the user's inference functions (the model container's `environment` names
+        the entry point and where its code is)."""
+        ...
 
 
 class DataError(Exception):

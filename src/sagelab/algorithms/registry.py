@@ -1,15 +1,23 @@
 """Which algorithm a `TrainingImage` selects.
 
 SageMaker image URIs look like `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`; the
-repository name selects the algorithm whatever the registry host, account, region or tag.
+repository name selects the algorithm whatever the registry host, account, region or tag. A framework image
+(script mode) is selected when the job names an entry point script, or when no built-in algorithm answers to
+the repository: `sagemaker-xgboost` is the built-in XGBoost without a `sagemaker_program` hyperparameter
+and the XGBoost framework with one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sagelab.algorithms.base import Algorithm
+from sagelab.algorithms.base import Algorithm, ScriptModeAlgorithm
 from sagelab.errors import ValidationError
+
+#: The hyperparameter (training) and the container variable (serving) naming a script-mode entry point.
+ENTRY_POINT_HYPERPARAMETER = "sagemaker_program"
+ENTRY_POINT_VARIABLE = "SAGEMAKER_PROGRAM"
 
 
 def image_repository(image: str) -> str:
@@ -21,12 +29,28 @@ def image_repository(image: str) -> str:
     return last.split(":", 1)[0].lower()
 
 
+def entry_point_of_hyperparameters(hyperparameters: Mapping[str, Any] | None) -> str | None:
+    return (hyperparameters or {}).get(ENTRY_POINT_HYPERPARAMETER) or None
+
+
+def entry_point_of_container(container: Mapping[str, Any]) -> str | None:
+    return (container.get("Environment") or {}).get(ENTRY_POINT_VARIABLE) or None
+
+
 class AlgorithmRegistry:
-    def __init__(self, algorithms: Iterable[Algorithm] = ()):
+    def __init__(self, algorithms: Iterable[Algorithm] = (), script_mode: Iterable[ScriptModeAlgorithm] = ()):
         self._by_repo: dict[str, Algorithm] = {}
         self._by_name: dict[str, Algorithm] = {}
+        self._scripts_by_repo: dict[str, ScriptModeAlgorithm] = {}
         for algorithm in algorithms:
             self.register(algorithm)
+        for framework in script_mode:
+            self.register_script_mode(framework)
+
+    def register_script_mode(self, algorithm: ScriptModeAlgorithm) -> None:
+        self._by_name[algorithm.name] = algorithm
+        for repo in algorithm.image_repositories:
+            self._scripts_by_repo[repo.lower()] = algorithm
 
     def register(self, algorithm: Algorithm) -> None:
         self._by_name[algorithm.name] = algorithm
@@ -39,11 +63,17 @@ class AlgorithmRegistry:
     def get(self, name: str) -> Algorithm:
         return self._by_name[name]
 
-    def for_image(self, image: str, *, field: str = "AlgorithmSpecification.TrainingImage") -> Algorithm:
+    def for_image(self, image: str, *, field: str = "AlgorithmSpecification.TrainingImage",
+                  entry_point: str | None = None) -> Algorithm:
+        """The algorithm `image` selects; `entry_point` is the script the job names, if any."""
         repo = image_repository(image or "")
+        framework = self._scripts_by_repo.get(repo)
+        if framework is not None and (entry_point or repo not in self._by_repo):
+            framework.check_image(image, field)
+            return framework
         if repo in self._by_repo:
             return self._by_repo[repo]
-        known = ", ".join(sorted(self._by_repo))
+        known = ", ".join(sorted({*self._by_repo, *self._scripts_by_repo}))
         raise ValidationError(f"{field} {image!r} is not a known algorithm image. Known image repositories: "
                               f"{known} (any registry, account, region or tag).")
 

@@ -136,7 +136,9 @@ class SagelabApp:
     def _guess_service(request: Request) -> str:
         """For unsigned requests (auth turned off): JSON targets name their service, the rest is S3."""
         target = request.headers.get("x-amz-target", "")
-        prefixes = {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs"}
+        prefixes = {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs",
+                    "Kinesis_20131202": "kinesis", "Firehose_20150804": "firehose",
+                    "KinesisAnalytics_20150814": "kinesisanalytics"}
         return prefixes.get(target.split(".", 1)[0], "s3") if target else "s3"
 
     async def _send(self, send: Any, response: Response, request_id: str) -> None:

@@ -19,14 +19,18 @@ if TYPE_CHECKING:
 def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
+    from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
+    from sagelab.api.kinesis import KinesisFace
+    from sagelab.api.kinesisanalytics import KinesisAnalyticsFace
     from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
     from sagelab.api.sts import StsFace
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
-            "logs": LogsFace}
+            "logs": LogsFace, "kinesis": KinesisFace,
+            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

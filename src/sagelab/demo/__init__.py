@@ -1,7 +1,8 @@
 """`sagelab demo`: the whole pipeline on the embedded default, driven only through boto3.
 
 Starts a server on a free port, uploads a messy export of scikit-learn's breast-cancer data through the S3
-API, catalogs it with a Glue crawler, queries it with Athena, profiles it, cleans and splits it with a
+API, catalogs it with a Glue crawler, queries it with Athena, streams click events through Kinesis and
+Firehose into the lake and counts them with a crawler and Athena, profiles it, cleans and splits it with a
 feature-processing recipe (processing jobs), trains
 XGBoost and Linear Learner through the SageMaker API and prints their validation metrics, tunes XGBoost
 (Bayesian), evaluates the best model on the test split, registers and approves it in the model registry,
@@ -21,6 +22,7 @@ import numpy as np
 from sagelab.demo import data
 from sagelab.demo.common import BUCKET, LINEAR_LEARNER_IMAGE, XGBOOST_IMAGE, write_csv
 from sagelab.demo.models import deploy_and_score, evaluate, register_and_approve
+from sagelab.demo.streaming import stream_to_lake
 from sagelab.demo.training import train_both, tune_xgboost
 from sagelab.embedded import ServerProcess
 
@@ -53,6 +55,9 @@ def run_demo(home: str | None = None, out=sys.stdout) -> int:
         raw = data.upload_raw(s3, out)
         if not data.catalog_and_query(server.client("glue"), server.client("athena"), f"demo-crawler-{stamp}",
                                       out):
+            return 1
+        if not stream_to_lake(server.client("kinesis"), server.client("firehose"), s3, server.client("glue"),
+                              server.client("athena"), stamp, out):
             return 1
         if not data.profile(sm, s3, f"demo-profile-{stamp}", raw, out):
             return 1

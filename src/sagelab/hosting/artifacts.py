@@ -4,15 +4,13 @@ lake, unpack it safely, load it with its algorithm, and chain the containers of 
 
 from __future__ import annotations
 
-import io
-import shutil
-import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sagelab.algorithms.base import Predictor
-from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.algorithms.base import Predictor, ScriptModeAlgorithm
+from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_container
+from sagelab.containers.archives import ArchiveError, fetch_folder
 from sagelab.errors import S3Error, ValidationError
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
@@ -39,7 +37,8 @@ def model_data_url(container: dict[str, Any]) -> str | None:
 
 def check_container(container: dict[str, Any], field: str, algorithms: AlgorithmRegistry, blobs: BlobStore) -> None:
     """Refuse, at creation time, a container whose image no algorithm serves or whose model data is missing."""
-    algorithms.for_image(container.get("Image", ""), field=f"{field}.Image")
+    algorithms.for_image(container.get("Image", ""), field=f"{field}.Image",
+                         entry_point=entry_point_of_container(container))
     url = model_data_url(container)
     if not url:
         raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
@@ -54,31 +53,12 @@ def check_container(container: dict[str, Any], field: str, algorithms: Algorithm
         raise ValidationError(f"{field}: could not find model data at {url}: {exc.message}") from None
 
 
-def _unpack(data: bytes, target: Path, url: str) -> None:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            # The "data" filter refuses absolute paths, '..', links out of the folder and device files.
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ModelLoadError(f"The model data at {url} is not a valid model.tar.gz archive: {exc}.") from exc
-
-
 def fetch_model_dir(blobs: BlobStore, url: str, target: Path) -> Path:
-    uri = parse_s3_uri(url, field="ModelDataUrl")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    parse_s3_uri(url, field="ModelDataUrl")
     try:
-        if uri.key.endswith("/") or not uri.key:
-            for info in blobs.list(uri.bucket, uri.key):
-                local = target / info.key[len(uri.key):]
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_bytes(b"".join(blobs.read(uri.bucket, info.key)))
-            return target
-        data = b"".join(blobs.read(uri.bucket, uri.key))
-    except S3Error as exc:
-        raise ModelLoadError(f"Could not read the model data at {url}: {exc.message}") from exc
-    _unpack(data, target, url)
-    return target
+        return fetch_folder(blobs, url, target, what="model data")
+    except ArchiveError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 class PipelinePredictor:
@@ -99,13 +79,15 @@ class PipelinePredictor:
 
 
 def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
-                   *, threads: int = 1) -> Predictor:
-    """Load every container of a model; `threads` is how many cores one prediction may use."""
+                   *, threads: int = 1, cache_dir: Path | None = None) -> Predictor:
+    """Load every container of a model; `threads` is how many cores one prediction may use. A framework
+    container (script mode) runs the user's inference functions in this process."""
     stages = []
     for index, container in enumerate(containers_of(model_doc)):
         image = container.get("Image", "")
         try:
-            algorithm = registry.for_image(image, field="Container Image")
+            algorithm = registry.for_image(image, field="Container Image",
+                                           entry_point=entry_point_of_container(container))
         except ValidationError as exc:
             raise ModelLoadError(exc.message) from exc
         url = model_data_url(container)
@@ -113,7 +95,12 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
             raise ModelLoadError(f"Container {index + 1} ({image}) has no ModelDataUrl.")
         model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
         try:
-            predictor = algorithm.load(model_dir)
+            if isinstance(algorithm, ScriptModeAlgorithm):
+                predictor = algorithm.load_script(model_dir, environment=dict(container.get("Environment") or {}),
+                                                  blobs=blobs, work_dir=work_dir / f"container-{index}-code",
+                                                  cache_dir=cache_dir)
+            else:
+                predictor = algorithm.load(model_dir)
         except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
             raise ModelLoadError(f"Failed to load the model at {url} with {algorithm.name}: {exc}") from exc
         set_threads = getattr(predictor, "set_threads", None)

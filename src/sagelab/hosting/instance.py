@@ -29,7 +29,8 @@ def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, so
 
     parts = attach(settings)
     model = StoredModels(parts.resources, parts.account).get(model_name)
-    predictor = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1)
+    predictor = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1,
+                               cache_dir=parts.home.cache)
     parts.close()
     log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
     log.flush()

@@ -1,7 +1,7 @@
 """What runs inside a processing job's process: copy the inputs in, run the script or built-in, upload the
 outputs, complete.
 
-The job gets a folder standing in for the container's `/opt/ml` (see `container_paths`). A user script runs
+The job gets a folder standing in for the container's `/opt/ml` (see `sagelab.containers`). A user script runs
 as a child process of the job process, with the same Python (so numpy, pandas and scikit-learn import), the
 job's Environment, and its stdout and stderr in the job's log; a non-zero exit fails the job with the last
 lines of its stderr. A built-in image runs in this process. Every write to the job's document is fenced by
@@ -10,31 +10,26 @@ its lease: once the job is stopped (or a restarted server has settled it), this 
 
 from __future__ import annotations
 
-import collections
+import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-import sagelab
 from sagelab.algorithms.base import DataError
 from sagelab.compute.engine import resolve_target
+from sagelab.containers import paths as container_paths
+from sagelab.containers import user_process
 from sagelab.errors import SagelabError
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.process_parts import ProcessParts
-from sagelab.processing import container_paths, states
+from sagelab.processing import framework_bundle, states
 from sagelab.processing.builtin import ProcessingContext
 from sagelab.processing.service import PROCESSING_JOB
-from sagelab.processing.spec import ProcessingJobSpec, parse_processing_job
+from sagelab.processing.spec import BASH_SCRIPT, ProcessingJobSpec, parse_processing_job
 from sagelab.processing.transfer import download_input, upload_output
 from sagelab.storage.resources import LeaseLost
 
-#: Lines of the script's stderr kept for the FailureReason.
-STDERR_TAIL_LINES = 12
 #: Where a container may leave a message for DescribeProcessingJob's ExitMessage.
 EXIT_MESSAGE_FILE = "/opt/ml/output/message"
 
@@ -95,15 +90,9 @@ class ProcessingRun(JobRun):
         (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
 
     def _environment(self, spec: ProcessingJobSpec) -> dict[str, str]:
-        # The server's own SAGELAB_* settings (root credentials among them) are not the script's business.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAGELAB_")}
-        env.update({k: container_paths.rewrite_argument(self.root, v) for k, v in spec.environment.items()})
-        # The script runs in its own folder: relative import paths (PYTHONPATH=src) must not lose their way.
-        import_paths = [str(Path(sagelab.__file__).resolve().parent.parent)]
-        import_paths += [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(import_paths))
-        env.update({"PYTHONUNBUFFERED": "1", "SAGELAB_OPT_ML": str(self.root),
-                    "SAGELAB_PROCESSING_JOB_NAME": self.job_name})
+        env = user_process.base_environment(
+            {k: container_paths.rewrite_argument(self.root, v) for k, v in spec.environment.items()})
+        env.update({"SAGELAB_OPT_ML": str(self.root), "SAGELAB_PROCESSING_JOB_NAME": self.job_name})
         for item in spec.inputs:
             if item.local_path:
                 env[f"SAGELAB_INPUT_{container_paths.env_name(item.name)}"] = str(self.local(item.local_path))
@@ -113,36 +102,37 @@ class ProcessingRun(JobRun):
 
     # --- the work ----------------------------------------------------------------------------------------
     def _run_script(self, spec: ProcessingJobSpec) -> None:
+        python, cwd = None, self.work_dir
+        if spec.command[0] == BASH_SCRIPT:
+            python, cwd, spec = self._framework_bundle(spec)
         command = [container_paths.rewrite_argument(self.root, a) for a in (*spec.command, *spec.arguments)]
         if command[0] not in ("-m", "-c") and not Path(command[0]).is_file():
             raise JobFailure(f"ClientError: the entrypoint script {spec.command[0]} does not exist: no "
                              "ProcessingInput provided it (upload the script and add an input whose "
                              "LocalPath contains it).")
         self._say(f"Running {' '.join(['python3', *spec.command, *spec.arguments])}")
-        self.log.flush()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sagelab.processing.launcher", str(self.root), *command],
-            cwd=self.work_dir, env=self._environment(spec), stdin=subprocess.DEVNULL, stdout=None,
-            stderr=subprocess.PIPE)
-        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        reader = threading.Thread(target=self._tee, args=(process.stderr, tail), name="stderr-tee", daemon=True)
-        reader.start()
-        code = process.wait()
-        reader.join()
-        if code != 0:
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            last = "".join(tail).rstrip()
-            raise JobFailure(f"AlgorithmError: the processing script {how}." +
-                             (f" Last lines of its stderr:\n{last}" if last else " It wrote nothing to stderr."))
+        ended = user_process.run(self.root, command, cwd=cwd, env=self._environment(spec), log=self.log,
+                                 python=python)
+        if ended.code != 0:
+            raise JobFailure(f"AlgorithmError: the processing script {ended.how}." +
+                             (f" Last lines of its stderr:\n{ended.stderr_tail}" if ended.stderr_tail
+                              else " It wrote nothing to stderr."))
 
-    def _tee(self, stream, tail: collections.deque[str]) -> None:
-        """Copy the script's stderr into the job log, keeping its last lines for the FailureReason."""
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="replace")
-            tail.append(line)
-            self.log.write(line)
-            self.log.flush()
-        stream.close()
+    def _framework_bundle(self, spec: ProcessingJobSpec) -> tuple[str | None, Path, ProcessingJobSpec]:
+        """Follow the SDK's runproc.sh: the interpreter, working folder and spec of the script it runs."""
+        runproc = self.local(spec.command[1])
+        if not runproc.is_file():
+            raise JobFailure(f"ClientError: the entrypoint script {spec.command[1]} does not exist: no "
+                             "ProcessingInput provided it.")
+        try:
+            bundle = framework_bundle.read_runproc(runproc.read_text(errors="replace"), spec.command[1])
+            python = framework_bundle.prepare(self.local(bundle.code_dir), self.parts.home.cache / "requirements",
+                                              self.log)
+        except framework_bundle.BundleError as exc:
+            failure = "AlgorithmError" if str(exc).startswith("InstallRequirementsError") else "ClientError"
+            raise JobFailure(f"{failure}: {exc}") from exc
+        script = f"{bundle.code_dir}/{bundle.script}"
+        return python, self.local(bundle.code_dir), dataclasses.replace(spec, command=(script,))
 
     def _run_builtin(self, spec: ProcessingJobSpec) -> None:
         scratch = self.work_dir / "scratch"

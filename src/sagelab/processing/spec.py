@@ -19,12 +19,17 @@ from sagelab.processing.builtin import BUILTIN_IMAGES
 #: Images that run the user's own Python script, by repository name (any registry, account, region or tag).
 SCRIPT_IMAGES = {
     "sagemaker-scikit-learn": "SageMaker's scikit-learn processing image (SKLearnProcessor)",
+    "pytorch-training": "SageMaker's PyTorch image (PyTorchProcessor)",
+    "sagemaker-xgboost": "SageMaker's XGBoost image (XGBoostProcessor)",
     "sagelab-python": "sagelab's generic Python image (ScriptProcessor)",
 }
 
 CONTAINER_ROOT = "/opt/ml/processing/"
 DEFAULT_MAX_RUNTIME = 86400
 _PYTHON = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
+_BASH = re.compile(r"^(?:.*/)?(?:ba)?sh$")
+#: What a bash entrypoint's command starts with: the SDK's FrameworkProcessor runs its runproc.sh this way.
+BASH_SCRIPT = "bash"
 #: Interpreter flags that change nothing here (output is unbuffered anyway) and are skipped.
 _HARMLESS_FLAGS = ("-u", "-B", "-E", "-s", "-O", "-OO")
 
@@ -83,10 +88,14 @@ def _python_command(entrypoint: list[str]) -> tuple[str, ...]:
         raise ValidationError("AppSpecification.ContainerEntrypoint is required for script images: e.g. "
                               '["python3", "/opt/ml/processing/input/code/preprocess.py"].')
     program, *rest = entrypoint
+    if _BASH.match(program) and len(rest) == 1 and rest[0].startswith(CONTAINER_ROOT):
+        # Only the SDK's generated runproc.sh is run (see processing.framework_bundle); checked when it runs.
+        return (BASH_SCRIPT, _container_path(rest[0], "AppSpecification.ContainerEntrypoint's script"))
     if not _PYTHON.match(program):
         raise ValidationError(f"AppSpecification.ContainerEntrypoint must start with a Python interpreter "
                               f"(python, python3, python3.N), got {program!r}: sagelab runs processing scripts "
-                              "with its own Python.")
+                              "with its own Python (and bash only for the SDK's FrameworkProcessor runproc.sh "
+                              f"under {CONTAINER_ROOT}).")
     while rest and rest[0] in _HARMLESS_FLAGS:
         rest = rest[1:]
     if not rest:

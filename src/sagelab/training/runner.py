@@ -55,7 +55,9 @@ class TrainingRun(JobRun):
             model_dir.mkdir(parents=True)
             output_dir.mkdir(parents=True)
             ctx = TrainingContext(hyperparameters=spec.hyperparameters, channels=channels, model_dir=model_dir,
-                                  output_dir=output_dir, log=self.log)
+                                  output_dir=output_dir, log=self.log, container_root=self.work_dir,
+                                  job_name=self.job_name, request=resource.doc["_Request"],
+                                  blobs=self.parts.blobs, cache_dir=self.parts.home.cache)
             try:
                 spec.algorithm.train(ctx)
             except (DataError, SagelabError) as exc:
@@ -84,7 +86,7 @@ class TrainingRun(JobRun):
         for config in spec.channels:
             try:
                 channels[config.name] = materialize(self.parts.blobs, config, self.work_dir,
-                                                    defaults[config.name])
+                                                    defaults.get(config.name, "application/octet-stream"))
             except DataError as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
         return channels

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sagelab.algorithms.base import Algorithm, MetricDefinition, split_content_type
-from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.algorithms.base import Algorithm, MetricDefinition, ScriptModeAlgorithm, split_content_type
+from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_hyperparameters
 from sagelab.errors import ValidationError
 from sagelab.lake.uris import S3Uri, parse_s3_uri
 
@@ -57,8 +57,9 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
     image = spec.get("TrainingImage") or spec.get("AlgorithmName")
     if not image:
         raise ValidationError("AlgorithmSpecification must name a TrainingImage (or an AlgorithmName).")
-    algorithm = registry.for_image(image)
     raw_hp = {str(k): str(v) for k, v in (params.get("HyperParameters") or {}).items()}
+    algorithm = registry.for_image(image, entry_point=entry_point_of_hyperparameters(raw_hp))
+    open_channels = isinstance(algorithm, ScriptModeAlgorithm)  # a user script reads whatever it is given
     hyperparameters = algorithm.hyperparameters.validate(raw_hp)
 
     declared = {name: c for c in algorithm.channels for name in (c.name, *c.aliases)}
@@ -71,10 +72,10 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
         if name in seen:
             raise ValidationError(f"{where}: channel names must be unique.")
         seen.add(name)
-        if name not in declared:
+        if name not in declared and not open_channels:
             raise ValidationError(f"{where}: algorithm {algorithm.name} does not accept a channel named {name!r}. "
                                   f"Supported channels: {', '.join(declared)}.")
-        canonical = declared[name].name
+        canonical = declared[name].name if name in declared else name
         if canonical in given:
             raise ValidationError(f"{where}: channels {given[canonical]!r} and {name!r} are two names for the same "
                                   f"{algorithm.name} channel; give only one of them.")
@@ -94,8 +95,8 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
             raise ValidationError(f"{where}: S3DataSource.AttributeNames is only valid when S3DataType is "
                                   f"AugmentedManifestFile, not {data_type}.")
         content_type, content_params = split_content_type(channel.get("ContentType"))
-        allowed = declared[name].content_types
-        if content_type and content_type not in allowed:
+        allowed = declared[name].content_types if name in declared else ()
+        if content_type and allowed and content_type not in allowed:
             raise ValidationError(f"{where}: ContentType {channel.get('ContentType')!r} is not supported by "
                                   f"{algorithm.name}. Supported: {', '.join(allowed)}.")
         channels.append(ChannelConfig(

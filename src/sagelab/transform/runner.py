@@ -92,7 +92,7 @@ class TransformRun(JobRun):
         threads = max(1, (os.cpu_count() or 1) // spec.max_concurrent)
         try:
             return load_predictor(self.parts.blobs, self.parts.algorithms, spec.model_doc,
-                                  self.work_dir / "model", threads=threads)
+                                  self.work_dir / "model", threads=threads, cache_dir=self.parts.home.cache)
         except (ModelLoadError, ValidationError) as exc:
             raise JobFailure(f"ClientError: model {spec.model_name!r} cannot be loaded: {exc}") from exc
 

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from sagelab.account import Account
-from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_hyperparameters
 from sagelab.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
@@ -133,7 +133,8 @@ class TuningService:
         for item in declared:
             if item["Name"] == metric:
                 return item["Regex"]
-        algorithm = self.algorithms.for_image(definition.image)
+        algorithm = self.algorithms.for_image(definition.image,
+                                              entry_point=entry_point_of_hyperparameters(definition.static))
         return next((m.regex for m in algorithm.metrics if m.name == metric), None)
 
     def parent_past_trials(self, spec: TuningJobSpec, *, with_progress: bool) -> list[PastTrial]:

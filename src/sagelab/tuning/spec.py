@@ -15,7 +15,7 @@ import itertools
 import math
 from typing import Any
 
-from sagelab.algorithms.registry import AlgorithmRegistry
+from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_hyperparameters
 from sagelab.errors import ResourceLimitExceeded, ValidationError
 from sagelab.training.spec import parse_training_job
 from sagelab.tuning.space import (
@@ -359,7 +359,8 @@ def _check_with_algorithm(definition: TrainingDefinition, registry: AlgorithmReg
     spec = definition.request.get("AlgorithmSpecification") or {}
     if not definition.image:
         raise ValidationError(f"{where}.AlgorithmSpecification must name a TrainingImage (or an AlgorithmName).")
-    algorithm = registry.for_image(definition.image, field=f"{where}.AlgorithmSpecification.TrainingImage")
+    algorithm = registry.for_image(definition.image, field=f"{where}.AlgorithmSpecification.TrainingImage",
+                                   entry_point=entry_point_of_hyperparameters(definition.static))
     declared = {m.name for m in algorithm.metrics} | {m["Name"] for m in spec.get("MetricDefinitions") or []}
     metric = definition.objective.metric
     if metric not in declared:

@@ -1,8 +1,8 @@
-"""Runs a processing script the way `python3 <script> <args>` would in the container.
+"""Runs a user script the way `python3 <script> <args>` would in a SageMaker container.
 
-`python -m sagelab.processing.launcher <opt-ml folder> <script | -m module | -c code> [args...]`: the script
+`python -m sagelab.containers.launcher <opt-ml folder> <script | -m module | -c code> [args...]`: the script
 process dies with its job process, `/opt/ml/...` paths in its own code are mapped onto the job's folder
-(see `container_paths`), and then the script runs as `__main__` with the arguments as `sys.argv`.
+(see `sagelab.containers.paths`), and then the script runs as `__main__` with the arguments as `sys.argv`.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def main(argv: list[str]) -> int:
     if os.getppid() != parent:  # the job process died before the signal was armed
         return 1
     root, command = argv[0], argv[1:]
-    from sagelab.processing import container_paths
+    from sagelab.containers import paths
 
-    container_paths.install(root)
+    paths.install(root)
     try:
         _run(command)
     except SystemExit:

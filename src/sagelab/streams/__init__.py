@@ -1,0 +1,1 @@
+"""Kinesis Data Streams: shards and hash key ranges, a durable record log per stream, shard iterators."""
