@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sagelab.iam.directory import IamDirectory
     from sagelab.iam.sessions import SessionStore
     from sagelab.lake.bucket_policies import BucketPolicies
+    from sagelab.pipelines.service import PipelineService
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
     from sagelab.streams.service import StreamService
@@ -196,6 +197,15 @@ class Platform:
                              training=self.training)
 
     @functools.cached_property
+    def pipelines(self) -> PipelineService:
+        from sagelab.pipelines.service import PipelineService
+        from sagelab.pipelines.steps import StepServices
+
+        steps = StepServices(processing=self.processing, training=self.training, tuning=self.tuning,
+                             transforms=self.transforms, models=self.models, model_packages=self.model_packages)
+        return PipelineService(resources=self.resources, account=self.account, blobs=self.blobs, services=steps)
+
+    @functools.cached_property
     def invocation_metrics(self) -> InvocationMetrics:
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
@@ -301,6 +311,7 @@ class Platform:
         self.firehose.recover()
         self.analytics.recover()
         self.sessions.purge_expired()
+        self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -318,6 +329,8 @@ class Platform:
             self._stop_flushing.set()
             self._stop_flushing = None
             self.invocation_metrics.flush()
+        if "pipelines" in self.__dict__:
+            self.pipelines.close()  # before tuning and the engine: a driver must not start steps on them
         if "tuning" in self.__dict__:
             self.tuning.close()  # before the engine: a driver must not launch trials on a closed engine
         if "fleet" in self.__dict__:

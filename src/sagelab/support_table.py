@@ -43,6 +43,10 @@ _S3 = ("s3:PutObject", "s3:GetObject", "s3:ListObjectsV2")
 _ONE_P = (RECORDIO, "s3:PutObject")  # record_set() writes recordIO-protobuf shards and a manifest
 _TUNING = ("sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob")
 XGBOOST_EXAMPLE = "xgboost_breast_cancer.py"
+PIPELINE_EXAMPLE = "pipeline_diabetes.py"
+_PIPELINE_RUN = ("sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution",
+                 "sagemaker:ListPipelineExecutionSteps")
+_PIPELINE_TEST = "`tests/pipelines/test_pipelines_sdk.py`"
 
 FEATURES: tuple[Feature, ...] = (
     Feature("Session().default_bucket()", ("s3:ListBuckets", "s3:HeadBucket", "s3:CreateBucket"),
@@ -99,6 +103,19 @@ FEATURES: tuple[Feature, ...] = (
     Feature("SKLearnProcessor / ScriptProcessor / FrameworkProcessor(...).run(code=..., source_dir=...)",
             ("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", *_S3),
             test="`tests/script_mode/test_script_processing.py`"),
+    Feature("Pipeline(...).upsert(role_arn) (create, or update when it exists)",
+            ("sagemaker:CreatePipeline", "sagemaker:UpdatePipeline"), PIPELINE_EXAMPLE),
+    Feature("pipeline.start(parameters=...), execution.wait() / describe() / list_steps()", _PIPELINE_RUN,
+            PIPELINE_EXAMPLE),
+    Feature("ProcessingStep with PropertyFile, TrainingStep, ConditionStep with JsonGet, ModelStep (register and "
+            "create), TransformStep, FailStep",
+            ("sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:CreateModelPackage",
+             "sagemaker:CreateModel", "sagemaker:CreateTransformJob", *_PIPELINE_RUN), PIPELINE_EXAMPLE),
+    Feature("TuningStep with get_top_model_s3_uri, CacheConfig, DependsOn",
+            ("sagemaker:CreateHyperParameterTuningJob", *_PIPELINE_RUN), test=_PIPELINE_TEST),
+    Feature("execution.stop(), pipeline.list_executions(), pipeline.describe(), pipeline.delete()",
+            ("sagemaker:StopPipelineExecution", "sagemaker:ListPipelineExecutions", "sagemaker:DescribePipeline",
+             "sagemaker:DeletePipeline"), test=_PIPELINE_TEST),
 )
 
 

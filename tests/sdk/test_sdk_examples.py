@@ -164,3 +164,20 @@ def test_pytorch_ddp_on_two_instances(runs):
     assert result["samples_per_rank"] == -(-result["train_samples"] // 2)
     assert result["artifact"] == ["model.pth", "training.json"] and result["test_accuracy"] >= 0.9
     assert "rank 1 of 2 on algo-2 (gloo)" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_SECONDS + 120)
+def test_abalone_style_pipeline_process_train_evaluate_condition_register(runs):
+    result, _ = result_of(runs, "pipeline_diabetes.py")
+    assert result["status"] == "Succeeded"
+    assert set(result["steps"].values()) == {"Succeeded"}
+    assert set(result["steps"]) == {"Preprocess", "Train", "Evaluate", "CheckMse", "Register-RegisterModel",
+                                    "CreateModel-CreateModel", "Score"}
+    assert result["package_status"] == "PendingManualApproval"  # the ModelApprovalStatus parameter's default
+    assert result["package_model_data"].endswith("/output/model.tar.gz")
+    assert result["scored_rows"] == 67 and result["scores_finite"]  # 15 % of the 442 diabetes rows
+    # The same pipeline with a threshold no model meets takes the else branch and fails with its message.
+    assert result["strict_status"] == "Failed"
+    assert result["strict_failure"] == "Step MseTooHigh failed: Execution failed: the model's MSE is above 1.0"
+    assert result["strict_steps"]["MseTooHigh"] == "Failed" and "Register-RegisterModel" not in result["strict_steps"]

@@ -8,6 +8,7 @@ from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
 from sagelab.api.operations import SAGEMAKER, Call, OperationTable
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
+from sagelab.api.sagemaker_pipelines import PIPELINE_OPERATIONS
 from sagelab.api.sagemaker_processing import PROCESSING_OPERATIONS
 from sagelab.api.sagemaker_registry import REGISTRY_OPERATIONS
 from sagelab.api.sagemaker_tuning import TUNING_OPERATIONS
@@ -153,5 +154,6 @@ class SageMakerFace:
         *PROCESSING_OPERATIONS,
         *REGISTRY_OPERATIONS,
         *TUNING_OPERATIONS,
+        *PIPELINE_OPERATIONS,
     ))
     wire = JsonService("SageMaker", operations)
