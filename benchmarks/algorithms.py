@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN and Linear Learner, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner and LDA, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -14,6 +14,8 @@ process touching its memory for the first time:
   ten KMeans runs on the weighted centres;
 - PCA: PCA(svd_solver="covariance_eigh"), what algorithm_mode=regular uses when records outnumber features;
 - k-NN: a uniform sample of sample_size records, KNeighborsClassifier fit and predict on the test channel;
+- LDA: scikit-learn's LatentDirichletAllocation (batch variational Bayes, every core at 10,000 documents and
+  more, as the algorithm runs it);
 - Linear Learner: its underlying library is sagelab's own NumPy SGD, so its direct run calls the algorithm in
   that process on the same file (no server, no job process).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
@@ -44,6 +46,7 @@ PCA_HP = {"num_components": 20, "feature_dim": 200, "mini_batch_size": 500}
 KNN = {"k": 10, "feature_dim": 10, "predictor_type": "classifier", "sample_size": 50_000}
 KNN_TEST_ROWS = 20_000
 LINEAR = {"predictor_type": "binary_classifier", "epochs": 15, "num_models": 2, "mini_batch_size": 1000}
+LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
 # -- data -----------------------------------------------------------------------------------------------------
@@ -86,6 +89,11 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     y = (x[:, :5] @ rng.normal(size=5) + rng.normal(scale=0.5, size=len(x)) > 0).astype(np.float64)
     files["linear-learner/train"] = folder / "linear.csv"
     write_csv(files["linear-learner/train"], np.column_stack([y, x]))
+    rng = np.random.default_rng(6)
+    topics = rng.dirichlet(np.full(LDA_HP["feature_dim"], 0.05), size=LDA_HP["num_topics"])
+    mixtures = rng.dirichlet(np.full(LDA_HP["num_topics"], 0.2), size=int(LDA_HP["mini_batch_size"] * scale))
+    files["lda/train"] = folder / "lda.csv"
+    write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
 
 
@@ -137,6 +145,19 @@ def linear_direct(files: dict[str, Path]) -> None:
         algorithm.train(TrainingContext(hp, channels, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
 
 
+def lda_direct(files: dict[str, Path]) -> None:
+    import os
+
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    x = read_csv(files["lda/train"])
+    k = LDA_HP["num_topics"]
+    jobs = (os.cpu_count() or 1) if len(x) >= 10_000 else 1
+    LatentDirichletAllocation(n_components=k, doc_topic_prior=1.0 / k, topic_word_prior=1.0 / k,
+                              learning_method="batch", random_state=0, max_iter=LDA_HP["max_iterations"],
+                              evaluate_every=10, perp_tol=0.1, n_jobs=jobs).fit(x)
+
+
 # -- jobs ------------------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +171,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "pca": (PCA_HP, [("train", "pca/train", "text/csv;label_size=0")], pca_direct),
     "knn": (KNN, [("train", "knn/train", "text/csv"), ("test", "knn/test", "text/csv")], knn_direct),
     "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
+    "lda": (LDA_HP, [("train", "lda/train", "text/csv;label_size=0")], lda_direct),
 }
 
 

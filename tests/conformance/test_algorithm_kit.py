@@ -13,6 +13,7 @@ from sagelab.algorithms.factorization_machines.algorithm import FactorizationMac
 from sagelab.algorithms.ip_insights.algorithm import IPInsights
 from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
 from sagelab.algorithms.knn.algorithm import KNNAlgorithm
+from sagelab.algorithms.lda.algorithm import LDAAlgorithm
 from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 from sagelab.algorithms.pca.algorithm import PCAAlgorithm
@@ -83,6 +84,9 @@ CASES: list[kit.Case] = [
               "index_metric": "COSINE", "dimension_reduction_type": "fjlt", "dimension_reduction_target": "8",
               "index_type": "faiss.IVFFlat"},
              kit.wine),
+    kit.Case("lda-planted-topics", LDAAlgorithm,
+             {"num_topics": "10", "feature_dim": "25", "mini_batch_size": "400", "max_iterations": "30"},
+             kit.topic_documents, training_content_type=kit.PROTOBUF),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -107,6 +111,7 @@ EXPECTED_METRICS = {
     "knn-classifier": ("test:accuracy", "train:throughput"),
     "knn-regressor-sign": ("test:mse",),
     "knn-cosine-fjlt": ("test:accuracy",),
+    "lda-planted-topics": ("test:pwll",),
 }
 
 

@@ -55,6 +55,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
     from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
     from sagelab.algorithms.knn.algorithm import KNNAlgorithm
+    from sagelab.algorithms.lda.algorithm import LDAAlgorithm
     from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
@@ -63,4 +64,5 @@ def builtin_algorithms() -> list[Algorithm]:
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
-            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression()]
+            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
+            LDAAlgorithm()]
