@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner and LDA, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA and NTM, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -16,8 +16,9 @@ process touching its memory for the first time:
 - k-NN: a uniform sample of sample_size records, KNeighborsClassifier fit and predict on the test channel;
 - LDA: scikit-learn's LatentDirichletAllocation (batch variational Bayes, every core at 10,000 documents and
   more, as the algorithm runs it);
-- Linear Learner: its underlying library is sagelab's own NumPy SGD, so its direct run calls the algorithm in
-  that process on the same file (no server, no job process).
+- Linear Learner and NTM: their engines are sagelab's own (NumPy SGD; a PyTorch network), so their direct runs
+  call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
+  torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
 """
@@ -46,6 +47,8 @@ PCA_HP = {"num_components": 20, "feature_dim": 200, "mini_batch_size": 500}
 KNN = {"k": 10, "feature_dim": 10, "predictor_type": "classifier", "sample_size": 50_000}
 KNN_TEST_ROWS = 20_000
 LINEAR = {"predictor_type": "binary_classifier", "epochs": 15, "num_models": 2, "mini_batch_size": 1000}
+NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size": 256, "optimizer": "adam",
+          "learning_rate": 0.01}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
@@ -134,15 +137,28 @@ def knn_direct(files: dict[str, Path]) -> None:
     float(np.mean(model.predict(test[:, 1:]) == test[:, 0]))
 
 
-def linear_direct(files: dict[str, Path]) -> None:
+def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path, str]]) -> None:
+    """Train `algorithm` in this process on the same files (no server, no job process)."""
     from sagelab.algorithms.base import Channel, TrainingContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        made = {name: Channel(name, content_type, [path]) for name, (path, content_type) in channels.items()}
+        hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
+        algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
+
+
+def linear_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 
-    algorithm = LinearLearner()
-    with tempfile.TemporaryDirectory() as tmp:
-        channels = {"train": Channel("train", "text/csv", [files["linear-learner/train"]])}
-        hp = algorithm.hyperparameters.validate({k: str(v) for k, v in LINEAR.items()})
-        algorithm.train(TrainingContext(hp, channels, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
+    in_process(LinearLearner(), LINEAR, {"train": (files["linear-learner/train"], "text/csv")})
+
+
+def ntm_direct(files: dict[str, Path]) -> None:
+    # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
+    # forkserver does not preload it either.
+    from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
+
+    in_process(NTMAlgorithm(), NTM_HP, {"train": (files["lda/train"], "text/csv;label_size=0")})
 
 
 def lda_direct(files: dict[str, Path]) -> None:
@@ -172,6 +188,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "knn": (KNN, [("train", "knn/train", "text/csv"), ("test", "knn/test", "text/csv")], knn_direct),
     "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
     "lda": (LDA_HP, [("train", "lda/train", "text/csv;label_size=0")], lda_direct),
+    "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
 }
 
 

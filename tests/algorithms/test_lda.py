@@ -56,7 +56,8 @@ def test_declares_the_sagemaker_surface():
     with pytest.raises(ValidationError, match="'alpha0'"):
         ALGO.hyperparameters.validate({"num_topics": "3", "feature_dim": "9", "mini_batch_size": "50", "alpha0": "0"})
     assert [(c.name, c.required) for c in ALGO.channels] == [("train", True), ("test", False)]
-    assert [(m.name, m.direction) for m in ALGO.metrics] == [("test:pwll", "Maximize")]
+    assert {m.name: m.direction for m in ALGO.metrics} == {
+        "test:pwll": "Maximize", "train:progress": "Maximize", "train:throughput": "Maximize"}
 
 
 def test_planted_topics_are_recovered_and_mixtures_follow_them(tmp_path):

@@ -16,6 +16,7 @@ from sagelab.algorithms.knn.algorithm import KNNAlgorithm
 from sagelab.algorithms.lda.algorithm import LDAAlgorithm
 from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner.algorithm import LinearLearner
+from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
 from sagelab.algorithms.pca.algorithm import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
 from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
@@ -87,6 +88,10 @@ CASES: list[kit.Case] = [
     kit.Case("lda-planted-topics", LDAAlgorithm,
              {"num_topics": "10", "feature_dim": "25", "mini_batch_size": "400", "max_iterations": "30"},
              kit.topic_documents, training_content_type=kit.PROTOBUF),
+    kit.Case("ntm-planted-topics", NTMAlgorithm,
+             {"num_topics": "10", "feature_dim": "25", "epochs": "5", "mini_batch_size": "64", "optimizer": "adam",
+              "learning_rate": "0.01", "batch_norm": "true"},
+             kit.topic_documents),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -112,6 +117,7 @@ EXPECTED_METRICS = {
     "knn-regressor-sign": ("test:mse",),
     "knn-cosine-fjlt": ("test:accuracy",),
     "lda-planted-topics": ("test:pwll",),
+    "ntm-planted-topics": ("train:total_loss", "validation:total_loss", "train:progress"),
 }
 
 

@@ -40,7 +40,8 @@ class LDAAlgorithm:
     image_repositories = ("lda",)
     hyperparameters = SCHEMA
     channels = onep.train_and_test_channels()
-    metrics = (MetricDefinition("test:pwll", onep.quality_metric_regex("test", "pwll", "score"), "Maximize"),)
+    metrics = (*onep.progress_and_throughput_metrics(),
+               MetricDefinition("test:pwll", onep.quality_metric_regex("test", "pwll", "score"), "Maximize"))
 
     def train(self, ctx: TrainingContext) -> None:
         hp = SCHEMA.validate({key: value for key, value in ctx.hyperparameters.items() if value is not None})
