@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA and NTM, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM and BlazingText, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -16,6 +16,8 @@ process touching its memory for the first time:
 - k-NN: a uniform sample of sample_size records, KNeighborsClassifier fit and predict on the test channel;
 - LDA: scikit-learn's LatentDirichletAllocation (batch variational Bayes, every core at 10,000 documents and
   more, as the algorithm runs it);
+- BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
+  also writes vectors.txt, which the direct run does not;
 - Linear Learner and NTM: their engines are sagelab's own (NumPy SGD; a PyTorch network), so their direct runs
   call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
@@ -49,6 +51,7 @@ KNN_TEST_ROWS = 20_000
 LINEAR = {"predictor_type": "binary_classifier", "epochs": 15, "num_models": 2, "mini_batch_size": 1000}
 NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size": 256, "optimizer": "adam",
           "learning_rate": 0.01}
+BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
@@ -95,6 +98,11 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     rng = np.random.default_rng(6)
     topics = rng.dirichlet(np.full(LDA_HP["feature_dim"], 0.05), size=LDA_HP["num_topics"])
     mixtures = rng.dirichlet(np.full(LDA_HP["num_topics"], 0.2), size=int(LDA_HP["mini_batch_size"] * scale))
+    words = np.array([f"w{i}" for i in range(20_000)])
+    zipf = 1.0 / np.arange(1, len(words) + 1)
+    tokens = rng.choice(words, size=(int(300_000 * scale), 8), p=zipf / zipf.sum())
+    files["blazingtext/train"] = folder / "corpus.txt"
+    files["blazingtext/train"].write_text("\n".join(" ".join(row) for row in tokens) + "\n")
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
@@ -153,6 +161,21 @@ def linear_direct(files: dict[str, Path]) -> None:
     in_process(LinearLearner(), LINEAR, {"train": (files["linear-learner/train"], "text/csv")})
 
 
+def blazingtext_direct(files: dict[str, Path]) -> None:
+    # fastText itself on the same file, with the threads the algorithm gives it (every core from 1M tokens).
+    import os
+
+    import fasttext
+
+    hp = BLAZINGTEXT
+    with tempfile.TemporaryDirectory() as tmp:
+        model = fasttext.train_unsupervised(str(files["blazingtext/train"]), model="skipgram", lr=0.05,
+                                            dim=hp["vector_dim"], ws=5, epoch=hp["epochs"], minCount=hp["min_count"],
+                                            neg=5, t=1e-4, minn=0, maxn=0, bucket=0, thread=os.cpu_count() or 1,
+                                            verbose=0)
+        model.save_model(str(Path(tmp) / "vectors.bin"))
+
+
 def ntm_direct(files: dict[str, Path]) -> None:
     # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
     # forkserver does not preload it either.
@@ -188,6 +211,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "knn": (KNN, [("train", "knn/train", "text/csv"), ("test", "knn/test", "text/csv")], knn_direct),
     "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
     "lda": (LDA_HP, [("train", "lda/train", "text/csv;label_size=0")], lda_direct),
+    "blazingtext": (BLAZINGTEXT, [("train", "blazingtext/train", "text/plain")], blazingtext_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
 }
 
@@ -234,6 +258,9 @@ def direct_in_fresh_process(algorithm: str, files: dict[str, Path]) -> float:
 
 
 def direct_child(algorithm: str, files: dict[str, Path]) -> None:
+    # This folder's profile.py would shadow the standard library's, which torch imports (through cProfile).
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import sklearn.cluster  # noqa: F401 - imported before timing, as the job forkserver preloads them
     import sklearn.decomposition  # noqa: F401
     import sklearn.neighbors  # noqa: F401

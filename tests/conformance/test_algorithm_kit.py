@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from sagelab.algorithms.blazingtext.algorithm import BlazingText
 from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
 from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
 from sagelab.algorithms.ip_insights.algorithm import IPInsights
@@ -121,9 +122,9 @@ EXPECTED_METRICS = {
 }
 
 
-#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings): static checks only;
-#: their trained checks live beside their own tests.
-STATIC_ONLY = (IPInsights,)
+#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings; BlazingText reads text):
+#: static checks only; their trained checks live beside their own tests.
+STATIC_ONLY = (IPInsights, BlazingText)
 
 
 def _algorithms() -> dict[str, kit.Case]:

@@ -50,6 +50,7 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
+    from sagelab.algorithms.blazingtext.algorithm import BlazingText
     from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
     from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
@@ -66,4 +67,4 @@ def builtin_algorithms() -> list[Algorithm]:
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
-            LDAAlgorithm(), NTMAlgorithm()]
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText()]
