@@ -43,10 +43,10 @@ import numpy as np
 
 from sagelab.algorithms.base import ChannelSpec, DataError, MetricDefinition, TrainingContext
 from sagelab.algorithms.blazingtext import corpus
+from sagelab.algorithms.blazingtext.files import EVAL_JSON, MODEL_BIN, VECTORS_BIN, VECTORS_TXT
 from sagelab.algorithms.blazingtext.hyperparameters import SCHEMA, SUPERVISED_ONLY, WORD2VEC_ONLY
 
 PARALLEL_TOKENS = 1_000_000
-VECTORS_BIN, VECTORS_TXT, MODEL_BIN, EVAL_JSON = "vectors.bin", "vectors.txt", "model.bin", "eval.json"
 
 
 def metric_definitions() -> tuple[MetricDefinition, ...]:

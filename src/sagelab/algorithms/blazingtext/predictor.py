@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.algorithms.base import InferenceError, split_content_type
-from sagelab.algorithms.blazingtext.algorithm import MODEL_BIN, VECTORS_BIN
+from sagelab.algorithms.blazingtext.files import MODEL_BIN, VECTORS_BIN
 
 JSON, JSONLINES = "application/json", "application/jsonlines"
 _JSONLINES_ALIASES = (JSONLINES, "application/x-jsonlines", "application/jsonl")
