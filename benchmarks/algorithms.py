@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM and BlazingText, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -18,7 +18,7 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner and NTM: their engines are sagelab's own (NumPy SGD; a PyTorch network), so their direct runs
+- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
   call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
@@ -52,6 +52,8 @@ LINEAR = {"predictor_type": "binary_classifier", "epochs": 15, "num_models": 2, 
 NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size": 256, "optimizer": "adam",
           "learning_rate": 0.01}
 BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
+DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
+             "likelihood": "gaussian"}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
@@ -103,6 +105,12 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     tokens = rng.choice(words, size=(int(300_000 * scale), 8), p=zipf / zipf.sum())
     files["blazingtext/train"] = folder / "corpus.txt"
     files["blazingtext/train"].write_text("\n".join(" ".join(row) for row in tokens) + "\n")
+    t = np.arange(1000)
+    series = [{"start": "2024-01-01 00:00:00", "target": (10 + 5 * np.sin(2 * np.pi * t / 24 + p)
+                                                          + rng.normal(size=len(t))).round(3).tolist()}
+              for p in rng.uniform(0, 2 * np.pi, size=int(100 * scale))]
+    files["forecasting-deepar/train"] = folder / "series.json"
+    files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
@@ -176,6 +184,13 @@ def blazingtext_direct(files: dict[str, Path]) -> None:
         model.save_model(str(Path(tmp) / "vectors.bin"))
 
 
+def deepar_direct(files: dict[str, Path]) -> None:
+    # DeepAR's engine is sagelab's own PyTorch network, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.deepar.algorithm import DeepAR
+
+    in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
+
+
 def ntm_direct(files: dict[str, Path]) -> None:
     # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
     # forkserver does not preload it either.
@@ -212,6 +227,8 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
     "lda": (LDA_HP, [("train", "lda/train", "text/csv;label_size=0")], lda_direct),
     "blazingtext": (BLAZINGTEXT, [("train", "blazingtext/train", "text/plain")], blazingtext_direct),
+    "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
+                           deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
 }
 

@@ -10,6 +10,7 @@ import pytest
 
 from sagelab.algorithms.blazingtext.algorithm import BlazingText
 from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.deepar.algorithm import DeepAR
 from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
 from sagelab.algorithms.ip_insights.algorithm import IPInsights
 from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
@@ -122,9 +123,9 @@ EXPECTED_METRICS = {
 }
 
 
-#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings; BlazingText reads text):
-#: static checks only; their trained checks live beside their own tests.
-STATIC_ONLY = (IPInsights, BlazingText)
+#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings; BlazingText reads text;
+#: DeepAR reads JSON time series): static checks only; their trained checks live beside their own tests.
+STATIC_ONLY = (IPInsights, BlazingText, DeepAR)
 
 
 def _algorithms() -> dict[str, kit.Case]:

@@ -52,6 +52,7 @@ def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
     from sagelab.algorithms.blazingtext.algorithm import BlazingText
     from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+    from sagelab.algorithms.deepar.algorithm import DeepAR
     from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
     from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
@@ -67,4 +68,4 @@ def builtin_algorithms() -> list[Algorithm]:
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
-            LDAAlgorithm(), NTMAlgorithm(), BlazingText()]
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR()]

@@ -296,6 +296,8 @@ def check_declarations(algorithm: Algorithm) -> None:
 def _valid_value(param: Hyperparameter) -> str:
     if param.default is not None and param.default != AUTO:
         return _as_string(param.default)
+    if param.example is not None:
+        return _as_string(param.example)
     if param.choices:
         return _as_string(param.choices[0])
     if param.kind in ("int", "float"):
