@@ -19,6 +19,7 @@ from sagelab.algorithms.lda.algorithm import LDAAlgorithm
 from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
+from sagelab.algorithms.object2vec.algorithm import Object2Vec
 from sagelab.algorithms.pca.algorithm import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
 from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
@@ -124,8 +125,9 @@ EXPECTED_METRICS = {
 
 
 #: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings; BlazingText reads text;
-#: DeepAR reads JSON time series): static checks only; their trained checks live beside their own tests.
-STATIC_ONLY = (IPInsights, BlazingText, DeepAR)
+#: DeepAR JSON time series; Object2Vec JSON token-id pairs): static checks only; their trained checks live beside
+#: their own tests.
+STATIC_ONLY = (IPInsights, BlazingText, DeepAR, Object2Vec)
 
 
 def _algorithms() -> dict[str, kit.Case]:

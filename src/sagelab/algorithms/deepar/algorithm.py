@@ -15,7 +15,7 @@ documented hyperparameters map:
   early_stopping_patience stops after that many epochs without a better training loss; the best epoch's
   weights are kept.
 - Seeded (torch generator 0): the same data and hyperparameters give the same model and the same sampled
-  forecasts. torch's intra-op threads use every core.
+  forecasts. Training uses every core from 200,000 training points, one thread below (`torch_threads`).
 
 Test channel: for each series its last prediction_length points are held out and forecast from the rest with
 num_eval_samples sample paths. Log lines as AWS prints them:
@@ -38,8 +38,11 @@ from sagelab.algorithms.base import ChannelSpec, DataError, MetricDefinition, Tr
 from sagelab.algorithms.deepar.hyperparameters import SCHEMA, parse_frequency
 from sagelab.algorithms.deepar.series import JSON_TYPES, PARQUET, Series, lags_for, read_channel
 from sagelab.algorithms.first_party import training as onep
+from sagelab.algorithms.torch_threads import torch_threads
 
 SEED = 0
+#: training points from which torch uses every core (below: one thread, see torch_threads)
+PARALLEL_POINTS = 200_000
 CONTENT_TYPES = (*JSON_TYPES, PARQUET)
 
 
@@ -125,15 +128,11 @@ class _Job:
         self.ctx, self.hp = ctx, hp
 
     def run(self) -> None:
-        import torch
-
-        from sagelab.algorithms.deepar import network as net
-
         ctx, hp = self.ctx, self.hp
         started = time.perf_counter()
         train = read_channel("train", ctx.channels["train"].files)
         test = read_channel("test", ctx.channels["test"].files) if "test" in ctx.channels else []
-        horizon, context = hp["prediction_length"], hp["context_length"]
+        horizon = hp["prediction_length"]
         for s in test:
             if len(s.target) <= horizon:
                 raise DataError(f'{s.where}: "target" has {len(s.target)} values; the test channel holds out the last '
@@ -145,6 +144,16 @@ class _Job:
                   f"{time.perf_counter() - started:.3f} s.")
         if points < 300:
             ctx.print(f"The training series hold {points} points; AWS recommends at least 300.")
+        with torch_threads(points >= PARALLEL_POINTS):
+            self.fit(train, test, cardinality, dynamic, points)
+
+    def fit(self, train: list[Series], test: list[Series], cardinality: list[int], dynamic: int, points: int) -> None:
+        import torch
+
+        from sagelab.algorithms.deepar import network as net
+
+        ctx, hp = self.ctx, self.hp
+        horizon, context = hp["prediction_length"], hp["context_length"]
         frequency = parse_frequency(hp["time_freq"])
         lags = lags_for(*frequency)
         from sagelab.algorithms.deepar.series import time_features

@@ -26,6 +26,7 @@ import torch
 from sagelab.algorithms.base import DataError, InferenceError, split_content_type
 from sagelab.algorithms.deepar import network as net
 from sagelab.algorithms.deepar.series import Series, parse_series
+from sagelab.algorithms.torch_threads import torch_threads
 
 JSON, JSONLINES = "application/json", "application/jsonlines"
 _JSONLINES_ALIASES = (JSONLINES, "application/x-jsonlines", "application/jsonl")
@@ -101,7 +102,8 @@ class DeepARPredictor:
 
     def forecast(self, series: list[Series], config: dict[str, Any]) -> list[dict[str, Any]]:
         generator = torch.Generator().manual_seed(0)
-        paths = net.sample_paths(self.net, self.windows, series, config["num_samples"], generator)
+        with torch_threads(len(series) * config["num_samples"] >= 100_000):
+            paths = net.sample_paths(self.net, self.windows, series, config["num_samples"], generator)
         out = []
         for samples in paths:
             row: dict[str, Any] = {}

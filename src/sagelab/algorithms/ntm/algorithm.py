@@ -12,8 +12,8 @@ plus KL divergence, per document). How the documented hyperparameters map:
 - Early stopping: after each epoch the validation loss (the training loss without a validation channel) must
   improve by more than `tolerance` (relative) within `num_patience_epochs` epochs, else training stops; the
   best epoch's weights are kept.
-- Seeded (torch generator 0): the same data and hyperparameters give the same model. Training uses torch's
-  intra-op threads, every core of the machine by default.
+- Seeded (torch generator 0): the same data and hyperparameters give the same model. Training uses every core
+  from 20 million document-word cells (documents x feature_dim), one thread below (`torch_threads`).
 
 Channels: train (required), validation and test (optional): bag-of-words CSV or recordIO-protobuf; auxiliary
 (optional): `vocab.txt`, one word per line in feature order, which must hold feature_dim words; with it the
@@ -39,9 +39,12 @@ from sagelab.algorithms.first_party import training as onep
 from sagelab.algorithms.first_party.bag_of_words import read_documents
 from sagelab.algorithms.hyperparameters import AUTO
 from sagelab.algorithms.ntm.hyperparameters import SCHEMA
+from sagelab.algorithms.torch_threads import torch_threads
 
 SEED = 0
 TOP_WORDS = 10
+#: documents x vocabulary from which training uses every core (below: one thread, see torch_threads)
+PARALLEL_CELLS = 20_000_000
 
 
 def _channels() -> tuple[ChannelSpec, ...]:
@@ -96,10 +99,6 @@ class _Job:
         self.ctx, self.hp = ctx, hp
 
     def run(self) -> None:
-        import torch
-
-        from sagelab.algorithms.ntm import network as net
-
         ctx, hp = self.ctx, self.hp
         started = time.perf_counter()
         x = read_documents(ctx, "train", hp["feature_dim"])
@@ -109,6 +108,15 @@ class _Job:
         vocabulary = read_vocabulary(ctx, hp["feature_dim"])
         ctx.print(f"Read {x.shape[0]} training documents over {x.shape[1]} words in "
                   f"{time.perf_counter() - started:.3f} s.")
+        with torch_threads(x.shape[0] * x.shape[1] >= PARALLEL_CELLS):
+            self.fit(x, validation, test, vocabulary)
+
+    def fit(self, x: Any, validation: Any, test: Any, vocabulary: list[str] | None) -> None:
+        import torch
+
+        from sagelab.algorithms.ntm import network as net
+
+        ctx, hp = self.ctx, self.hp
         topics = hp["num_topics"]
         layers = [3 * topics, 2 * topics] if hp["encoder_layers"] == AUTO else list(hp["encoder_layers"])
         settings = {"feature_dim": hp["feature_dim"], "num_topics": topics, "encoder_layers": layers,

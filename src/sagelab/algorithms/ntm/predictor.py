@@ -17,6 +17,10 @@ from sagelab.algorithms.first_party import io as onep_io
 from sagelab.algorithms.first_party.bag_of_words import parse_documents
 from sagelab.algorithms.first_party.predictor import JSON, JSONLINES, PROTOBUF
 from sagelab.algorithms.ntm import network
+from sagelab.algorithms.torch_threads import torch_threads
+
+#: request cells (documents x words) from which inference uses every core
+PARALLEL_CELLS = 20_000_000
 
 
 class NTMPredictor:
@@ -29,7 +33,7 @@ class NTMPredictor:
         self.feature_dim = int(settings["feature_dim"])
 
     def topic_weights(self, counts: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        with torch_threads(counts.size >= PARALLEL_CELLS), torch.no_grad():
             return self.network.topic_weights(torch.as_tensor(counts, dtype=torch.float32)).numpy()
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
