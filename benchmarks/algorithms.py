@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN and Linear Learner, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -14,8 +14,13 @@ process touching its memory for the first time:
   ten KMeans runs on the weighted centres;
 - PCA: PCA(svd_solver="covariance_eigh"), what algorithm_mode=regular uses when records outnumber features;
 - k-NN: a uniform sample of sample_size records, KNeighborsClassifier fit and predict on the test channel;
-- Linear Learner: its underlying library is sagelab's own NumPy SGD, so its direct run calls the algorithm in
-  that process on the same file (no server, no job process).
+- LDA: scikit-learn's LatentDirichletAllocation (batch variational Bayes, every core at 10,000 documents and
+  more, as the algorithm runs it);
+- BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
+  also writes vectors.txt, which the direct run does not;
+- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
+  call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
+  torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
 """
@@ -44,6 +49,12 @@ PCA_HP = {"num_components": 20, "feature_dim": 200, "mini_batch_size": 500}
 KNN = {"k": 10, "feature_dim": 10, "predictor_type": "classifier", "sample_size": 50_000}
 KNN_TEST_ROWS = 20_000
 LINEAR = {"predictor_type": "binary_classifier", "epochs": 15, "num_models": 2, "mini_batch_size": 1000}
+NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size": 256, "optimizer": "adam",
+          "learning_rate": 0.01}
+BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
+DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
+             "likelihood": "gaussian"}
+LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
 # -- data -----------------------------------------------------------------------------------------------------
@@ -86,6 +97,22 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     y = (x[:, :5] @ rng.normal(size=5) + rng.normal(scale=0.5, size=len(x)) > 0).astype(np.float64)
     files["linear-learner/train"] = folder / "linear.csv"
     write_csv(files["linear-learner/train"], np.column_stack([y, x]))
+    rng = np.random.default_rng(6)
+    topics = rng.dirichlet(np.full(LDA_HP["feature_dim"], 0.05), size=LDA_HP["num_topics"])
+    mixtures = rng.dirichlet(np.full(LDA_HP["num_topics"], 0.2), size=int(LDA_HP["mini_batch_size"] * scale))
+    words = np.array([f"w{i}" for i in range(20_000)])
+    zipf = 1.0 / np.arange(1, len(words) + 1)
+    tokens = rng.choice(words, size=(int(300_000 * scale), 8), p=zipf / zipf.sum())
+    files["blazingtext/train"] = folder / "corpus.txt"
+    files["blazingtext/train"].write_text("\n".join(" ".join(row) for row in tokens) + "\n")
+    t = np.arange(1000)
+    series = [{"start": "2024-01-01 00:00:00", "target": (10 + 5 * np.sin(2 * np.pi * t / 24 + p)
+                                                          + rng.normal(size=len(t))).round(3).tolist()}
+              for p in rng.uniform(0, 2 * np.pi, size=int(100 * scale))]
+    files["forecasting-deepar/train"] = folder / "series.json"
+    files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
+    files["lda/train"] = folder / "lda.csv"
+    write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
 
 
@@ -126,15 +153,63 @@ def knn_direct(files: dict[str, Path]) -> None:
     float(np.mean(model.predict(test[:, 1:]) == test[:, 0]))
 
 
-def linear_direct(files: dict[str, Path]) -> None:
+def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path, str]]) -> None:
+    """Train `algorithm` in this process on the same files (no server, no job process)."""
     from sagelab.algorithms.base import Channel, TrainingContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        made = {name: Channel(name, content_type, [path]) for name, (path, content_type) in channels.items()}
+        hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
+        algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
+
+
+def linear_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
 
-    algorithm = LinearLearner()
+    in_process(LinearLearner(), LINEAR, {"train": (files["linear-learner/train"], "text/csv")})
+
+
+def blazingtext_direct(files: dict[str, Path]) -> None:
+    # fastText itself on the same file, with the threads the algorithm gives it (every core from 1M tokens).
+    import os
+
+    import fasttext
+
+    hp = BLAZINGTEXT
     with tempfile.TemporaryDirectory() as tmp:
-        channels = {"train": Channel("train", "text/csv", [files["linear-learner/train"]])}
-        hp = algorithm.hyperparameters.validate({k: str(v) for k, v in LINEAR.items()})
-        algorithm.train(TrainingContext(hp, channels, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
+        model = fasttext.train_unsupervised(str(files["blazingtext/train"]), model="skipgram", lr=0.05,
+                                            dim=hp["vector_dim"], ws=5, epoch=hp["epochs"], minCount=hp["min_count"],
+                                            neg=5, t=1e-4, minn=0, maxn=0, bucket=0, thread=os.cpu_count() or 1,
+                                            verbose=0)
+        model.save_model(str(Path(tmp) / "vectors.bin"))
+
+
+def deepar_direct(files: dict[str, Path]) -> None:
+    # DeepAR's engine is sagelab's own PyTorch network, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.deepar.algorithm import DeepAR
+
+    in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
+
+
+def ntm_direct(files: dict[str, Path]) -> None:
+    # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
+    # forkserver does not preload it either.
+    from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
+
+    in_process(NTMAlgorithm(), NTM_HP, {"train": (files["lda/train"], "text/csv;label_size=0")})
+
+
+def lda_direct(files: dict[str, Path]) -> None:
+    import os
+
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    x = read_csv(files["lda/train"])
+    k = LDA_HP["num_topics"]
+    jobs = (os.cpu_count() or 1) if len(x) >= 10_000 else 1
+    LatentDirichletAllocation(n_components=k, doc_topic_prior=1.0 / k, topic_word_prior=1.0 / k,
+                              learning_method="batch", random_state=0, max_iter=LDA_HP["max_iterations"],
+                              evaluate_every=10, perp_tol=0.1, n_jobs=jobs).fit(x)
 
 
 # -- jobs ------------------------------------------------------------------------------------------------------------
@@ -150,6 +225,11 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "pca": (PCA_HP, [("train", "pca/train", "text/csv;label_size=0")], pca_direct),
     "knn": (KNN, [("train", "knn/train", "text/csv"), ("test", "knn/test", "text/csv")], knn_direct),
     "linear-learner": (LINEAR, [("train", "linear-learner/train", "text/csv")], linear_direct),
+    "lda": (LDA_HP, [("train", "lda/train", "text/csv;label_size=0")], lda_direct),
+    "blazingtext": (BLAZINGTEXT, [("train", "blazingtext/train", "text/plain")], blazingtext_direct),
+    "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
+                           deepar_direct),
+    "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
 }
 
 
@@ -195,6 +275,9 @@ def direct_in_fresh_process(algorithm: str, files: dict[str, Path]) -> float:
 
 
 def direct_child(algorithm: str, files: dict[str, Path]) -> None:
+    # This folder's profile.py would shadow the standard library's, which torch imports (through cProfile).
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import sklearn.cluster  # noqa: F401 - imported before timing, as the job forkserver preloads them
     import sklearn.decomposition  # noqa: F401
     import sklearn.neighbors  # noqa: F401

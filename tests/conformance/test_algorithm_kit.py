@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import pytest
 
+from sagelab.algorithms.blazingtext.algorithm import BlazingText
 from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+from sagelab.algorithms.deepar.algorithm import DeepAR
 from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
 from sagelab.algorithms.ip_insights.algorithm import IPInsights
 from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
 from sagelab.algorithms.knn.algorithm import KNNAlgorithm
+from sagelab.algorithms.lda.algorithm import LDAAlgorithm
 from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
 from sagelab.algorithms.linear_learner.algorithm import LinearLearner
+from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
+from sagelab.algorithms.object2vec.algorithm import Object2Vec
 from sagelab.algorithms.pca.algorithm import PCAAlgorithm
 from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
 from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
@@ -83,6 +88,13 @@ CASES: list[kit.Case] = [
               "index_metric": "COSINE", "dimension_reduction_type": "fjlt", "dimension_reduction_target": "8",
               "index_type": "faiss.IVFFlat"},
              kit.wine),
+    kit.Case("lda-planted-topics", LDAAlgorithm,
+             {"num_topics": "10", "feature_dim": "25", "mini_batch_size": "400", "max_iterations": "30"},
+             kit.topic_documents, training_content_type=kit.PROTOBUF),
+    kit.Case("ntm-planted-topics", NTMAlgorithm,
+             {"num_topics": "10", "feature_dim": "25", "epochs": "5", "mini_batch_size": "64", "optimizer": "adam",
+              "learning_rate": "0.01", "batch_norm": "true"},
+             kit.topic_documents),
 ]
 
 #: Metrics each case must report (beyond the kit's "at least one validation metric").
@@ -107,12 +119,15 @@ EXPECTED_METRICS = {
     "knn-classifier": ("test:accuracy", "train:throughput"),
     "knn-regressor-sign": ("test:mse",),
     "knn-cosine-fjlt": ("test:accuracy",),
+    "lda-planted-topics": ("test:pwll",),
+    "ntm-planted-topics": ("train:total_loss", "validation:total_loss", "train:progress"),
 }
 
 
-#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings): static checks only;
-#: their trained checks live beside their own tests.
-STATIC_ONLY = (IPInsights,)
+#: Algorithms whose data the kit cannot train on (IP Insights reads entity,IP strings; BlazingText reads text;
+#: DeepAR JSON time series; Object2Vec JSON token-id pairs): static checks only; their trained checks live beside
+#: their own tests.
+STATIC_ONLY = (IPInsights, BlazingText, DeepAR, Object2Vec)
 
 
 def _algorithms() -> dict[str, kit.Case]:

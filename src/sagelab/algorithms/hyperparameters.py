@@ -33,6 +33,9 @@ class Hyperparameter:
     #: The string "auto" is accepted (and kept as "auto") besides the typed values.
     allow_auto: bool = False
     help: str = ""
+    #: A valid value, for free-form required hyperparameters (DeepAR's time_freq "H"); the conformance kit
+    #: builds its minimal valid hyperparameters from it.
+    example: Any = None
 
     def expected(self) -> str:
         parts: list[str] = []

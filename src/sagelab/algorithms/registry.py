@@ -80,17 +80,23 @@ class AlgorithmRegistry:
 
 def builtin_algorithms() -> list[Algorithm]:
     """The algorithms that ship with sagelab. Imported here, when asked for, never at import time."""
+    from sagelab.algorithms.blazingtext.algorithm import BlazingText
     from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
+    from sagelab.algorithms.deepar.algorithm import DeepAR
     from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
     from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
     from sagelab.algorithms.knn.algorithm import KNNAlgorithm
+    from sagelab.algorithms.lda.algorithm import LDAAlgorithm
     from sagelab.algorithms.lightgbm.algorithm import LightGBMClassification, LightGBMRegression
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
+    from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
+    from sagelab.algorithms.object2vec.algorithm import Object2Vec
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
-            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression()]
+            LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec()]

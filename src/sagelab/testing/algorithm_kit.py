@@ -108,6 +108,27 @@ def wine_with_anomalies(anomalies: int = 12, seed: int = 1) -> Dataset:
         columns = rng.choice(x.shape[1], size=3, replace=False)
         row[columns] += rng.choice([-1.0, 1.0], size=3) * rng.uniform(4.0, 7.0, size=3)
     return _split("wine_with_anomalies", np.vstack([x, odd]), np.r_[np.zeros(len(x)), np.ones(anomalies)], seed)
+def planted_topics(vocabulary: int = 25) -> np.ndarray:
+    """Griffiths and Steyvers' "bars": on a 5x5 grid of words, each of the 10 topics is one row or one column,
+    its five words equally likely. Rows are topics, columns words; each row sums to 1."""
+    side = int(round(vocabulary ** 0.5))
+    topics = np.zeros((2 * side, side * side))
+    for i in range(side):
+        topics[i, i * side:(i + 1) * side] = 1.0 / side
+        topics[side + i, i::side] = 1.0 / side
+    return topics
+
+
+def topic_documents(documents: int = 500, words: int = 60, seed: int = 0) -> Dataset:
+    """Bag-of-words documents drawn from `planted_topics` (topic mixtures from a sparse Dirichlet): 25 word
+    counts per document; the label is the document's dominant topic."""
+    topics = planted_topics()
+    rng = np.random.default_rng(seed)
+    mixtures = rng.dirichlet(np.full(len(topics), 0.3), size=documents)
+    counts = np.stack([rng.multinomial(words, mixture @ topics) for mixture in mixtures]).astype(np.float64)
+    return _split("topic_documents", counts, mixtures.argmax(axis=1), seed)
+
+
 def wine() -> Dataset:
     """Multiclass classification: 178 rows, 13 features, labels 0/1/2."""
     from sklearn.datasets import load_wine
@@ -275,6 +296,8 @@ def check_declarations(algorithm: Algorithm) -> None:
 def _valid_value(param: Hyperparameter) -> str:
     if param.default is not None and param.default != AUTO:
         return _as_string(param.default)
+    if param.example is not None:
+        return _as_string(param.example)
     if param.choices:
         return _as_string(param.choices[0])
     if param.kind in ("int", "float"):

@@ -1,0 +1,1 @@
+"""SageMaker's BlazingText (`blazingtext` images): Word2Vec and fastText text classification."""

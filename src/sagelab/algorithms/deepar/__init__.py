@@ -1,0 +1,1 @@
+"""SageMaker's DeepAR forecasting (`forecasting-deepar` images): an autoregressive LSTM in PyTorch."""

@@ -1,0 +1,1 @@
+"""SageMaker's LDA (`lda` images): topic mixtures of bag-of-words documents."""

@@ -1,0 +1,1 @@
+"""SageMaker's NTM (`ntm` images): a neural topic model (a variational autoencoder) in PyTorch."""
