@@ -14,15 +14,13 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import sys
-import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from sagelab.errors import SagelabError
+from sagelab.jobs.lease_drivers import LeaseDriver
 from sagelab.pipelines import states
 from sagelab.pipelines.caching import CacheLookup
 from sagelab.pipelines.definition import RUNNABLE_TYPES, PipelineDefinition, StepDefinition, parse_definition
@@ -48,47 +46,20 @@ class DriverHost(Protocol):
     def read_json(self, uri: str) -> Any: ...
 
 
-class ExecutionDriver:
+class ExecutionDriver(LeaseDriver):
+    thread_prefix = "pipeline"
+    described_as = "the pipeline execution's driver"
+
     def __init__(self, host: DriverHost, name: str, lease: str):
+        super().__init__(name, lease)
         self.host = host
         self.resources = host.resources
-        self.name = name
-        self.lease = lease
         self.job_steps: dict[str, JobStep] = host.services.job_steps()
-        self._wake = threading.Event()
-        self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._main, name=f"pipeline-{name}", daemon=True)
         self.records: dict[str, dict[str, Any]] = {}
         self.skipped: set[str] = set()
         self._stops_sent: set[str] = set()
 
-    # --- control from the service ---------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def halt(self, timeout: float = 10) -> None:
-        """Leave the execution as it stands (the server is closing); a later server resumes it."""
-        self._halt.set()
-        self._wake.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     # --- the loop -------------------------------------------------------------------------------------
-    def _main(self) -> None:
-        try:
-            self._run()
-        except (LeaseLost, NotFound):
-            return
-        except Exception as exc:  # noqa: BLE001 - a driver bug must end the execution, not leave it Executing
-            traceback.print_exc(file=sys.stderr)
-            self._abandon(f"InternalFailure: the pipeline execution's driver failed: {type(exc).__name__}: {exc}")
 
     def _run(self) -> None:
         res = self._load()

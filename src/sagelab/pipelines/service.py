@@ -14,13 +14,13 @@ import contextlib
 import json
 import secrets
 import string
-import threading
 import time
 import uuid
 from typing import Any
 
 from sagelab.account import Account
 from sagelab.errors import ResourceNotFound, SagelabError, ValidationError
+from sagelab.jobs.lease_drivers import DriverPool
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.pipelines import states
@@ -29,7 +29,7 @@ from sagelab.pipelines.definition import PipelineDefinition, parse_definition
 from sagelab.pipelines.driver import ExecutionDriver
 from sagelab.pipelines.steps import StepServices
 from sagelab.storage import tables
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore, public
+from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _PIPELINE_SORT = {"Name": "Name", "CreationTime": "CreationTime"}
@@ -45,12 +45,11 @@ class PipelineService:
         #: The stage services the steps run on.
         self.services = services
         self.cache = CacheLookup(resources)
-        self._drivers: dict[str, ExecutionDriver] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self.drivers = DriverPool(resources, states.EXECUTION, states.ACTIVE,
+                                  lambda name, lease: ExecutionDriver(self, name, lease))
         # A step's job that ends wakes the drivers, which would otherwise see it only at their next look.
         for jobs in (services.processing, services.training, services.transforms):
-            jobs.on_job_ended(self._job_ended)
+            jobs.on_job_ended(lambda _name: self.drivers.wake_all())
 
     # --- pipelines ----------------------------------------------------------------------------------
     def _definition_text(self, params: dict[str, Any]) -> str:
@@ -188,7 +187,7 @@ class PipelineService:
         lease = uuid.uuid4().hex
         self.resources.insert(states.EXECUTION, execution_id, arn, "Executing", doc, created_at=now, lease=lease)
         self.resources.update(states.PIPELINE, pipeline.name, lambda r: r.doc.__setitem__("LastRunTime", now))
-        self._start_driver(execution_id, lease)
+        self.drivers.start(execution_id, lease)
         return arn
 
     def _by_token(self, pipeline_arn: str, token: str) -> str | None:
@@ -260,12 +259,7 @@ class PipelineService:
             r.doc["PipelineExecutionStatus"] = "Stopping"
 
         updated = self.resources.update(states.EXECUTION, res.name, stopping)
-        with self._lock:
-            driver = self._drivers.get(res.name)
-        if driver is not None and driver.alive:
-            driver.wake()
-        elif updated.lease:
-            self._take_over(res.name)
+        self.drivers.nudge(res.name, leased=bool(updated.lease))
         return res.arn
 
     def retry(self, params: dict[str, Any]) -> str:
@@ -288,7 +282,7 @@ class PipelineService:
             r.lease = lease
 
         self.resources.update(states.EXECUTION, res.name, reopen)
-        self._start_driver(res.name, lease)
+        self.drivers.start(res.name, lease)
         return res.arn
 
     # --- what drivers ask for -------------------------------------------------------------------------
@@ -303,50 +297,13 @@ class PipelineService:
         except ValueError as exc:
             raise ValidationError(f"{uri} is not JSON: {exc}.") from None
 
-    def _job_ended(self, name: str) -> None:
-        with self._lock:
-            drivers = list(self._drivers.values())
-        for driver in drivers:  # waking a driver that has no such job costs it one look
-            driver.wake()
-
-    # --- drivers and restart safety --------------------------------------------------------------------
-    def _start_driver(self, name: str, lease: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            previous = self._drivers.get(name)
-            if previous is not None and previous.alive:
-                previous.halt(timeout=0)
-            driver = ExecutionDriver(self, name, lease)
-            self._drivers[name] = driver
-        driver.start()
-
-    def _take_over(self, name: str) -> bool:
-        lease = uuid.uuid4().hex
-
-        def claim(r: Resource) -> None:
-            if r.status in states.ACTIVE:
-                r.lease = lease
-
-        try:
-            res = self.resources.update(states.EXECUTION, name, claim)
-        except NotFound:
-            return False
-        if res.lease != lease:
-            return False
-        self._start_driver(name, lease)
-        return True
-
+    # --- restart safety --------------------------------------------------------------------------------
     def recover(self) -> int:
         """Resume the executions a previous server left active (their jobs were settled already)."""
-        return sum(1 for res in self.resources.in_status(states.EXECUTION, states.ACTIVE) if self._take_over(res.name))
+        return self.drivers.recover()
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            drivers = list(self._drivers.values())
-        for driver in drivers:
-            driver.halt()
+        self.drivers.close()
 
 
 def _kept_steps(records: dict[str, Any], definition: PipelineDefinition) -> dict[str, Any]:

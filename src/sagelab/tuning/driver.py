@@ -13,10 +13,7 @@ it stood: finished trials are replayed into a new Optuna study and the budget go
 from __future__ import annotations
 
 import contextlib
-import sys
-import threading
 import time
-import traceback
 import uuid
 from typing import Any, Protocol
 
@@ -24,6 +21,7 @@ from sagelab.account import Account
 from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import SagelabError
 from sagelab.jobs import kind as jobs
+from sagelab.jobs.lease_drivers import LeaseDriver
 from sagelab.storage import tables
 from sagelab.storage.resources import LeaseLost, NotFound, Resource, ResourceStore
 from sagelab.training import states as training_states
@@ -63,49 +61,22 @@ class DriverHost(Protocol):
     def parents_best(self, spec: TuningJobSpec) -> dict[str, Any] | None: ...
 
 
-class TuningDriver:
+class TuningDriver(LeaseDriver):
+    thread_prefix = "tuning"
+    described_as = "the tuning job's driver"
+
     def __init__(self, service: DriverHost, name: str, lease: str):
+        super().__init__(name, lease)
         self.service = service
         self.resources = service.resources
         self.algorithms = service.algorithms
         self.training = service.training
         self.account = service.account
-        self.name = name
-        self.lease = lease
-        self._wake = threading.Event()
-        self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._main, name=f"tuning-{name}", daemon=True)
         self.trials: list[states.Trial] = []
         self.running: dict[str, _Running] = {}
         self._settled = 0
 
-    # --- control from the service ---------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def halt(self, timeout: float = 10) -> None:
-        """Leave the job as it stands (the server is closing); a later server resumes it."""
-        self._halt.set()
-        self._wake.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     # --- the loop -------------------------------------------------------------------------------------
-    def _main(self) -> None:
-        try:
-            self._run()
-        except (LeaseLost, NotFound):
-            return
-        except Exception as exc:  # noqa: BLE001 - a driver bug must end the job, not leave it InProgress
-            traceback.print_exc(file=sys.stderr)
-            self._abandon(f"InternalFailure: the tuning job's driver failed: {type(exc).__name__}: {exc}")
 
     def _run(self) -> None:
         res = self._load()

@@ -7,7 +7,6 @@ driver stops the trials and settles the job. A restarted server takes the lease 
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
@@ -21,8 +20,9 @@ from sagelab.errors import (
     SagelabError,
     ValidationError,
 )
+from sagelab.jobs.lease_drivers import DriverPool
 from sagelab.storage import tables
-from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore, public
+from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 from sagelab.training import states as training_states
 from sagelab.training.service import TrainingService
 from sagelab.tuning import states
@@ -45,11 +45,10 @@ class TuningService:
         self.algorithms = algorithms
         #: Trials are training jobs of this service.
         self.training = training
-        self._drivers: dict[str, TuningDriver] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self.drivers = DriverPool(resources, states.KIND, states.ACTIVE,
+                                  lambda name, lease: TuningDriver(self, name, lease))
         # A trial that ends wakes the drivers, which would otherwise see it only at their next look.
-        training.on_job_ended(self._training_job_ended)
+        training.on_job_ended(lambda _name: self.drivers.wake_all())
 
     # --- create -----------------------------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
@@ -89,7 +88,7 @@ class TuningService:
             raise ResourceInUse(f"A hyperparameter tuning job named {spec.name!r} already exists ({arn}).") from None
         if params.get("Tags"):
             self.resources.put_tags(arn, {t["Key"]: t.get("Value", "") for t in params["Tags"]})
-        self._start_driver(spec.name, lease)
+        self.drivers.start(spec.name, lease)
         return arn
 
     def _check_parents(self, spec: TuningJobSpec) -> None:
@@ -255,58 +254,15 @@ class TuningService:
             r.doc["LastModifiedTime"] = time.time()
 
         updated = self.resources.update(states.KIND, name, stopping)
-        with self._lock:
-            driver = self._drivers.get(name)
-        if driver is not None and driver.alive:
-            driver.wake()
-        elif updated.lease:
-            self._take_over(name)
+        self.drivers.nudge(name, leased=bool(updated.lease))
 
-    def _training_job_ended(self, name: str) -> None:
-        with self._lock:
-            drivers = list(self._drivers.values())
-        for driver in drivers:  # waking a driver that has no such trial costs it one look
-            driver.wake()
-
-    # --- drivers and restart safety --------------------------------------------------------------------
-    def _start_driver(self, name: str, lease: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            previous = self._drivers.get(name)
-            if previous is not None and previous.alive:
-                previous.halt(timeout=0)
-            driver = TuningDriver(self, name, lease)
-            self._drivers[name] = driver
-        driver.start()
-
-    def _take_over(self, name: str) -> bool:
-        lease = uuid.uuid4().hex
-
-        def claim(r: Resource) -> None:
-            if r.status in states.ACTIVE:
-                r.lease = lease
-
-        try:
-            res = self.resources.update(states.KIND, name, claim)
-        except NotFound:
-            return False
-        if res.lease != lease:
-            return False
-        self._start_driver(name, lease)
-        return True
-
+    # --- restart safety --------------------------------------------------------------------------------
     def recover(self) -> int:
         """Resume the tuning jobs a previous server left active (their running trials were settled already)."""
-        return sum(1 for res in self.resources.in_status(states.KIND, states.ACTIVE) if self._take_over(res.name))
+        return self.drivers.recover()
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            drivers = list(self._drivers.values())
-        for driver in drivers:
-            driver.halt()
-
+        self.drivers.close()
 
 def _names(definition: TrainingDefinition) -> frozenset[str]:
     return frozenset(n for n in definition.hyperparameter_names if not n.startswith("_"))
