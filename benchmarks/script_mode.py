@@ -38,7 +38,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import check_once, lua_script, run_wrk, signed_headers, start_app  # noqa: E402
+from serving import check_once, lua_script, run_wrk, signed_headers, start_app, wait_in_service  # noqa: E402
+from training import wait_for_training_job  # noqa: E402
 
 from sagelab.embedded import ServerProcess  # noqa: E402
 
@@ -163,15 +164,8 @@ def run_job(sm, number: int) -> float:
         OutputDataConfig={"S3OutputPath": "s3://bench/output"}, Environment={"OMP_NUM_THREADS": "1"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 600})
-    while True:
-        desc = sm.describe_training_job(TrainingJobName=name)
-        if desc["TrainingJobStatus"] != "InProgress":
-            break
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    if desc["TrainingJobStatus"] != "Completed":
-        raise SystemExit(f"training job {name} {desc['TrainingJobStatus']}: {desc.get('FailureReason')}")
-    return elapsed
+    wait_for_training_job(sm, name)
+    return time.perf_counter() - started
 
 
 def bench_training(server: ServerProcess, tmp: Path, rounds: int) -> tuple[float, float]:
@@ -211,15 +205,7 @@ def deploy(server: ServerProcess, tmp: Path) -> None:
         "VariantName": "AllTraffic", "ModelName": "bench-inference", "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1}])
     sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="bench-inference")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        desc = sm.describe_endpoint(EndpointName=ENDPOINT)
-        if desc["EndpointStatus"] == "InService":
-            return
-        if desc["EndpointStatus"] == "Failed":
-            raise SystemExit(f"endpoint failed: {desc.get('FailureReason')}")
-        time.sleep(0.1)
-    raise SystemExit("endpoint not InService within 180 s")
+    wait_in_service(sm, ENDPOINT)
 
 
 def bench_serving(server: ServerProcess, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:

@@ -113,15 +113,19 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
         "VariantName": "AllTraffic", "ModelName": "bench-model", "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}])
     sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="bench-config")
-    deadline = time.monotonic() + 180
+    wait_in_service(sm, ENDPOINT)
+
+
+def wait_in_service(sm, endpoint: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        desc = sm.describe_endpoint(EndpointName=ENDPOINT)
+        desc = sm.describe_endpoint(EndpointName=endpoint)
         if desc["EndpointStatus"] == "InService":
             return
         if desc["EndpointStatus"] == "Failed":
             raise SystemExit(f"endpoint failed: {desc.get('FailureReason')}")
         time.sleep(0.1)
-    raise SystemExit("endpoint not InService within 180 s")
+    raise SystemExit(f"endpoint not InService within {timeout:.0f} s")
 
 
 # --- the requests wrk replays --------------------------------------------------------------------------

@@ -55,19 +55,25 @@ def job(sm, bucket: str, name: str) -> float:
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
         ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 3600})
-    while True:
-        desc = sm.describe_training_job(TrainingJobName=name)
-        if desc["TrainingJobStatus"] != "InProgress":
-            break
-        time.sleep(0.05)
+    desc = wait_for_training_job(sm, name)
     elapsed = time.perf_counter() - started
-    if desc["TrainingJobStatus"] != "Completed":
-        raise SystemExit(f"job {name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason')}")
     phases = {t["Status"]: t for t in desc["SecondaryStatusTransitions"]}
     spans = [(s, (phases[s]["EndTime"] - phases[s]["StartTime"]).total_seconds()) for s in ("Starting", "Downloading", "Training",
                                                                          "Uploading") if s in phases]
     print("    phases: " + ", ".join(f"{s} {seconds:.3f} s" for s, seconds in spans))
     return elapsed
+
+
+def wait_for_training_job(sm, name: str) -> dict:
+    """Poll every 50 ms until the job has ended; its Describe answer, or exit when it did not complete."""
+    while True:
+        desc = sm.describe_training_job(TrainingJobName=name)
+        if desc["TrainingJobStatus"] != "InProgress":
+            break
+        time.sleep(0.05)
+    if desc["TrainingJobStatus"] != "Completed":
+        raise SystemExit(f"job {name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason')}")
+    return desc
 
 
 def main() -> None:
