@@ -59,7 +59,7 @@ JOB_PRELOAD += ("sklearn.cluster", "sklearn.decomposition", "sklearn.neighbors",
 JOB_PRELOAD += ("sqlite3", "sqlalchemy.dialects.sqlite")
 
 #: What the engine's stand-by job process runs before it is handed a job (see compute/local.py).
-JOB_WARMUP = "sagelab.compute.warmup:warm_job_process"
+JOB_WARMUP = "sagelab.process_parts:warm_job_process"
 
 #: How often per-minute invocation metrics are written to the metadata store.
 METRICS_FLUSH_SECONDS = 10.0

@@ -43,6 +43,16 @@ def algorithm_registry() -> AlgorithmRegistry:
     return AlgorithmRegistry(builtin_algorithms(), script_mode=framework_algorithms())
 
 
+def warm_job_process() -> None:
+    """What a stand-by job process does before it is handed a job: warm the libraries jobs use, and build the
+    algorithm registry once, so that a job's `attach` finds every algorithm module imported already (importing
+    them took about 50 ms of each job's start)."""
+    from sagelab.compute.warmup import warm_libraries
+
+    warm_libraries()
+    algorithm_registry()
+
+
 def read_account(resources: ResourceStore, settings: Settings) -> Account:
     return Account(resources.get_or_create_value(ACCOUNT_ID_KEY, new_account_id), settings.region)
 

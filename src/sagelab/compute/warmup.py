@@ -12,7 +12,7 @@ import os
 HEAP_BYTES = 128 << 20
 
 
-def warm_job_process() -> None:
+def warm_libraries() -> None:
     import numpy as np
     import pyarrow.csv as pacsv
     import xgboost as xgb
