@@ -38,6 +38,16 @@ def athena(server: ServerProcess):
     return server.client("athena")
 
 
+@pytest.fixture(scope="session")
+def kms(server: ServerProcess):
+    return server.client("kms")
+
+
+@pytest.fixture(scope="session")
+def cloudtrail(server: ServerProcess):
+    return server.client("cloudtrail")
+
+
 @pytest.fixture
 def sdk_env(server, monkeypatch, tmp_path):
     """The environment a user sets (`eval "$(sagelab env)"`): the SDK reads it when a Session is made."""

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from sagelab.security.credentials import credentials_path
+from sagelab.security.tls import home_certificate
 from sagelab.settings import Settings
 
 SDK_CONFIG_NAME = "sagemaker-config.yaml"
@@ -47,14 +48,18 @@ def endpoint_url(settings: Settings) -> str:
         host = "127.0.0.1"  # listening everywhere: loopback reaches it from this machine
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.port}"
 
 
 def client_environment(settings: Settings) -> dict[str, str]:
     """The environment variables that point boto3, the AWS CLI and the SageMaker SDK at this server."""
-    return {
+    environment = {
         "AWS_ENDPOINT_URL": endpoint_url(settings),
         "AWS_SHARED_CREDENTIALS_FILE": str(credentials_path(settings.home)),
         "AWS_DEFAULT_REGION": settings.region,
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_config_path(settings.home)),
     }
+    if settings.tls and not settings.tls_cert:
+        # The home's self-signed certificate is its own CA: clients verify the server against it.
+        environment["AWS_CA_BUNDLE"] = str(home_certificate(settings.home))
+    return environment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,8 +24,9 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, home: Path, port: int | None = None, *, env: dict[str, str] | None = None,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), tls: bool = False):
         self.home = Path(home)
+        self.tls = tls
         self.port = port or free_port()
         self.env = env or {}
         self.extra_args = extra_args
@@ -33,7 +35,12 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The home's self-signed certificate, which clients of a TLS server verify it against."""
+        return self.home / "tls" / "cert.pem" if self.tls else None
 
     @property
     def log_path(self) -> Path:
@@ -45,14 +52,20 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sagelab", "server", "--home", str(self.home), "--port", str(self.port),
-             *self.extra_args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+             *(("--tls",) if self.tls else ()), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sagelab server exited with {self.process.returncode}; see {self.log_path}:\n"
                                    + self.log_path.read_text()[-3000:])
             try:
-                with urllib.request.urlopen(self.url + "/_sagelab/health", timeout=1) as r:
+                context = None
+                if self.ca_bundle is not None:
+                    if not self.ca_bundle.exists():
+                        raise OSError("the certificate is not written yet")
+                    context = ssl.create_default_context(cafile=str(self.ca_bundle))
+                with urllib.request.urlopen(self.url + "/_sagelab/health", timeout=1, context=context) as r:
                     if r.status == 200:
                         return self
             except OSError:
@@ -84,7 +97,8 @@ class ServerProcess:
         from sagelab.client_setup import client_environment
         from sagelab.settings import load_settings
 
-        return client_environment(load_settings({"home": str(self.home), "port": self.port}, environ={}))
+        return client_environment(load_settings({"home": str(self.home), "port": self.port, "tls": self.tls},
+                                                environ={}))
 
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3
@@ -96,7 +110,8 @@ class ServerProcess:
         return boto3.client(service, endpoint_url=self.url, region_name=kwargs.pop("region_name", self.region),
                             aws_access_key_id=kwargs.pop("aws_access_key_id", akid),
                             aws_secret_access_key=kwargs.pop("aws_secret_access_key", secret),
-                            config=kwargs.pop("config", config), **kwargs)
+                            config=kwargs.pop("config", config),
+                            verify=kwargs.pop("verify", str(self.ca_bundle) if self.ca_bundle else None), **kwargs)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

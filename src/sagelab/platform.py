@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from sagelab.athena.service import AthenaService
     from sagelab.catalog.crawlers import CrawlerService
     from sagelab.catalog.store import CatalogStore
+    from sagelab.cloudtrail.history import EventHistory, HistoryWriter
+    from sagelab.cloudtrail.recorder import Recorder
+    from sagelab.cloudtrail.trails import TrailService
     from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
     from sagelab.hosting.endpoints import EndpointService
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
     from sagelab.iam.authorizer import Authorizer
     from sagelab.iam.directory import IamDirectory
     from sagelab.iam.sessions import SessionStore
+    from sagelab.kms.envelope import LakeKeys
+    from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
     from sagelab.pipelines.service import PipelineService
     from sagelab.processing.service import ProcessingService
@@ -88,7 +93,20 @@ class Platform:
 
     @functools.cached_property
     def blobs(self) -> BlobStore:
-        return open_blob_store(self.settings)
+        return open_blob_store(self.settings, self.lake_keys)
+
+    @functools.cached_property
+    def kms(self) -> KmsService:
+        from sagelab.kms.master import MasterKey
+        from sagelab.kms.service import KmsService
+
+        return KmsService(resources=self.resources, account=self.account, master=MasterKey(self.home.root / "kms"))
+
+    @functools.cached_property
+    def lake_keys(self) -> LakeKeys:
+        from sagelab.kms.envelope import LakeKeys
+
+        return LakeKeys(lambda: self.kms)
 
     @functools.cached_property
     def algorithms(self) -> AlgorithmRegistry:
@@ -285,6 +303,34 @@ class Platform:
         return Authorizer(directory=self.iam, sessions=self.sessions, bucket_policies=self.bucket_policies,
                           account=self.account, root_access_key_id=root_key)
 
+    @functools.cached_property
+    def event_history(self) -> EventHistory:
+        from sagelab.cloudtrail.history import EventHistory
+
+        return EventHistory(self.db)
+
+    @functools.cached_property
+    def history_writer(self) -> HistoryWriter:
+        from sagelab.cloudtrail.history import HistoryWriter
+
+        return HistoryWriter(self.event_history)
+
+    @functools.cached_property
+    def trails(self) -> TrailService:
+        from sagelab.cloudtrail.signing import DigestKey
+        from sagelab.cloudtrail.trails import TrailService
+
+        return TrailService(resources=self.resources, account=self.account, history=self.event_history,
+                            blobs=self.blobs, key=DigestKey(self.home.root / "cloudtrail"),
+                            delivery_seconds=self.settings.cloudtrail_delivery_seconds,
+                            digest_seconds=self.settings.cloudtrail_digest_seconds)
+
+    @functools.cached_property
+    def recorder(self) -> Recorder:
+        from sagelab.cloudtrail.recorder import Recorder
+
+        return Recorder(writer=self.history_writer, wants_data_events=self.trails.wants_data_events)
+
     # --- life cycle -----------------------------------------------------------------------------------
     def open(self) -> Platform:
         """Prepare the home (database schema, account id); the services can be used from then on."""
@@ -312,6 +358,7 @@ class Platform:
         self.analytics.recover()
         self.sessions.purge_expired()
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
+        self.trails.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -325,6 +372,10 @@ class Platform:
         return self.authorizer.secret_for(access_key_id)
 
     def close(self) -> None:
+        if "history_writer" in self.__dict__:
+            self.history_writer.close()  # every recorded call is committed before the trails' last delivery
+        if "trails" in self.__dict__:
+            self.trails.close()
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None

@@ -12,6 +12,9 @@ from typing import Any
 
 from sagelab.account import Account, HomePaths
 from sagelab.algorithms.registry import AlgorithmRegistry, builtin_algorithms
+from sagelab.kms.envelope import LakeKeys
+from sagelab.kms.master import MasterKey
+from sagelab.kms.service import KmsService
 from sagelab.lake.blobs import BlobStore, open_blob_store
 from sagelab.security.credentials import new_account_id
 from sagelab.settings import Settings
@@ -63,6 +66,9 @@ def attach(settings: Settings | dict[str, Any]) -> ProcessParts:
         settings = Settings.from_dict(settings)
     db = Database(settings.resolved_database_url)
     resources = ResourceStore(db)
-    return ProcessParts(settings=settings, resources=resources, blobs=open_blob_store(settings),
-                        algorithms=algorithm_registry(), account=read_account(resources, settings),
+    account = read_account(resources, settings)
+    # The lake opens objects encrypted at rest with the server's keys, sealed under the home's master key.
+    keys = LakeKeys(lambda: KmsService(resources=resources, account=account, master=MasterKey(settings.home / "kms")))
+    return ProcessParts(settings=settings, resources=resources, blobs=open_blob_store(settings, keys),
+                        algorithms=algorithm_registry(), account=account,
                         home=HomePaths(settings.home), db=db)

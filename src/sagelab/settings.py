@@ -41,6 +41,13 @@ SETTINGS: tuple[Setting, ...] = (
             "(ProvisionedThroughputExceededException), as AWS does; off by default.", bool),
     Setting("spot_interruption_after_seconds", 0.0, "Interrupt every managed spot training job this many seconds "
             "into its first attempt's training, so it restarts from its checkpoints; 0 means never.", float),
+    Setting("cloudtrail_delivery_seconds", 5.0, "How often logging trails deliver log files to their buckets.",
+            float),
+    Setting("cloudtrail_digest_seconds", 3600.0, "How often trails with log file validation deliver a digest.",
+            float),
+    Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
+    Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
+    Setting("tls_key", "", "PEM private key of tls_cert.", str),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -62,6 +69,11 @@ class Settings:
     clock_skew_seconds: int
     kinesis_shard_limits: bool = False
     spot_interruption_after_seconds: float = 0.0
+    cloudtrail_delivery_seconds: float = 5.0
+    cloudtrail_digest_seconds: float = 3600.0
+    tls: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
 
     @property
     def resolved_database_url(self) -> str:

@@ -33,7 +33,8 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
 #: botocore service -> the IAM prefix of its actions.
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
-            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam"}
+            "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam", "kms": "kms",
+            "cloudtrail": "cloudtrail"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
@@ -108,13 +109,15 @@ def test_every_action_is_the_services_prefix_and_an_action_name(table: Operation
 @pytest.mark.parametrize(("table", "operation"), ENTRIES)
 def test_describe_list_get_and_head_operations_are_read_only(table: OperationTable, operation: Operation):
     # InvokeEndpoint changes nothing (IAM classes it Read), though CloudTrail records no event for it.
-    # CloudTrail marks AssumeRole and SimulatePrincipalPolicy read-only: they change no resource.
+    # CloudTrail marks AssumeRole and SimulatePrincipalPolicy read-only: they change no resource; so are KMS's
+    # cryptographic calls and CloudTrail's LookupEvents (CloudTrail's readOnly: true).
     reads = operation.name.startswith(("Describe", "List", "Get", "BatchGet", "Head", "Filter", "Invoke",
-                                       "Simulate", "Assume"))
+                                       "Simulate", "Assume", "Encrypt", "Decrypt", "GenerateDataKey",
+                                       "LookupEvents"))
     writes = operation.name.startswith(("Create", "Update", "Delete", "Put", "Start", "Stop", "Add", "Reset",
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
                                         "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
-                                        "Remove", "Retry"))
+                                        "Remove", "Retry", "Enable", "Disable", "Schedule", "Cancel", "Rotate"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
@@ -246,6 +249,7 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("PUT", "/b", "", {}), ("DELETE", "/b", "", {}), ("HEAD", "/b", "", {}), ("GET", "/b", "", {}),
     ("GET", "/b", "list-type=2", {}), ("GET", "/b", "location", {}), ("GET", "/b", "uploads", {}),
     ("POST", "/b", "delete", {}),
+    ("PUT", "/b", "encryption", {}), ("GET", "/b", "encryption", {}), ("DELETE", "/b", "encryption", {}),
     ("PUT", "/b/k", "", {}), ("PUT", "/b/k", "", {"x-amz-copy-source": "/src/k2"}), ("GET", "/b/k", "", {}),
     ("HEAD", "/b/k", "", {}), ("DELETE", "/b/k", "", {}), ("POST", "/b/k", "uploads", {}),
     ("PUT", "/b/k", "partNumber=1&uploadId=u", {}),

@@ -6,10 +6,15 @@ by the app's guards, and answered. Resolving is a step of its own, before any ha
 (an IAM enforcer, say) sees the operation and its parameters first. Handlers are synchronous (they touch the
 database and files) and run on worker threads, unless a face answers with a coroutine. Errors become
 responses in exactly one place: `api.errors.render_error`.
+
+After the answer (or the refusal) is made and before it is sent, every observer sees how the call ended
+(CloudTrail records it there). An observer that must finish before the client may see the answer returns a
+blocking wait, which runs on a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import time
@@ -52,16 +57,42 @@ class Face(Protocol):
 Guard = Callable[[Request, Operation[Any], Mapping[str, Any]], None]
 
 
+@dataclasses.dataclass(frozen=True)
+class Answered:
+    """How one call ended, for observers: the request (its `call` is None when it was refused before it was
+    resolved), the table of the face that answered, the response, and the error code and message if any."""
+
+    request: Request
+    table: OperationTable[Any] | None
+    response: Response
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def call(self) -> Call | None:
+        return self.request.call
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+
+#: Called with every answered or refused call before its answer is sent. It returns None, or a blocking
+#: wait (run on a worker thread) that the answer waits for: an audit record that must be durable first.
+Observer = Callable[[Answered], "Callable[[], object] | None"]
+
+
 class SagelabApp:
     def __init__(self, faces: dict[str, Face], verifier: SigV4Verifier | None, *, default_region: str,
                  account_id: str, on_shutdown: Callable[[], None] | None = None,
-                 guards: Sequence[Guard] = ()):
+                 guards: Sequence[Guard] = (), observers: Sequence[Observer] = ()):
         self.faces = faces
         self.on_shutdown = on_shutdown
         self.verifier = verifier
         self.default_region = default_region
         self.account_id = account_id
         self.guards = tuple(guards)
+        self.observers = tuple(observers)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -95,6 +126,7 @@ class SagelabApp:
         if face is not None and hasattr(face, "face_for"):
             face = face.face_for(request)
         protocol = protocol_of(service) if face is None else face.protocol
+        failure: SagelabError | None = None
         try:
             self._authenticate(request)
             if face is None:
@@ -104,17 +136,32 @@ class SagelabApp:
             else:
                 response = await anyio.to_thread.run_sync(self._answer, face, request)
         except SagelabError as error:
+            failure = error
             response = render_error(error, protocol, request_id, request.path)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected failures become a 500
             traceback.print_exc(file=sys.stderr)
-            response = render_error(InternalError(f"Internal error: {type(exc).__name__}: {exc}"), protocol,
-                                    request_id, request.path)
+            failure = InternalError(f"Internal error: {type(exc).__name__}: {exc}")
+            response = render_error(failure, protocol, request_id, request.path)
+        if self.observers:
+            await self._observe(Answered(request, None if face is None else face.operations, response,
+                                         None if failure is None else failure.code_for(protocol),
+                                         None if failure is None else failure.message))
         await self._send(send, response, request_id)
+
+    async def _observe(self, answered: Answered) -> None:
+        for observer in self.observers:
+            try:
+                wait = observer(answered)
+                if wait is not None:
+                    await anyio.to_thread.run_sync(wait)
+            except Exception:  # noqa: BLE001 - an observer's failure is reported, never the client's
+                traceback.print_exc(file=sys.stderr)
 
     def admit(self, face: Face, request: Request) -> Call:
         """Resolve the request to its operation, record it on the request, and let every guard see it."""
         call = face.resolve(request)
         request.operation = call.operation
+        request.call = call
         for guard in self.guards:
             guard(request, call.operation, call.params)
         if call.invalid_input is not None:
@@ -141,8 +188,11 @@ class SagelabApp:
         target = request.headers.get("x-amz-target", "")
         prefixes = {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs",
                     "Kinesis_20131202": "kinesis", "Firehose_20150804": "firehose",
-                    "KinesisAnalytics_20150814": "kinesisanalytics"}
-        return prefixes.get(target.split(".", 1)[0], "s3") if target else "s3"
+                    "KinesisAnalytics_20150814": "kinesisanalytics", "TrentService": "kms",
+                    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail"}
+        if not target:
+            return "s3"
+        return prefixes.get(target.rpartition(".")[0]) or prefixes.get(target.split(".", 1)[0], "s3")
 
     async def _send(self, send: Any, response: Response, request_id: str) -> None:
         headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers]

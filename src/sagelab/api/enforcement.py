@@ -85,6 +85,7 @@ class IamEnforcer:
             return
         authorizer = self.platform.authorizer
         caller = authorizer.caller(request.principal.access_key_id, request.headers.get("x-amz-security-token"))
+        request.caller = caller
         if operation.always_allowed:
             return
         prefix = operation.action.split(":", 1)[0]

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
+    from sagelab.api.cloudtrail import CloudTrailFace
     from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.iam import IamFace
     from sagelab.api.kinesis import KinesisFace
     from sagelab.api.kinesisanalytics import KinesisAnalyticsFace
+    from sagelab.api.kms import KmsFace
     from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
@@ -32,7 +34,8 @@ def face_classes() -> dict[str, type]:
 
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
-            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace}
+            "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
+            "cloudtrail": CloudTrailFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:
@@ -55,7 +58,10 @@ def build_faces(platform: Platform) -> dict[str, Face]:
 def build_app(platform: Platform) -> SagelabApp:
     settings = platform.settings
     verifier = (SigV4Verifier(platform.lookup_secret, settings.clock_skew_seconds) if settings.auth else None)
+    from sagelab.api.audit import cloudtrail_observer
+
     # IAM holds every signed caller to its policies; with auth off there is no caller to hold.
     guards = [IamEnforcer(platform, service_namespaces())] if settings.auth else []
     return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
-                      account_id=platform.account_id, on_shutdown=platform.close, guards=guards)
+                      account_id=platform.account_id, on_shutdown=platform.close, guards=guards,
+                      observers=[cloudtrail_observer(platform.recorder.record)])

@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, unquote
 from sagelab.security.sigv4 import Principal
 
 if TYPE_CHECKING:
-    from sagelab.api.operations import Operation
+    from sagelab.api.operations import Call, Operation
+    from sagelab.iam.principals import Caller
 
 JSON_11 = "application/x-amz-json-1.1"
 
@@ -32,10 +33,14 @@ class Request:
     received_at: float = 0.0
     #: The operation the request was resolved to (set before its handler runs), for guards and auditing.
     operation: Operation[Any] | None = None
-    #: The client's address (the ASGI scope's client), for aws:SourceIp.
+    #: The resolved call (operation and parameters), for observers of the answer (CloudTrail).
+    call: Call | None = None
+    #: The client's address (the ASGI scope's client): IAM's aws:SourceIp, CloudTrail's sourceIPAddress.
     client_ip: str = ""
     #: Whether the request came over TLS, for aws:SecureTransport.
     secure_transport: bool = False
+    #: Who signed, as the IAM guard worked it out (root, an IAM user, a role session); CloudTrail's identity.
+    caller: Caller | None = None
     #: Set by the IAM guard for a `per_item` operation: may the caller perform (action, resource)?
     may: Callable[[str, str], bool] | None = None
 

@@ -20,12 +20,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from sagelab.api import s3_xml
+from sagelab.api import s3_encryption, s3_xml
 from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error, UnknownOperation
 from sagelab.lake.blobs import BlobStore, ObjectInfo
+from sagelab.lake.encryption import Encryption
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
 
@@ -65,6 +66,8 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "POST", "delete"): "DeleteObjects",
     (BUCKET, "PUT", "policy"): "PutBucketPolicy", (BUCKET, "GET", "policy"): "GetBucketPolicy",
     (BUCKET, "DELETE", "policy"): "DeleteBucketPolicy",
+    (BUCKET, "PUT", "encryption"): "PutBucketEncryption", (BUCKET, "GET", "encryption"): "GetBucketEncryption",
+    (BUCKET, "DELETE", "encryption"): "DeleteBucketEncryption",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
     (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
@@ -242,6 +245,7 @@ def _continuation_marker(token: str) -> str:
 def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     return [("ETag", s3_xml.quote_etag(info.etag)), ("Last-Modified", http_date(info.last_modified)),
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
+            *s3_encryption.response_headers(info.encryption),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -288,6 +292,11 @@ class S3Face:
 
     def answer(self, call: S3Call, request: Request) -> Response:
         return call.operation.handler(self, call)
+
+    def _encryption(self, call: S3Call) -> Encryption | None:
+        """How the object a write makes is to be encrypted at rest: its headers, else the bucket's default."""
+        return s3_encryption.requested(call.headers, self.blobs.bucket_encryption(call.bucket),
+                                       self.platform.lake_keys.resolve)
 
     # --- service and buckets --------------------------------------------------------------------------
     def list_buckets(self, call: S3Call) -> Response:
@@ -392,8 +401,9 @@ class S3Face:
         if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
             raise _precondition_failed("If-None-Match")
         info = self.blobs.put(call.bucket, call.key, [payload.data], content_type=call.headers.get("content-type"),
-                              metadata=user_metadata(call.headers))
-        return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items()])
+                              metadata=user_metadata(call.headers), encryption=self._encryption(call))
+        return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
+                                 *s3_encryption.response_headers(info.encryption)])
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:
@@ -413,7 +423,8 @@ class S3Face:
         source = self.blobs.head(src_bucket, src_key)
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
-        if (src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY":
+        if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY"
+                and s3_encryption.ALGORITHM_HEADER not in call.headers):  # re-encrypting in place is a change
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
                           "to itself without changing the object's metadata, storage class, website redirect "
                           "location or encryption attributes.", 400)
@@ -422,8 +433,8 @@ class S3Face:
         else:
             content_type, metadata = source.content_type, source.metadata
         info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
-                              content_type=content_type, metadata=metadata)
-        return _xml(s3_xml.copy_object_result(info))
+                              content_type=content_type, metadata=metadata, encryption=self._encryption(call))
+        return _xml(s3_xml.copy_object_result(info), s3_encryption.response_headers(info.encryption))
 
     def head_object(self, call: S3Call) -> Response:
         info = self.blobs.head(call.bucket, call.key)
@@ -461,9 +472,11 @@ class S3Face:
 
     # --- multipart uploads ----------------------------------------------------------------------------
     def create_multipart_upload(self, call: S3Call) -> Response:
+        encryption = self._encryption(call)
         upload = self.uploads.create(call.bucket, call.key, content_type=call.headers.get("content-type"),
-                                     metadata=user_metadata(call.headers))
+                                     metadata=user_metadata(call.headers), encryption=encryption)
         echo = [(h, call.headers[h]) for h in ("x-amz-checksum-algorithm", "x-amz-checksum-type") if h in call.headers]
+        echo += s3_encryption.planned_headers(encryption)
         return _xml(s3_xml.initiate_multipart_upload(upload), echo)
 
     def upload_part(self, call: S3Call) -> Response:
@@ -471,7 +484,9 @@ class S3Face:
         upload_id = call.query["uploadId"]
         payload = read_payload(call.headers, call.request.body)
         part = self.uploads.put_part(upload_id, call.bucket, call.key, number, [payload.data])
-        return Response(headers=[("ETag", s3_xml.quote_etag(part.etag)), *payload.checksums.items()])
+        upload = self.uploads.get(upload_id, call.bucket, call.key)
+        return Response(headers=[("ETag", s3_xml.quote_etag(part.etag)), *payload.checksums.items(),
+                                 *s3_encryption.planned_headers(upload.object_encryption)])
 
     def upload_part_copy(self, call: S3Call) -> Response:
         number = _int_param(call.query, "partNumber", 0)
@@ -491,7 +506,8 @@ class S3Face:
         chosen = s3_xml.parse_complete(call.request.body)
         info = self.uploads.complete(call.query["uploadId"], call.bucket, call.key, chosen)
         host = call.headers.get("host", "localhost")
-        return _xml(s3_xml.complete_multipart_upload(f"http://{host}/{call.bucket}/{call.key}", call.bucket, info))
+        return _xml(s3_xml.complete_multipart_upload(f"http://{host}/{call.bucket}/{call.key}", call.bucket, info),
+                    s3_encryption.response_headers(info.encryption))
 
     def abort_multipart_upload(self, call: S3Call) -> Response:
         self.uploads.abort(call.query["uploadId"], call.bucket, call.key)
@@ -507,6 +523,24 @@ class S3Face:
     def list_multipart_uploads(self, call: S3Call) -> Response:
         return _xml(s3_xml.list_multipart_uploads(call.bucket, self.uploads.uploads(call.bucket),
                                                   call.request.account_id))
+
+    # --- default encryption -------------------------------------------------------------------------
+    def put_bucket_encryption(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        rule = s3_encryption.parse_configuration(read_payload(call.headers, call.request.body).data,
+                                                 self.platform.lake_keys.resolve)
+        self.blobs.set_bucket_encryption(call.bucket, rule)
+        return Response()
+
+    def get_bucket_encryption(self, call: S3Call) -> Response:
+        rule = self.blobs.bucket_encryption(call.bucket)
+        if rule is None:
+            raise s3_encryption.no_configuration(call.bucket)
+        return _xml(s3_encryption.render_configuration(rule))
+
+    def delete_bucket_encryption(self, call: S3Call) -> Response:
+        self.blobs.set_bucket_encryption(call.bucket, None)
+        return Response(status=204)
 
     # --- the operation table ------------------------------------------------------------------------
     # Object operations are CloudTrail data events; their IAM actions are not always their names.
@@ -525,6 +559,10 @@ class S3Face:
         S3.op("DeleteBucketPolicy", delete_bucket_policy, "{Bucket}"),
         S3.op("ListMultipartUploads", list_multipart_uploads, "{Bucket}", action="ListBucketMultipartUploads",
               read_only=True),
+        S3.op("PutBucketEncryption", put_bucket_encryption, "{Bucket}", action="PutEncryptionConfiguration"),
+        S3.op("GetBucketEncryption", get_bucket_encryption, "{Bucket}", action="GetEncryptionConfiguration",
+              read_only=True),
+        S3.op("DeleteBucketEncryption", delete_bucket_encryption, "{Bucket}", action="PutEncryptionConfiguration"),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,

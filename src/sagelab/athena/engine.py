@@ -132,7 +132,7 @@ class QueryEngine:
         scratch.mkdir(parents=True, exist_ok=True)
         connection = self.pool.take()
         try:
-            self._register_views(connection, ctx, sql)
+            self._register_views(connection, ctx, sql, scratch)
             connection.execute(f"USE {CATALOG}.{quote_identifier(ctx.database)}")
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
@@ -141,7 +141,8 @@ class QueryEngine:
             raise
         return connection
 
-    def _register_views(self, connection: duckdb.DuckDBPyConnection, ctx: QueryContext, sql: str) -> None:
+    def _register_views(self, connection: duckdb.DuckDBPyConnection, ctx: QueryContext, sql: str,
+                        scratch: Path) -> None:
         names = referenced_names(sql)
         databases = {ctx.database} | {d["Name"] for d in self.catalog.list_databases() if d["Name"] in names}
         for database in sorted(databases):
@@ -157,7 +158,8 @@ class QueryEngine:
                 view = f"{CATALOG}.{quote_identifier(database)}.{quote_identifier(table_name)}"
                 for check_columns in (False, True):
                     try:
-                        select, _ = view_sql(self.blobs, table, partitions, check_columns=check_columns)
+                        select, _ = view_sql(self.blobs, table, partitions, check_columns=check_columns,
+                                             scratch=scratch)
                     except SagelabError as exc:
                         raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: "
                                           f"{exc.message}") from exc

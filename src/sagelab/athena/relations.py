@@ -46,8 +46,9 @@ def _is_data_file(relative: str, size: int) -> bool:
         (".metadata", ".crc", "$folder$"))
 
 
-def list_files(blobs: BlobStore, location: str) -> list[Path]:
-    """Every data file under an s3:// folder, as local paths (hidden and empty objects skipped)."""
+def list_files(blobs: BlobStore, location: str, scratch: Path | None = None) -> list[Path]:
+    """Every data file under an s3:// folder, as local paths (hidden and empty objects skipped); plain copies
+    of objects encrypted at rest are made in `scratch`."""
     if not location:
         return []
     uri = parse_s3_uri(location, field="StorageDescriptor.Location")
@@ -56,17 +57,19 @@ def list_files(blobs: BlobStore, location: str) -> list[Path]:
         objects = list(blobs.list(uri.bucket, prefix))
     except Exception:  # noqa: BLE001 - a missing bucket reads as an empty table, as in Athena
         return []
-    return [local_file(blobs, uri.bucket, o.key) for o in objects if _is_data_file(o.key[len(prefix):], o.size)]
+    return [local_file(blobs, uri.bucket, o.key, scratch) for o in objects
+            if _is_data_file(o.key[len(prefix):], o.size)]
 
 
-def file_groups(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str, Any]]) -> list[FileGroup]:
+def file_groups(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str, Any]],
+                scratch: Path | None = None) -> list[FileGroup]:
     keys = [k["Name"] for k in table.get("PartitionKeys") or []]
     if not keys:
-        return [FileGroup([], list_files(blobs, table["StorageDescriptor"].get("Location", "")), False)]
+        return [FileGroup([], list_files(blobs, table["StorageDescriptor"].get("Location", ""), scratch), False)]
     groups = []
     for partition in partitions:
         location = (partition.get("StorageDescriptor") or {}).get("Location", "")
-        paths = list_files(blobs, location)
+        paths = list_files(blobs, location, scratch)
         expected = "/".join(f"{k}={v}" for k, v in zip(keys, partition["Values"], strict=False))
         hive = location.rstrip("/").endswith(expected)
         groups.append(FileGroup(list(partition["Values"]), paths, hive))
@@ -112,7 +115,7 @@ def _parquet_names(paths: list[Path]) -> set[str] | None:
 
 
 def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str, Any]],
-             *, check_columns: bool = False) -> tuple[str, int]:
+             *, check_columns: bool = False, scratch: Path | None = None) -> tuple[str, int]:
     """The SELECT a view over `table` runs, and the bytes of the files it may read.
 
     With `check_columns`, Parquet footers are read first so that catalog columns no file has read as
@@ -120,7 +123,7 @@ def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str,
     fmt = table_format(table)
     columns = (table.get("StorageDescriptor") or {}).get("Columns") or []
     keys = table.get("PartitionKeys") or []
-    groups = [g for g in file_groups(blobs, table, partitions) if g.paths]
+    groups = [g for g in file_groups(blobs, table, partitions, scratch) if g.paths]
     total = sum(p.stat().st_size for g in groups for p in g.paths)
     cast = "TRY_CAST" if fmt.kind == "csv" else "CAST"
     all_paths = [p for g in groups for p in g.paths]

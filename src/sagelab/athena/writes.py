@@ -98,7 +98,7 @@ def write_ctas(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext, conne
     location = _folder(str(props.get("external_location") or
                            f"{_folder(ctx.output_location)}tables/{ctx.query_id}/"))
     try:
-        if list_files(blobs, location):
+        if list_files(blobs, location, scratch):
             raise _fail(f"HIVE_PATH_ALREADY_EXISTS: Target directory for table '{database}.{name}' already "
                         f"exists: {location}. You may need to manually clean the data at location "
                         f"'{location}' before retrying.")

@@ -16,8 +16,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,7 +28,7 @@ from sagelab.catalog.formats import storage_descriptor
 from sagelab.catalog.sniff import FileSchema, sniff_file
 from sagelab.catalog.store import CatalogStore
 from sagelab.catalog.types import widen
-from sagelab.errors import EntityNotFound, InvalidInput
+from sagelab.errors import EntityNotFound, InvalidInput, SagelabError
 from sagelab.lake.blobs import BlobStore, ObjectInfo
 from sagelab.lake.files import local_file
 from sagelab.lake.uris import parse_s3_uri
@@ -184,12 +186,14 @@ class Crawl:
     def _infer(self, connection, table: TableFiles) -> FileSchema | None:
         merged: FileSchema | None = None
         for info, _ in self._sample(table):
-            path = local_file(self.blobs, table.bucket, info.key)
-            try:
-                schema = sniff_file(connection, info.key, path)
-            except (duckdb.Error, OSError, ValueError) as exc:
-                self.log(f"Skipped s3://{table.bucket}/{info.key}: its schema could not be read ({exc})")
-                continue
+            # A plain copy of an object encrypted at rest lives only while its schema is read.
+            with tempfile.TemporaryDirectory(dir=self.blobs.staging_dir()) as scratch:
+                try:
+                    path = local_file(self.blobs, table.bucket, info.key, Path(scratch))
+                    schema = sniff_file(connection, info.key, path)
+                except (duckdb.Error, OSError, ValueError, SagelabError) as exc:
+                    self.log(f"Skipped s3://{table.bucket}/{info.key}: its schema could not be read ({exc})")
+                    continue
             if schema is None:
                 continue
             if merged is None:

@@ -4,13 +4,17 @@ Layout of `LocalBlobStore` (readable by people browsing the folder):
 
     <root>/.buckets/<bucket>.json                 bucket facts (creation time)
     <root>/<bucket>/<seg>/<seg>/@data             the object's bytes, for key "<seg>/<seg>"
-    <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata
+    <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata, sealed data key
     <root>/.staging/                              temp files and multipart parts
 
 Each key becomes a folder so that "a" and "a/b" can both exist, as they can in S3. Segments that begin
 with "@" are written with one more "@", and an empty segment (a key ending in "/") is written "@", so no
 key can collide with the reserved file names. Writes go to a temp file, are fsynced and renamed into
 place: a reader never sees half an object and a crash never loses an acknowledged one.
+
+An object written with an `Encryption` is stored sealed (see `lake.encryption`): its `@data` holds only
+ciphertext, its metadata the data key sealed by the store's `DataKeys`, and `local_path` has no plain file
+to offer for it, so every reader goes through `read`, which opens it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sagelab.errors import S3Error, no_such_bucket, no_such_key
+from sagelab.lake.encryption import (
+    ChunkSealer,
+    DataKeys,
+    Encryption,
+    new_nonce_prefix,
+    object_arn,
+    open_range,
+)
 from sagelab.lake.uris import check_bucket_name, check_key
 
 if TYPE_CHECKING:
@@ -46,6 +58,8 @@ class ObjectInfo:
     last_modified: float
     content_type: str = "binary/octet-stream"
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Empty for a plain object; else `algorithm` (AES256, aws:kms), `kms_key_arn`, the sealed data key.
+    encryption: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,18 +71,24 @@ class BucketInfo:
 class BlobStore(Protocol):
     """The lake's storage contract. Keys are validated by the store; every write is atomic."""
 
+    #: What seals and opens the data keys of objects encrypted at rest; None when opened without keys.
+    data_keys: DataKeys | None
+
     def create_bucket(self, bucket: str) -> BucketInfo: ...
     def delete_bucket(self, bucket: str) -> None: ...
     def head_bucket(self, bucket: str) -> BucketInfo: ...
     def list_buckets(self) -> list[BucketInfo]: ...
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
-            metadata: dict[str, str] | None = None, etag: str | None = None) -> ObjectInfo: ...
+            metadata: dict[str, str] | None = None, etag: str | None = None,
+            encryption: Encryption | None = None) -> ObjectInfo: ...
     def head(self, bucket: str, key: str) -> ObjectInfo: ...
     def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
     def delete(self, bucket: str, key: str) -> None: ...
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
     def local_path(self, bucket: str, key: str) -> Path | None: ...
     def staging_dir(self) -> Path: ...
+    def bucket_encryption(self, bucket: str) -> dict | None: ...
+    def set_bucket_encryption(self, bucket: str, configuration: dict | None) -> None: ...
 
 
 def _encode_segment(segment: str) -> str:
@@ -92,8 +112,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalBlobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, data_keys: DataKeys | None = None):
         self.root = Path(root)
+        self.data_keys = data_keys
+
+    def _keys(self) -> DataKeys:
+        if self.data_keys is None:
+            raise S3Error("InvalidRequest", "This lake was opened without its keys, so it cannot encrypt or "
+                          "decrypt objects at rest: read encrypted objects through the server.", 400)
+        return self.data_keys
 
     # --- buckets ----------------------------------------------------------------------------------
     def _bucket_meta(self, bucket: str) -> Path:
@@ -129,6 +156,24 @@ class LocalBlobStore:
         self._bucket_meta(bucket).unlink()
         shutil.rmtree(path, ignore_errors=True)
 
+    def bucket_encryption(self, bucket: str) -> dict | None:
+        """The bucket's default encryption (S3's ServerSideEncryptionConfiguration), or None."""
+        self._bucket_dir(bucket)
+        return json.loads(self._bucket_meta(bucket).read_text()).get("encryption")
+
+    def set_bucket_encryption(self, bucket: str, configuration: dict | None) -> None:
+        self._bucket_dir(bucket)
+        facts = json.loads(self._bucket_meta(bucket).read_text())
+        if configuration is None:
+            facts.pop("encryption", None)
+        else:
+            facts["encryption"] = configuration
+        self._atomic_write(self._bucket_meta(bucket), json.dumps(facts).encode())
+
+    def _default_encryption(self, bucket: str) -> Encryption | None:
+        rule = self.bucket_encryption(bucket)
+        return Encryption(rule["SSEAlgorithm"], rule.get("KMSMasterKeyID")) if rule else None
+
     def list_buckets(self) -> list[BucketInfo]:
         meta_dir = self.root / ".buckets"
         if not meta_dir.exists():
@@ -154,21 +199,34 @@ class LocalBlobStore:
         os.replace(tmp, target)
 
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
-            metadata: dict[str, str] | None = None, etag: str | None = None) -> ObjectInfo:
+            metadata: dict[str, str] | None = None, etag: str | None = None,
+            encryption: Encryption | None = None) -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
+        sealer, sealed = None, {}
+        # The bucket's default encryption applies to every write that asks for none, whoever writes
+        # (a training job's artifact, Athena's results, a trail's log files), as S3 applies it.
+        encryption = encryption or self._default_encryption(bucket)
+        if encryption is not None:
+            data_key, sealed = self._keys().generate(encryption.algorithm, encryption.kms_key_id,
+                                                     object_arn(bucket, key))
+            sealed = {**sealed, "nonce_prefix": new_nonce_prefix()}
+            sealer = ChunkSealer(data_key, sealed["nonce_prefix"])
         fd, tmp = tempfile.mkstemp(dir=self.staging_dir())
         try:
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     md5.update(chunk)
                     size += len(chunk)
-                    f.write(chunk)
+                    f.write(chunk if sealer is None else sealer.feed(chunk))
+                if sealer is not None:
+                    f.write(sealer.finish())
                 f.flush()
                 os.fsync(f.fileno())
             info = ObjectInfo(key=key, size=size, etag=etag or md5.hexdigest(), last_modified=time.time(),
-                              content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}))
+                              content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}),
+                              encryption=sealed)
             if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
                 raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
             obj_dir.mkdir(parents=True, exist_ok=True)
@@ -203,13 +261,30 @@ class LocalBlobStore:
             return ObjectInfo(key=key, size=stat.st_size, etag=md5.hexdigest(), last_modified=stat.st_mtime)
 
     def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield bytes [start, end] (inclusive end, as HTTP ranges are)."""
-        path = self._object_dir(bucket, key) / _DATA
+        """Yield bytes [start, end] (inclusive end, as HTTP ranges are), opened when stored encrypted."""
+        obj_dir = self._object_dir(bucket, key)
+        path = obj_dir / _DATA
         try:
             f = path.open("rb")
         except FileNotFoundError:
             raise no_such_key(key) from None
-        return self._iter_file(f, start, end)
+        info = self._info(obj_dir, key)
+        if not info.encryption:
+            return self._iter_file(f, start, end)
+        try:
+            data_key = self._keys().unwrap(info.encryption, object_arn(bucket, key))
+        except BaseException:
+            f.close()
+            raise
+        return self._iter_sealed(f, data_key, info, start, end)
+
+    @staticmethod
+    def _iter_sealed(f, data_key: bytes, info: ObjectInfo, start: int, end: int | None) -> Iterator[bytes]:
+        def read_stored(offset: int, length: int) -> bytes:
+            f.seek(offset)
+            return f.read(length)
+        with f:
+            yield from open_range(data_key, info.encryption["nonce_prefix"], info.size, read_stored, start, end)
 
     @staticmethod
     def _iter_file(f, start: int, end: int | None) -> Iterator[bytes]:
@@ -256,17 +331,22 @@ class LocalBlobStore:
         return (self._info(path, key) for _, key, path in keys)
 
     def local_path(self, bucket: str, key: str) -> Path | None:
-        path = self._object_dir(bucket, key) / _DATA
-        return path if path.exists() else None
+        """The object's own file, when its bytes are stored as they are (not when encrypted at rest)."""
+        obj_dir = self._object_dir(bucket, key)
+        path = obj_dir / _DATA
+        if not path.exists() or self._info(obj_dir, key).encryption:
+            return None
+        return path
 
 
 def new_upload_id() -> str:
     return uuid.uuid4().hex
 
 
-def open_blob_store(settings: Settings) -> BlobStore:
-    """The lake the settings name: a folder (`file://...`, or `<home>/lake` when none is named)."""
+def open_blob_store(settings: Settings, data_keys: DataKeys | None = None) -> BlobStore:
+    """The lake the settings name: a folder (`file://...`, or `<home>/lake` when none is named). Without
+    `data_keys` it can neither write nor read objects encrypted at rest."""
     if settings.lake_url and not settings.lake_url.startswith("file://"):
         raise NotImplementedError(f"lake_url {settings.lake_url!r}: only the local folder store exists yet.")
     root = Path(settings.lake_url.removeprefix("file://")) if settings.lake_url else settings.home / "lake"
-    return LocalBlobStore(root)
+    return LocalBlobStore(root, data_keys)

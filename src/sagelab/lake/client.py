@@ -49,9 +49,14 @@ class FolderLake:
         if source is not None:
             shutil.copyfile(source, target)
             return
-        with target.open("wb") as f:  # pragma: no cover - the folder store always has a local path
-            for chunk in self.blobs.read(uri.bucket, uri.key):
-                f.write(chunk)
+        # Encrypted at rest: only a server holds the keys, so the folder store refuses (and says so).
+        try:
+            with target.open("wb") as f:
+                for chunk in self.blobs.read(uri.bucket, uri.key):
+                    f.write(chunk)
+        except S3Error as exc:
+            target.unlink(missing_ok=True)
+            raise ValidationError(f"cannot read {uri}: {exc.message} (pass --endpoint-url)") from None
 
     def upload(self, source: Path, uri: S3Uri) -> None:
         with source.open("rb") as f:

@@ -10,6 +10,9 @@ Parts arrive concurrently and may be re-sent, so each part's bytes are written u
 and its small JSON pointer is replaced atomically last: a reader sees the old part or the new one, whole.
 Completing streams the chosen parts, in order, into `blobs.put` under S3's multipart ETag,
 `md5(concat(binary part md5s))-<part count>`, then removes the upload's folder.
+
+An upload that is to be encrypted at rest is given a data key of its own when it starts (kept sealed in
+its manifest), and each staged part is sealed under it, so no part waits on disk in plain either.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from sagelab.errors import S3Error
 from sagelab.lake.blobs import BlobStore, ObjectInfo, new_upload_id
+from sagelab.lake.encryption import ChunkSealer, Encryption, new_nonce_prefix, object_arn, open_range
 from sagelab.lake.uris import check_key
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -44,6 +48,13 @@ class Upload:
     content_type: str | None
     metadata: dict[str, str]
     initiated: float
+    #: How the completed object is to be encrypted (algorithm, kms_key_id), and the sealed key of its parts.
+    encryption: dict[str, str] | None = None
+    part_key: dict[str, str] | None = None
+
+    @property
+    def object_encryption(self) -> Encryption | None:
+        return Encryption(**self.encryption) if self.encryption else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +63,8 @@ class Part:
     etag: str
     size: int
     last_modified: float
+    #: Set when the part is stored sealed under its upload's part key.
+    nonce_prefix: str = ""
 
 
 def no_such_upload(upload_id: str) -> S3Error:
@@ -82,14 +95,28 @@ class MultipartUploads:
 
     # --- lifecycle --------------------------------------------------------------------------------
     def create(self, bucket: str, key: str, *, content_type: str | None = None,
-               metadata: dict[str, str] | None = None) -> Upload:
+               metadata: dict[str, str] | None = None, encryption: Encryption | None = None) -> Upload:
         self.blobs.head_bucket(bucket)
         check_key(key)
-        upload = Upload(new_upload_id(), bucket, key, content_type, dict(metadata or {}), time.time())
+        part_key = None
+        if encryption is not None:
+            keys = self._keys()
+            _, part_key = keys.generate(encryption.algorithm, encryption.kms_key_id, object_arn(bucket, key))
+        upload = Upload(new_upload_id(), bucket, key, content_type, dict(metadata or {}), time.time(),
+                        dataclasses.asdict(encryption) if encryption else None, part_key)
         folder = self._root() / upload.upload_id
         folder.mkdir(parents=True)
         _write_atomic(folder, _MANIFEST, json.dumps(dataclasses.asdict(upload)).encode())
         return upload
+
+    def _keys(self):
+        keys = getattr(self.blobs, "data_keys", None)
+        if keys is None:
+            raise S3Error("InvalidRequest", "This lake was opened without its keys: it cannot encrypt uploads.", 400)
+        return keys
+
+    def _part_key(self, upload: Upload) -> bytes:
+        return self._keys().unwrap(upload.part_key, object_arn(upload.bucket, upload.key))
 
     def get(self, upload_id: str, bucket: str, key: str) -> Upload:
         """The upload, which must have been started for this bucket and key."""
@@ -121,13 +148,15 @@ class MultipartUploads:
 
     # --- parts ------------------------------------------------------------------------------------
     def put_part(self, upload_id: str, bucket: str, key: str, number: int, chunks: Iterable[bytes]) -> Part:
-        self.get(upload_id, bucket, key)
+        upload = self.get(upload_id, bucket, key)
         if not 1 <= number <= MAX_PART_NUMBER:
             raise S3Error("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, "
                           "inclusive.", 400, ArgumentName="partNumber", ArgumentValue=str(number))
         folder = self._folder(upload_id)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
+        prefix = new_nonce_prefix() if upload.part_key else ""
+        sealer = ChunkSealer(self._part_key(upload), prefix) if prefix else None
         try:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         except FileNotFoundError:  # aborted or completed meanwhile
@@ -137,10 +166,12 @@ class MultipartUploads:
                 for chunk in chunks:
                     md5.update(chunk)
                     size += len(chunk)
-                    f.write(chunk)
+                    f.write(chunk if sealer is None else sealer.feed(chunk))
+                if sealer is not None:
+                    f.write(sealer.finish())
                 f.flush()
                 os.fsync(f.fileno())
-            part = Part(number, md5.hexdigest(), size, time.time())
+            part = Part(number, md5.hexdigest(), size, time.time(), prefix)
             os.replace(tmp, folder / f"{number:05d}-{part.etag}.part")
             _write_atomic(folder, f"{number:05d}.json", json.dumps(dataclasses.asdict(part)).encode())
             return part
@@ -187,17 +218,26 @@ class MultipartUploads:
                               PartNumber=str(part.number), ETag=part.etag)
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts), usedforsecurity=False)
         folder = self._folder(upload_id)
-        info = self.blobs.put(bucket, key, self._read_parts(folder, parts), content_type=upload.content_type,
-                              metadata=upload.metadata, etag=f"{digest.hexdigest()}-{len(parts)}")
+        part_key = self._part_key(upload) if upload.part_key else b""
+        info = self.blobs.put(bucket, key, self._read_parts(folder, parts, part_key),
+                              content_type=upload.content_type, metadata=upload.metadata,
+                              etag=f"{digest.hexdigest()}-{len(parts)}", encryption=upload.object_encryption)
         shutil.rmtree(folder, ignore_errors=True)
         return info
 
     @staticmethod
-    def _read_parts(folder: Path, parts: list[Part]) -> Iterator[bytes]:
+    def _read_parts(folder: Path, parts: list[Part], part_key: bytes) -> Iterator[bytes]:
         for part in parts:
             try:
                 f = (folder / f"{part.number:05d}-{part.etag}.part").open("rb")
             except FileNotFoundError:
                 raise no_such_upload(folder.name) from None
             with f:
-                yield from iter(lambda f=f: f.read(_CHUNK), b"")
+                if not part.nonce_prefix:
+                    yield from iter(lambda f=f: f.read(_CHUNK), b"")
+                    continue
+
+                def read_stored(offset: int, length: int, f=f) -> bytes:
+                    f.seek(offset)
+                    return f.read(length)
+                yield from open_range(part_key, part.nonce_prefix, part.size, read_stored)

@@ -49,6 +49,8 @@ class ProcessingOutput:
     uri: S3Uri
     local_path: str
     upload_mode: str  # EndOfJob | Continuous (both uploaded when the job ends)
+    #: ProcessingOutputConfig.KmsKeyId: written with SSE-KMS under it ("" for none).
+    kms_key_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +168,8 @@ def _outputs(params: dict[str, Any], input_paths: set[str]) -> tuple[ProcessingO
             raise ValidationError(f"{where}: LocalPath {local!r} is already used by another input or output.")
         paths.add(local)
         outputs.append(ProcessingOutput(name=name, uri=parse_s3_uri(target["S3Uri"], field=f"{where} S3Uri"),
-                                        local_path=local, upload_mode=target["S3UploadMode"]))
+                                        local_path=local, upload_mode=target["S3UploadMode"],
+                                        kms_key_id=config.get("KmsKeyId") or ""))
     return tuple(outputs)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sagelab.algorithms.base import DataError
 from sagelab.errors import S3Error
 from sagelab.lake.blobs import BlobStore
+from sagelab.lake.encryption import under_kms_key
 from sagelab.lake.uris import S3Uri, parse_s3_uri
 from sagelab.processing.spec import ProcessingInput, ProcessingOutput
 
@@ -82,7 +83,7 @@ def upload_output(blobs: BlobStore, item: ProcessingOutput, folder: Path) -> lis
             continue
         target = item.uri.join(*path.relative_to(folder).parts)
         try:
-            blobs.put(target.bucket, target.key, _chunks(path))
+            blobs.put(target.bucket, target.key, _chunks(path), encryption=under_kms_key(item.kms_key_id))
         except S3Error as exc:
             raise DataError(f"Output {item.name!r}: cannot write {target}: {exc.message}") from None
         written.append(str(target))

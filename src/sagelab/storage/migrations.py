@@ -27,8 +27,13 @@ def _0003_glue_catalog(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=[tables.glue_databases, tables.glue_tables, tables.glue_partitions])
 
 
+def _0004_cloudtrail_events(conn: Connection) -> None:
+    tables.metadata.create_all(conn, tables=[tables.cloudtrail_events, tables.cloudtrail_event_resources])
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, _0001_initial),
     (2, _0002_metric_points),
     (3, _0003_glue_catalog),
+    (4, _0004_cloudtrail_events),
 )

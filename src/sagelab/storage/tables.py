@@ -84,3 +84,31 @@ glue_partitions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("doc", sa.JSON, nullable=False),
 )
+
+# --- CloudTrail's event history ----------------------------------------------------------------------
+# One row per recorded call, in the order its write was committed (`id`): LookupEvents reads newest first,
+# trails deliver from a cursor on `id`. The columns are what LookupAttributes filter on; `record` is the
+# event as CloudTrail writes it. Data events are kept only while a trail asks for them, and are never
+# shown by LookupEvents (as in AWS's Event history).
+cloudtrail_events = sa.Table(
+    "cloudtrail_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("event_name", sa.String(128), nullable=False),
+    sa.Column("event_source", sa.String(128), nullable=False),
+    sa.Column("read_only", sa.Boolean, nullable=False),
+    sa.Column("management", sa.Boolean, nullable=False),
+    sa.Column("username", sa.String(256), nullable=False, default=""),
+    sa.Column("access_key_id", sa.String(128), nullable=False, default=""),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Index("ix_cloudtrail_events_time", "event_time"),
+)
+
+cloudtrail_event_resources = sa.Table(
+    "cloudtrail_event_resources", metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("resource_name", sa.String(1024), primary_key=True),
+    sa.Column("resource_type", sa.String(128), nullable=False),
+    sa.Index("ix_cloudtrail_event_resources_name", "resource_name"),
+)

@@ -23,6 +23,7 @@ from sagelab.containers.paths import host_path
 from sagelab.errors import SagelabError
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
+from sagelab.lake.encryption import Encryption, under_kms_key
 from sagelab.storage.resources import LeaseLost
 from sagelab.training import spot, states
 from sagelab.training.channels import materialize
@@ -178,20 +179,22 @@ class TrainingRun(JobRun):
                 self.role.require_write(target)
             except RoleAccessDenied as exc:
                 raise JobFailure(f"ClientError: {exc}") from exc
-        self._put_tar(target.bucket, target.key, model_dir)
+        encryption = under_kms_key(spec.output_kms_key_id)
+        self._put_tar(target.bucket, target.key, model_dir, encryption)
         if any(output_dir.iterdir()):
             out = spec.output.join(self.job_name, "output", "output.tar.gz")
-            self._put_tar(out.bucket, out.key, output_dir)
+            self._put_tar(out.bucket, out.key, output_dir, encryption)
         return str(target)
 
-    def _put_tar(self, bucket: str, key: str, folder: Path) -> None:
+    def _put_tar(self, bucket: str, key: str, folder: Path, encryption: Encryption | None) -> None:
         buffer = io.BytesIO()
         # Model files are already compact binary formats; fast compression keeps uploads cheap.
         with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
             for path in sorted(folder.rglob("*")):
                 tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
         try:
-            self.parts.blobs.put(bucket, key, [buffer.getvalue()], content_type="application/x-tar")
+            self.parts.blobs.put(bucket, key, [buffer.getvalue()], content_type="application/x-tar",
+                                 encryption=encryption)
         except SagelabError as exc:
             raise JobFailure(f"ClientError: cannot write the model artifact to s3://{bucket}/{key}: "
                              f"{exc.message}") from exc

@@ -63,6 +63,8 @@ class TrainingJobSpec:
     instance_count: int = 1
     spot: SpotSpec | None = None
     checkpoint: CheckpointSpec | None = None
+    #: OutputDataConfig.KmsKeyId: the artifacts are written with SSE-KMS under it ("" for none).
+    output_kms_key_id: str = ""
 
 
 def _metric_definitions(algorithm: Algorithm, user: list[dict[str, str]]) -> tuple[MetricDefinition, ...]:
@@ -139,7 +141,8 @@ def parse_training_job(params: dict[str, Any], registry: AlgorithmRegistry) -> T
         raw_hyperparameters=raw_hp, channels=tuple(channels), output=output, max_runtime=max_runtime,
         metric_definitions=_metric_definitions(algorithm, spec.get("MetricDefinitions") or []),
         instance_count=instance_count, spot=_spot(params, stopping, max_runtime),
-        checkpoint=_checkpoint(params.get("CheckpointConfig")))
+        checkpoint=_checkpoint(params.get("CheckpointConfig")),
+        output_kms_key_id=params["OutputDataConfig"].get("KmsKeyId") or "")
 
 
 def _spot(params: dict[str, Any], stopping: dict[str, Any], max_runtime: int) -> SpotSpec | None:

@@ -26,6 +26,7 @@ from sagelab.hosting.models import MODEL, StoredModels
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.blobs import BlobStore
+from sagelab.lake.encryption import under_kms_key
 from sagelab.transform import states
 from sagelab.transform.batching import (
     BadRecord,
@@ -127,7 +128,8 @@ class ObjectTransform:
         target = obj.output_uri(self.spec.output.path)
         answers = ordered_map(self.pool, lambda batch: self._answer(obj, batch), self._batches(obj), self.window)
         try:
-            info = self.blobs.put(target.bucket, target.key, answers, content_type=self.spec.output.accept or None)
+            info = self.blobs.put(target.bucket, target.key, answers, content_type=self.spec.output.accept or None,
+                                  encryption=under_kms_key(self.spec.output.kms_key_id))
         except BadRecord as exc:
             line = exc.line if exc.line is not None else self._line_at(obj, exc.offset)
             raise JobFailure(f"ClientError: {obj.uri}, {self.unit} {line}: {exc.message}") from exc

@@ -56,6 +56,8 @@ class TransformOutput:
     path: S3Uri
     accept: str  # "" when absent: the model's default
     assemble_with: str  # None | Line
+    #: TransformOutput.KmsKeyId: results are written with SSE-KMS under it ("" for none).
+    kms_key_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +107,8 @@ def parse_transform_job(params: dict[str, Any], models: ModelLookup) -> Transfor
         raise ValidationError("TransformOutput.S3OutputPath is required.")
     transform_output = TransformOutput(
         path=parse_s3_uri(output["S3OutputPath"], field="TransformOutput.S3OutputPath"),
-        accept=output.get("Accept") or "", assemble_with=output.get("AssembleWith") or "None")
+        accept=output.get("Accept") or "", assemble_with=output.get("AssembleWith") or "None",
+        kms_key_id=output.get("KmsKeyId") or "")
     if transform_output.assemble_with not in ("None", "Line"):
         raise ValidationError(f"TransformOutput.AssembleWith {transform_output.assemble_with!r} is not valid: "
                               "use None or Line.")
