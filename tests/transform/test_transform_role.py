@@ -21,9 +21,12 @@ def test_a_transform_job_whose_model_role_cannot_read_the_input_fails_naming_the
     artifact = wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
     iam = server.client("iam")
     role = iam.create_role(RoleName=unique("tf-role"), AssumeRolePolicyDocument=TRUST)["Role"]
+    # The role may read the model data (the job loads the model as the role) but not the input.
     iam.put_role_policy(RoleName=role["RoleName"], PolicyName="list", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
-                                                "Resource": f"arn:aws:s3:::{bucket}"}]}))
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": artifact.replace("s3://", "arn:aws:s3:::")}]}))
     model = unique("tf-role-model")
     sm.create_model(ModelName=model, ExecutionRoleArn=role["Arn"],
                     PrimaryContainer={"Image": IMAGES["xgboost"], "ModelDataUrl": artifact})

@@ -29,9 +29,10 @@ from sagelab.catalog.sniff import FileSchema, sniff_file
 from sagelab.catalog.store import CatalogStore
 from sagelab.catalog.types import widen
 from sagelab.errors import EntityNotFound, InvalidInput, SagelabError
+from sagelab.iam.role_access import RoleAccess
 from sagelab.lake.blobs import BlobStore, ObjectInfo
 from sagelab.lake.files import local_file
-from sagelab.lake.uris import parse_s3_uri
+from sagelab.lake.uris import S3Uri, parse_s3_uri
 
 #: Files per table whose schema is read (the first ones and the newest ones).
 SAMPLE_FILES = 6
@@ -133,8 +134,9 @@ def partition_values(dirs: tuple[str, ...]) -> list[str]:
 
 class Crawl:
     def __init__(self, blobs: BlobStore, catalog: CatalogStore, crawler: dict[str, Any],
-                 log: Callable[[str], None], cancelled: threading.Event):
+                 log: Callable[[str], None], cancelled: threading.Event, role: RoleAccess | None = None):
         self.blobs = blobs
+        self.role = role
         self.catalog = catalog
         self.crawler = crawler
         self.log = log
@@ -162,6 +164,8 @@ class Crawl:
             for target in (self.crawler.get("Targets") or {}).get("S3Targets") or []:
                 uri = parse_s3_uri(target["Path"], field="S3Targets.Path")
                 prefix = uri.key if not uri.key or uri.key.endswith("/") else uri.key + "/"
+                if self.role is not None:
+                    self.role.require_read(self.blobs, S3Uri(uri.bucket, prefix))
                 objects = list(self.blobs.list(uri.bucket, prefix))
                 tables = group_tables(uri.bucket, prefix, objects, target.get("Exclusions") or [],
                                       self.crawler.get("TablePrefix") or "")

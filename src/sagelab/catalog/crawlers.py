@@ -23,6 +23,7 @@ from sagelab.errors import (
     InvalidInput,
     SagelabError,
 )
+from sagelab.iam.role_access import CRAWLER_SESSION, RoleAccess, RoleAccessDenied
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.storage.resources import AlreadyExists, LeaseLost, NotFound, Resource, ResourceStore, public
@@ -186,7 +187,10 @@ class CrawlerService:
             log("Crawl started")
             status, error, stats = "SUCCEEDED", None, None
             try:
-                stats = Crawl(self.blobs, self.catalog, crawler, log, cancelled).run()
+                # A crawl acts as the crawler's Role, when that is one of this server's roles.
+                role = RoleAccess.for_role(self.resources, self.account, crawler.get("Role"),
+                                           session=CRAWLER_SESSION)
+                stats = Crawl(self.blobs, self.catalog, crawler, log, cancelled, role).run()
                 log(f"Crawl finished: {stats.tables_created} tables created, {stats.tables_updated} updated, "
                     f"{stats.tables_deleted} deleted, {stats.partitions_added} partitions added")
             except CrawlCancelled:
@@ -194,6 +198,9 @@ class CrawlerService:
                 log("Crawl cancelled")
             except SagelabError as exc:
                 status, error = "FAILED", exc.message
+                log(f"Crawl failed: {error}")
+            except RoleAccessDenied as exc:
+                status, error = "FAILED", str(exc)
                 log(f"Crawl failed: {error}")
             except Exception as exc:  # noqa: BLE001 - any failure ends the crawl with its reason
                 status, error = "FAILED", f"Internal error: {type(exc).__name__}: {exc}"

@@ -12,6 +12,7 @@ from sagelab.algorithms.base import Predictor, ScriptModeAlgorithm
 from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_container
 from sagelab.containers.archives import ArchiveError, fetch_folder
 from sagelab.errors import S3Error, ValidationError
+from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
 
@@ -79,9 +80,11 @@ class PipelinePredictor:
 
 
 def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
-                   *, threads: int = 1, cache_dir: Path | None = None) -> Predictor:
+                   *, threads: int = 1, cache_dir: Path | None = None, role: RoleAccess | None = None) -> Predictor:
     """Load every container of a model; `threads` is how many cores one prediction may use. A framework
-    container (script mode) runs the user's inference functions in this process."""
+    container (script mode) runs the user's inference functions in this process. With a `role` (the model's
+    execution role, when it is one of this server's), each container's model data is fetched only if the
+    role may read it."""
     stages = []
     for index, container in enumerate(containers_of(model_doc)):
         image = container.get("Image", "")
@@ -93,6 +96,11 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
         url = model_data_url(container)
         if not url:
             raise ModelLoadError(f"Container {index + 1} ({image}) has no ModelDataUrl.")
+        if role is not None:
+            try:
+                role.require_read(blobs, parse_s3_uri(url, field="ModelDataUrl"))
+            except RoleAccessDenied as exc:
+                raise ModelLoadError(str(exc)) from exc
         model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
         try:
             if isinstance(algorithm, ScriptModeAlgorithm):

@@ -25,12 +25,15 @@ def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, so
                    work_dir: str) -> None:
     from sagelab.hosting.artifacts import load_predictor
     from sagelab.hosting.models import StoredModels
+    from sagelab.iam.role_access import RoleAccess
     from sagelab.process_parts import attach
 
     parts = attach(settings)
     model = StoredModels(parts.resources, parts.account).get(model_name)
+    # An endpoint's instances act as the model's execution role, when that is one of this server's roles.
+    role = RoleAccess.for_role(parts.resources, parts.account, model.doc.get("ExecutionRoleArn"))
     predictor = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1,
-                               cache_dir=parts.home.cache)
+                               cache_dir=parts.home.cache, role=role)
     parts.close()
     log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
     log.flush()

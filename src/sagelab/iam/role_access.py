@@ -25,6 +25,8 @@ from sagelab.storage.resources import ResourceStore
 
 #: The session name SageMaker gives the sessions it opens for a job.
 JOB_SESSION = "SageMaker"
+#: The session name Glue gives the sessions it opens for a crawl.
+CRAWLER_SESSION = "AWS-Crawler"
 
 
 class RoleAccessDenied(Exception):
@@ -38,17 +40,21 @@ class RoleAccess:
         self.role_arn = role_arn
 
     @classmethod
-    def for_role(cls, resources: ResourceStore, account: Account, role_arn: str | None) -> RoleAccess | None:
-        """The access of the role the ARN names, or None when this server has no such role."""
+    def for_role(cls, resources: ResourceStore, account: Account, role_arn: str | None, *,
+                 session: str = JOB_SESSION) -> RoleAccess | None:
+        """The access of the role the ARN names, or None when this server has no such role. A bare role
+        name (Glue accepts one for a crawler's Role) names the role of that name in this account."""
         if not role_arn:
             return None
+        if not role_arn.startswith("arn:"):
+            role_arn = f"arn:aws:iam::{account.id}:role/{role_arn}"
         directory = IamDirectory(resources=resources, account=account)
         role = directory.role_by_arn(role_arn)
         if role is None:
             return None
         authorizer = Authorizer(directory=directory, sessions=SessionStore(resources=resources, account=account),
                                 bucket_policies=BucketPolicies(resources=resources), account=account)
-        return cls(authorizer, principals.role_session(account.id, role, JOB_SESSION), role_arn)
+        return cls(authorizer, principals.role_session(account.id, role, session), role_arn)
 
     def require(self, action: str, resource: str, keys: dict[str, object] | None = None) -> None:
         _, decision = self.authorizer.decide(self.caller, action, resource, keys)

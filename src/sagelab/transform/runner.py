@@ -22,7 +22,7 @@ from typing import Any, TextIO, TypeVar
 from sagelab.algorithms.base import InferenceError, Predictor, split_content_type
 from sagelab.errors import S3Error, SagelabError, ValidationError
 from sagelab.hosting.artifacts import ModelLoadError, load_predictor
-from sagelab.hosting.models import MODEL, StoredModels
+from sagelab.hosting.models import StoredModels
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.blobs import BlobStore
@@ -66,11 +66,10 @@ class TransformRun(JobRun):
         self._update(states.start)
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
-            predictor = self._load_model(spec)
             # A transform job acts as its model's execution role, when that is one of this server's roles.
-            model = self.parts.resources.get(MODEL, spec.model_name)
             role = RoleAccess.for_role(self.parts.resources, self.parts.account,
-                                       model.doc.get("ExecutionRoleArn") if model is not None else None)
+                                       spec.model_doc.get("ExecutionRoleArn"))
+            predictor = self._load_model(spec, role)
             try:
                 if role is not None:
                     role.require_read(self.parts.blobs, spec.input.uri)
@@ -99,11 +98,12 @@ class TransformRun(JobRun):
             shutil.rmtree(self.work_dir, ignore_errors=True)
         self._update(lambda res: states.finish(res, "Completed"))
 
-    def _load_model(self, spec: TransformJobSpec) -> Predictor:
+    def _load_model(self, spec: TransformJobSpec, role: RoleAccess | None) -> Predictor:
         threads = max(1, (os.cpu_count() or 1) // spec.max_concurrent)
         try:
             return load_predictor(self.parts.blobs, self.parts.algorithms, spec.model_doc,
-                                  self.work_dir / "model", threads=threads, cache_dir=self.parts.home.cache)
+                                  self.work_dir / "model", threads=threads, cache_dir=self.parts.home.cache,
+                                  role=role)
         except (ModelLoadError, ValidationError) as exc:
             raise JobFailure(f"ClientError: model {spec.model_name!r} cannot be loaded: {exc}") from exc
 
