@@ -1,0 +1,1 @@
+"""What SageMaker's image algorithms share: their image inputs (`records`) and their ResNet backbone (`resnet`)."""
