@@ -1,4 +1,5 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText, DeepAR and Object2Vec,
+each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -18,7 +19,7 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
+- Linear Learner, NTM, DeepAR and Object2Vec: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
   call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
@@ -55,6 +56,10 @@ BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 
 DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
              "likelihood": "gaussian"}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
+OBJECT2VEC_VOCAB = 200
+OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "enc_dim": 32,
+                 "enc0_token_embedding_dim": 16, "enc0_network": "pooled_embedding", "num_classes": 2, "epochs": 5,
+                 "mini_batch_size": 64}
 
 
 # -- data -----------------------------------------------------------------------------------------------------
@@ -111,6 +116,13 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
               for p in rng.uniform(0, 2 * np.pi, size=int(100 * scale))]
     files["forecasting-deepar/train"] = folder / "series.json"
     files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
+    # Object2Vec pairs: label 1 when both sequences draw their tokens from the same half of the vocabulary.
+    halves = rng.integers(0, 2, size=(int(20_000 * scale), 2))
+    low = OBJECT2VEC_VOCAB // 2
+    pairs = [{"label": int(a == b), "in0": rng.integers(a * low, a * low + low, size=8).tolist(),
+              "in1": rng.integers(b * low, b * low + low, size=8).tolist()} for a, b in halves]
+    files["object2vec/train"] = folder / "pairs.jsonl"
+    files["object2vec/train"].write_text("".join(json.dumps(pair) + "\n" for pair in pairs))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
@@ -199,6 +211,13 @@ def ntm_direct(files: dict[str, Path]) -> None:
     in_process(NTMAlgorithm(), NTM_HP, {"train": (files["lda/train"], "text/csv;label_size=0")})
 
 
+def object2vec_direct(files: dict[str, Path]) -> None:
+    # Object2Vec's engine is sagelab's own PyTorch network, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.object2vec.algorithm import Object2Vec
+
+    in_process(Object2Vec(), OBJECT2VEC_HP, {"train": (files["object2vec/train"], "application/jsonlines")})
+
+
 def lda_direct(files: dict[str, Path]) -> None:
     import os
 
@@ -230,6 +249,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
                            deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
+    "object2vec": (OBJECT2VEC_HP, [("train", "object2vec/train", "application/jsonlines")], object2vec_direct),
 }
 
 

@@ -166,15 +166,17 @@ def test_an_unknown_framework_version_or_no_entry_point_is_refused_at_create(sm,
     assert "sagemaker_program is required" in caught.value.response["Error"]["Message"]
 
 
-USES_TABULATE = """
-import os, tabulate
-open(os.path.join(os.environ["SM_MODEL_DIR"], "table.txt"), "w").write(tabulate.tabulate([[1, 2]]))
+# inflection is in no dependency of sagelab (tabulate was, once sacrebleu came in), so the job can only import
+# it from the environment built for its requirements.txt.
+USES_INFLECTION = """
+import os, inflection
+open(os.path.join(os.environ["SM_MODEL_DIR"], "table.txt"), "w").write(inflection.camelize("table_text"))
 """
 
 
 @pytest.mark.slow
 def test_requirements_are_installed_once_into_an_environment_of_their_own(sm, s3, bucket, server):
-    files = {"train.py": USES_TABULATE, "requirements.txt": "tabulate==0.10.0\n"}
+    files = {"train.py": USES_INFLECTION, "requirements.txt": "inflection==0.5.1\n"}
     names = [unique("script-reqs"), unique("script-reqs-again")]
     for name in names:
         sm.create_training_job(**script_job_request(name, bucket, _source(s3, bucket, files), "train.py"))
@@ -184,7 +186,7 @@ def test_requirements_are_installed_once_into_an_environment_of_their_own(sm, s3
     second_log = (server.home / "logs" / "TrainingJobs" / f"{names[1]}.log").read_text()
     assert "already installed" in second_log
     with pytest.raises(ImportError):  # the server's own interpreter is unchanged
-        __import__("tabulate")
+        __import__("inflection")
 
     name = unique("script-bad-reqs")
     bad = {"train.py": "print(1)", "requirements.txt": "sagelab-no-such-package==0.0.1\n"}
