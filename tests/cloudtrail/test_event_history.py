@@ -117,3 +117,15 @@ def test_an_iam_users_call_is_recorded_with_its_identity_and_refusals_with_their
         "IAMUser", arn, user_name, key["AccessKeyId"])
     assert identity["principalId"].startswith("AIDA")
     assert record["errorCode"] == "AccessDeniedException" and "sagemaker:ListModels" in record["errorMessage"]
+
+
+def test_every_recorded_resource_type_spells_its_service_as_aws_does():
+    from sagelab.api.audit import resource_type
+    from sagelab.api.faces import operation_tables
+    from sagelab.api.operations import ANY, Audit
+
+    spelled = {"SageMaker", "S3", "Glue", "Athena", "Logs", "KMS", "CloudTrail", "STS", "IAM", "Kinesis",
+               "KinesisFirehose", "KinesisAnalytics"}
+    services = {resource_type(table, op.resource).split("::")[1] for table in operation_tables()
+                for op in table.operations if op.audit is not Audit.NOT_RECORDED and op.resource != ANY}
+    assert services <= spelled, services - spelled
