@@ -255,7 +255,7 @@ def detect(logits: torch.Tensor, offsets: torch.Tensor, anchors: torch.Tensor,
 
 def to_tensor(images: Any) -> torch.Tensor:
     """uint8 (n, h, w, 3) -> float (n, 3, h, w) centred around 0."""
-    x = torch.as_tensor(images).permute(0, 3, 1, 2).float()
+    x = torch.tensor(images).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
 
