@@ -14,7 +14,18 @@ import re
 
 import numpy as np
 import pytest
-from builtin_flow import channel, create_model, deploy, image, invoke, metrics, model_error, put, train, transform
+from builtin_flow import (
+    channel,
+    create_model,
+    deploy,
+    image,
+    invoke,
+    metrics,
+    model_error,
+    put,
+    train,
+    transform,
+)
 from PIL import Image, ImageDraw
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
