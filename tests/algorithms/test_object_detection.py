@@ -42,8 +42,8 @@ OD = image("object-detection")
 SIZE = 32
 COLOURS = ((230, 40, 40), (40, 90, 230))
 SMALL = {"num_classes": "2", "num_training_samples": "200", "use_pretrained_model": "0", "image_shape": str(SIZE),
-         "_sagelab_small_images": "true", "_sagelab_base_width": "8", "epochs": "15", "optimizer": "adam",
-         "learning_rate": "0.005", "lr_scheduler_step": "8,12", "mini_batch_size": "16"}
+         "_sagelab_small_images": "true", "_sagelab_base_width": "8", "epochs": "10", "optimizer": "adam",
+         "learning_rate": "0.002", "lr_scheduler_step": "6,8", "mini_batch_size": "16"}
 REQUIRED = {"num_classes": "2", "num_training_samples": "10"}
 
 
@@ -157,10 +157,10 @@ def test_conformance_kit_static_checks():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One detector trained on 200 RecordIO images (one shape each), validated on 50."""
+    """One detector trained on 150 RecordIO images (one shape each), validated on 50."""
     tmp_path = tmp_path_factory.mktemp("od")
     validation = scenes(50, 2)
-    ctx = train_direct(tmp_path, SMALL, {"train": {"train.rec": rec(scenes(200, 1))},
+    ctx = train_direct(tmp_path, SMALL, {"train": {"train.rec": rec(scenes(150, 1))},
                                          "validation": {"validation.rec": rec(validation)}})
     return ctx, validation
 
@@ -172,7 +172,7 @@ def test_finds_the_planted_shapes_far_above_chance(trained, tmp_path):
     baseline = random_baseline([boxes for _, boxes in validation])
     assert baseline < 0.1
     assert logged_map(log) >= 0.7
-    assert "epoch=14, train smooth_l1" in log and "epoch=14, validation mAP" in log
+    assert "epoch=9, train smooth_l1" in log and "epoch=9, validation mAP" in log
     predictor = ALGO.load(ctx.model_dir)
     overlaps, right_class = [], []
     for data, boxes in scenes(20, 3):
@@ -218,7 +218,7 @@ def test_two_objects_per_image_from_images_and_annotation_json(tmp_path):
     files = {**image_channels(scenes(120, 7, objects=2), "train"),
              **image_channels(scenes(30, 8, objects=2), "validation")}
     types = {"train": "image/png", "validation": "image/png"}
-    ctx = train_direct(tmp_path, {**SMALL, "epochs": "10", "lr_scheduler_step": "7"}, files, types)
+    ctx = train_direct(tmp_path, SMALL, files, types)
     truths = [boxes for _, boxes in scenes(30, 8, objects=2)]
     assert logged_map(ctx.log.getvalue()) >= 0.4 > 4 * random_baseline(truths)
 
@@ -334,8 +334,7 @@ def test_job_endpoint_batch_transform_and_a_failing_job(sm, s3, rt, bucket):
                 channel(f"{name}_annotation", f"s3://{bucket}/{prefix}/{name}_annotation/", "application/json")]
 
     channels = upload("od", scenes(150, 21), "train") + upload("od", scenes(30, 22), "validation")
-    hp = {**SMALL, "epochs": "12", "lr_scheduler_step": "8"}
-    desc = train(sm, bucket, OD, hp, channels)
+    desc = train(sm, bucket, OD, SMALL, channels)
     assert metrics(desc)["validation:mAP"] >= 0.6
     endpoint = deploy(sm, OD, desc)
     data, boxes = scenes(1, 23)[0]
@@ -361,7 +360,7 @@ def test_job_endpoint_batch_transform_and_a_failing_job(sm, s3, rt, bucket):
 
     put(s3, bucket, "od-bad/train_annotation/img0.json", annotation("nowhere.png", boxes))
     put(s3, bucket, "od-bad/train/img0.png", data)
-    failed = train(sm, bucket, OD, {**hp, "epochs": "1"},
+    failed = train(sm, bucket, OD, {**SMALL, "epochs": "1"},
                    [channel("train", f"s3://{bucket}/od-bad/train/", "image/png"),
                     channel("train_annotation", f"s3://{bucket}/od-bad/train_annotation/", "application/json"),
                     *channels[2:]], expect="Failed")
