@@ -258,6 +258,14 @@ def test_same_data_same_model_and_frozen_layers_stay_put(tmp_path):
     assert not torch.equal(a["base.conv3_1.0.weight"], fresh["base.conv3_1.0.weight"])
 
 
+def test_early_stopping_ends_training_when_map_stops_improving(tmp_path):
+    files = {"train": {"t.rec": rec(scenes(16, 10))}, "validation": {"v.rec": rec(scenes(8, 11))}}
+    hp = {**SMALL, "epochs": "8", "_sagelab_base_width": "4", "learning_rate": "1e-6", "early_stopping": "true",
+          "early_stopping_min_epochs": "2", "early_stopping_patience": "1", "early_stopping_tolerance": "0.5"}
+    log = train_direct(tmp_path, hp, files).log.getvalue()
+    assert "Early stopping after epoch 1" in log and "epoch=2," not in log
+
+
 def test_resnet_50_base_network_trains_and_detects(tmp_path):
     files = {"train": {"t.rec": rec(scenes(16, 12))}, "validation": {"v.rec": rec(scenes(4, 13))}}
     ctx = train_direct(tmp_path, {**SMALL, "base_network": "resnet-50", "_sagelab_base_width": "4", "epochs": "1",
@@ -357,6 +365,20 @@ def test_job_endpoint_batch_transform_and_a_failing_job(sm, s3, rt, bucket):
     for i, (_, boxes) in enumerate(batch):
         result = json.loads(s3.get_object(Bucket=bucket, Key=f"od/batch/out/img{i}.png.out")["Body"].read())
         assert box_iou(np.array(result["prediction"][0][2:]), boxes[:, 1:])[0] >= 0.3
+
+    # An augmented manifest: Ground Truth's bounding-box attribute beside each image's source-ref.
+    lines = []
+    for i, (body, boxes_) in enumerate(scenes(16, 25)):
+        source = put(s3, bucket, f"od/manifest/img{i}.png", body)
+        label = json.loads(annotation("", boxes_))
+        lines.append(json.dumps({"source-ref": source, "boxes": {"annotations": label["annotations"],
+                                                                  "image_size": label["image_size"]},
+                                 "boxes-metadata": {"type": "groundtruth/object-detection"}}))
+    augmented = channel("train", put(s3, bucket, "od/train.manifest", "\n".join(lines) + "\n"),
+                        "application/x-recordio", data_type="AugmentedManifestFile")
+    augmented["DataSource"]["S3DataSource"]["AttributeNames"] = ["source-ref", "boxes"]
+    augmented["RecordWrapperType"] = "RecordIO"
+    assert "validation:mAP" in metrics(train(sm, bucket, OD, {**SMALL, "epochs": "1"}, [augmented, *channels[2:]]))
 
     put(s3, bucket, "od-bad/train_annotation/img0.json", annotation("nowhere.png", boxes))
     put(s3, bucket, "od-bad/train/img0.png", data)
