@@ -299,6 +299,16 @@ def test_bad_records_fail_naming_the_record_and_field(tmp_path, kind, fragment):
         train_direct(tmp_path, {**SMALL, "epochs": "1"}, files)
 
 
+def test_records_padded_with_minus_one_read_as_unpadded(tmp_path):
+    items = scenes(3, 20, objects=2)
+    padded = write_recordio(([2, 5, *boxes.ravel().tolist(), *[-1.0] * 13], data) for data, boxes in items)
+    made = channels_of(tmp_path, {"train": {"p.rec": padded}, "validation": {"v.rec": rec(items)}},
+                       {"train": "application/x-recordio", "validation": "application/x-recordio"})
+    read = [annotations.read_channel(made, name, size=SIZE, num_classes=2, label_width=350)
+            for name in ("train", "validation")]
+    assert all(np.array_equal(a, b) for a, b in zip(read[0].boxes, read[1].boxes, strict=True))
+
+
 def test_label_width_refuses_longer_labels(tmp_path):
     files = {"train": {"t.rec": rec(scenes(2, 17, objects=2))}, "validation": {"v.rec": rec(scenes(2, 16))}}
     with pytest.raises(DataError, match=r"record 1: the label holds 12 values, more than label_width 7"):

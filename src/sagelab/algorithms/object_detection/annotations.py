@@ -3,8 +3,8 @@
 Three forms, as SageMaker documents them (DG `object-detection`):
 - RecordIO (`application/x-recordio`, `.rec` files written by MXNet's im2rec): each record's float labels are
   [header width A (2), object width B (5 or more), A - 2 further header values, then B values per object:
-  class_id, xmin, ymin, xmax, ymax (corners normalised to [0, 1]), ...]; objects whose class_id is -1 are the
-  padding im2rec adds and are skipped.
+  class_id, xmin, ymin, xmax, ymax (corners normalised to [0, 1]), ...]; -1 values are padding (to a fixed label
+  length, as MXNet's detection iterators pad to label_width) and are skipped.
 - Images (`image/jpeg`, `image/png`, `application/x-image`) in `train`/`validation`, each described by a JSON
   file in `train_annotation`/`validation_annotation`: `{"file": "<image name>", "image_size": [{"width",
   "height", "depth"}], "annotations": [{"class_id", "left", "top", "width", "height"}], "categories": [...]}`,
@@ -99,6 +99,9 @@ class _Reader:
             raise DataError(f"{where}: the label starts with header width {header:g} and object width {width:g}; "
                             "expected a header width of at least 2 and an object width of at least 5.")
         body = labels[int(header):]
+        spare = body.size % int(width)
+        if spare and np.all(body[-spare:] == -1):  # padded with -1 to a fixed length, as MXNet's iterators pad
+            body = body[:-spare]
         if body.size % int(width):
             raise DataError(f"{where}: {body.size} label values after the header are not whole objects of "
                             f"{int(width)} values (class_id, xmin, ymin, xmax, ymax, ...).")
