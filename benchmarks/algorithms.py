@@ -1,5 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText, DeepAR and Object2Vec,
-each trained as a sagelab training job
+"""Built-in algorithm overhead: every built-in in JOBS below, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -19,8 +18,10 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM, DeepAR and Object2Vec: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
-  call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
+- Linear Learner, NTM, DeepAR, Object2Vec and the image algorithms: their engines are sagelab's own (NumPy SGD;
+  PyTorch networks), so their direct runs call the algorithm in that process on the same files (no server, no
+  job process). NTM trains on LDA's corpus; the image algorithms train narrow networks on 32 x 32 images of
+  planted shapes (object detection through its sagelab-only small-network keys);
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
@@ -55,6 +56,9 @@ NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size":
 BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
 DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
              "likelihood": "gaussian"}
+OBJECT_DETECTION_HP = {"num_classes": 2, "num_training_samples": 500, "use_pretrained_model": 0, "image_shape": 32,
+                       "_sagelab_small_images": "true", "_sagelab_base_width": 8, "epochs": 5, "optimizer": "adam",
+                       "learning_rate": 0.002, "mini_batch_size": 16}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 OBJECT2VEC_VOCAB = 200
 OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "enc_dim": 32,
@@ -125,7 +129,30 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     files["object2vec/train"].write_text("".join(json.dumps(pair) + "\n" for pair in pairs))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
+    for name, count in (("train", int(500 * scale)), ("validation", max(int(100 * scale), 10))):
+        files[f"object-detection/{name}"] = folder / f"shapes-{name}.rec"
+        files[f"object-detection/{name}"].write_bytes(shapes_recordio(count, rng))
     return files
+
+
+def shapes_recordio(count: int, rng: np.random.Generator, size: int = 32) -> bytes:
+    """A .rec file of `count` images, each with a red square (class 0) or a blue disc (class 1) somewhere."""
+    from PIL import Image, ImageDraw
+
+    from sagelab.algorithms.vision.records import write_recordio
+
+    items = []
+    for _ in range(count):
+        picture = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 90, 3)))
+        c = int(rng.integers(2))
+        w, h = rng.uniform(0.3, 0.6, 2) * size
+        x0, y0 = rng.uniform(0, size - w), rng.uniform(0, size - h)
+        (ImageDraw.Draw(picture).rectangle if c == 0 else ImageDraw.Draw(picture).ellipse)(
+            [x0, y0, x0 + w, y0 + h], fill=((230, 40, 40), (40, 90, 230))[c])
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        items.append(([2, 5, c, x0 / size, y0 / size, (x0 + w) / size, (y0 + h) / size], buffer.getvalue()))
+    return write_recordio(items)
 
 
 # -- direct library calls ------------------------------------------------------------------------------------------
@@ -203,6 +230,14 @@ def deepar_direct(files: dict[str, Path]) -> None:
     in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
 
 
+def object_detection_direct(files: dict[str, Path]) -> None:
+    # Object Detection's engine is sagelab's own PyTorch SSD, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.object_detection.algorithm import ObjectDetection
+
+    in_process(ObjectDetection(), OBJECT_DETECTION_HP,
+               {name: (files[f"object-detection/{name}"], "application/x-recordio") for name in ("train", "validation")})
+
+
 def ntm_direct(files: dict[str, Path]) -> None:
     # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
     # forkserver does not preload it either.
@@ -250,6 +285,9 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
                            deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
     "object2vec": (OBJECT2VEC_HP, [("train", "object2vec/train", "application/jsonlines")], object2vec_direct),
+    "object-detection": (OBJECT_DETECTION_HP,
+                         [(name, f"object-detection/{name}", "application/x-recordio") for name in ("train", "validation")],
+                         object_detection_direct),
 }
 
 

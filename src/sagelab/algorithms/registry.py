@@ -92,6 +92,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.linear_learner.algorithm import LinearLearner
     from sagelab.algorithms.ntm.algorithm import NTMAlgorithm
     from sagelab.algorithms.object2vec.algorithm import Object2Vec
+    from sagelab.algorithms.object_detection.algorithm import ObjectDetection
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
@@ -99,4 +100,5 @@ def builtin_algorithms() -> list[Algorithm]:
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
-            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec()]
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(),
+            ObjectDetection()]

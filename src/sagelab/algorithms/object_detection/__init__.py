@@ -1,0 +1,1 @@
+"""SageMaker's Object Detection built-in algorithm (SSD), in PyTorch."""
