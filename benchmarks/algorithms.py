@@ -1,4 +1,5 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText, DeepAR and Semantic
+Segmentation, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -18,9 +19,10 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
-  call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
-  torch is imported inside the clock on both sides (the job forkserver does not preload it).
+- Linear Learner, NTM, DeepAR and Semantic Segmentation: their engines are sagelab's own (NumPy SGD; PyTorch
+  networks), so their direct runs call the algorithm in that process on the same files (no server, no job
+  process). NTM trains on LDA's corpus; Semantic Segmentation on JPEG scenes with PNG masks in four channel
+  folders; torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
 """
@@ -55,6 +57,14 @@ BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 
 DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
              "likelihood": "gaussian"}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
+SEMSEG_IMAGES, SEMSEG_SIZE = 64, 64
+SEMSEG_HP = {"num_classes": 2, "num_training_samples": SEMSEG_IMAGES, "use_pretrained_model": "False",
+             "backbone_base_width": 8, "crop_size": SEMSEG_SIZE, "base_size": SEMSEG_SIZE, "epochs": 3,
+             "mini_batch_size": 8, "optimizer": "adam", "learning_rate": 0.01}
+SEMSEG_CHANNELS = [("train", "semantic-segmentation/train", "image/jpeg"),
+                   ("train_annotation", "semantic-segmentation/train_annotation", "image/png"),
+                   ("validation", "semantic-segmentation/validation", "image/jpeg"),
+                   ("validation_annotation", "semantic-segmentation/validation_annotation", "image/png")]
 
 
 # -- data -----------------------------------------------------------------------------------------------------
@@ -113,7 +123,33 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
+    files.update(segmentation_scenes(folder, max(int(SEMSEG_IMAGES * scale), 8)))
     return files
+
+
+def segmentation_scenes(folder: Path, images: int) -> dict[str, Path]:
+    """Folders of JPEG scenes (a red disc on noise) and their PNG masks, for the four channels."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(7)
+    out = {}
+    for split, count in (("train", images), ("validation", max(images // 4, 1))):
+        pictures, masks = folder / "semseg" / split, folder / "semseg" / f"{split}_annotation"
+        pictures.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        for i in range(count):
+            size = SEMSEG_SIZE
+            picture = Image.fromarray(rng.integers(60, 140, size=(size, size, 3)).astype(np.uint8))
+            mask = Image.new("L", (size, size), 0)
+            r = int(rng.integers(size // 6, size // 4))
+            cx, cy = (int(v) for v in rng.integers(r, size - r, size=2))
+            ImageDraw.Draw(picture).ellipse((cx - r, cy - r, cx + r, cy + r), fill=(220, 40, 40))
+            ImageDraw.Draw(mask).ellipse((cx - r, cy - r, cx + r, cy + r), fill=1)
+            picture.save(pictures / f"img{i:04d}.jpg", quality=90)
+            mask.save(masks / f"img{i:04d}.png")
+        out[f"semantic-segmentation/{split}"] = pictures
+        out[f"semantic-segmentation/{split}_annotation"] = masks
+    return out
 
 
 # -- direct library calls ------------------------------------------------------------------------------------------
@@ -158,7 +194,8 @@ def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path,
     from sagelab.algorithms.base import Channel, TrainingContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        made = {name: Channel(name, content_type, [path]) for name, (path, content_type) in channels.items()}
+        made = {name: Channel(name, content_type, sorted(path.iterdir()) if path.is_dir() else [path])
+                for name, (path, content_type) in channels.items()}
         hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
         algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
 
@@ -189,6 +226,13 @@ def deepar_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.deepar.algorithm import DeepAR
 
     in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
+
+
+def semseg_direct(files: dict[str, Path]) -> None:
+    # Semantic Segmentation's engine is sagelab's own PyTorch network, called in this process on the same folders.
+    from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
+
+    in_process(SemanticSegmentation(), SEMSEG_HP, {name: (files[key], ct) for name, key, ct in SEMSEG_CHANNELS})
 
 
 def ntm_direct(files: dict[str, Path]) -> None:
@@ -230,6 +274,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
                            deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
+    "semantic-segmentation": (SEMSEG_HP, SEMSEG_CHANNELS, semseg_direct),
 }
 
 
@@ -307,12 +352,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_data(Path(tmp), args.scale)
         for key, path in files.items():
-            print(f"data {key}: {path.stat().st_size / 1e6:.1f} MB")
+            size = sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
+            print(f"data {key}: {size / 1e6:.1f} MB")
         with ServerProcess(Path(tmp) / "home") as server:
             s3, sm = server.client("s3"), server.client("sagemaker")
             s3.create_bucket(Bucket="bench")
             for key, path in files.items():
-                s3.upload_file(str(path), "bench", f"{key}/{path.name}")
+                for item in sorted(path.iterdir()) if path.is_dir() else [path]:
+                    s3.upload_file(str(item), "bench", f"{key}/{item.name}")
             for algorithm in chosen:
                 print(f"{algorithm}:")
                 job(sm, "bench", f"warmup-{algorithm}", algorithm)  # starts the job forkserver, warms caches
