@@ -35,8 +35,15 @@ JSON = "application/json"
 @dataclasses.dataclass
 class Sample:
     name: str
-    image: np.ndarray  # uint8 (h, w, 3)
+    #: the encoded image (checked to decode when read): decoded per use, so a channel of large photos is held
+    #: in memory at its compressed size
+    encoded: bytes
     mask: np.ndarray  # uint8 (h, w): class ids, 255 ignored
+
+    @property
+    def image(self) -> np.ndarray:
+        """uint8 (h, w, 3)."""
+        return decode_image(self.encoded, where=self.name)
 
 
 def _names(channel: Channel) -> list[tuple[str, Path]]:
@@ -175,10 +182,11 @@ def read_samples(images: Channel, annotations: Channel | None, label_map: LabelM
         if found is None:
             raise DataError(f"{where}: no mask for this image in channel '{annotation_name}' (expected "
                             f"{_stem(name)}.png there).")
-        image = decode_image(path.read_bytes(), where=where)
+        encoded = path.read_bytes()
+        image = decode_image(encoded, where=where)
         mask_where = f"Channel '{annotation_name}', file {found[0]}"
         mask = decode_image(found[1].read_bytes(), where=mask_where, mode="L")
-        samples.append(Sample(name, image, _checked_mask(mask, image, label_map, num_classes, mask_where)))
+        samples.append(Sample(where, encoded, _checked_mask(mask, image, label_map, num_classes, mask_where)))
     return samples
 
 
@@ -197,8 +205,7 @@ def _augmented(channel: Channel, label_map: LabelMap, num_classes: int) -> list[
             at = f"{where}, augmented manifest record {i // 2 + 1}"
             image = decode_image(items[i], where=f"{at} (source-ref image)")
             mask = decode_image(items[i + 1], where=f"{at} (mask)", mode="L")
-            samples.append(Sample(f"record {i // 2 + 1}", image,
-                                  _checked_mask(mask, image, label_map, num_classes, f"{at} (mask)")))
+            samples.append(Sample(at, items[i], _checked_mask(mask, image, label_map, num_classes, f"{at} (mask)")))
     if not samples:
         raise DataError(f"Channel '{channel.name}' holds no images: the augmented manifest stream is empty.")
     return samples
