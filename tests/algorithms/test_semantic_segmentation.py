@@ -180,6 +180,20 @@ def test_psp_and_deeplab_learn_the_disc_too(tmp_path, decoder):
     assert logged(ctx.log.getvalue(), "mIOU") >= baseline_miou(validation, classes=2) + 0.15
 
 
+def test_incremental_training_needs_the_same_architecture(fitted, tmp_path):
+    ctx, validation = fitted
+    model = Channel("model", "application/x-sagemaker-model", sorted(ctx.model_dir.iterdir()))
+    pairs = {**channels_of(tmp_path, "train", scenes(4, 8)), **channels_of(tmp_path, "validation", validation[:2])}
+    # A learning rate too small to learn anything in one epoch: the scores are the given model's.
+    again = train_direct(tmp_path / "again", {**SMALL, "epochs": "1", "num_training_samples": "4", "optimizer": "sgd",
+                                              "learning_rate": "0.00001"}, {**pairs, "model": model})
+    assert "Starting from the weights in channel 'model' (10 epochs)" in again.log.getvalue()
+    assert logged(again.log.getvalue(), "mIOU") >= baseline_miou(validation[:2]) + 0.2
+    with pytest.raises(DataError, match=re.escape("Channel 'model': the model was trained with num_classes=3 but "
+                                                  "this job has num_classes=4")):
+        train_direct(tmp_path / "other", {**SMALL, "epochs": "1", "num_classes": "4"}, {**pairs, "model": model})
+
+
 def test_training_is_seeded(tmp_path):
     pairs = scenes(6, 5)
     hp = {**SMALL, "epochs": "1", "num_training_samples": "6", "optimizer": "sgd", "lr_scheduler": "step",
@@ -304,6 +318,13 @@ def test_job_endpoint_batch_transform_and_failures(sm, s3, rt, bucket):
     assert model_error(rt, endpoint, b"nope", "image/jpeg", "image/png")[0] == 400
     assert model_error(rt, endpoint, encode_jpeg(picture), "application/json", "image/png")[0] == 415
     sm.delete_endpoint(EndpointName=endpoint)
+
+    # Incremental training from the job's model.tar.gz.
+    again = train(sm, bucket, SS, {**hp, "epochs": "1", "optimizer": "sgd", "learning_rate": "0.00001"},
+                  [augmented, channel("validation", validation["images"], "image/jpeg"),
+                   channel("validation_annotation", validation["masks"], "image/png"),
+                   channel("model", desc["ModelArtifacts"]["S3ModelArtifacts"], "application/x-sagemaker-model")])
+    assert metrics(again)["validation:mIOU"] >= baseline_miou(validation_pairs, classes=2) + 0.15
 
     model, name = create_model(sm, SS, desc), unique("transform")
     sm.create_transform_job(

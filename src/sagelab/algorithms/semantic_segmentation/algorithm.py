@@ -27,8 +27,9 @@ How the documented hyperparameters map:
   epochs in a row improve the best mIOU by less than early_stopping_tolerance (relative); the best epoch's
   weights are kept (without early stopping, the last epoch's).
 - syncbn is accepted: one process on CPUs has no other devices to synchronise batch statistics with.
-- Not supported: incremental training (the `model` channel) is refused when the job is created, as an
-  undeclared channel.
+- Incremental training: a `model` channel (application/x-sagemaker-model) holding the model.tar.gz of an earlier
+  semantic-segmentation job starts from its weights; its algorithm, backbone, backbone_base_width, crop_size
+  and num_classes must be this job's, as documented.
 - Seeded (torch generator and NumPy augmentation seeds 0): the same data and hyperparameters give the same
   model. Training uses every core from 4 million training pixels per epoch, one thread below (`torch_threads`).
 
@@ -66,6 +67,7 @@ SEED = 0
 #: training pixels per epoch from which torch uses every core (below: one thread, see torch_threads)
 PARALLEL_PIXELS = 4_000_000
 PNG = "image/png"
+MODEL = "application/x-sagemaker-model"
 
 
 def metric_definitions() -> tuple[MetricDefinition, ...]:
@@ -94,6 +96,7 @@ class SemanticSegmentation:
         ChannelSpec("train_annotation", content_types=(PNG,), default_content_type=PNG),
         ChannelSpec("validation_annotation", content_types=(PNG,), default_content_type=PNG),
         ChannelSpec("label_map", content_types=(JSON,), default_content_type=JSON),
+        ChannelSpec("model", content_types=(MODEL,), default_content_type=MODEL),
     )
     metrics = metric_definitions()
 
@@ -198,6 +201,8 @@ class _Job:
         torch.manual_seed(SEED)
         rng = np.random.default_rng(SEED)
         model = net.SegmentationNet(s)
+        if "model" in ctx.channels:
+            model.load_state_dict(self.starting_weights(ctx.channels["model"].files))
         optimizer = self.optimizer(model.parameters())
         batch_size = hp["mini_batch_size"]
         per_epoch = max(1, math.ceil(hp["num_training_samples"] / batch_size))
@@ -258,6 +263,21 @@ class _Job:
         for metric, value in self.evaluate(model, held_out).items():
             onep.quality_metric(ctx, "validation", metric, value, "score")
         net.save(model, ctx.model_dir, {"trained_epochs": trained})
+
+    def starting_weights(self, files: list[Path]) -> dict[str, Any]:
+        from sagelab.algorithms.semantic_segmentation import network as net
+
+        try:
+            settings, state = net.read_artifact(files, "Channel 'model'")
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        for key in net.ARCHITECTURE:
+            if settings.get(key) != self.settings[key]:
+                raise DataError(f"Channel 'model': the model was trained with {key}={settings.get(key)!r} but this job "
+                                f"has {key}={self.settings[key]!r}; incremental training needs the same algorithm, "
+                                "backbone, backbone_base_width, crop_size and num_classes.")
+        self.ctx.print(f"Starting from the weights in channel 'model' ({settings.get('trained_epochs', '?')} epochs).")
+        return state
 
     def evaluate(self, model: Any, held_out: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
         import torch

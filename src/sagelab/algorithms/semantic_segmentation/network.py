@@ -136,6 +136,43 @@ def save(net: SegmentationNet, model_dir: Path, extra: dict[str, Any]) -> None:
                                                    sort_keys=True))
 
 
+#: what must agree between a model given in the `model` channel and the job that continues its training
+ARCHITECTURE = ("algorithm", "backbone", "backbone_base_width", "num_classes", "crop_size")
+
+
+def read_artifact(files: list[Path], where: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(settings, state_dict) of a trained model given as its model.tar.gz or as model.json and model.pt; the
+    archive's two members are read in memory, nothing is extracted."""
+    import io
+    import tarfile
+
+    found: dict[str, bytes] = {}
+    for path in files:
+        head, _, rest = path.name.partition("-")
+        name = rest if head.isdigit() and rest else path.name  # channel files are named <index>-<object name>
+        if name in (MODEL_JSON, MODEL_PT):
+            found[name] = path.read_bytes()
+        elif tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                for member in archive.getmembers():
+                    base = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and base in (MODEL_JSON, MODEL_PT):
+                        extracted = archive.extractfile(member)
+                        if extracted is not None:
+                            found[base] = extracted.read()
+    if set(found) != {MODEL_JSON, MODEL_PT}:
+        raise ValueError(f"{where}: no Semantic Segmentation model found: expected the model.tar.gz of a "
+                         f"semantic-segmentation training job (holding {MODEL_JSON} and {MODEL_PT}).")
+    try:
+        settings = json.loads(found[MODEL_JSON])
+        if settings.pop("format", None) != FORMAT:
+            raise ValueError
+        state = torch.load(io.BytesIO(found[MODEL_PT]), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - whatever is wrong, the file is not one of our models
+        raise ValueError(f"{where}: {MODEL_JSON} / {MODEL_PT} are not a {FORMAT} model.") from None
+    return settings, state
+
+
 def load(model_dir: Path) -> SegmentationNet:
     meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
     if not meta_path.is_file() or not weights.is_file():
