@@ -3,8 +3,8 @@
 - Image channels (`train`, `validation`; image/jpeg, image/png or application/x-image): each image is paired
   with the same-named PNG in `train_annotation` / `validation_annotation` (`coffee.jpg` with `coffee.png`).
 - Masks are single-channel 8-bit PNGs (grayscale or palette "P" mode: the palette indices are the values).
-  255 is "ignore" (no loss, not counted in the metrics), the PASCAL VOC convention SageMaker's own example
-  trains on; that is why num_classes stops at 254.
+  255 is "ignore" (no loss, not counted in the metrics): the documentation names no ignore value, but
+  num_classes stops at 254 and SageMaker's own example trains on PASCAL VOC masks, whose object borders are 255.
 - The optional `label_map` channel holds `train_label_map.json` / `validation_label_map.json`:
   `{"scale": "3"}` maps a mask value v to floor(v / 3); `{"map": {"0": 5, "1": 0}}` maps encoded value 5 to
   class 0 and 0 to class 1 (a value the map does not list is an error). Without one, values are class ids.

@@ -1,6 +1,12 @@
 """Semantic Segmentation's hyperparameter schema: the names, defaults and valid values SageMaker's
 `semantic-segmentation` accepts (DG `segmentation-hyperparameters`), plus one sagelab extension,
-`backbone_base_width`, said so in its help."""
+`backbone_base_width`, said so in its help.
+
+Defaults follow the current AWS page where releases differ (crop_size 240 where the 2023 snapshot said 480;
+epochs 10 and mini_batch_size 16 as reference/builtin-algorithms.md §17 records them). lr_scheduler_factor
+(0.1) and lr_scheduler_step (a list of epochs, required with lr_scheduler step) are not on the 2023 DG page:
+their names follow the other image algorithms' (image classification's lr_scheduler_factor / lr_scheduler_step).
+"""
 
 from __future__ import annotations
 
