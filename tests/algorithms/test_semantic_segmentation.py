@@ -129,6 +129,7 @@ def test_the_conformance_kit_static_checks():
     kit.check_metric_names(ALGO)
 
 
+@pytest.mark.slow  # with its fixture
 def test_fcn_segments_the_planted_shapes_and_the_predictor_answers_both_formats(fitted, tmp_path):
     ctx, validation = fitted
     log = ctx.log.getvalue()
