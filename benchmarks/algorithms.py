@@ -21,7 +21,8 @@ process touching its memory for the first time:
 - Linear Learner, NTM, DeepAR, Object2Vec and the image algorithms: their engines are sagelab's own (NumPy SGD;
   PyTorch networks), so their direct runs call the algorithm in that process on the same files (no server, no
   job process). NTM trains on LDA's corpus; the image algorithms train narrow networks on 32 x 32 images of
-  planted shapes (object detection through its sagelab-only small-network keys);
+  planted shapes (object detection through its sagelab-only small-network keys; semantic segmentation on JPEG
+  scenes with PNG masks in four channel folders);
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
@@ -64,6 +65,14 @@ OBJECT2VEC_VOCAB = 200
 OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "enc_dim": 32,
                  "enc0_token_embedding_dim": 16, "enc0_network": "pooled_embedding", "num_classes": 2, "epochs": 5,
                  "mini_batch_size": 64}
+SEMSEG_IMAGES, SEMSEG_SIZE = 64, 64
+SEMSEG_HP = {"num_classes": 2, "num_training_samples": SEMSEG_IMAGES, "use_pretrained_model": "False",
+             "backbone_base_width": 8, "crop_size": SEMSEG_SIZE, "base_size": SEMSEG_SIZE, "epochs": 3,
+             "mini_batch_size": 8, "optimizer": "adam", "learning_rate": 0.01}
+SEMSEG_CHANNELS = [("train", "semantic-segmentation/train", "image/jpeg"),
+                   ("train_annotation", "semantic-segmentation/train_annotation", "image/png"),
+                   ("validation", "semantic-segmentation/validation", "image/jpeg"),
+                   ("validation_annotation", "semantic-segmentation/validation_annotation", "image/png")]
 
 
 # -- data -----------------------------------------------------------------------------------------------------
@@ -132,6 +141,7 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     for name, count in (("train", int(500 * scale)), ("validation", max(int(100 * scale), 10))):
         files[f"object-detection/{name}"] = folder / f"shapes-{name}.rec"
         files[f"object-detection/{name}"].write_bytes(shapes_recordio(count, rng))
+    files.update(segmentation_scenes(folder, max(int(SEMSEG_IMAGES * scale), 8)))
     return files
 
 
@@ -153,6 +163,31 @@ def shapes_recordio(count: int, rng: np.random.Generator, size: int = 32) -> byt
         picture.save(buffer, format="PNG")
         items.append(([2, 5, c, x0 / size, y0 / size, (x0 + w) / size, (y0 + h) / size], buffer.getvalue()))
     return write_recordio(items)
+
+
+def segmentation_scenes(folder: Path, images: int) -> dict[str, Path]:
+    """Folders of JPEG scenes (a red disc on noise) and their PNG masks, for the four channels."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(7)
+    out = {}
+    for split, count in (("train", images), ("validation", max(images // 4, 1))):
+        pictures, masks = folder / "semseg" / split, folder / "semseg" / f"{split}_annotation"
+        pictures.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        for i in range(count):
+            size = SEMSEG_SIZE
+            picture = Image.fromarray(rng.integers(60, 140, size=(size, size, 3)).astype(np.uint8))
+            mask = Image.new("L", (size, size), 0)
+            r = int(rng.integers(size // 6, size // 4))
+            cx, cy = (int(v) for v in rng.integers(r, size - r, size=2))
+            ImageDraw.Draw(picture).ellipse((cx - r, cy - r, cx + r, cy + r), fill=(220, 40, 40))
+            ImageDraw.Draw(mask).ellipse((cx - r, cy - r, cx + r, cy + r), fill=1)
+            picture.save(pictures / f"img{i:04d}.jpg", quality=90)
+            mask.save(masks / f"img{i:04d}.png")
+        out[f"semantic-segmentation/{split}"] = pictures
+        out[f"semantic-segmentation/{split}_annotation"] = masks
+    return out
 
 
 # -- direct library calls ------------------------------------------------------------------------------------------
@@ -197,7 +232,8 @@ def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path,
     from sagelab.algorithms.base import Channel, TrainingContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        made = {name: Channel(name, content_type, [path]) for name, (path, content_type) in channels.items()}
+        made = {name: Channel(name, content_type, sorted(path.iterdir()) if path.is_dir() else [path])
+                for name, (path, content_type) in channels.items()}
         hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
         algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
 
@@ -236,6 +272,11 @@ def object_detection_direct(files: dict[str, Path]) -> None:
 
     in_process(ObjectDetection(), OBJECT_DETECTION_HP,
                {name: (files[f"object-detection/{name}"], "application/x-recordio") for name in ("train", "validation")})
+def semseg_direct(files: dict[str, Path]) -> None:
+    # Semantic Segmentation's engine is sagelab's own PyTorch network, called in this process on the same folders.
+    from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
+
+    in_process(SemanticSegmentation(), SEMSEG_HP, {name: (files[key], ct) for name, key, ct in SEMSEG_CHANNELS})
 
 
 def ntm_direct(files: dict[str, Path]) -> None:
@@ -288,6 +329,7 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "object-detection": (OBJECT_DETECTION_HP,
                          [(name, f"object-detection/{name}", "application/x-recordio") for name in ("train", "validation")],
                          object_detection_direct),
+    "semantic-segmentation": (SEMSEG_HP, SEMSEG_CHANNELS, semseg_direct),
 }
 
 
@@ -365,12 +407,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_data(Path(tmp), args.scale)
         for key, path in files.items():
-            print(f"data {key}: {path.stat().st_size / 1e6:.1f} MB")
+            size = sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
+            print(f"data {key}: {size / 1e6:.1f} MB")
         with ServerProcess(Path(tmp) / "home") as server:
             s3, sm = server.client("s3"), server.client("sagemaker")
             s3.create_bucket(Bucket="bench")
             for key, path in files.items():
-                s3.upload_file(str(path), "bench", f"{key}/{path.name}")
+                for item in sorted(path.iterdir()) if path.is_dir() else [path]:
+                    s3.upload_file(str(item), "bench", f"{key}/{item.name}")
             for algorithm in chosen:
                 print(f"{algorithm}:")
                 job(sm, "bench", f"warmup-{algorithm}", algorithm)  # starts the job forkserver, warms caches

@@ -95,10 +95,11 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.object_detection.algorithm import ObjectDetection
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
+    from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
             LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(),
-            ObjectDetection()]
+            ObjectDetection(), SemanticSegmentation()]
