@@ -84,6 +84,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
     from sagelab.algorithms.deepar.algorithm import DeepAR
     from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
+    from sagelab.algorithms.image_classification.algorithm import ImageClassification
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
     from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
     from sagelab.algorithms.knn.algorithm import KNNAlgorithm
@@ -99,4 +100,4 @@ def builtin_algorithms() -> list[Algorithm]:
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
-            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec()]
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(), ImageClassification()]
