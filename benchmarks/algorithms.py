@@ -1,6 +1,6 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
-and, in the same run, by calling the underlying library directly on the same CSV file with the same
-hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText, DeepAR and Image
+Classification, each trained as a sagelab training job and, in the same run, by calling the underlying library
+directly on the same CSV file with the same hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
 Run: .venv/bin/python benchmarks/algorithms.py [--scale 1.0] [--repeats 3] [--only kmeans,pca]
 
@@ -18,9 +18,10 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
-  call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
-  torch is imported inside the clock on both sides (the job forkserver does not preload it).
+- Linear Learner, NTM, DeepAR and Image Classification: their engines are sagelab's own (NumPy SGD; PyTorch
+  networks), so their direct runs call the algorithm in that process on the same file (no server, no job
+  process). NTM trains on LDA's corpus, Image Classification on a .rec file of 32x32 shapes; torch is imported
+  inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
 least disturbed run of each), with the ratio of medians beside it.
 """
@@ -54,6 +55,8 @@ NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size":
 BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
 DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
              "likelihood": "gaussian"}
+IMAGE_CLASSIFICATION_HP = {"num_classes": 3, "num_training_samples": 400, "num_layers": 20, "image_shape": "3,32,32",
+                           "epochs": 3, "mini_batch_size": 32, "learning_rate": 0.05}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
@@ -75,6 +78,32 @@ def blobs(rows: int, features: int, centres: int, seed: int) -> tuple[np.ndarray
     means = rng.normal(scale=4.0, size=(centres, features))
     labels = rng.integers(0, centres, size=rows)
     return means[labels] + rng.normal(size=(rows, features)), labels.astype(np.float64)
+
+
+def shapes_recordio(count: int, seed: int) -> bytes:
+    """A .rec file of 32x32 PNGs: a circle, square or triangle (the label) of random size, place and colour."""
+    from PIL import Image, ImageDraw
+
+    from sagelab.algorithms.vision.records import write_recordio
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for label in rng.integers(0, 3, count).tolist():
+        picture = Image.new("RGB", (32, 32), tuple(int(v) for v in rng.integers(0, 90, 3)))
+        side = int(rng.integers(10, 22))
+        x, y = (int(v) for v in rng.integers(0, 32 - side, 2))
+        fill = tuple(int(v) for v in rng.integers(150, 256, 3))
+        pen = ImageDraw.Draw(picture)
+        if label == 0:
+            pen.ellipse([x, y, x + side, y + side], fill=fill)
+        elif label == 1:
+            pen.rectangle([x, y, x + side, y + side], fill=fill)
+        else:
+            pen.polygon([(x, y + side), (x + side, y + side), (x + side / 2, y)], fill=fill)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        items.append((label, buffer.getvalue()))
+    return write_recordio(items)
 
 
 def make_data(folder: Path, scale: float) -> dict[str, Path]:
@@ -111,6 +140,9 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
               for p in rng.uniform(0, 2 * np.pi, size=int(100 * scale))]
     files["forecasting-deepar/train"] = folder / "series.json"
     files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
+    files["image-classification/train"] = folder / "shapes.rec"
+    files["image-classification/train"].write_bytes(shapes_recordio(
+        int(IMAGE_CLASSIFICATION_HP["num_training_samples"] * scale), seed=7))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
@@ -191,6 +223,14 @@ def deepar_direct(files: dict[str, Path]) -> None:
     in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
 
 
+def image_classification_direct(files: dict[str, Path]) -> None:
+    # The engine is sagelab's own PyTorch ResNet, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.image_classification.algorithm import ImageClassification
+
+    in_process(ImageClassification(), IMAGE_CLASSIFICATION_HP,
+               {"train": (files["image-classification/train"], "application/x-recordio")})
+
+
 def ntm_direct(files: dict[str, Path]) -> None:
     # NTM's engine is sagelab's own PyTorch network. torch is imported inside the clock on both sides: the job
     # forkserver does not preload it either.
@@ -230,6 +270,9 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
                            deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
+    "image-classification": (IMAGE_CLASSIFICATION_HP,
+                             [("train", "image-classification/train", "application/x-recordio")],
+                             image_classification_direct),
 }
 
 

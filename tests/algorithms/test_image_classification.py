@@ -278,12 +278,12 @@ def upload_manifest(s3, bucket: str, prefix: str, items: list) -> str:
 
 @pytest.mark.slow
 def test_job_endpoint_batch_transform_and_refusals(sm, s3, rt, bucket):
-    train_uri = upload_manifest(s3, bucket, "ic/train", shapes(240, 11))
-    validation_uri = upload_manifest(s3, bucket, "ic/validation", shapes(90, 12))
-    desc = train(sm, bucket, IC, HP, [manifest_channel("train", train_uri),
+    train_uri = upload_manifest(s3, bucket, "ic/train", shapes(180, 11))
+    validation_uri = upload_manifest(s3, bucket, "ic/validation", shapes(60, 12))
+    desc = train(sm, bucket, IC, {**HP, "epochs": "4", "num_training_samples": "180"}, [manifest_channel("train", train_uri),
                                       manifest_channel("validation", validation_uri)])
     assert metrics(desc)["validation:accuracy"] >= 0.75
-    held_out = shapes(24, 13)
+    held_out = shapes(12, 13)
     endpoint = deploy(sm, IC, desc)
     answers = []
     for _, body in held_out:
