@@ -145,10 +145,10 @@ def test_declares_the_sagemaker_surface():
 
 @pytest.mark.slow
 def test_recordio_learns_the_planted_shapes_and_serves_them(tmp_path):
-    held_out = shapes(60, 3)
+    held_out = shapes(30, 3)
     ctx = fit(tmp_path, {**HP, "checkpoint_frequency": "1", "top_k": "2"},
               {"train": rec_channel(tmp_path, "train", shapes(240, 1)),
-               "validation": rec_channel(tmp_path, "validation", shapes(120, 2))})
+               "validation": rec_channel(tmp_path, "validation", shapes(90, 2))})
     log = ctx.log.getvalue()
     found = extract_metrics(log.splitlines(), ALGO.metrics)
     assert found["validation:accuracy"] >= 0.8 and "train:accuracy" in found  # chance is 1/3
@@ -160,7 +160,7 @@ def test_recordio_learns_the_planted_shapes_and_serves_them(tmp_path):
     truth = np.array([label for label, _ in held_out])
     for kind in ("PNG", "JPEG"):
         probabilities = classify(predictor, held_out, kind)
-        assert probabilities.shape == (60, 3) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
+        assert probabilities.shape == (30, 3) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
         assert (probabilities.argmax(1) == truth).mean() >= 0.8
     body = held_out[0][1]
     lines, returned = predictor.invoke(body, "application/x-image", "application/jsonlines")

@@ -61,10 +61,6 @@ def settings_for(hp: dict[str, Any]) -> dict[str, Any]:
             "resize": hp["resize"], "multi_label": bool(hp["multi_label"])}
 
 
-def geometry(settings: dict[str, Any]) -> Geometry:
-    return Geometry(settings["height"], settings["width"], settings["resize"])
-
-
 _IMAGE_CHANNEL_TYPES = (RECORDIO, *IMAGE_TYPES)
 _LST_TYPES = (LST, "application/x-image", "application/octet-stream")
 
@@ -98,7 +94,7 @@ class _Job:
     def run(self) -> None:
         ctx, hp = self.ctx, self.hp
         started = time.perf_counter()
-        reader = Reader(geometry(self.settings), hp["num_classes"], self.multi_label)
+        reader = Reader(Geometry.of(self.settings), hp["num_classes"], self.multi_label)
         train = reader.channel(ctx.channels, "train")
         assert train is not None
         validation = reader.channel(ctx.channels, "validation")

@@ -38,6 +38,11 @@ class Geometry:
     width: int
     resize: int | None = None
 
+    @classmethod
+    def of(cls, settings: dict) -> Geometry:
+        """The geometry a model's settings (`model.json`) name."""
+        return cls(settings["height"], settings["width"], settings["resize"])
+
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """Shortest side to `resize` (when set), scaled up if it is still smaller than the input, then the
         centre crop of height x width."""

@@ -15,7 +15,7 @@ import torch
 
 from sagelab.algorithms.base import DataError, InferenceError, split_content_type
 from sagelab.algorithms.image_classification import network as net
-from sagelab.algorithms.image_classification.algorithm import geometry
+from sagelab.algorithms.image_classification.inputs import Geometry
 from sagelab.algorithms.torch_threads import torch_threads
 from sagelab.algorithms.vision import records
 
@@ -31,7 +31,7 @@ class ImageClassificationPredictor:
 
     def __init__(self, model_dir: Path):
         self.net, self.settings = net.load(model_dir)
-        self.geometry = geometry(self.settings)
+        self.geometry = Geometry.of(self.settings)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         kind, _ = split_content_type(content_type)
