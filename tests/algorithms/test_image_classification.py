@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
 from sagelab.algorithms.image_classification.algorithm import ImageClassification
+from sagelab.algorithms.image_classification.inputs import Geometry
 from sagelab.algorithms.vision.records import write_recordio
 from sagelab.errors import ValidationError
 from sagelab.testing import algorithm_kit as kit
@@ -202,18 +203,33 @@ def test_multi_label_learns_independent_labels(tmp_path, form):
     assert ((probabilities > 0.5) == truth).mean() >= 0.8
 
 
-def test_same_data_same_model_and_early_stopping(tmp_path):
+def test_same_images_same_model_whichever_the_format_and_early_stopping(tmp_path):
+    """The same images as a .rec file and as .lst-listed files train the very same (seeded) model."""
     items = shapes(48, 7)
-    hp = {**HP, "epochs": "6", "learning_rate": "0", "early_stopping": "True", "early_stopping_min_epochs": "1",
-          "early_stopping_patience": "1", "augmentation_type": "crop_color", "mini_batch_size": "16"}
+    hp = {**HP, "epochs": "6", "learning_rate": "0.01", "early_stopping": "True", "early_stopping_min_epochs": "1",
+          "early_stopping_patience": "1", "augmentation_type": "crop_color", "mini_batch_size": "16",
+          "lr_scheduler_step": "1", "lr_scheduler_factor": "0"}
     answers = []
-    for attempt in ("one", "two"):
-        folder = tmp_path / attempt
-        ctx = fit(folder, hp, {"train": rec_channel(folder, "train", items),
-                               "validation": rec_channel(folder, "validation", items[:16])})
+    for form in ("rec", "lst"):
+        folder = tmp_path / form
+        if form == "rec":
+            channels = {"train": rec_channel(folder, "train", items),
+                        "validation": rec_channel(folder, "validation", items[:16])}
+        else:
+            channels = {**lst_channels(folder, "train", items), **lst_channels(folder, "validation", items[:16])}
+        ctx = fit(folder, hp, channels)
+        # From epoch 1 the learning rate is 0: validation accuracy cannot improve, so patience 1 stops after it.
         assert "Early stopping after epoch 1" in ctx.log.getvalue()
         answers.append(ALGO.load(ctx.model_dir).invoke(items[0][1], "image/png", "application/json"))
     assert answers[0] == answers[1]
+
+
+def test_images_are_resized_then_centre_cropped_to_image_shape():
+    pixels = np.zeros((40, 20, 3), dtype=np.uint8)
+    pixels[:, 10:] = 255  # the right half white
+    out = Geometry(16, 16, resize=20).prepare(pixels)
+    assert out.shape == (16, 16, 3) and out[:, :7].max() < 40 and out[:, 9:].min() > 215
+    assert Geometry(16, 16).prepare(np.zeros((8, 12, 3), dtype=np.uint8)).shape == (16, 16, 3)  # scaled up
 
 
 def _bad_rec(tmp_path: Path) -> dict[str, Channel]:
