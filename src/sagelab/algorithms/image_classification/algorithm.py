@@ -4,8 +4,10 @@ scratch with PyTorch on RecordIO `.rec` files, on images listed by `.lst` files,
 
 How the documented hyperparameters map:
 - num_layers: the ResNet depth (18..200 ImageNet-style, 20..110 small-image nets); num_classes its outputs.
-- image_shape 'C,H,W': the network's input; resize: the shortest side an image is scaled to first. Every image
-  is then centre-cropped to H x W (scaled up first when smaller), for training, validation and inference alike.
+- image_shape 'C,H,W' (C must be 3): the network's input; resize: the shortest side an image is scaled to first.
+  Every image is then centre-cropped to H x W (scaled up first when smaller), for training, validation and
+  inference alike. resize is optional for every format (AWS requires it for image content types): without it
+  images are only scaled when smaller than H x W.
 - augmentation_type crop / crop_color / crop_color_transform: random crop and flip; plus hue, saturation and
   lightness shifts; plus rotation, shear and aspect changes, in the documented ranges (`network.augment`).
 - optimizer sgd (momentum, weight_decay), nag (Nesterov momentum), adam (beta_1, beta_2, eps), rmsprop (gamma as
@@ -19,13 +21,16 @@ How the documented hyperparameters map:
 - Not supported: use_pretrained_model 1 (refused when the job is created: no pretrained weights ship with
   sagelab and it never downloads) and incremental training from a `model` channel. precision_dtype float16 and
   kv_store are accepted; training runs in float32 on one host.
-- num_training_samples is informational: the data decides; a mismatch is logged.
+- num_training_samples is informational: the data decides; a mismatch is logged. Images are decoded once and
+  held in memory as uint8 at H x W (150 KB an image at 224 x 224).
+- Before each evaluation (and before saving), batch normalization's statistics are recomputed on up to 512
+  training images: on small data sets the running averages lag far behind the weights.
 - Seeded (torch generator 0): the same data and hyperparameters give the same model. Training uses every core
   when an epoch holds 20 million pixels or more, one thread below (`torch_threads`).
 
 Metrics, in the MXNet log format the algorithm prints: `Epoch[3] Train-accuracy=0.91` and
-`Epoch[3] Validation-accuracy=0.88` per epoch (`train:accuracy`, `validation:accuracy`, Maximize). With top_k the
-lines `Epoch[3] Train-top_k_accuracy_5=...` and `Validation-top_k_accuracy_5=...` are printed as well; AWS
+`Epoch[3] Validation-accuracy=0.88` per epoch (`train:accuracy`, `validation:accuracy`, Maximize). With top_k (single
+label) the lines `Epoch[3] Train-top_k_accuracy_5=...` and `Validation-top_k_accuracy_5=...` are printed too; AWS
 documents no metric name for them, so none is declared (a job may add its own MetricDefinition).
 """
 
