@@ -279,7 +279,7 @@ def rt(server):
 
 def manifest_channel(name: str, uri: str, content_type: str = RECORDIO) -> dict:
     return {"ChannelName": name, "ContentType": content_type, "RecordWrapperType": "RecordIO",
-            "InputMode": "File",
+            "InputMode": "Pipe",  # augmented manifests stream in Pipe mode on AWS
             "DataSource": {"S3DataSource": {"S3DataType": "AugmentedManifestFile", "S3Uri": uri,
                                             "AttributeNames": ["source-ref", "class"]}}}
 
