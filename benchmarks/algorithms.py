@@ -60,6 +60,8 @@ DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "e
 OBJECT_DETECTION_HP = {"num_classes": 2, "num_training_samples": 500, "use_pretrained_model": 0, "image_shape": 32,
                        "_sagelab_small_images": "true", "_sagelab_base_width": 8, "epochs": 5, "optimizer": "adam",
                        "learning_rate": 0.002, "mini_batch_size": 16}
+IMAGE_CLASSIFICATION_HP = {"num_classes": 3, "num_training_samples": 400, "num_layers": 20, "image_shape": "3,32,32",
+                           "epochs": 3, "mini_batch_size": 32, "learning_rate": 0.05}
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 OBJECT2VEC_VOCAB = 200
 OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "enc_dim": 32,
@@ -93,6 +95,32 @@ def blobs(rows: int, features: int, centres: int, seed: int) -> tuple[np.ndarray
     means = rng.normal(scale=4.0, size=(centres, features))
     labels = rng.integers(0, centres, size=rows)
     return means[labels] + rng.normal(size=(rows, features)), labels.astype(np.float64)
+
+
+def classified_shapes_recordio(count: int, seed: int) -> bytes:
+    """A .rec file of 32x32 PNGs: a circle, square or triangle (the label) of random size, place and colour."""
+    from PIL import Image, ImageDraw
+
+    from sagelab.algorithms.vision.records import write_recordio
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for label in rng.integers(0, 3, count).tolist():
+        picture = Image.new("RGB", (32, 32), tuple(int(v) for v in rng.integers(0, 90, 3)))
+        side = int(rng.integers(10, 22))
+        x, y = (int(v) for v in rng.integers(0, 32 - side, 2))
+        fill = tuple(int(v) for v in rng.integers(150, 256, 3))
+        pen = ImageDraw.Draw(picture)
+        if label == 0:
+            pen.ellipse([x, y, x + side, y + side], fill=fill)
+        elif label == 1:
+            pen.rectangle([x, y, x + side, y + side], fill=fill)
+        else:
+            pen.polygon([(x, y + side), (x + side, y + side), (x + side / 2, y)], fill=fill)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        items.append((label, buffer.getvalue()))
+    return write_recordio(items)
 
 
 def make_data(folder: Path, scale: float) -> dict[str, Path]:
@@ -136,16 +164,19 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
               "in1": rng.integers(b * low, b * low + low, size=8).tolist()} for a, b in halves]
     files["object2vec/train"] = folder / "pairs.jsonl"
     files["object2vec/train"].write_text("".join(json.dumps(pair) + "\n" for pair in pairs))
+    files["image-classification/train"] = folder / "shapes.rec"
+    files["image-classification/train"].write_bytes(classified_shapes_recordio(
+        int(IMAGE_CLASSIFICATION_HP["num_training_samples"] * scale), seed=7))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     for name, count in (("train", int(500 * scale)), ("validation", max(int(100 * scale), 10))):
         files[f"object-detection/{name}"] = folder / f"shapes-{name}.rec"
-        files[f"object-detection/{name}"].write_bytes(shapes_recordio(count, rng))
+        files[f"object-detection/{name}"].write_bytes(boxed_shapes_recordio(count, rng))
     files.update(segmentation_scenes(folder, max(int(SEMSEG_IMAGES * scale), 8)))
     return files
 
 
-def shapes_recordio(count: int, rng: np.random.Generator, size: int = 32) -> bytes:
+def boxed_shapes_recordio(count: int, rng: np.random.Generator, size: int = 32) -> bytes:
     """A .rec file of `count` images, each with a red square (class 0) or a blue disc (class 1) somewhere."""
     from PIL import Image, ImageDraw
 
@@ -277,6 +308,12 @@ def semseg_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
 
     in_process(SemanticSegmentation(), SEMSEG_HP, {name: (files[key], ct) for name, key, ct in SEMSEG_CHANNELS})
+def image_classification_direct(files: dict[str, Path]) -> None:
+    # The engine is sagelab's own PyTorch ResNet, called in this process (torch imported inside the clock).
+    from sagelab.algorithms.image_classification.algorithm import ImageClassification
+
+    in_process(ImageClassification(), IMAGE_CLASSIFICATION_HP,
+               {"train": (files["image-classification/train"], "application/x-recordio")})
 
 
 def ntm_direct(files: dict[str, Path]) -> None:
@@ -330,6 +367,9 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
                          [(name, f"object-detection/{name}", "application/x-recordio") for name in ("train", "validation")],
                          object_detection_direct),
     "semantic-segmentation": (SEMSEG_HP, SEMSEG_CHANNELS, semseg_direct),
+    "image-classification": (IMAGE_CLASSIFICATION_HP,
+                             [("train", "image-classification/train", "application/x-recordio")],
+                             image_classification_direct),
 }
 
 

@@ -84,6 +84,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.catboost.algorithm import CatBoostClassification, CatBoostRegression
     from sagelab.algorithms.deepar.algorithm import DeepAR
     from sagelab.algorithms.factorization_machines.algorithm import FactorizationMachines
+    from sagelab.algorithms.image_classification.algorithm import ImageClassification
     from sagelab.algorithms.ip_insights.algorithm import IPInsights
     from sagelab.algorithms.kmeans.algorithm import KMeansAlgorithm
     from sagelab.algorithms.knn.algorithm import KNNAlgorithm
@@ -102,4 +103,5 @@ def builtin_algorithms() -> list[Algorithm]:
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
             LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(),
-            ObjectDetection(), SemanticSegmentation()]
+            ObjectDetection(), SemanticSegmentation(),
+            ImageClassification()]

@@ -1,0 +1,1 @@
+"""SageMaker's Image Classification (`image-classification` images): a ResNet trained from scratch, in PyTorch."""
