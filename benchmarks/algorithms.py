@@ -69,7 +69,7 @@ OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "e
                  "mini_batch_size": 64}
 SEMSEG_IMAGES, SEMSEG_SIZE = 64, 64
 SEMSEG_HP = {"num_classes": 2, "num_training_samples": SEMSEG_IMAGES, "use_pretrained_model": "False",
-             "backbone_base_width": 8, "crop_size": SEMSEG_SIZE, "base_size": SEMSEG_SIZE, "epochs": 3,
+             "_sagelab_base_width": 8, "crop_size": SEMSEG_SIZE, "base_size": SEMSEG_SIZE, "epochs": 3,
              "mini_batch_size": 8, "optimizer": "adam", "learning_rate": 0.01}
 SEMSEG_CHANNELS = [("train", "semantic-segmentation/train", "image/jpeg"),
                    ("train_annotation", "semantic-segmentation/train_annotation", "image/png"),

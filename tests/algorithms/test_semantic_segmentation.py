@@ -30,10 +30,10 @@ from sagelab.testing import algorithm_kit as kit
 ALGO = SemanticSegmentation()
 SS = image("semantic-segmentation")
 SIZE = 48
-#: Small enough for one core: a ResNet-50 eight times narrower than the standard one (backbone_base_width is a
+#: Small enough for one core: a ResNet-50 eight times narrower than the standard one (_sagelab_base_width is a
 #: sagelab extension), 48-pixel crops.
 SMALL = {"num_classes": "3", "num_training_samples": "32", "use_pretrained_model": "False",
-         "backbone_base_width": "8", "crop_size": str(SIZE), "base_size": str(SIZE), "epochs": "10",
+         "_sagelab_base_width": "8", "crop_size": str(SIZE), "base_size": str(SIZE), "epochs": "10",
          "mini_batch_size": "8", "optimizer": "adam", "learning_rate": "0.01"}
 
 
@@ -106,7 +106,7 @@ def test_declares_the_sagemaker_surface():
     assert (values["algorithm"], values["backbone"], values["crop_size"], values["base_size"], values["epochs"],
             values["learning_rate"], values["lr_scheduler"], values["mini_batch_size"], values["optimizer"],
             values["momentum"], values["weight_decay"], values["early_stopping_min_epochs"],
-            values["early_stopping_patience"], values["syncbn"], values["backbone_base_width"]) == (
+            values["early_stopping_patience"], values["syncbn"], values["_sagelab_base_width"]) == (
         "fcn", "resnet-50", 240, 520, 10, 0.001, "poly", 16, "sgd", 0.9, 0.0001, 5, 4, False, 64)
     with pytest.raises(ValidationError, match="'use_pretrained_model'.*no pretrained weights ship with sagelab"):
         ALGO.hyperparameters.validate({"num_classes": "21", "num_training_samples": "1464"})

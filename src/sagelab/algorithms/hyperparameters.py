@@ -117,7 +117,9 @@ class HyperparameterSchema:
         known = self.by_name()
         values: dict[str, Any] = {}
         for key, text in raw.items():
-            if key.startswith("_"):
+            # Keys starting with "_" are not SageMaker's: those a schema declares (sagelab's own knobs, named
+            # `_sagelab_*`) are parsed like any other; the rest (e.g. tuning's injected keys) pass through.
+            if key.startswith("_") and key not in known:
                 values[key] = text
                 continue
             if key not in known:

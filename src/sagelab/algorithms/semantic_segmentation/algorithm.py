@@ -7,7 +7,7 @@ How the documented hyperparameters map:
   (output stride 8). use_pretrained_model defaults to True in SageMaker, but no ImageNet weights ship with
   sagelab and it never downloads any: True is refused when the job is created (ValidationException); pass
   False to train from scratch.
-- backbone_base_width is a sagelab extension, not a SageMaker hyperparameter: the width of the ResNet's
+- _sagelab_base_width is a sagelab extension, not a SageMaker hyperparameter: the width of the ResNet's
   first stage (64, the default, is the standard network; 8 trains the same architecture 64 times cheaper,
   which tests and 2-core machines need).
 - Training crops (GluonCV's augmentation): a random horizontal flip, the long side rescaled to base_size x a
@@ -28,7 +28,7 @@ How the documented hyperparameters map:
   weights are kept (without early stopping, the last epoch's).
 - syncbn is accepted: one process on CPUs has no other devices to synchronise batch statistics with.
 - Incremental training: a `model` channel (application/x-sagemaker-model) holding the model.tar.gz of an earlier
-  semantic-segmentation job starts from its weights; its algorithm, backbone, backbone_base_width, crop_size
+  semantic-segmentation job starts from its weights; its algorithm, backbone, _sagelab_base_width, crop_size
   and num_classes must be this job's, as documented.
 - Seeded (torch generator and NumPy augmentation seeds 0): the same data and hyperparameters give the same
   model. Training uses every core from 4 million training pixels per epoch, one thread below (`torch_threads`).
@@ -80,7 +80,7 @@ def metric_definitions() -> tuple[MetricDefinition, ...]:
 
 def settings_for(hp: dict[str, Any]) -> dict[str, Any]:
     """What the network and the predictor need: the architecture and the sizes."""
-    return {"algorithm": hp["algorithm"], "backbone": hp["backbone"], "backbone_base_width": hp["backbone_base_width"],
+    return {"algorithm": hp["algorithm"], "backbone": hp["backbone"], "base_width": hp["_sagelab_base_width"],
             "num_classes": hp["num_classes"], "crop_size": 8 * math.ceil(hp["crop_size"] / 8),
             "base_size": hp["base_size"]}
 
@@ -275,7 +275,7 @@ class _Job:
             if settings.get(key) != self.settings[key]:
                 raise DataError(f"Channel 'model': the model was trained with {key}={settings.get(key)!r} but this job "
                                 f"has {key}={self.settings[key]!r}; incremental training needs the same algorithm, "
-                                "backbone, backbone_base_width, crop_size and num_classes.")
+                                "backbone, _sagelab_base_width, crop_size and num_classes.")
         self.ctx.print(f"Starting from the weights in channel 'model' ({settings.get('trained_epochs', '?')} epochs).")
         return state
 

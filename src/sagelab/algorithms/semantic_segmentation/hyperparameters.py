@@ -1,6 +1,6 @@
 """Semantic Segmentation's hyperparameter schema: the names, defaults and valid values SageMaker's
 `semantic-segmentation` accepts (DG `segmentation-hyperparameters`), plus one sagelab extension,
-`backbone_base_width`, said so in its help.
+`_sagelab_base_width`, said so in its help.
 
 Defaults follow the current AWS page where releases differ (crop_size 240 where the 2023 snapshot said 480;
 epochs 10 and mini_batch_size 16 as reference/builtin-algorithms.md §17 records them). lr_scheduler_factor
@@ -53,7 +53,7 @@ SCHEMA = HyperparameterSchema((
     Hyperparameter("backbone", "str", "resnet-50", choices=BACKBONES, help="The encoder: ResNet-50 or ResNet-101."),
     Hyperparameter("use_pretrained_model", "bool", True,
                    help="Pretrained backbone weights: none ship with sagelab, so only False is accepted."),
-    Hyperparameter("backbone_base_width", "int", 64, min=4, max=64,
+    Hyperparameter("_sagelab_base_width", "int", 64, min=4, max=64,
                    help="sagelab extension, not a SageMaker hyperparameter: the backbone's first-stage width "
                         "(64 = the standard ResNet). Smaller values train the same architecture, narrower, on CPUs."),
     Hyperparameter("crop_size", "int", 240, min=16, min_inclusive=False,

@@ -7,7 +7,7 @@ gives a 30x30 map, not 8x8). The dilation is applied here, to a ResNet built by 
 strided 3x3 convolutions and 1x1 shortcuts of those stages get stride 1, and their 3x3 convolutions the
 dilation (and the padding that keeps the size).
 
-Decoders (widths as in the papers for the 2048-channel ResNet-50/101 output, scaled with `backbone_base_width`):
+Decoders (widths as in the papers for the 2048-channel ResNet-50/101 output, scaled with `_sagelab_base_width`):
 - fcn: a 3x3 convolution to C/4 channels, batch norm, ReLU, dropout 0.1, a 1x1 convolution to the classes;
 - psp: the pyramid pooling module: average pooling to 1x1, 2x2, 3x3 and 6x6 bins, each reduced to C/4
   channels and upsampled, concatenated with the map, then a 3x3 convolution to C/4, dropout 0.1, classes;
@@ -108,7 +108,7 @@ class SegmentationNet(nn.Module):
         super().__init__()
         self.settings = settings
         depth = int(settings["backbone"].split("-")[1])
-        self.backbone = ResNet(depth, base_width=settings["backbone_base_width"])
+        self.backbone = ResNet(depth, base_width=settings["base_width"])
         _dilate(self.backbone.stages[2], 2)
         _dilate(self.backbone.stages[3], 4)
         self.head = HEADS[settings["algorithm"]](self.backbone.stage_channels[-1], settings["num_classes"])
@@ -137,7 +137,7 @@ def save(net: SegmentationNet, model_dir: Path, extra: dict[str, Any]) -> None:
 
 
 #: what must agree between a model given in the `model` channel and the job that continues its training
-ARCHITECTURE = ("algorithm", "backbone", "backbone_base_width", "num_classes", "crop_size")
+ARCHITECTURE = ("algorithm", "backbone", "base_width", "num_classes", "crop_size")
 
 
 def read_artifact(files: list[Path], where: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
