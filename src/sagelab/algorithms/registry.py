@@ -94,9 +94,10 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.object2vec.algorithm import Object2Vec
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
+    from sagelab.algorithms.seq2seq.algorithm import Seq2Seq
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
             FactorizationMachines(), RandomCutForest(), IPInsights(),
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
-            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec()]
+            LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(), Seq2Seq()]
