@@ -1,4 +1,4 @@
-"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText and DeepAR, each trained as a sagelab training job
+"""Built-in algorithm overhead: K-Means, PCA, k-NN, Linear Learner, LDA, NTM, BlazingText, DeepAR and Seq2Seq, each trained as a sagelab training job
 and, in the same run, by calling the underlying library directly on the same CSV file with the same
 hyperparameters. Prints each ratio job/direct, the worst last (target <= 1.3).
 
@@ -18,7 +18,7 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM and DeepAR: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
+- Linear Learner, NTM, DeepAR and Seq2Seq: their engines are sagelab's own (NumPy SGD; PyTorch networks), so their direct runs
   call the algorithm in that process on the same file (no server, no job process). NTM trains on LDA's corpus;
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
 Timings taken while other work shares the cores are noisy: the ratio printed is best job / best direct (the
@@ -54,6 +54,11 @@ NTM_HP = {"num_topics": 20, "feature_dim": 400, "epochs": 10, "mini_batch_size":
 BLAZINGTEXT = {"mode": "skipgram", "vector_dim": 100, "epochs": 5, "min_count": 5, "evaluation": "false"}
 DEEPAR_HP = {"context_length": 48, "prediction_length": 24, "time_freq": "H", "epochs": 5, "mini_batch_size": 64,
              "likelihood": "gaussian"}
+SEQ2SEQ_HP = {"rnn_num_hidden": 64, "num_embed_source": 32, "num_embed_target": 32, "batch_size": 64,
+              "learning_rate": 0.01, "checkpoint_frequency_num_batches": 100, "max_num_batches": 300,
+              "bleu_sample_size": 50, "beam_size": 3}
+SEQ2SEQ_WORDS = 30
+PROTOBUF = "application/x-recordio-protobuf"
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 
 
@@ -111,9 +116,33 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
               for p in rng.uniform(0, 2 * np.pi, size=int(100 * scale))]
     files["forecasting-deepar/train"] = folder / "series.json"
     files["forecasting-deepar/train"].write_text("".join(json.dumps(s) + "\n" for s in series))
+    files.update(seq2seq_data(folder, int(5000 * scale)))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     return files
+
+
+def seq2seq_data(folder: Path, sentences: int) -> dict[str, Path]:
+    """A planted translation (each source word has one target word; the target is the reversed translation) as
+    SageMaker's create_vocab_proto.py writes it: train.rec, val.rec, vocab.src.json, vocab.trg.json. The keys
+    after '#' share one S3 prefix (the vocab channel holds both vocabularies)."""
+    from sagelab.algorithms.seq2seq.data import write_pairs
+
+    rng = np.random.default_rng(7)
+    dictionary = rng.permutation(SEQ2SEQ_WORDS)
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    out = {}
+    for side, prefix in (("src", "s"), ("trg", "t")):
+        vocab = {word: i for i, word in enumerate(specials + [f"{prefix}{w}" for w in range(SEQ2SEQ_WORDS)])}
+        out[f"seq2seq/vocab#{side}"] = folder / f"vocab.{side}.json"
+        out[f"seq2seq/vocab#{side}"].write_text(json.dumps(vocab, indent=4))
+    for name, file, count in (("train", "train.rec", sentences), ("validation", "val.rec", max(sentences // 10, 50))):
+        sources = [rng.integers(SEQ2SEQ_WORDS, size=int(rng.integers(4, 12))) for _ in range(count)]
+        targets = [dictionary[s[::-1]] + len(specials) for s in sources]
+        out[f"seq2seq/{name}"] = folder / file
+        out[f"seq2seq/{name}"].write_bytes(write_pairs([(s + len(specials)).tolist() for s in sources],
+                                                       [t.tolist() for t in targets]))
+    return out
 
 
 # -- direct library calls ------------------------------------------------------------------------------------------
@@ -153,12 +182,13 @@ def knn_direct(files: dict[str, Path]) -> None:
     float(np.mean(model.predict(test[:, 1:]) == test[:, 0]))
 
 
-def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path, str]]) -> None:
+def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path | list[Path], str]]) -> None:
     """Train `algorithm` in this process on the same files (no server, no job process)."""
     from sagelab.algorithms.base import Channel, TrainingContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        made = {name: Channel(name, content_type, [path]) for name, (path, content_type) in channels.items()}
+        made = {name: Channel(name, content_type, [path] if isinstance(path, Path) else list(path))
+                for name, (path, content_type) in channels.items()}
         hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
         algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
 
@@ -189,6 +219,16 @@ def deepar_direct(files: dict[str, Path]) -> None:
     from sagelab.algorithms.deepar.algorithm import DeepAR
 
     in_process(DeepAR(), DEEPAR_HP, {"train": (files["forecasting-deepar/train"], "application/jsonlines")})
+
+
+def seq2seq_direct(files: dict[str, Path]) -> None:
+    # Seq2Seq's engine is sagelab's own PyTorch network (BLEU by sacrebleu), called in this process.
+    from sagelab.algorithms.seq2seq.algorithm import Seq2Seq
+
+    in_process(Seq2Seq(), SEQ2SEQ_HP, {"train": (files["seq2seq/train"], PROTOBUF),
+                                       "validation": (files["seq2seq/validation"], PROTOBUF),
+                                       "vocab": ([files["seq2seq/vocab#src"], files["seq2seq/vocab#trg"]],
+                                                 "application/json")})
 
 
 def ntm_direct(files: dict[str, Path]) -> None:
@@ -230,6 +270,8 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "forecasting-deepar": (DEEPAR_HP, [("train", "forecasting-deepar/train", "application/jsonlines")],
                            deepar_direct),
     "ntm": (NTM_HP, [("train", "lda/train", "text/csv;label_size=0")], ntm_direct),
+    "seq2seq": (SEQ2SEQ_HP, [("train", "seq2seq/train", PROTOBUF), ("validation", "seq2seq/validation", PROTOBUF),
+                             ("vocab", "seq2seq/vocab", "application/json")], seq2seq_direct),
 }
 
 
@@ -312,7 +354,7 @@ def main() -> None:
             s3, sm = server.client("s3"), server.client("sagemaker")
             s3.create_bucket(Bucket="bench")
             for key, path in files.items():
-                s3.upload_file(str(path), "bench", f"{key}/{path.name}")
+                s3.upload_file(str(path), "bench", f"{key.split('#')[0]}/{path.name}")
             for algorithm in chosen:
                 print(f"{algorithm}:")
                 job(sm, "bench", f"warmup-{algorithm}", algorithm)  # starts the job forkserver, warms caches

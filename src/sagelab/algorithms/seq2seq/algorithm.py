@@ -223,6 +223,8 @@ class _Job:
                     scores = self.checkpoint(model, validation, checkpoint, running_loss, running_correct,
                                              running_tokens)
                     running_loss = running_correct = running_tokens = 0.0
+                    if limit != -1:
+                        onep.progress_metric(ctx, updates, limit)
                     value = sign * scores[watched]
                     if best is None or value < best[0]:
                         best = (value, scores, {k: v.detach().clone() for k, v in model.state_dict().items()},
@@ -265,7 +267,7 @@ class _Job:
             onep.quality_metric(ctx, "validation", metric, value, "loss" if metric == "perplexity" else "score")
         model.load_state_dict(weights)
         vocab_texts = {name: path.read_text(encoding="utf-8") for path in self.ctx.channels["vocab"].files
-                       if (name := path.name) in (s2s.SOURCE_VOCAB, s2s.TARGET_VOCAB)}
+                       if (name := s2s.file_name(path)) in (s2s.SOURCE_VOCAB, s2s.TARGET_VOCAB)}
         net.save(model, ctx.model_dir, {"kept_checkpoint": kept, "updates": updates}, vocab_texts)
 
     def schedule(self, optimizer: Any, t: float) -> None:

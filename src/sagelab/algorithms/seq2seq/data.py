@@ -69,8 +69,14 @@ def parse_vocab(text: str, where: str) -> Vocab:
     return Vocab(dict(document), [by_id[i] for i in range(size)])
 
 
+def file_name(path: Path) -> str:
+    """The file's name in the channel's S3 location (a job's local copies are named `00003-<name>`)."""
+    head, _, rest = path.name.partition("-")
+    return rest if head.isdigit() and rest else path.name
+
+
 def read_vocabs(files: list[Path]) -> tuple[Vocab, Vocab]:
-    by_name = {path.name: path for path in files}
+    by_name = {file_name(path): path for path in files}
     vocabs = []
     for name in (SOURCE_VOCAB, TARGET_VOCAB):
         if name not in by_name:
@@ -131,9 +137,10 @@ def read_pairs(name: str, files: list[Path], source_vocab: Vocab, target_vocab: 
                max_target: int) -> Pairs:
     pairs = Pairs([], [])
     for path in files:
-        if path.name.startswith(".") or path.name == "_SUCCESS":
+        shown = file_name(path)
+        if shown.startswith(".") or shown == "_SUCCESS":
             continue
-        prefix = f"Channel '{name}', file {path.name}"
+        prefix = f"Channel '{name}', file {shown}"
         try:
             records = recordio.read_records(path.read_bytes())
         except recordio.RecordIOError as exc:
