@@ -317,11 +317,14 @@ class _Job:
         import sacrebleu
         import torch
 
+        from sagelab.algorithms.seq2seq import network as net
+
         rows = np.arange(len(pairs)) if count >= len(pairs) else np.sort(
             torch.randperm(len(pairs), generator=torch.Generator().manual_seed(SEED)).numpy()[:count])
-        hypotheses, references = [], []
-        for i in rows:
-            ids, _ = model.beam_search(pairs.sources[i], self.hp["beam_size"], self.hp["max_seq_len_target"])
-            hypotheses.append(self.target_vocab.sentence(ids))
-            references.append(self.target_vocab.sentence(pairs.targets[i]))
+        hypotheses = []
+        for start in range(0, len(rows), net.BEAM_BATCH):
+            chunk = [pairs.sources[i] for i in rows[start:start + net.BEAM_BATCH]]
+            hypotheses += [self.target_vocab.sentence(ids) for ids, _ in
+                           model.beam_search(chunk, self.hp["beam_size"], self.hp["max_seq_len_target"])]
+        references = [self.target_vocab.sentence(pairs.targets[i]) for i in rows]
         return min(float(sacrebleu.corpus_bleu(hypotheses, [references]).score) / 100.0, 1.0)

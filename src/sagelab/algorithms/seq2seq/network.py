@@ -39,6 +39,8 @@ from sagelab.algorithms.seq2seq.data import BOS_ID, EOS_ID, PAD_ID
 FORMAT = "sagelab-seq2seq/1"
 MODEL_PT, MODEL_JSON = "model.pt", "model.json"
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+#: sentences searched together by beam search (for BLEU and at inference)
+BEAM_BATCH = 64
 
 
 def _residual_from(s: dict[str, Any]) -> int | None:
@@ -213,45 +215,71 @@ class Seq2SeqNet(nn.Module):
         return logits
 
     @torch.no_grad()
-    def beam_search(self, source: list[int], beam: int, max_length: int) -> tuple[list[int], list[list[float]]]:
-        """The best target ids (without `</s>`) for one source sentence, and its attention rows (one per target
-        token, one weight per source token)."""
-        states, mask, layer_states = self.encode(torch.tensor([source], dtype=torch.long))
-        vocab = self.settings["target_vocab_size"]
-        alive: list[tuple[float, list[int], list[list[float]]]] = [(0.0, [], [])]
-        finished: list[tuple[float, list[int], list[list[float]]]] = []
-        for _ in range(max_length):
-            count = len(alive)
-            previous = torch.tensor([[hyp[-1] if hyp else BOS_ID] for _, hyp, _ in alive], dtype=torch.long)
-            logits, weights, layer_states = self._decode(previous, layer_states, states.expand(count, -1, -1),
-                                                         mask.expand(count, -1))
+    def beam_search(self, sources: list[list[int]], beam: int,
+                    max_length: int) -> list[tuple[list[int], list[list[float]]]]:
+        """For each source sentence, the best target ids (without `</s>`) and its attention rows (one per target
+        token, one weight per source token). The sentences are searched together, `beam` hypotheses each."""
+        batch, vocab = len(sources), self.settings["target_vocab_size"]
+        source = torch.zeros(batch, max(map(len, sources)), dtype=torch.long)
+        for i, ids in enumerate(sources):
+            source[i, :len(ids)] = torch.tensor(ids)
+        states, mask, layer_states = self.encode(source)
+        states, mask = states.repeat_interleave(beam, 0), mask.repeat_interleave(beam, 0)
+        layer_states = [tuple(t.repeat_interleave(beam, 1) for t in st) if isinstance(st, tuple)
+                        else st.repeat_interleave(beam, 1) for st in layer_states]
+        # Only the first hypothesis of each sentence is alive at the start; the others score -inf.
+        scores = torch.full((batch, beam), float("-inf"))
+        scores[:, 0] = 0.0
+        tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long)
+        history = torch.zeros(batch * beam, 0, dtype=torch.long)
+        attention = torch.zeros(batch * beam, 0, states.shape[1])
+        finished: list[list[tuple[float, list[int], torch.Tensor]]] = [[] for _ in range(batch)]
+        done = [False] * batch
+        for step in range(max_length):
+            logits, weights, layer_states = self._decode(tokens[:, None], layer_states, states, mask)
             logp = torch.log_softmax(logits[:, 0], dim=-1)
             logp[:, PAD_ID] = float("-inf")
             logp[:, BOS_ID] = float("-inf")
-            total = torch.tensor([score for score, _, _ in alive])[:, None] + logp
-            top = torch.topk(total.flatten(), min(2 * beam, total.numel()))
-            chosen: list[tuple[int, int, float]] = []
-            for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                row, token = divmod(flat, vocab)
-                if value == float("-inf"):
-                    break
-                _, hyp, rows = alive[row]
-                attention = weights[row, 0].tolist()
-                if token == EOS_ID:
-                    finished.append((value / (len(hyp) + 1), hyp, rows + [attention]))
-                elif len(chosen) < beam:
-                    chosen.append((row, token, value))
-            if len(finished) >= beam or not chosen:
+            total = (scores.reshape(-1, 1) + logp).reshape(batch, beam * vocab)
+            top = torch.topk(total, min(2 * beam, beam * vocab), dim=1)
+            parents = torch.arange(batch * beam)
+            new_tokens = torch.full((batch * beam,), PAD_ID, dtype=torch.long)
+            new_scores = torch.full((batch, beam), float("-inf"))
+            weights = weights[:, 0]
+            for b in range(batch):
+                if done[b]:
+                    continue
+                chosen = 0
+                for value, flat in zip(top.values[b].tolist(), top.indices[b].tolist(), strict=True):
+                    if value == float("-inf"):
+                        break
+                    parent, token = divmod(flat, vocab)
+                    row = b * beam + parent
+                    if token == EOS_ID:
+                        rows = torch.cat([attention[row], weights[row][None]])
+                        finished[b].append((value / (step + 1), history[row].tolist(), rows))
+                    elif chosen < beam:
+                        parents[b * beam + chosen], new_tokens[b * beam + chosen] = row, token
+                        new_scores[b, chosen] = value
+                        chosen += 1
+                if len(finished[b]) >= beam or not chosen:
+                    done[b] = True
+                    new_scores[b] = float("-inf")
+            if all(done):
                 break
-            index = torch.tensor([row for row, _, _ in chosen])
-            layer_states = [tuple(t[:, index] for t in st) if isinstance(st, tuple) else st[:, index]
+            scores, tokens = new_scores, new_tokens
+            history = torch.cat([history[parents], tokens[:, None]], dim=1)
+            attention = torch.cat([attention[parents], weights[parents][:, None]], dim=1)
+            layer_states = [tuple(t[:, parents] for t in st) if isinstance(st, tuple) else st[:, parents]
                             for st in layer_states]
-            alive = [(value, alive[row][1] + [token], alive[row][2] + [weights[row, 0].tolist()])
-                     for row, token, value in chosen]
-        if not finished:
-            finished = [(score / max(len(hyp), 1), hyp, rows) for score, hyp, rows in alive]
-        _, best, rows = max(finished, key=lambda item: item[0])
-        return best, rows[:len(best)]
+        out = []
+        for b, ids in enumerate(sources):
+            candidates = finished[b] or [(float(scores[b, k]) / max(history.shape[1], 1),
+                                          history[b * beam + k].tolist(), attention[b * beam + k])
+                                         for k in range(beam) if scores[b, k] > float("-inf")]
+            _, best, rows = max(candidates, key=lambda item: item[0])
+            out.append((best, rows[:len(best), :len(ids)].tolist()))
+        return out
 
 
 def save(net: Seq2SeqNet, model_dir: Path, extra: dict[str, Any], vocab_texts: dict[str, str]) -> None:

@@ -53,11 +53,12 @@ class Seq2SeqPredictor:
 
     def translate(self, sources: list[list[int]]) -> list[tuple[list[int], list[list[float]]]]:
         s = self.settings
+        sources = [ids[:s["max_seq_len_source"]] or [s2s.UNK_ID] for ids in sources]
         out = []
         with torch_threads(False):
-            for ids in sources:
-                ids = ids[:s["max_seq_len_source"]] or [s2s.UNK_ID]
-                out.append(self.net.beam_search(ids, s["beam_size"], s["max_seq_len_target"]))
+            for start in range(0, len(sources), net.BEAM_BATCH):
+                out += self.net.beam_search(sources[start:start + net.BEAM_BATCH], s["beam_size"],
+                                            s["max_seq_len_target"])
         return out
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
