@@ -107,13 +107,14 @@ def test_json_attention_matrix_points_at_the_mirrored_word(translator):
     predictor = ALGO.load(translator.model_dir)
     source = "s3 s1 s4 s1 s5"
     body = {"instances": [{"data": source, "configuration": {"attention_matrix": "true"}},
-                          {"data": "s2 zebra s7"}]}
-    first, second = json.loads(ask(predictor, body))["predictions"]
+                          {"data": "s2 zebra s7"}, {"data": "s6 s2 s9", "configuration": {"attention_matrix": True}}]}
+    first, second, third = json.loads(ask(predictor, body))["predictions"]
     assert first["target"] == translate(source)
     matrix = np.array(first["matrix"])
     assert matrix.shape == (5, 5) and np.allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
     assert list(matrix.argmax(axis=1)) == [4, 3, 2, 1, 0]  # reversed: target word j reads source word 4 - j
     assert "matrix" not in second and isinstance(second["target"], str)  # "zebra" is read as <unk>
+    assert third["target"] == translate("s6 s2 s9") and np.array(third["matrix"]).shape == (3, 3)  # its own length
 
 
 def test_protobuf_and_jsonlines_answer_the_same_translations(translator, tmp_path):
@@ -134,6 +135,9 @@ def test_protobuf_and_jsonlines_answer_the_same_translations(translator, tmp_pat
     as_json = [p["target"] for p in json.loads(ask(predictor, {"instances": [{"data": s} for s in sources]}))[
         "predictions"]]
     assert protobuf == jsonlines == as_json
+    # Sentences are searched together; each comes out as it would alone.
+    alone = [json.loads(ask(predictor, {"instances": [{"data": s}]}))["predictions"][0]["target"] for s in sources]
+    assert alone == as_json
     assert sum(t == translate(s) for t, s in zip(protobuf, sources, strict=True)) >= 4
     # "application/json" Accept on a JSON request, no Accept, "*/*": the same bytes in a fresh process.
     requests = [(body, PROTOBUF, PROTOBUF), (lines.encode(), "application/jsonlines", "*/*"),
