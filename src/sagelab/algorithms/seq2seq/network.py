@@ -17,7 +17,8 @@ match). Weights start as weight_init_type says: xavier = uniform(+-sqrt(weight_i
 xavier_factor_type's fan (in, out or their average), uniform = uniform(+-weight_init_scale); biases zero.
 
 Beam search keeps beam_size hypotheses, never proposes `<pad>` or `<s>`, ends a hypothesis at `</s>`, and
-ranks finished ones by log-probability divided by length; at most max_seq_len_target tokens are produced.
+ranks finished ones by log-probability divided by length; at most max_seq_len_target tokens are produced. The
+sentences of a request (BEAM_BATCH at a time) are searched together, each as it would be alone.
 
 Artifact: `model.pt` (`state_dict`, read with `torch.load(weights_only=True)`), `model.json` (settings) and the
 two vocabularies as trained (`vocab.src.json`, `vocab.trg.json`).

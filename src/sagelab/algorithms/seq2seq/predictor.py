@@ -10,7 +10,7 @@ are the same type, as SageMaker's seq2seq requires.
                                      features["values"]) -> one record per sentence, the ids in
                                      features["target"] (int32)
     application/jsonlines            (batch transform) {"source": "..."} per line -> {"target": "..."} per line
-Sources longer than max_seq_len_source are truncated. Errors: 415 / 406 for other types (or an Accept other than
+Sources longer than max_seq_len_source are truncated; an empty protobuf source reads as one `<unk>`. Errors: 415 / 406 for other types (or an Accept other than
 the Content-Type); 400 naming the instance, line or record and the field.
 """
 
