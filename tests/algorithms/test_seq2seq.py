@@ -199,6 +199,15 @@ def test_training_is_seeded_and_options_run(tmp_path):
     three = train_direct(tmp_path / "three", {**SMALL, "max_num_epochs": "1", "optimizer_type": "rmsprop",
                                               "lr_scheduler_type": "fixed_rate_inv_sqrt_t"}, folders)
     assert "after 7 batches, 1 epoch(s)" in three.log.getvalue()
+    # No batch or epoch limit: training stops once validation accuracy stops improving, keeping the best.
+    four = train_direct(tmp_path / "four", {**SMALL, "rnn_attention_type": "dot", "optimized_metric": "accuracy",
+                                            "checkpoint_threshold": "1", "checkpoint_frequency_num_batches": "10",
+                                            "max_num_batches": "-1"}, folders)
+    kept, last = map(int, re.findall(r"Keeping checkpoint (\d+) of (\d+)", four.log.getvalue())[0])
+    assert "Stopping after checkpoint" in four.log.getvalue() and kept == last - 1
+    accuracies = [float(v) for v in re.findall(r"checkpoint=\d+, validation accuracy <score>=(\S+)",
+                                                four.log.getvalue())]
+    assert logged(four.log.getvalue(), "accuracy") == max(accuracies) == accuracies[kept - 1]
 
 
 def _bad(folder: Path, what: str) -> dict[str, Path]:
