@@ -18,9 +18,9 @@ process touching its memory for the first time:
   more, as the algorithm runs it);
 - BlazingText: fastText's train_unsupervised (skipgram, every core) and save_model on the same corpus; the job
   also writes vectors.txt, which the direct run does not;
-- Linear Learner, NTM, DeepAR, Object2Vec and the image algorithms: their engines are sagelab's own (NumPy SGD;
-  PyTorch networks), so their direct runs call the algorithm in that process on the same files (no server, no
-  job process). NTM trains on LDA's corpus; the image algorithms train narrow networks on 32 x 32 images of
+- Linear Learner, NTM, DeepAR, Object2Vec, Seq2Seq and the image algorithms: their engines are sagelab's own
+  (NumPy SGD; PyTorch networks), so their direct runs call the algorithm in that process on the same files (no
+  server, no job process). NTM trains on LDA's corpus; the image algorithms train narrow networks on 32 x 32 images of
   planted shapes (object detection through its sagelab-only small-network keys; semantic segmentation on JPEG
   scenes with PNG masks in four channel folders);
   torch is imported inside the clock on both sides (the job forkserver does not preload it).
@@ -62,6 +62,11 @@ OBJECT_DETECTION_HP = {"num_classes": 2, "num_training_samples": 500, "use_pretr
                        "learning_rate": 0.002, "mini_batch_size": 16}
 IMAGE_CLASSIFICATION_HP = {"num_classes": 3, "num_training_samples": 400, "num_layers": 20, "image_shape": "3,32,32",
                            "epochs": 3, "mini_batch_size": 32, "learning_rate": 0.05}
+SEQ2SEQ_HP = {"rnn_num_hidden": 64, "num_embed_source": 32, "num_embed_target": 32, "batch_size": 64,
+              "learning_rate": 0.01, "checkpoint_frequency_num_batches": 100, "max_num_batches": 300,
+              "bleu_sample_size": 50, "beam_size": 3}
+SEQ2SEQ_WORDS = 30
+PROTOBUF = "application/x-recordio-protobuf"
 LDA_HP = {"num_topics": 20, "feature_dim": 400, "mini_batch_size": 20_000, "max_iterations": 30}
 OBJECT2VEC_VOCAB = 200
 OBJECT2VEC_HP = {"enc0_max_seq_len": 10, "enc0_vocab_size": OBJECT2VEC_VOCAB, "enc_dim": 32,
@@ -167,6 +172,7 @@ def make_data(folder: Path, scale: float) -> dict[str, Path]:
     files["image-classification/train"] = folder / "shapes.rec"
     files["image-classification/train"].write_bytes(classified_shapes_recordio(
         int(IMAGE_CLASSIFICATION_HP["num_training_samples"] * scale), seed=7))
+    files.update(seq2seq_data(folder, int(5000 * scale)))
     files["lda/train"] = folder / "lda.csv"
     write_csv(files["lda/train"], np.stack([rng.multinomial(100, m @ topics) for m in mixtures]))
     for name, count in (("train", int(500 * scale)), ("validation", max(int(100 * scale), 10))):
@@ -221,6 +227,29 @@ def segmentation_scenes(folder: Path, images: int) -> dict[str, Path]:
     return out
 
 
+def seq2seq_data(folder: Path, sentences: int) -> dict[str, Path]:
+    """A planted translation (each source word has one target word; the target is the reversed translation) as
+    SageMaker's create_vocab_proto.py writes it: train.rec, val.rec, vocab.src.json, vocab.trg.json. The keys
+    after '#' share one S3 prefix (the vocab channel holds both vocabularies)."""
+    from sagelab.algorithms.seq2seq.data import write_pairs
+
+    rng = np.random.default_rng(7)
+    dictionary = rng.permutation(SEQ2SEQ_WORDS)
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    out = {}
+    for side, prefix in (("src", "s"), ("trg", "t")):
+        vocab = {word: i for i, word in enumerate(specials + [f"{prefix}{w}" for w in range(SEQ2SEQ_WORDS)])}
+        out[f"seq2seq/vocab#{side}"] = folder / f"vocab.{side}.json"
+        out[f"seq2seq/vocab#{side}"].write_text(json.dumps(vocab, indent=4))
+    for name, file, count in (("train", "train.rec", sentences), ("validation", "val.rec", max(sentences // 10, 50))):
+        sources = [rng.integers(SEQ2SEQ_WORDS, size=int(rng.integers(4, 12))) for _ in range(count)]
+        targets = [dictionary[s[::-1]] + len(specials) for s in sources]
+        out[f"seq2seq/{name}"] = folder / file
+        out[f"seq2seq/{name}"].write_bytes(write_pairs([(s + len(specials)).tolist() for s in sources],
+                                                       [t.tolist() for t in targets]))
+    return out
+
+
 # -- direct library calls ------------------------------------------------------------------------------------------
 
 
@@ -258,12 +287,19 @@ def knn_direct(files: dict[str, Path]) -> None:
     float(np.mean(model.predict(test[:, 1:]) == test[:, 0]))
 
 
-def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path, str]]) -> None:
+def channel_files(path: Path | list[Path]) -> list[Path]:
+    """A channel's files: a list as given, a folder's files, or the one file."""
+    if not isinstance(path, Path):
+        return list(path)
+    return sorted(path.iterdir()) if path.is_dir() else [path]
+
+
+def in_process(algorithm, hyperparameters: dict, channels: dict[str, tuple[Path | list[Path], str]]) -> None:
     """Train `algorithm` in this process on the same files (no server, no job process)."""
     from sagelab.algorithms.base import Channel, TrainingContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        made = {name: Channel(name, content_type, sorted(path.iterdir()) if path.is_dir() else [path])
+        made = {name: Channel(name, content_type, channel_files(path))
                 for name, (path, content_type) in channels.items()}
         hp = algorithm.hyperparameters.validate({k: str(v) for k, v in hyperparameters.items()})
         algorithm.train(TrainingContext(hp, made, Path(tmp) / "model", Path(tmp) / "out", io.StringIO()))
@@ -303,17 +339,31 @@ def object_detection_direct(files: dict[str, Path]) -> None:
 
     in_process(ObjectDetection(), OBJECT_DETECTION_HP,
                {name: (files[f"object-detection/{name}"], "application/x-recordio") for name in ("train", "validation")})
+
+
 def semseg_direct(files: dict[str, Path]) -> None:
     # Semantic Segmentation's engine is sagelab's own PyTorch network, called in this process on the same folders.
     from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
 
     in_process(SemanticSegmentation(), SEMSEG_HP, {name: (files[key], ct) for name, key, ct in SEMSEG_CHANNELS})
+
+
 def image_classification_direct(files: dict[str, Path]) -> None:
     # The engine is sagelab's own PyTorch ResNet, called in this process (torch imported inside the clock).
     from sagelab.algorithms.image_classification.algorithm import ImageClassification
 
     in_process(ImageClassification(), IMAGE_CLASSIFICATION_HP,
                {"train": (files["image-classification/train"], "application/x-recordio")})
+
+
+def seq2seq_direct(files: dict[str, Path]) -> None:
+    # Seq2Seq's engine is sagelab's own PyTorch network (BLEU by sacrebleu), called in this process.
+    from sagelab.algorithms.seq2seq.algorithm import Seq2Seq
+
+    in_process(Seq2Seq(), SEQ2SEQ_HP, {"train": (files["seq2seq/train"], PROTOBUF),
+                                       "validation": (files["seq2seq/validation"], PROTOBUF),
+                                       "vocab": ([files["seq2seq/vocab#src"], files["seq2seq/vocab#trg"]],
+                                                 "application/json")})
 
 
 def ntm_direct(files: dict[str, Path]) -> None:
@@ -370,6 +420,8 @@ JOBS: dict[str, tuple[dict, list[tuple[str, str, str]], Callable[[dict[str, Path
     "image-classification": (IMAGE_CLASSIFICATION_HP,
                              [("train", "image-classification/train", "application/x-recordio")],
                              image_classification_direct),
+    "seq2seq": (SEQ2SEQ_HP, [("train", "seq2seq/train", PROTOBUF), ("validation", "seq2seq/validation", PROTOBUF),
+                             ("vocab", "seq2seq/vocab", "application/json")], seq2seq_direct),
 }
 
 
@@ -454,7 +506,7 @@ def main() -> None:
             s3.create_bucket(Bucket="bench")
             for key, path in files.items():
                 for item in sorted(path.iterdir()) if path.is_dir() else [path]:
-                    s3.upload_file(str(item), "bench", f"{key}/{item.name}")
+                    s3.upload_file(str(item), "bench", f"{key.split('#')[0]}/{item.name}")
             for algorithm in chosen:
                 print(f"{algorithm}:")
                 job(sm, "bench", f"warmup-{algorithm}", algorithm)  # starts the job forkserver, warms caches

@@ -97,6 +97,7 @@ def builtin_algorithms() -> list[Algorithm]:
     from sagelab.algorithms.pca.algorithm import PCAAlgorithm
     from sagelab.algorithms.random_cut_forest.algorithm import RandomCutForest
     from sagelab.algorithms.semantic_segmentation.algorithm import SemanticSegmentation
+    from sagelab.algorithms.seq2seq.algorithm import Seq2Seq
     from sagelab.algorithms.xgboost.algorithm import XGBoostAlgorithm
 
     return [XGBoostAlgorithm(), LinearLearner(), KMeansAlgorithm(), PCAAlgorithm(), KNNAlgorithm(),
@@ -104,4 +105,4 @@ def builtin_algorithms() -> list[Algorithm]:
             LightGBMClassification(), LightGBMRegression(), CatBoostClassification(), CatBoostRegression(),
             LDAAlgorithm(), NTMAlgorithm(), BlazingText(), DeepAR(), Object2Vec(),
             ObjectDetection(), SemanticSegmentation(),
-            ImageClassification()]
+            ImageClassification(), Seq2Seq()]
