@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import json
 from typing import Any
 
@@ -111,6 +112,12 @@ class GraniteService:
         return operation
 
     def resolve(self, request: Request) -> Call:
+        if request.headers.get("content-encoding", "").lower() == "gzip":  # PutMetricData's requestcompression
+            try:
+                request.body = gzip.decompress(request.body)
+            except (OSError, EOFError):
+                raise SerializationError("The request body is not valid gzip (Content-Encoding: gzip).") from None
+            del request.headers["content-encoding"]
         protocol = protocol_of(request, self.target_prefix)
         model = self.service_model()
         if protocol == QUERY:

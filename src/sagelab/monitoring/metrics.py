@@ -234,7 +234,8 @@ class MetricStore:
 
     def buckets(self, namespace: str, name: str, dimensions: Any, start: float, end: float, period: int,
                 unit: str | None = None) -> dict[float, Bucket]:
-        """The metric's points in [start, end), merged per period (keyed by each period's start)."""
+        """The metric's points in [start, end), merged per period (keyed by each period's start): periods
+        are counted from `start`, as CloudWatch counts them from StartTime."""
         t = tables.metric_points
         query = sa.select(t).where(t.c.namespace == namespace, t.c.metric_name == name,
                                    t.c.dimensions == dimensions_key(dimensions),
@@ -246,7 +247,7 @@ class MetricStore:
             for row in conn.execute(query):
                 if unit and (row.unit or "None") != unit:
                     continue
-                key = float(math.floor(row.timestamp / period) * period)
+                key = float(start + math.floor((row.timestamp - start) / period) * period)
                 out.setdefault(key, Bucket()).add(row)
         return dict(sorted(out.items()))
 
