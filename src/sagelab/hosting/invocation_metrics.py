@@ -73,9 +73,10 @@ def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarr
         total = float(values[0])
         return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
                 "sample_count": total, "sum": total, "minimum": 1.0, "maximum": 1.0,
-                "p50": None, "p90": None, "p99": None}
+                "p50": None, "p90": None, "p99": None, "unit": "None"}
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
             "sample_count": float(len(values)), "sum": float(values.sum()), "minimum": float(values.min()),
-            "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+            "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
+            "unit": "Microseconds"}
 
