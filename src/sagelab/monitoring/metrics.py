@@ -139,6 +139,10 @@ class MetricStore:
         if namespace.startswith("AWS/"):
             raise InvalidParameterValue(f"The value {namespace!r} for parameter Namespace is invalid: namespaces "
                                         "starting with AWS/ are reserved for AWS services.")
+        return self.record(namespace, data, now)
+
+    def record(self, namespace: str, data: Sequence[Mapping[str, Any]], now: float | None = None) -> int:
+        """Store data in any namespace (sagelab's own publishers write `/aws/sagemaker/...` through this)."""
         if not data:
             raise MissingParameter("The parameter MetricData is required.")
         if len(data) > MAX_DATUMS:
