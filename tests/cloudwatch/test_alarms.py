@@ -145,3 +145,22 @@ def test_bad_alarms_are_refused_naming_the_field(cw, extra, code, word):
     with pytest.raises(ClientError) as bad:
         cw.put_metric_alarm(**{**params, **extra})
     assert _code(bad) == code and word in bad.value.response["Error"]["Message"], bad.value.response["Error"]
+
+
+def test_alarm_calls_are_recorded_by_cloudtrail(cw_server, cw):
+    name = _name("trail")
+    cw.put_metric_alarm(AlarmName=name, Namespace="Test/Trail", MetricName="M", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    trail = cw_server.client("cloudtrail")
+    deadline = time.monotonic() + 10
+    while True:
+        events = trail.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": name}])
+        if events["Events"]:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    [event] = events["Events"]
+    record = json.loads(event["CloudTrailEvent"])
+    assert (record["eventSource"], record["eventName"]) == ("monitoring.amazonaws.com", "PutMetricAlarm")
+    assert {r["ResourceType"] for r in event["Resources"]} == {"AWS::CloudWatch::Alarm"}
+    assert record["requestParameters"]["alarmName"] == name

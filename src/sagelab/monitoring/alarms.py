@@ -131,6 +131,9 @@ class AlarmService:
                 raise InvalidParameterValue(f"The value {extended!r} for parameter ExtendedStatistic is invalid: "
                                             "expected a percentile such as p99.")
             self._check_alarm_period(params["Period"], "Period")
+            if params["Period"] * periods > 7 * 86400:
+                raise InvalidParameterValue(f"The parameters Period ({params['Period']}) times EvaluationPeriods "
+                                            f"({periods}) must not exceed 7 days (604800 seconds).")
         else:
             returned = [m for m in params["Metrics"] if m.get("ReturnData", True)]
             if len(returned) != 1:
