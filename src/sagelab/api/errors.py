@@ -25,9 +25,8 @@ def render_error(error: SagelabError, protocol: str, request_id: str, resource: 
                 f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
         return Response(status=error.status, body=body.encode(), content_type="text/xml", headers=base_headers)
-    query_code = getattr(error, "query_compatible_code", None)
     if protocol in ("cbor", "json-1.0"):  # CloudWatch: awsQueryCompatible, so the query code rides in a header
-        headers = base_headers + [("x-amzn-query-error", f"{query_code or code};Sender")]
+        headers = base_headers + [("x-amzn-query-error", f"{error.code_for('query')};Sender")]
         if protocol == "cbor":
             import cbor2
 

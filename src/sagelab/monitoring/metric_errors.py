@@ -18,10 +18,6 @@ class CloudWatchError(SagelabError):
     def code_for(self, protocol: str) -> str:
         return self.shape if protocol in ("cbor", "json-1.0") else self.code
 
-    @property
-    def query_compatible_code(self) -> str:
-        return self.code
-
 
 class InvalidParameterValue(CloudWatchError):
     code, shape = "InvalidParameterValue", "InvalidParameterValueException"
