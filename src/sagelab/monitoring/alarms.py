@@ -73,7 +73,7 @@ class AlarmService:
     def __init__(self, *, resources: ResourceStore, db: Database, metrics: MetricStore, account: Account,
                  evaluation_seconds: float):
         self.resources, self.db, self.metrics, self.account = resources, db, metrics, account
-        self.evaluation_seconds = evaluation_seconds
+        self.evaluation_seconds = max(0.1, evaluation_seconds)  # 0 would spin
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
