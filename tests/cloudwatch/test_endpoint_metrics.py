@@ -52,11 +52,13 @@ def test_invocation_metrics_are_read_through_cloudwatch(cw_server, cw):
         assert time.monotonic() < deadline, points
         time.sleep(1)
     assert sum(p["Sum"] for p in points) == 6
+    per_instance = cw.get_metric_statistics(MetricName="InvocationsPerInstance", Statistics=["Sum"], **window)
+    assert sum(p["Sum"] for p in per_instance["Datapoints"]) == 6  # one instance
     [latency] = cw.get_metric_statistics(MetricName="ModelLatency", Statistics=["SampleCount", "Average"],
                                          **window)["Datapoints"]
     assert latency["SampleCount"] == 6 and latency["Average"] > 0 and latency["Unit"] == "Microseconds"
     [p99] = cw.get_metric_statistics(MetricName="ModelLatency", ExtendedStatistics=["p99"], **window)["Datapoints"]
     assert p99["ExtendedStatistics"]["p99"] > 0
     listed = cw.list_metrics(Namespace="AWS/SageMaker", Dimensions=[{"Name": "EndpointName", "Value": "cw-e"}])
-    assert {"Invocations", "ModelLatency", "OverheadLatency"} <= {m["MetricName"] for m in listed["Metrics"]}
+    assert {"Invocations", "InvocationsPerInstance", "ModelLatency", "OverheadLatency"} <= {m["MetricName"] for m in listed["Metrics"]}
     sm.delete_endpoint(EndpointName="cw-e")
