@@ -118,7 +118,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
                                         "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
                                         "Remove", "Retry", "Enable", "Disable", "Schedule", "Cancel", "Rotate",
-                                        "Set"))
+                                        "Set", "Tag", "Untag"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 

@@ -164,3 +164,18 @@ def test_alarm_calls_are_recorded_by_cloudtrail(cw_server, cw):
     assert (record["eventSource"], record["eventName"]) == ("monitoring.amazonaws.com", "PutMetricAlarm")
     assert {r["ResourceType"] for r in event["Resources"]} == {"AWS::CloudWatch::Alarm"}
     assert record["requestParameters"]["alarmName"] == name
+
+
+def test_alarm_tags(cw):
+    name = _name("tagged")
+    cw.put_metric_alarm(AlarmName=name, Namespace="Test/Tags", MetricName="M", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+                        Tags=[{"Key": "team", "Value": "ml"}])
+    arn = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    cw.tag_resource(ResourceARN=arn, Tags=[{"Key": "stage", "Value": "prod"}, {"Key": "team", "Value": "ops"}])
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "stage", "Value": "prod"},
+                                                                  {"Key": "team", "Value": "ops"}]
+    cw.untag_resource(ResourceARN=arn, TagKeys=["stage"])
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "ops"}]
+    with pytest.raises(cw.exceptions.ResourceNotFoundException):
+        cw.list_tags_for_resource(ResourceARN=arn.replace(name, _name("gone")))

@@ -84,5 +84,9 @@ class CloudWatchFace:
         op("DeleteAlarms", lambda face, p, r: face.alarms.delete(p["AlarmNames"])),
         op("EnableAlarmActions", lambda face, p, r: face.alarms.set_actions_enabled(p["AlarmNames"], True)),
         op("DisableAlarmActions", lambda face, p, r: face.alarms.set_actions_enabled(p["AlarmNames"], False)),
+        op("TagResource", lambda face, p, r: face.alarms.tag(p["ResourceARN"], p["Tags"]), "{ResourceARN}"),
+        op("UntagResource", lambda face, p, r: face.alarms.untag(p["ResourceARN"], p["TagKeys"]), "{ResourceARN}"),
+        op("ListTagsForResource", lambda face, p, r: face.alarms.tags(p["ResourceARN"]), "{ResourceARN}",
+           read_only=True),
     ), signing_name="monitoring")
     wire = GraniteService(TARGET_PREFIX, operations)

@@ -32,6 +32,7 @@ from sagelab.monitoring.metric_errors import (
     InvalidParameterValue,
     LimitExceeded,
     MissingParameter,
+    TaggedResourceNotFound,
 )
 from sagelab.monitoring.metrics import MetricStore, check_statistic, dimensions_key, percentile_of
 from sagelab.pagination import decode_token, encode_token
@@ -160,6 +161,8 @@ class AlarmService:
             doc.update(StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation",
                        StateUpdatedTimestamp=now, StateTransitionedTimestamp=now)
             self.resources.insert(KIND, name, doc["AlarmArn"], "INSUFFICIENT_DATA", doc, created_at=now)
+            if params.get("Tags"):  # tags are set when the alarm is created only, as CloudWatch does
+                self.tag(doc["AlarmArn"], params["Tags"])
             self._history(name, "ConfigurationUpdate", f'Alarm "{name}" created',
                           {"version": "1.0", "type": "Create", "createdAlarm": self._history_view(doc)}, now)
         else:
@@ -202,6 +205,27 @@ class AlarmService:
         for name in names:
             if self.resources.get(KIND, name) is not None:
                 self.resources.update(KIND, name, lambda res: res.doc.update(ActionsEnabled=enabled))
+
+    # --- tags -----------------------------------------------------------------------------------------
+    def _alarm_arn(self, arn: str) -> str:
+        res = self.resources.get_by_arn(arn)
+        if res is None or res.kind != KIND:
+            raise TaggedResourceNotFound(f"The resource {arn} does not exist (sagelab tags alarms only).")
+        return arn
+
+    def tag(self, arn: str, tags: list[dict[str, str]]) -> None:
+        arn = self._alarm_arn(arn)
+        merged = {**self.resources.get_tags(arn), **{t["Key"]: t["Value"] for t in tags}}
+        if len(merged) > 50:
+            raise InvalidParameterValue(f"A resource may have at most 50 tags; {arn} would have {len(merged)}.")
+        self.resources.put_tags(arn, {t["Key"]: t["Value"] for t in tags})
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        self.resources.delete_tags(self._alarm_arn(arn), keys)
+
+    def tags(self, arn: str) -> dict[str, Any]:
+        found = self.resources.get_tags(self._alarm_arn(arn))
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(found.items())]}
 
     # --- reading ----------------------------------------------------------------------------------------
     @staticmethod

@@ -45,3 +45,9 @@ class AlarmNotFound(CloudWatchError):
 
 class InvalidFormat(CloudWatchError):
     code, shape = "InvalidFormat", "InvalidFormatFault"
+
+
+class TaggedResourceNotFound(CloudWatchError):
+    """TagResource, UntagResource, ListTagsForResource on an ARN that names no alarm."""
+
+    code, shape, status = "ResourceNotFoundException", "ResourceNotFoundException", 404
