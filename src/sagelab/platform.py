@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from sagelab.kms.envelope import LakeKeys
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
+    from sagelab.monitoring.alarms import AlarmService
+    from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
     from sagelab.processing.service import ProcessingService
     from sagelab.registry.packages import ModelPackageService
@@ -230,6 +232,19 @@ class Platform:
         return InvocationMetrics(self.db)
 
     @functools.cached_property
+    def metrics(self) -> MetricStore:
+        from sagelab.monitoring.metrics import MetricStore
+
+        return MetricStore(self.db)
+
+    @functools.cached_property
+    def alarms(self) -> AlarmService:
+        from sagelab.monitoring.alarms import AlarmService
+
+        return AlarmService(resources=self.resources, db=self.db, metrics=self.metrics, account=self.account,
+                            evaluation_seconds=self.settings.alarm_evaluation_seconds)
+
+    @functools.cached_property
     def catalog(self) -> CatalogStore:
         from sagelab.catalog.store import CatalogStore
 
@@ -359,6 +374,7 @@ class Platform:
         self.sessions.purge_expired()
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self.trails.start()
+        self.alarms.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -376,6 +392,8 @@ class Platform:
             self.history_writer.close()  # every recorded call is committed before the trails' last delivery
         if "trails" in self.__dict__:
             self.trails.close()
+        if "alarms" in self.__dict__:
+            self.alarms.close()
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None

@@ -45,6 +45,8 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("cloudtrail_digest_seconds", 3600.0, "How often trails with log file validation deliver a digest.",
             float),
+    Setting("alarm_evaluation_seconds", 60.0, "How often CloudWatch alarms are evaluated against their metrics.",
+            float),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -71,6 +73,7 @@ class Settings:
     spot_interruption_after_seconds: float = 0.0
     cloudtrail_delivery_seconds: float = 5.0
     cloudtrail_digest_seconds: float = 3600.0
+    alarm_evaluation_seconds: float = 60.0
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

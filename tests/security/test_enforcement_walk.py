@@ -20,7 +20,7 @@ from sagelab.api.faces import face_classes, operation_tables
 
 #: The code each protocol refuses with.
 DENIED_CODE = {"json": "AccessDeniedException", "rest-json": "AccessDeniedException", "s3": "AccessDenied",
-               "query": "AccessDenied"}
+               "query": "AccessDenied", "cbor": "AccessDenied"}
 CONFIG = botocore.config.Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"},
                                 parameter_validation=False)
 

@@ -189,7 +189,10 @@ class SagelabApp:
         prefixes = {"SageMaker": "sagemaker", "AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs",
                     "Kinesis_20131202": "kinesis", "Firehose_20150804": "firehose",
                     "KinesisAnalytics_20150814": "kinesisanalytics", "TrentService": "kms",
-                    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail"}
+                    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
+                    "GraniteServiceVersion20100801": "monitoring"}
+        if request.path.startswith("/service/GraniteServiceVersion20100801/"):  # CloudWatch's RPC v2 CBOR
+            return "monitoring"
         if not target:
             return "s3"
         return prefixes.get(target.rpartition(".")[0]) or prefixes.get(target.split(".", 1)[0], "s3")

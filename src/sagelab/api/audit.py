@@ -18,11 +18,11 @@ from sagelab.cloudtrail.records import ApiCall, Caller
 from sagelab.iam.principals import CallerKind
 
 #: botocore service -> CloudTrail's eventSource, where it is not `<name>.amazonaws.com`.
-_SOURCES = {"sagemaker-runtime": "runtime.sagemaker.amazonaws.com"}
+_SOURCES = {"sagemaker-runtime": "runtime.sagemaker.amazonaws.com", "cloudwatch": "monitoring.amazonaws.com"}
 #: IAM/ARN service prefix -> the service's name in resource types (`AWS::SageMaker::TrainingJob`).
 _TYPE_SERVICES = {"sagemaker": "SageMaker", "s3": "S3", "glue": "Glue", "athena": "Athena", "logs": "Logs",
                   "kms": "KMS", "cloudtrail": "CloudTrail", "sts": "STS", "iam": "IAM", "kinesis": "Kinesis",
-                  "firehose": "KinesisFirehose", "kinesisanalytics": "KinesisAnalytics"}
+                  "firehose": "KinesisFirehose", "kinesisanalytics": "KinesisAnalytics", "cloudwatch": "CloudWatch"}
 _KIND = re.compile(r"^([a-z][a-z0-9-]*)[/:]")
 
 

@@ -25,6 +25,15 @@ def render_error(error: SagelabError, protocol: str, request_id: str, resource: 
                 f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
         return Response(status=error.status, body=body.encode(), content_type="text/xml", headers=base_headers)
+    if protocol in ("cbor", "json-1.0"):  # CloudWatch: awsQueryCompatible, so the query code rides in a header
+        headers = base_headers + [("x-amzn-query-error", f"{error.code_for('query')};Sender")]
+        if protocol == "cbor":
+            import cbor2
+
+            return Response(status=error.status, body=cbor2.dumps({"__type": code, "message": message}),
+                            content_type="application/cbor", headers=headers + [("smithy-protocol", "rpc-v2-cbor")])
+        return Response(status=error.status, body=json.dumps({"__type": code, "message": message}).encode(),
+                         content_type="application/x-amz-json-1.0", headers=headers)
     payload: dict[str, object] = {"__type": code, "message": message}
     payload.update(getattr(error, "fields", {}))
     content_type = JSON_11 if protocol == "json" else "application/json"

@@ -21,6 +21,7 @@ def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
     from sagelab.api.cloudtrail import CloudTrailFace
+    from sagelab.api.cloudwatch import CloudWatchFace
     from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.iam import IamFace
@@ -35,7 +36,7 @@ def face_classes() -> dict[str, type]:
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
             "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
-            "cloudtrail": CloudTrailFace}
+            "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

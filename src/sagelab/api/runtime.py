@@ -64,7 +64,8 @@ class RuntimeFace:
         status = answer["status"]
         recorded = status if status < 400 else (400 if status < 500 else 500)
         self.platform.invocation_metrics.record(name, variant, recorded, model_seconds,
-                                                time.perf_counter() - request.received_at)
+                                                time.perf_counter() - request.received_at,
+                                                len(route.variants[variant].instances))
         if status >= 400:
             raise ModelError(status, payload.decode("utf-8", "replace"),
                              f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"

@@ -1,6 +1,7 @@
 """Per-variant invocation metrics, as SageMaker publishes them to CloudWatch (namespace AWS/SageMaker).
 
-Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
+Invocations, InvocationsPerInstance (each invocation counts 1 / the variant's instance count at the time),
+Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
 SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`.
 ModelLatency is the time the model took as seen from the server (the request to the serving instance and
 back); OverheadLatency is the rest of the request's time inside sagelab (authentication, routing, I/O).
@@ -27,14 +28,16 @@ class InvocationMetrics:
     def __init__(self, db: Database):
         self.db = db
         self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, float, str], int] = defaultdict(int)
+        self._counts: dict[tuple[str, str, float, str], float] = defaultdict(float)
         self._samples: dict[tuple[str, str, float, str], list[float]] = defaultdict(list)
 
-    def record(self, endpoint: str, variant: str, status: int, model_seconds: float, total_seconds: float) -> None:
+    def record(self, endpoint: str, variant: str, status: int, model_seconds: float, total_seconds: float,
+               instances: int = 1) -> None:
         minute = float(int(time.time() // 60) * 60)
         key = (endpoint, variant, minute)
         with self._lock:
             self._counts[(*key, "Invocations")] += 1
+            self._counts[(*key, "InvocationsPerInstance")] += 1 / max(1, instances)
             if 400 <= status < 500:
                 self._counts[(*key, "Invocation4XXErrors")] += 1
             elif status >= 500:
@@ -46,7 +49,7 @@ class InvocationMetrics:
     def flush(self) -> int:
         """Write what was gathered since the last flush; returns the number of points written."""
         with self._lock:
-            counts, self._counts = self._counts, defaultdict(int)
+            counts, self._counts = self._counts, defaultdict(float)
             samples, self._samples = self._samples, defaultdict(list)
         rows: list[dict[str, Any]] = []
         for (endpoint, variant, minute, name), value in counts.items():
@@ -73,9 +76,10 @@ def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarr
         total = float(values[0])
         return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
                 "sample_count": total, "sum": total, "minimum": 1.0, "maximum": 1.0,
-                "p50": None, "p90": None, "p99": None}
+                "p50": None, "p90": None, "p99": None, "unit": "None"}
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
             "sample_count": float(len(values)), "sum": float(values.sum()), "minimum": float(values.min()),
-            "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+            "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
+            "unit": "Microseconds"}
 

@@ -31,9 +31,20 @@ def _0004_cloudtrail_events(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=[tables.cloudtrail_events, tables.cloudtrail_event_resources])
 
 
+def _0005_cloudwatch(conn: Connection) -> None:
+    """PutMetricData's columns on metric_points (a database made at step 2 lacks them), and alarm history."""
+    have = {column["name"] for column in sa.inspect(conn).get_columns("metric_points")}
+    for name, ddl in (("storage_resolution", "INTEGER NOT NULL DEFAULT 60"), ("unit", "VARCHAR(32)"),
+                      ("distribution", "TEXT")):
+        if name not in have:
+            conn.execute(sa.text(f"ALTER TABLE metric_points ADD COLUMN {name} {ddl}"))
+    tables.alarm_history.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, _0001_initial),
     (2, _0002_metric_points),
     (3, _0003_glue_catalog),
     (4, _0004_cloudtrail_events),
+    (5, _0005_cloudwatch),
 )

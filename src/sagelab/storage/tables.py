@@ -38,7 +38,10 @@ tags = sa.Table(
     sa.Column("value", sa.String(256), nullable=False),
 )
 
-#: One aggregated data point per metric, dimensions and minute (CloudWatch's statistic set, plus percentiles).
+#: One aggregated data point per metric, dimensions and time (CloudWatch's statistic set, plus percentiles).
+#: SageMaker's own metrics are one row per minute with p50/p90/p99; a PutMetricData datum is one row, at
+#: its storage resolution (1 s or 60 s), its unit, and its values with their counts (`distribution`, JSON
+#: [[value, count], ...]) so that any percentile can be answered exactly.
 metric_points = sa.Table(
     "metric_points", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -53,7 +56,22 @@ metric_points = sa.Table(
     sa.Column("p50", sa.Float, nullable=True),
     sa.Column("p90", sa.Float, nullable=True),
     sa.Column("p99", sa.Float, nullable=True),
+    sa.Column("storage_resolution", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("unit", sa.String(32), nullable=True),
+    sa.Column("distribution", sa.Text, nullable=True),
     sa.Index("ix_metric_points_name_time", "namespace", "metric_name", "timestamp"),
+)
+
+#: CloudWatch alarm history: state transitions, configuration updates, actions (DescribeAlarmHistory).
+alarm_history = sa.Table(
+    "alarm_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alarm_name", sa.String(255), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("item_type", sa.String(32), nullable=False),
+    sa.Column("summary", sa.String(255), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_alarm_history_name_time", "alarm_name", "timestamp"),
 )
 
 # --- the Glue Data Catalog -------------------------------------------------------------------------

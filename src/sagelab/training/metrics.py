@@ -16,19 +16,42 @@ from sagelab.algorithms.base import MetricDefinition
 
 def extract_metrics(lines: Iterable[str], definitions: Iterable[MetricDefinition]) -> dict[str, float]:
     """The last value each metric took in the log."""
+    latest: dict[str, float] = {}
+    for name, value in metric_series(lines, definitions):
+        latest[name] = value
+    return latest
+
+
+def metric_series(lines: Iterable[str], definitions: Iterable[MetricDefinition]) -> list[tuple[str, float]]:
+    """Every value a metric took in the log, in the order of the log's lines."""
     compiled = []
     for definition in definitions:
         try:
             compiled.append((definition.name, re.compile(definition.regex)))
         except re.error:
             continue
-    latest: dict[str, float] = {}
+    found: list[tuple[str, float]] = []
     for line in lines:
         for name, regex in compiled:
             value = metric_value(line, regex)
             if value is not None:
-                latest[name] = value
-    return latest
+                found.append((name, value))
+    return found
+
+
+#: Where SageMaker publishes training metrics in CloudWatch; each datum has the dimension Host=<job>/algo-1.
+TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+
+
+def cloudwatch_data(job_name: str, series: list[tuple[str, float]], start: float, end: float,
+                    limit: int = 1000) -> list[dict[str, Any]]:
+    """The metric values of a job as CloudWatch data. The log carries no times, so the values are spread
+    evenly over the training phase, in the log's order, one second apart at least (high resolution)."""
+    series = series[-limit:]
+    step = (end - start) / max(1, len(series) - 1) if len(series) > 1 else 0.0
+    host = [{"Name": "Host", "Value": f"{job_name}/algo-1"}]
+    return [{"MetricName": name, "Dimensions": host, "Value": value, "StorageResolution": 1,
+             "Timestamp": min(end, start + max(step, 1.0) * i)} for i, (name, value) in enumerate(series)]
 
 
 def metric_value(line: str, regex: re.Pattern[str]) -> float | None:

@@ -24,11 +24,12 @@ from sagelab.errors import SagelabError
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.jobs.process import JobFailure, JobRun, run_in_job_process
 from sagelab.lake.encryption import Encryption, under_kms_key
+from sagelab.monitoring.metrics import MetricStore
 from sagelab.storage.resources import LeaseLost
 from sagelab.training import spot, states
 from sagelab.training.channels import materialize
 from sagelab.training.checkpoints import CheckpointSync
-from sagelab.training.metrics import extract_metrics, final_metric_list
+from sagelab.training.metrics import TRAINING_NAMESPACE, cloudwatch_data, final_metric_list, metric_series
 from sagelab.training.service import TRAINING_JOB
 from sagelab.training.spec import TrainingJobSpec, parse_training_job
 
@@ -71,6 +72,7 @@ class TrainingRun(JobRun):
                 interruptions.start()
             channels = self._download(spec)
             self._secondary("Training")
+            training_started = time.time()
             if interruptions is not None:
                 interruptions.training_started()
             model_dir = self.work_dir / "model"
@@ -95,7 +97,7 @@ class TrainingRun(JobRun):
                 if checkpoints is not None:
                     checkpoints.stop()
             self.log.flush()
-            metrics = self._metrics(spec)
+            metrics = self._metrics(spec, training_started)
             self._secondary("Uploading")
             artifact = self._upload(spec, model_dir, output_dir)
         finally:
@@ -165,12 +167,20 @@ class TrainingRun(JobRun):
                 raise JobFailure(f"ClientError: {exc}") from exc
         return channels
 
-    def _metrics(self, spec: TrainingJobSpec) -> dict[str, float]:
+    def _metrics(self, spec: TrainingJobSpec, training_started: float) -> dict[str, float]:
+        """The final value of each metric; every value is also published to CloudWatch, as SageMaker does."""
         log_path = TRAINING_JOB.log_path(self.parts.home.logs, self.job_name)
         if not log_path.exists():
             return {}
         with log_path.open(encoding="utf-8", errors="replace") as f:
-            return extract_metrics(f, spec.metric_definitions)
+            series = metric_series(f, spec.metric_definitions)
+        if series:
+            data = cloudwatch_data(self.job_name, series, training_started, time.time())
+            try:
+                MetricStore(self.parts.db).record(TRAINING_NAMESPACE, data)
+            except SagelabError as refused:  # a value CloudWatch cannot hold costs the metric, not the job
+                self._say(f"metrics not published to CloudWatch: {refused.message}")
+        return dict(series)
 
     def _upload(self, spec: TrainingJobSpec, model_dir: Path, output_dir: Path) -> str:
         target = spec.output.join(self.job_name, "output", "model.tar.gz")
