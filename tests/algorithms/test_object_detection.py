@@ -28,6 +28,7 @@ from builtin_flow import (
 )
 from PIL import Image, ImageDraw
 
+from sagelab.algorithms import torch_artifact
 from sagelab.algorithms.base import Channel, DataError, InferenceError, TrainingContext
 from sagelab.algorithms.first_party.recordio import frame_records
 from sagelab.algorithms.object_detection import annotations
@@ -249,11 +250,11 @@ def test_same_data_same_model_and_frozen_layers_stay_put(tmp_path):
     one = train_direct(tmp_path / "one", hp, files)
     two = train_direct(tmp_path / "two", hp, files)
     assert "froze" in one.log.getvalue()
-    a = torch.load(one.model_dir / net.MODEL_PT, weights_only=True)
-    b = torch.load(two.model_dir / net.MODEL_PT, weights_only=True)
+    a = torch.load(one.model_dir / torch_artifact.MODEL_PT, weights_only=True)
+    b = torch.load(two.model_dir / torch_artifact.MODEL_PT, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     torch.manual_seed(0)
-    fresh = net.SSD(json.loads((one.model_dir / net.MODEL_JSON).read_text())).state_dict()
+    fresh = net.SSD(json.loads((one.model_dir / torch_artifact.MODEL_JSON).read_text())).state_dict()
     assert torch.equal(a["base.conv1_1.0.weight"], fresh["base.conv1_1.0.weight"])
     assert not torch.equal(a["base.conv3_1.0.weight"], fresh["base.conv3_1.0.weight"])
 

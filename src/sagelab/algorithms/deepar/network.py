@@ -16,7 +16,6 @@ Artifact: `model.pt` (the `state_dict`, read with `torch.load(weights_only=True)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from sagelab.algorithms import torch_artifact
 from sagelab.algorithms.deepar.series import Series, time_features
 
 FORMAT = "sagelab-deepar/1"
-MODEL_PT, MODEL_JSON = "model.pt", "model.json"
 PARAMETERS = {"gaussian": 2, "student-T": 3, "negative-binomial": 2, "beta": 2, "deterministic-L1": 1}
 
 
@@ -252,22 +251,14 @@ def _draw(dist: Any, generator: torch.Generator) -> torch.Tensor:
 
 
 def save(net: DeepARNet, model_dir: Path, extra: dict[str, Any]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **net.settings, **extra}, indent=2,
-                                                   sort_keys=True))
+    torch_artifact.save(model_dir, net.state_dict(), {**net.settings, **extra}, model_format=FORMAT)
 
 
 def load(model_dir: Path) -> DeepARNet:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no DeepAR model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model.")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="DeepAR")
     settings["frequency"] = tuple(settings["frequency"])
     net = DeepARNet(settings)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.load_state_dict(state)
     net.eval()
     return net
 

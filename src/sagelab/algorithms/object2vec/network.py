@@ -16,15 +16,15 @@ Artifact: `model.pt` (`state_dict`, read with `torch.load(weights_only=True)`) a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from sagelab.algorithms import torch_artifact
+
 FORMAT = "sagelab-object2vec/1"
-MODEL_PT, MODEL_JSON = "model.pt", "model.json"
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -108,20 +108,12 @@ def batch_ids(sequences: list[list[int]], pad: int, max_len: int) -> torch.Tenso
 
 
 def save(net: Object2VecNet, model_dir: Path, extra: dict[str, Any]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **net.settings, **extra}, indent=2,
-                                                   sort_keys=True))
+    torch_artifact.save(model_dir, net.state_dict(), {**net.settings, **extra}, model_format=FORMAT)
 
 
 def load(model_dir: Path) -> Object2VecNet:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no Object2Vec model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model.")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="Object2Vec")
     net = Object2VecNet(settings)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.load_state_dict(state)
     net.eval()
     return net

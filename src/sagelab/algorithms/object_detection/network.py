@@ -20,7 +20,6 @@ cannot be installed beside the pinned torch).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-MODEL_PT, MODEL_JSON, FORMAT = "model.pt", "model.json", "sagelab-object-detection-ssd-1"
+from sagelab.algorithms import torch_artifact
+
+FORMAT = "sagelab-object-detection-ssd-1"
 VARIANCES = (0.1, 0.2)
 NEGATIVES_PER_POSITIVE = 3
 SCORE_THRESHOLD, TOP_K_PER_CLASS, MAX_DETECTIONS = 0.01, 200, 100
@@ -260,20 +261,12 @@ def to_tensor(images: Any) -> torch.Tensor:
 
 
 def save(net: SSD, model_dir: Path, extra: dict[str, Any]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **net.settings, **extra}, indent=2,
-                                                   sort_keys=True))
+    torch_artifact.save(model_dir, net.state_dict(), {**net.settings, **extra}, model_format=FORMAT)
 
 
 def load(model_dir: Path) -> SSD:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no Object Detection model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model.")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="Object Detection")
     net = SSD(settings)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.load_state_dict(state)
     net.eval()
     return net

@@ -28,9 +28,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sagelab.algorithms import torch_artifact
+from sagelab.algorithms.torch_artifact import MODEL_JSON, MODEL_PT
 from sagelab.algorithms.vision.resnet import ResNet
 
-MODEL_PT, MODEL_JSON = "model.pt", "model.json"
 FORMAT = "sagelab-semantic-segmentation-1"
 #: ImageNet statistics the backbone's inputs are normalised with, as GluonCV's transforms do.
 MEAN = (0.485, 0.456, 0.406)
@@ -130,10 +131,7 @@ def batch(images: list[Any]) -> torch.Tensor:
 
 
 def save(net: SegmentationNet, model_dir: Path, extra: dict[str, Any]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **net.settings, **extra}, indent=2,
-                                                   sort_keys=True))
+    torch_artifact.save(model_dir, net.state_dict(), {**net.settings, **extra}, model_format=FORMAT)
 
 
 #: what must agree between a model given in the `model` channel and the job that continues its training
@@ -174,13 +172,8 @@ def read_artifact(files: list[Path], where: str) -> tuple[dict[str, Any], dict[s
 
 
 def load(model_dir: Path) -> SegmentationNet:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no Semantic Segmentation model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model.")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="Semantic Segmentation")
     net = SegmentationNet(settings)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.load_state_dict(state)
     net.eval()
     return net

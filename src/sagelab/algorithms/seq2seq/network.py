@@ -26,7 +26,6 @@ two vocabularies as trained (`vocab.src.json`, `vocab.trg.json`).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sagelab.algorithms import torch_artifact
 from sagelab.algorithms.seq2seq.data import BOS_ID, EOS_ID, PAD_ID
 
 FORMAT = "sagelab-seq2seq/1"
-MODEL_PT, MODEL_JSON = "model.pt", "model.json"
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 #: sentences searched together by beam search (for BLEU and at inference)
 BEAM_BATCH = 64
@@ -284,22 +283,14 @@ class Seq2SeqNet(nn.Module):
 
 
 def save(net: Seq2SeqNet, model_dir: Path, extra: dict[str, Any], vocab_texts: dict[str, str]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **net.settings, **extra}, indent=2,
-                                                   sort_keys=True))
+    torch_artifact.save(model_dir, net.state_dict(), {**net.settings, **extra}, model_format=FORMAT)
     for name, text in vocab_texts.items():
         (model_dir / name).write_text(text, encoding="utf-8")
 
 
 def load(model_dir: Path) -> Seq2SeqNet:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no Seq2Seq model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model.")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="Seq2Seq")
     net = Seq2SeqNet(settings)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.load_state_dict(state)
     net.eval()
     return net
