@@ -121,7 +121,7 @@ class SagelabApp:
             headers=headers, body=bytes(body), request_id=request_id, account_id=self.account_id,
             region=self.default_region, received_at=received_at, client_ip=(scope.get("client") or ("",))[0],
             secure_transport=scope.get("scheme") == "https")
-        service = service_of(headers) or self._guess_service(request)
+        service = service_of(headers, request.raw_query) or self._guess_service(request)
         face = self.faces.get(service)
         if face is not None and hasattr(face, "face_for"):
             face = face.face_for(request)

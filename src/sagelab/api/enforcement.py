@@ -84,7 +84,7 @@ class IamEnforcer:
         if request.principal is None:  # auth is off: there is no caller to hold to a policy
             return
         authorizer = self.platform.authorizer
-        caller = authorizer.caller(request.principal.access_key_id, request.headers.get("x-amz-security-token"))
+        caller = authorizer.caller(request.principal.access_key_id, request.principal.session_token)
         request.caller = caller
         if operation.always_allowed:
             return
