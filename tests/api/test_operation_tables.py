@@ -258,6 +258,8 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("POST", "/b/k", "uploadId=u", {}), ("DELETE", "/b/k", "uploadId=u", {}),
     ("GET", "/b/k", "uploadId=u", {}),
     ("PUT", "/b", "policy", {}), ("GET", "/b", "policy", {}), ("DELETE", "/b", "policy", {}),
+    ("PUT", "/b", "tagging", {}), ("GET", "/b", "tagging", {}), ("DELETE", "/b", "tagging", {}),
+    ("PUT", "/b/k", "tagging", {}), ("GET", "/b/k", "tagging", {}), ("DELETE", "/b/k", "tagging", {}),
 ]
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from sagelab.api import s3_encryption, s3_xml
+from sagelab.api import s3_encryption, s3_tagging, s3_xml
 from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
@@ -68,8 +68,12 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "DELETE", "policy"): "DeleteBucketPolicy",
     (BUCKET, "PUT", "encryption"): "PutBucketEncryption", (BUCKET, "GET", "encryption"): "GetBucketEncryption",
     (BUCKET, "DELETE", "encryption"): "DeleteBucketEncryption",
+    (BUCKET, "PUT", "tagging"): "PutBucketTagging", (BUCKET, "GET", "tagging"): "GetBucketTagging",
+    (BUCKET, "DELETE", "tagging"): "DeleteBucketTagging",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
+    (OBJECT, "PUT", "tagging"): "PutObjectTagging", (OBJECT, "GET", "tagging"): "GetObjectTagging",
+    (OBJECT, "DELETE", "tagging"): "DeleteObjectTagging",
     (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
     (OBJECT, "PUT", "uploadId"): "UploadPart", (OBJECT, "POST", "uploadId"): "CompleteMultipartUpload",
     (OBJECT, "DELETE", "uploadId"): "AbortMultipartUpload", (OBJECT, "GET", "uploadId"): "ListParts",
@@ -245,7 +249,7 @@ def _continuation_marker(token: str) -> str:
 def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     return [("ETag", s3_xml.quote_etag(info.etag)), ("Last-Modified", http_date(info.last_modified)),
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
-            *s3_encryption.response_headers(info.encryption),
+            *s3_encryption.response_headers(info.encryption), *s3_tagging.count_headers(info.tags),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -400,8 +404,9 @@ class S3Face:
         payload = read_payload(call.headers, call.request.body)
         if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
             raise _precondition_failed("If-None-Match")
+        tags = s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, ""))
         info = self.blobs.put(call.bucket, call.key, [payload.data], content_type=call.headers.get("content-type"),
-                              metadata=user_metadata(call.headers), encryption=self._encryption(call))
+                              metadata=user_metadata(call.headers), encryption=self._encryption(call), tags=tags)
         return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
                                  *s3_encryption.response_headers(info.encryption)])
 
@@ -420,9 +425,15 @@ class S3Face:
         if directive not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}: expected COPY or REPLACE.",
                           400, ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+        tagging = call.headers.get(s3_tagging.DIRECTIVE_HEADER, "COPY").upper()
+        if tagging not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", f"Unknown tagging directive {tagging!r}: expected COPY or REPLACE.",
+                          400, ArgumentName=s3_tagging.DIRECTIVE_HEADER, ArgumentValue=tagging)
         source = self.blobs.head(src_bucket, src_key)
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
+        tags = (s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")) if tagging == "REPLACE"
+                else source.tags)
         if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY"
                 and s3_encryption.ALGORITHM_HEADER not in call.headers):  # re-encrypting in place is a change
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
@@ -433,7 +444,8 @@ class S3Face:
         else:
             content_type, metadata = source.content_type, source.metadata
         info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
-                              content_type=content_type, metadata=metadata, encryption=self._encryption(call))
+                              content_type=content_type, metadata=metadata, encryption=self._encryption(call),
+                              tags=tags)
         return _xml(s3_xml.copy_object_result(info), s3_encryption.response_headers(info.encryption))
 
     def head_object(self, call: S3Call) -> Response:
@@ -542,6 +554,35 @@ class S3Face:
         self.blobs.set_bucket_encryption(call.bucket, None)
         return Response(status=204)
 
+    # --- tagging: an object's tag set lives in its metadata, a bucket's with the bucket ----------------
+    def put_object_tagging(self, call: S3Call) -> Response:
+        tags = s3_tagging.parse(read_payload(call.headers, call.request.body).data, bucket=False)
+        self.blobs.set_tags(call.bucket, call.key, tags)
+        return Response()
+
+    def get_object_tagging(self, call: S3Call) -> Response:
+        return _xml(s3_tagging.render(self.blobs.head(call.bucket, call.key).tags))
+
+    def delete_object_tagging(self, call: S3Call) -> Response:
+        self.blobs.set_tags(call.bucket, call.key, {})
+        return Response(status=204)
+
+    def put_bucket_tagging(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        tags = s3_tagging.parse(read_payload(call.headers, call.request.body).data, bucket=True)
+        self.blobs.set_bucket_config(call.bucket, "tags", tags)
+        return Response(status=204)
+
+    def get_bucket_tagging(self, call: S3Call) -> Response:
+        tags = self.blobs.bucket_config(call.bucket, "tags")
+        if not tags:
+            raise s3_tagging.no_tag_set(call.bucket)
+        return _xml(s3_tagging.render(tags))
+
+    def delete_bucket_tagging(self, call: S3Call) -> Response:
+        self.blobs.set_bucket_config(call.bucket, "tags", None)
+        return Response(status=204)
+
     # --- the operation table ------------------------------------------------------------------------
     # Object operations are CloudTrail data events; their IAM actions are not always their names.
     operations = OperationTable("s3", S3, (
@@ -563,6 +604,9 @@ class S3Face:
         S3.op("GetBucketEncryption", get_bucket_encryption, "{Bucket}", action="GetEncryptionConfiguration",
               read_only=True),
         S3.op("DeleteBucketEncryption", delete_bucket_encryption, "{Bucket}", action="PutEncryptionConfiguration"),
+        S3.op("PutBucketTagging", put_bucket_tagging, "{Bucket}"),
+        S3.op("GetBucketTagging", get_bucket_tagging, "{Bucket}", read_only=True),
+        S3.op("DeleteBucketTagging", delete_bucket_tagging, "{Bucket}", action="PutBucketTagging"),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
@@ -573,6 +617,9 @@ class S3Face:
         S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
         S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("PutObjectTagging", put_object_tagging, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("GetObjectTagging", get_object_tagging, OBJECT_ARN, audit=Audit.DATA, read_only=True),
+        S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA),
         # Every step of a multipart upload is authorized as writing the object it builds.
         S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
               audit=Audit.DATA),
