@@ -260,6 +260,7 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("PUT", "/b", "policy", {}), ("GET", "/b", "policy", {}), ("DELETE", "/b", "policy", {}),
     ("PUT", "/b", "tagging", {}), ("GET", "/b", "tagging", {}), ("DELETE", "/b", "tagging", {}),
     ("PUT", "/b/k", "tagging", {}), ("GET", "/b/k", "tagging", {}), ("DELETE", "/b/k", "tagging", {}),
+    ("PUT", "/b", "cors", {}), ("GET", "/b", "cors", {}), ("DELETE", "/b", "cors", {}),
 ]
 
 

@@ -41,7 +41,8 @@ class Face(Protocol):
     `resolve` reads which of the face's `operations` a request asks for, with its parameters, and runs
     nothing; `answer` runs that operation's handler. An `answer` that is a coroutine function answers on the
     event loop, any other on a worker thread. A face may also offer `face_for(request)` when one signing name
-    covers two faces (SageMaker and sagemaker-runtime).
+    covers two faces (SageMaker and sagemaker-runtime), and `preflight(request)` to answer a CORS preflight
+    (`OPTIONS`), which carries no credentials and names no operation (S3).
     """
 
     protocol: str
@@ -128,6 +129,11 @@ class SagelabApp:
         protocol = protocol_of(service) if face is None else face.protocol
         failure: SagelabError | None = None
         try:
+            if request.method == "OPTIONS" and hasattr(face, "preflight"):
+                # A browser's CORS preflight carries no credentials: the face answers it unauthenticated.
+                response = await anyio.to_thread.run_sync(face.preflight, request)
+                await self._send(send, response, request_id)
+                return
             self._authenticate(request)
             if face is None:
                 raise unanswered_service(service, request)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from sagelab.api import s3_encryption, s3_tagging, s3_xml
+from sagelab.api import s3_cors, s3_encryption, s3_tagging, s3_xml
 from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
@@ -70,6 +70,8 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "DELETE", "encryption"): "DeleteBucketEncryption",
     (BUCKET, "PUT", "tagging"): "PutBucketTagging", (BUCKET, "GET", "tagging"): "GetBucketTagging",
     (BUCKET, "DELETE", "tagging"): "DeleteBucketTagging",
+    (BUCKET, "PUT", "cors"): "PutBucketCors", (BUCKET, "GET", "cors"): "GetBucketCors",
+    (BUCKET, "DELETE", "cors"): "DeleteBucketCors",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
     (OBJECT, "PUT", "tagging"): "PutObjectTagging", (OBJECT, "GET", "tagging"): "GetObjectTagging",
@@ -88,6 +90,8 @@ OBJECT_ARN = "{Bucket}/{Key}"
 #: A copy also reads its source object, which `x-amz-copy-source` names as CopySource.
 READ_SOURCE = Access("s3:GetObject", "{CopySource}")
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
+#: Calls after which the bucket may be gone (or not there yet): no CORS rules to read.
+_BUCKET_LIFETIME = frozenset({"CreateBucket", "DeleteBucket"})
 
 
 def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
@@ -295,7 +299,21 @@ class S3Face:
                       query=query, subresource=sub)
 
     def answer(self, call: S3Call, request: Request) -> Response:
-        return call.operation.handler(self, call)
+        response = call.operation.handler(self, call)
+        origin = request.headers.get("origin")
+        if origin and call.bucket and call.operation.name not in _BUCKET_LIFETIME:
+            response.headers += s3_cors.response_headers(self.blobs.bucket_config(call.bucket, "cors"), origin,
+                                                         request.method)
+        return response
+
+    def preflight(self, request: Request) -> Response:
+        """A browser's CORS preflight (`OPTIONS`): unauthenticated, as on S3, and answered from the bucket's
+        rules before any operation is resolved (S3's API has no operation for it)."""
+        bucket, _ = address(request)
+        if not bucket:
+            raise S3Error("BadRequest", "Insufficient information. A CORS preflight names a bucket.", 400)
+        headers = s3_cors.preflight(self.blobs.bucket_config(bucket, "cors"), request.headers)
+        return Response(headers=headers)
 
     def _encryption(self, call: S3Call) -> Encryption | None:
         """How the object a write makes is to be encrypted at rest: its headers, else the bucket's default."""
@@ -583,6 +601,23 @@ class S3Face:
         self.blobs.set_bucket_config(call.bucket, "tags", None)
         return Response(status=204)
 
+    # --- CORS: the rules a browser's cross-origin requests are answered by ---------------------------
+    def put_bucket_cors(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        rules = s3_cors.parse_configuration(read_payload(call.headers, call.request.body).data)
+        self.blobs.set_bucket_config(call.bucket, "cors", rules)
+        return Response()
+
+    def get_bucket_cors(self, call: S3Call) -> Response:
+        rules = self.blobs.bucket_config(call.bucket, "cors")
+        if not rules:
+            raise s3_cors.no_configuration(call.bucket)
+        return _xml(s3_cors.render_configuration(rules))
+
+    def delete_bucket_cors(self, call: S3Call) -> Response:
+        self.blobs.set_bucket_config(call.bucket, "cors", None)
+        return Response(status=204)
+
     # --- the operation table ------------------------------------------------------------------------
     # Object operations are CloudTrail data events; their IAM actions are not always their names.
     operations = OperationTable("s3", S3, (
@@ -607,6 +642,9 @@ class S3Face:
         S3.op("PutBucketTagging", put_bucket_tagging, "{Bucket}"),
         S3.op("GetBucketTagging", get_bucket_tagging, "{Bucket}", read_only=True),
         S3.op("DeleteBucketTagging", delete_bucket_tagging, "{Bucket}", action="PutBucketTagging"),
+        S3.op("PutBucketCors", put_bucket_cors, "{Bucket}", action="PutBucketCORS"),
+        S3.op("GetBucketCors", get_bucket_cors, "{Bucket}", action="GetBucketCORS", read_only=True),
+        S3.op("DeleteBucketCors", delete_bucket_cors, "{Bucket}", action="PutBucketCORS"),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
