@@ -25,7 +25,7 @@ from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error, UnknownOperation
-from sagelab.lake.blobs import BlobStore, ObjectInfo
+from sagelab.lake.blobs import STORAGE_CLASSES, BlobStore, ObjectInfo
 from sagelab.lake.encryption import Encryption
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
@@ -43,6 +43,7 @@ SUBRESOURCES = frozenset({
     "session", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
 })
 META_PREFIX = "x-amz-meta-"
+STORAGE_CLASS_HEADER = "x-amz-storage-class"
 MAX_METADATA_BYTES = 2048
 MAX_KEYS = 1000
 #: GetObject query parameters that override response headers.
@@ -145,6 +146,15 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
         raise S3Error("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.", 400,
                       MaxSizeAllowed=str(MAX_METADATA_BYTES))
     return metadata
+
+
+def storage_class(headers: Mapping[str, str]) -> str:
+    """The storage class a write asks for (`x-amz-storage-class`), STANDARD when it asks for none."""
+    asked = headers.get(STORAGE_CLASS_HEADER, "STANDARD")
+    if asked not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", "The storage class you specified is not valid", 400,
+                      StorageClassRequested=asked)
+    return asked
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -254,6 +264,7 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     return [("ETag", s3_xml.quote_etag(info.etag)), ("Last-Modified", http_date(info.last_modified)),
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
             *s3_encryption.response_headers(info.encryption), *s3_tagging.count_headers(info.tags),
+            *([(STORAGE_CLASS_HEADER, info.storage_class)] if info.storage_class != "STANDARD" else []),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -424,7 +435,8 @@ class S3Face:
             raise _precondition_failed("If-None-Match")
         tags = s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, ""))
         info = self.blobs.put(call.bucket, call.key, [payload.data], content_type=call.headers.get("content-type"),
-                              metadata=user_metadata(call.headers), encryption=self._encryption(call), tags=tags)
+                              metadata=user_metadata(call.headers), encryption=self._encryption(call), tags=tags,
+                              storage_class=storage_class(call.headers))
         return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
                                  *s3_encryption.response_headers(info.encryption)])
 
@@ -452,8 +464,10 @@ class S3Face:
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         tags = (s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")) if tagging == "REPLACE"
                 else source.tags)
+        target_class = storage_class(call.headers)  # a copy is STANDARD unless it asks, as on S3
         if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY"
-                and s3_encryption.ALGORITHM_HEADER not in call.headers):  # re-encrypting in place is a change
+                and s3_encryption.ALGORITHM_HEADER not in call.headers  # re-encrypting in place is a change
+                and STORAGE_CLASS_HEADER not in call.headers):  # and so is a new storage class
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
                           "to itself without changing the object's metadata, storage class, website redirect "
                           "location or encryption attributes.", 400)
@@ -463,7 +477,7 @@ class S3Face:
             content_type, metadata = source.content_type, source.metadata
         info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
                               content_type=content_type, metadata=metadata, encryption=self._encryption(call),
-                              tags=tags)
+                              tags=tags, storage_class=target_class)
         return _xml(s3_xml.copy_object_result(info), s3_encryption.response_headers(info.encryption))
 
     def head_object(self, call: S3Call) -> Response:
@@ -504,7 +518,9 @@ class S3Face:
     def create_multipart_upload(self, call: S3Call) -> Response:
         encryption = self._encryption(call)
         upload = self.uploads.create(call.bucket, call.key, content_type=call.headers.get("content-type"),
-                                     metadata=user_metadata(call.headers), encryption=encryption)
+                                     metadata=user_metadata(call.headers), encryption=encryption,
+                                     tags=s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")),
+                                     storage_class=storage_class(call.headers))
         echo = [(h, call.headers[h]) for h in ("x-amz-checksum-algorithm", "x-amz-checksum-type") if h in call.headers]
         echo += s3_encryption.planned_headers(encryption)
         return _xml(s3_xml.initiate_multipart_upload(upload), echo)

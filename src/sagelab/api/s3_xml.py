@@ -73,7 +73,7 @@ class ListingRequest:
 def _listing_body(page: ListingPage, encode: Callable[[str], str]) -> str:
     contents = "".join(
         f"<Contents>{_el('Key', encode(o.key))}{_el('LastModified', iso8601(o.last_modified))}"
-        f"{_el('ETag', quote_etag(o.etag))}{_el('Size', o.size)}{_el('StorageClass', 'STANDARD')}</Contents>"
+        f"{_el('ETag', quote_etag(o.etag))}{_el('Size', o.size)}{_el('StorageClass', o.storage_class)}</Contents>"
         for o in page.objects)
     prefixes = "".join(f"<CommonPrefixes>{_el('Prefix', encode(p))}</CommonPrefixes>" for p in page.prefixes)
     return contents + prefixes
@@ -147,13 +147,13 @@ def list_parts(upload: Upload, parts: list[Part], *, marker: int, max_parts: int
                 _el("UploadId", upload.upload_id), _el("PartNumberMarker", marker),
                 _opt("NextPartNumberMarker", shown[-1].number if truncated else None), _el("MaxParts", max_parts),
                 _el("IsTruncated", truncated), f"<Initiator>{_el('ID', owner_id)}{_el('DisplayName', owner_id)}"
-                "</Initiator>", _owner(owner_id), _el("StorageClass", "STANDARD"), items)
+                "</Initiator>", _owner(owner_id), _el("StorageClass", upload.storage_class), items)
 
 
 def list_multipart_uploads(bucket: str, uploads: list[Upload], owner_id: str) -> bytes:
     items = "".join(f"<Upload>{_el('Key', u.key)}{_el('UploadId', u.upload_id)}"
                     f"<Initiator>{_el('ID', owner_id)}{_el('DisplayName', owner_id)}</Initiator>{_owner(owner_id)}"
-                    f"{_el('StorageClass', 'STANDARD')}{_el('Initiated', iso8601(u.initiated))}</Upload>"
+                    f"{_el('StorageClass', u.storage_class)}{_el('Initiated', iso8601(u.initiated))}</Upload>"
                     for u in uploads)
     return _doc("ListMultipartUploadsResult", _el("Bucket", bucket), "<KeyMarker></KeyMarker>",
                 "<UploadIdMarker></UploadIdMarker>", _el("MaxUploads", max(1000, len(uploads))),

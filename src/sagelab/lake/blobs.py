@@ -45,6 +45,9 @@ from sagelab.lake.uris import check_bucket_name, check_key
 if TYPE_CHECKING:
     from sagelab.settings import Settings
 
+#: The storage classes an object may be written in (S3's documented ones); STANDARD when none is asked.
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                   "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
@@ -62,6 +65,8 @@ class ObjectInfo:
     encryption: dict[str, str] = dataclasses.field(default_factory=dict)
     #: The object's tag set (S3 object tagging): kept with its metadata, so it goes when the object goes.
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: One of STORAGE_CLASSES: recorded and reported; the bytes are stored alike.
+    storage_class: str = "STANDARD"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +87,8 @@ class BlobStore(Protocol):
     def list_buckets(self) -> list[BucketInfo]: ...
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
             metadata: dict[str, str] | None = None, etag: str | None = None,
-            encryption: Encryption | None = None, tags: dict[str, str] | None = None) -> ObjectInfo: ...
+            encryption: Encryption | None = None, tags: dict[str, str] | None = None,
+            storage_class: str = "STANDARD") -> ObjectInfo: ...
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo: ...
     def head(self, bucket: str, key: str) -> ObjectInfo: ...
     def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
@@ -214,7 +220,8 @@ class LocalBlobStore:
 
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
             metadata: dict[str, str] | None = None, etag: str | None = None,
-            encryption: Encryption | None = None, tags: dict[str, str] | None = None) -> ObjectInfo:
+            encryption: Encryption | None = None, tags: dict[str, str] | None = None,
+            storage_class: str = "STANDARD") -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -240,7 +247,7 @@ class LocalBlobStore:
                 os.fsync(f.fileno())
             info = ObjectInfo(key=key, size=size, etag=etag or md5.hexdigest(), last_modified=time.time(),
                               content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}),
-                              encryption=sealed, tags=dict(tags or {}))
+                              encryption=sealed, tags=dict(tags or {}), storage_class=storage_class)
             if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
                 raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
             obj_dir.mkdir(parents=True, exist_ok=True)
