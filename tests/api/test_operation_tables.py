@@ -118,7 +118,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
                                         "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
                                         "Remove", "Retry", "Enable", "Disable", "Schedule", "Cancel", "Rotate",
-                                        "Set", "Tag", "Untag"))
+                                        "Set", "Tag", "Untag", "Restore"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
@@ -261,6 +261,7 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("PUT", "/b", "tagging", {}), ("GET", "/b", "tagging", {}), ("DELETE", "/b", "tagging", {}),
     ("PUT", "/b/k", "tagging", {}), ("GET", "/b/k", "tagging", {}), ("DELETE", "/b/k", "tagging", {}),
     ("PUT", "/b", "cors", {}), ("GET", "/b", "cors", {}), ("DELETE", "/b", "cors", {}),
+    ("POST", "/b/k", "restore", {}),
 ]
 
 

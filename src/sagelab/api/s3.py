@@ -16,6 +16,7 @@ import dataclasses
 import email.utils
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -25,7 +26,7 @@ from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error, UnknownOperation
-from sagelab.lake.blobs import STORAGE_CLASSES, BlobStore, ObjectInfo
+from sagelab.lake.blobs import ARCHIVE_CLASSES, STORAGE_CLASSES, BlobStore, ObjectInfo
 from sagelab.lake.encryption import Encryption
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
@@ -77,6 +78,7 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
     (OBJECT, "PUT", "tagging"): "PutObjectTagging", (OBJECT, "GET", "tagging"): "GetObjectTagging",
     (OBJECT, "DELETE", "tagging"): "DeleteObjectTagging",
+    (OBJECT, "POST", "restore"): "RestoreObject",
     (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
     (OBJECT, "PUT", "uploadId"): "UploadPart", (OBJECT, "POST", "uploadId"): "CompleteMultipartUpload",
     (OBJECT, "DELETE", "uploadId"): "AbortMultipartUpload", (OBJECT, "GET", "uploadId"): "ListParts",
@@ -155,6 +157,21 @@ def storage_class(headers: Mapping[str, str]) -> str:
         raise S3Error("InvalidStorageClass", "The storage class you specified is not valid", 400,
                       StorageClassRequested=asked)
     return asked
+
+
+def readable(info: ObjectInfo) -> ObjectInfo:
+    """The object, if its bytes may be read: an archived one must be restored first, as on S3."""
+    if not info.readable(time.time()):
+        raise S3Error("InvalidObjectState", "The operation is not valid for the object's storage class", 403,
+                      StorageClass=info.storage_class)
+    return info
+
+
+def restore_header(info: ObjectInfo) -> list[tuple[str, str]]:
+    """`x-amz-restore` for an archived object with a restored copy (restores complete at once here)."""
+    if info.restored_until is None:
+        return []
+    return [("x-amz-restore", f'ongoing-request="false", expiry-date="{http_date(info.restored_until)}"')]
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -265,6 +282,7 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
             *s3_encryption.response_headers(info.encryption), *s3_tagging.count_headers(info.tags),
             *([(STORAGE_CLASS_HEADER, info.storage_class)] if info.storage_class != "STANDARD" else []),
+            *restore_header(info),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -459,7 +477,7 @@ class S3Face:
         if tagging not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", f"Unknown tagging directive {tagging!r}: expected COPY or REPLACE.",
                           400, ArgumentName=s3_tagging.DIRECTIVE_HEADER, ArgumentValue=tagging)
-        source = self.blobs.head(src_bucket, src_key)
+        source = readable(self.blobs.head(src_bucket, src_key))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         tags = (s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")) if tagging == "REPLACE"
@@ -495,7 +513,7 @@ class S3Face:
     def get_object(self, call: S3Call) -> Response:
         if "partNumber" in call.query:
             raise UnknownOperation("sagelab's S3 does not implement GetObject with partNumber.")
-        info = self.blobs.head(call.bucket, call.key)
+        info = readable(self.blobs.head(call.bucket, call.key))
         if not check_preconditions(call.headers, info):
             return Response(status=304, headers=object_headers(info)[:2])
         overrides = {header: _header_value(param, call.query[param])
@@ -509,6 +527,18 @@ class S3Face:
         return Response(status=206, body=self.blobs.read(call.bucket, call.key, start, end),
                         headers=[*headers, ("Content-Length", str(end - start + 1)),
                                  ("Content-Range", f"bytes {start}-{end}/{info.size}")])
+
+    def restore_object(self, call: S3Call) -> Response:
+        """Restore an archived object's copy for `Days`: at once (S3 takes hours), 202 the first time and 200
+        when a restored copy's life is extended."""
+        days = s3_xml.parse_restore(read_payload(call.headers, call.request.body).data)
+        info = self.blobs.head(call.bucket, call.key)
+        if info.storage_class not in ARCHIVE_CLASSES:
+            raise S3Error("InvalidObjectState", "Restore is not allowed for the object's current storage class",
+                          403, StorageClass=info.storage_class)
+        already = info.restored_until is not None and time.time() < info.restored_until
+        self.blobs.set_restored_until(call.bucket, call.key, time.time() + days * 86400)
+        return Response(status=200 if already else 202)
 
     def delete_object(self, call: S3Call) -> Response:
         self.blobs.delete(call.bucket, call.key)
@@ -539,7 +569,7 @@ class S3Face:
         upload_id = call.query["uploadId"]
         src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
         self.uploads.get(upload_id, call.bucket, call.key)
-        source = self.blobs.head(src_bucket, src_key)
+        source = readable(self.blobs.head(src_bucket, src_key))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         span = byte_range(call.headers.get("x-amz-copy-source-range"), source.size)
@@ -671,6 +701,7 @@ class S3Face:
         S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
         S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("RestoreObject", restore_object, OBJECT_ARN, audit=Audit.DATA),
         S3.op("PutObjectTagging", put_object_tagging, OBJECT_ARN, audit=Audit.DATA),
         S3.op("GetObjectTagging", get_object_tagging, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA),

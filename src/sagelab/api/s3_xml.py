@@ -201,3 +201,17 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
             raise _malformed("every <Part> needs a numeric <PartNumber> and an <ETag>")
         parts.append((int(number), etag))
     return parts
+
+
+def parse_restore(body: bytes) -> int:
+    """A RestoreObject body -> the days the restored copy lives (S3 Select restores are not answered)."""
+    root = _parse(body, "RestoreRequest")
+    if (root.findtext("Type") or "").strip() == "SELECT" or root.find("SelectParameters") is not None:
+        raise S3Error("NotImplemented", "sagelab's S3 does not implement RestoreObject of Type SELECT.", 501)
+    days = (root.findtext("Days") or "").strip()
+    if not days.isdigit() or int(days) < 1:
+        raise _malformed(f"a RestoreRequest names a whole number of Days of at least 1, got {days or None!r}")
+    tier = (root.findtext("GlacierJobParameters/Tier") or "Standard").strip()
+    if tier not in ("Standard", "Bulk", "Expedited"):
+        raise _malformed(f"GlacierJobParameters Tier is Standard, Bulk or Expedited, got {tier!r}")
+    return int(days)

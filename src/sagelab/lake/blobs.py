@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 #: The storage classes an object may be written in (S3's documented ones); STANDARD when none is asked.
 STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                    "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+#: Classes whose objects must be restored (RestoreObject) before their bytes may be read.
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
@@ -67,6 +69,13 @@ class ObjectInfo:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
     #: One of STORAGE_CLASSES: recorded and reported; the bytes are stored alike.
     storage_class: str = "STANDARD"
+    #: For an archived object: until when (epoch seconds) its restored copy may be read; None if not restored.
+    restored_until: float | None = None
+
+    def readable(self, now: float) -> bool:
+        """Whether the bytes may be read now: any class but an archive one, or a live restored copy."""
+        return (self.storage_class not in ARCHIVE_CLASSES
+                or (self.restored_until is not None and now < self.restored_until))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +99,7 @@ class BlobStore(Protocol):
             encryption: Encryption | None = None, tags: dict[str, str] | None = None,
             storage_class: str = "STANDARD") -> ObjectInfo: ...
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo: ...
+    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo: ...
     def head(self, bucket: str, key: str) -> ObjectInfo: ...
     def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
     def delete(self, bucket: str, key: str) -> None: ...
@@ -270,8 +280,15 @@ class LocalBlobStore:
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
         """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
+        return self._update_info(bucket, key, tags=dict(tags))
+
+    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo:
+        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
+        return self._update_info(bucket, key, restored_until=until)
+
+    def _update_info(self, bucket: str, key: str, **changes: object) -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)
-        info = dataclasses.replace(self.head(bucket, key), tags=dict(tags))
+        info = dataclasses.replace(self.head(bucket, key), **changes)
         self._atomic_write(obj_dir / _META, json.dumps(dataclasses.asdict(info)).encode())
         return info
 
