@@ -130,17 +130,16 @@ class SagelabApp:
         failure: SagelabError | None = None
         try:
             if request.method == "OPTIONS" and hasattr(face, "preflight"):
-                # A browser's CORS preflight carries no credentials: the face answers it unauthenticated.
+                # A browser's CORS preflight carries no credentials and names no operation: the face answers it.
                 response = await anyio.to_thread.run_sync(face.preflight, request)
-                await self._send(send, response, request_id)
-                return
-            self._authenticate(request)
-            if face is None:
-                raise unanswered_service(service, request)
-            if inspect.iscoroutinefunction(face.answer):
-                response = await face.answer(self.admit(face, request), request)
             else:
-                response = await anyio.to_thread.run_sync(self._answer, face, request)
+                self._authenticate(request)
+                if face is None:
+                    raise unanswered_service(service, request)
+                if inspect.iscoroutinefunction(face.answer):
+                    response = await face.answer(self.admit(face, request), request)
+                else:
+                    response = await anyio.to_thread.run_sync(self._answer, face, request)
         except SagelabError as error:
             failure = error
             response = render_error(error, protocol, request_id, request.path)
