@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime as dt
 import email.utils
 import functools
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sagelab.api import s3_cors, s3_encryption, s3_tagging, s3_xml
 from sagelab.api.http import Request, Response, http_date
@@ -30,6 +31,7 @@ from sagelab.lake.blobs import ARCHIVE_CLASSES, STORAGE_CLASSES, BlobStore, Obje
 from sagelab.lake.encryption import Encryption
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
+from sagelab.security import post_form
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
@@ -116,6 +118,8 @@ class S3Call(Call):
     key: str
     query: dict[str, str]
     subresource: str | None
+    #: A browser upload's form (POST to the bucket, `generate_presigned_post`): PutObject from its fields.
+    form: post_form.PostForm | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -314,7 +318,10 @@ class S3Face:
             raise S3Error("AccessDenied", f"Access Denied: bucket {bucket!r} is not owned by account "
                           f"{expected_owner!r} (x-amz-expected-bucket-owner).", 403)
         level = OBJECT if key else BUCKET if bucket else ACCOUNT
-        name = routed_operation(level, request.method, sub, query, request.headers)
+        form = None
+        if level == BUCKET and sub is None and post_form.is_post_form(request.method, request.headers):
+            form, key = self._post_form(request)  # a browser upload: PutObject of the key the form names
+        name = "PutObject" if form else routed_operation(level, request.method, sub, query, request.headers)
         operation = self.operations.get(name) if name else None
         if operation is None:
             target = f"/{bucket}/{key}" if key else f"/{bucket}"
@@ -325,7 +332,16 @@ class S3Face:
         if operation.name in _COPIES:
             params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
         return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
-                      query=query, subresource=sub)
+                      query=query, subresource=sub, form=form)
+
+    @staticmethod
+    def _post_form(request: Request) -> tuple[post_form.PostForm, str]:
+        form = post_form.parse(request.headers["content-type"], request.body)
+        key = form.fields.get("key")
+        if not key:
+            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, "
+                          "please check the order of the fields.", 400, ArgumentName="key", ArgumentValue="")
+        return form, key.replace("${filename}", form.filename)
 
     def answer(self, call: S3Call, request: Request) -> Response:
         response = call.operation.handler(self, call)
@@ -448,6 +464,8 @@ class S3Face:
 
     # --- objects --------------------------------------------------------------------------------------
     def put_object(self, call: S3Call) -> Response:
+        if call.form is not None:
+            return self._post_object(call, call.form)
         payload = read_payload(call.headers, call.request.body)
         if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
             raise _precondition_failed("If-None-Match")
@@ -457,6 +475,26 @@ class S3Face:
                               storage_class=storage_class(call.headers))
         return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
                                  *s3_encryption.response_headers(info.encryption)])
+
+    def _post_object(self, call: S3Call, form: post_form.PostForm) -> Response:
+        """A browser upload: the policy's conditions hold the fields, which say what PutObject's headers say."""
+        fields = form.fields
+        if "policy" in fields:  # always, unless auth is off
+            post_form.PostPolicy.decode(fields["policy"]).check(form, call.bucket, dt.datetime.now(dt.UTC))
+        encryption = s3_encryption.requested(fields, self.blobs.bucket_encryption(call.bucket),
+                                             self.platform.lake_keys.resolve)
+        info = self.blobs.put(call.bucket, call.key, [form.file],
+                              content_type=fields.get("content-type") or form.file_content_type,
+                              metadata=user_metadata(fields), encryption=encryption,
+                              storage_class=storage_class(fields))
+        location = f"http://{call.headers.get('host', 'localhost')}/{call.bucket}/{quote(call.key)}"
+        headers = [("ETag", s3_xml.quote_etag(info.etag)), ("Location", location),
+                   *s3_encryption.response_headers(info.encryption)]
+        status = fields.get("success_action_status", "204")
+        if status == "201":
+            return Response(status=201, body=s3_xml.post_response(location, call.bucket, info),
+                            content_type=s3_xml.CONTENT_TYPE, headers=headers)
+        return Response(status=200 if status == "200" else 204, headers=headers)
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:

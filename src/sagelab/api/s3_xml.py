@@ -108,6 +108,12 @@ def copy_object_result(info: ObjectInfo) -> bytes:
                 _el("LastModified", iso8601(info.last_modified)))
 
 
+def post_response(location_url: str, bucket: str, info: ObjectInfo) -> bytes:
+    """A browser upload's answer when its form asks for success_action_status 201."""
+    return _doc("PostResponse", _el("Location", location_url), _el("Bucket", bucket), _el("Key", info.key),
+                _el("ETag", quote_etag(info.etag)))
+
+
 @dataclasses.dataclass(frozen=True)
 class DeleteFailure:
     key: str

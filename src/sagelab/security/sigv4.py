@@ -12,6 +12,7 @@ boto3 presigns by default for us-east-1 with an `endpoint_url`. Both end in the 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -34,6 +35,7 @@ from sagelab.errors import (
     SignatureMismatch,
     UnrecognizedClient,
 )
+from sagelab.security import post_form
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
@@ -118,6 +120,8 @@ class SigV4Verifier:
             return self._verify_query(request)
         if not authorization and is_presigned_v2(request.raw_query):
             return self._verify_query_v2(request)
+        if not authorization and post_form.is_post_form(request.method, request.headers):
+            return self._verify_post_form(request)
         if not authorization:
             raise MissingAuthentication("Missing Authentication Token: the request is not signed with SigV4.")
         akid, date, region, service, signed_headers, signature = parse_scope(authorization)
@@ -254,6 +258,48 @@ class SigV4Verifier:
                 "The request signature we calculated does not match the signature you provided. Check your key "
                 "and signing method.")
         return Principal(akid, "us-east-1", "s3", token)
+
+    def _verify_post_form(self, request: SignedRequest) -> Principal:
+        """A browser upload (`generate_presigned_post`): the form's policy, signed with SigV4 or version 2.
+        The policy's expiry and conditions are held to the form by the S3 face, which knows the bucket."""
+        fields = post_form.parse(request.headers["content-type"], request.body).fields
+        policy = fields.get("policy")
+        if policy is None:
+            raise MissingAuthentication("Bucket POST must contain a policy field and its signature: anonymous "
+                                        "uploads are not accepted.")
+        token = fields.get("x-amz-security-token")
+        if "x-amz-signature" in fields:
+            scope = fields.get("x-amz-credential", "").split("/")
+            if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256" or len(scope) != 5 or scope[4] != "aws4_request":
+                raise QueryAuthParameterError("Bucket POST signed with SigV4 needs x-amz-algorithm "
+                                              "AWS4-HMAC-SHA256 and x-amz-credential "
+                                              "<key>/<YYYYMMDD>/<region>/s3/aws4_request.")
+            akid, date, region, service = scope[:4]
+            secret = self._secret(akid)
+            key = ("AWS4" + secret).encode()
+            for part in (date, region, service, "aws4_request"):
+                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+            expected, given = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest(), fields["x-amz-signature"]
+        elif "signature" in fields and "awsaccesskeyid" in fields:
+            akid, region = fields["awsaccesskeyid"], "us-east-1"
+            secret = self._secret(akid)
+            expected = base64.b64encode(hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()).decode()
+            given = fields["signature"]
+        else:
+            raise MissingAuthentication("Bucket POST must carry its policy's signature (x-amz-signature, or "
+                                        "AWSAccessKeyId and signature).")
+        if not hmac.compare_digest(expected, given):
+            raise SignatureMismatch(
+                "The request signature we calculated does not match the signature you provided. Check your key "
+                "and signing method.")
+        return Principal(akid, region, "s3", token)
+
+    def _secret(self, akid: str) -> str:
+        secret = self._lookup_secret(akid)
+        if secret is None:
+            raise UnrecognizedClient("The AWS Access Key Id you provided does not exist in our records: "
+                                     f"{akid!r}.")
+        return secret
 
     @staticmethod
     def _signature(request: SignedRequest, akid: str, secret: str, region: str, service: str,
