@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
+import botocore.config
 import botocore.exceptions
 import pytest
 
@@ -112,3 +116,22 @@ def test_a_bucket_made_again_has_no_tags(s3, bucket):
     s3.delete_bucket(Bucket=bucket)
     s3.create_bucket(Bucket=bucket)
     assert error_of(lambda: s3.get_bucket_tagging(Bucket=bucket))[1] == "NoSuchTagSet"
+
+
+def test_tagging_a_new_object_needs_put_object_tagging_too(server, s3, bucket):
+    iam = server.client("iam")
+    name = f"tagger-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    statement = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObjectTagging"],
+                 "Resource": f"arn:aws:s3:::{bucket}/*"}
+    iam.put_user_policy(UserName=name, PolicyName="p",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    user_s3 = server.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                            config=botocore.config.Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+    user_s3.put_object(Bucket=bucket, Key="plain", Body=b"1")
+    status, code, message = error_of(lambda: user_s3.put_object(Bucket=bucket, Key="tagged", Body=b"1", Tagging="a=1"))
+    assert (status, code) == (403, "AccessDenied") and "s3:PutObjectTagging" in message
+    assert error_of(lambda: user_s3.put_object_tagging(Bucket=bucket, Key="plain", Tagging=tag_set(a="1")))[1] == (
+        "AccessDenied")
+    assert user_s3.get_object_tagging(Bucket=bucket, Key="plain")["TagSet"] == []

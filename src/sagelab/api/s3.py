@@ -94,6 +94,9 @@ VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, str], Mapping[str, str]], 
 OBJECT_ARN = "{Bucket}/{Key}"
 #: A copy also reads its source object, which `x-amz-copy-source` names as CopySource.
 READ_SOURCE = Access("s3:GetObject", "{CopySource}")
+#: A write that tags the object it makes (`x-amz-tagging`, botocore's Tagging) also needs s3:PutObjectTagging.
+TAG_OBJECT = Access("s3:PutObjectTagging", OBJECT_ARN, when="Tagging")
+_TAGGED_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
 #: Calls after which the bucket may be gone (or not there yet): no CORS rules to read.
 _BUCKET_LIFETIME = frozenset({"CreateBucket", "DeleteBucket"})
@@ -331,6 +334,8 @@ class S3Face:
         params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket} if bucket else {}
         if operation.name in _COPIES:
             params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
+        if operation.name in _TAGGED_WRITES and request.headers.get(s3_tagging.HEADER):
+            params["Tagging"] = request.headers[s3_tagging.HEADER]
         return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
                       query=query, subresource=sub, form=form)
 
@@ -733,9 +738,9 @@ class S3Face:
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
               per_item=True),
-        S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA, also=[TAG_OBJECT]),
         S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
-              also=[READ_SOURCE]),
+              also=[READ_SOURCE, TAG_OBJECT]),
         S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
         S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
@@ -745,7 +750,7 @@ class S3Face:
         S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA),
         # Every step of a multipart upload is authorized as writing the object it builds.
         S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
-              audit=Audit.DATA),
+              audit=Audit.DATA, also=[TAG_OBJECT]),
         S3.op("UploadPart", upload_part, OBJECT_ARN, action="PutObject", audit=Audit.DATA),
         S3.op("UploadPartCopy", upload_part_copy, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE]),
