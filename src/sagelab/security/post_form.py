@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
 
@@ -32,9 +33,8 @@ class PostForm:
     file_content_type: str | None
 
 
-def is_post_form(method: str, headers: dict[str, str] | object) -> bool:
-    content_type = getattr(headers, "get", lambda *_: "")("content-type", "") or ""
-    return method == "POST" and content_type.lower().startswith("multipart/form-data")
+def is_post_form(method: str, headers: Mapping[str, str]) -> bool:
+    return method == "POST" and headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
 def parse(content_type: str, body: bytes) -> PostForm:
