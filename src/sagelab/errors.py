@@ -15,6 +15,8 @@
     │   ├── SignatureMismatch         InvalidSignatureException     (S3: SignatureDoesNotMatch)
     │   ├── RequestExpired            InvalidSignatureException     (S3: RequestTimeTooSkewed)
     │   ├── ContentHashMismatch       (S3: XAmzContentSHA256Mismatch)
+    │   ├── PresignedUrlExpired       AccessDenied (403)            a presigned URL past X-Amz-Date + X-Amz-Expires
+    │   ├── QueryAuthParameterError   AuthorizationQueryParametersError (400)  a malformed presigned URL
     │   ├── InvalidSessionToken       InvalidClientTokenId (query), UnrecognizedClientException (JSON), InvalidToken (S3)
     │   └── ExpiredSessionToken       ExpiredToken (query, S3), ExpiredTokenException (JSON)
     ├── AccessDenied                  AccessDenied (S3, query), AccessDeniedException (JSON) (403): IAM refused
@@ -125,6 +127,21 @@ class RequestExpired(AuthError):
 class ContentHashMismatch(AuthError):
     code = "InvalidSignatureException"
     s3_code = "XAmzContentSHA256Mismatch"
+    status = 400
+
+
+class PresignedUrlExpired(AuthError):
+    """A presigned URL used after X-Amz-Date + X-Amz-Expires (or before its date): S3 says AccessDenied."""
+
+    code = "AccessDenied"
+
+    def __init__(self, message: str, fields: dict[str, str]):
+        super().__init__(message)
+        self.fields = fields
+
+
+class QueryAuthParameterError(AuthError):
+    code = "AuthorizationQueryParametersError"
     status = 400
 
 

@@ -90,6 +90,7 @@ def test_every_placeholder_names_a_member_of_the_operations_input(table: Operati
     shape = _model(table.model_name).operation_model(operation.name).input_shape
     for access in operation.accesses:
         assert not access.resource.startswith("arn:"), "templates leave out the ARN's prefix"
+        assert access.when is None or access.when in shape.members, f"{operation.name}: when={access.when}"
         for path in placeholders(access.resource):
             current = shape
             for name in path.split("."):
@@ -118,7 +119,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
                                         "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
                                         "Remove", "Retry", "Enable", "Disable", "Schedule", "Cancel", "Rotate",
-                                        "Set", "Tag", "Untag"))
+                                        "Set", "Tag", "Untag", "Restore"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 
@@ -136,7 +137,10 @@ def test_s3s_iam_actions_are_not_its_operation_names():
     }
     assert {name: s3[name].action for name in expected} == expected
     for name in ("CopyObject", "UploadPartCopy"):  # both also read their source object
-        assert [(a.action, a.resource) for a in s3[name].also] == [("s3:GetObject", "{CopySource}")]
+        assert ("s3:GetObject", "{CopySource}") in [(a.action, a.resource) for a in s3[name].also]
+    for name in ("PutObject", "CopyObject", "CreateMultipartUpload"):  # and tagging what they write needs more
+        assert ("s3:PutObjectTagging", "{Bucket}/{Key}", "Tagging") in [
+            (a.action, a.resource, a.when) for a in s3[name].also]
 
 
 def test_s3_object_operations_are_data_events_and_bucket_management_is_not():
@@ -230,6 +234,8 @@ def test_a_copy_needs_write_on_its_target_and_read_on_its_source():
     params = {"Bucket": "target", "Key": "copy.csv", "CopySource": "source/orig.csv"}
     assert BY_MODEL["s3"].permissions("CopyObject", params, region=REGION, account=ACCOUNT_ID) == [
         ("s3:PutObject", "arn:aws:s3:::target/copy.csv"), ("s3:GetObject", "arn:aws:s3:::source/orig.csv")]
+    assert BY_MODEL["s3"].permissions("CopyObject", {**params, "Tagging": "a=1"}, region=REGION,
+                                      account=ACCOUNT_ID)[-1] == ("s3:PutObjectTagging", "arn:aws:s3:::target/copy.csv")
 
 
 def test_member_reads_dotted_paths():
@@ -258,6 +264,10 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("POST", "/b/k", "uploadId=u", {}), ("DELETE", "/b/k", "uploadId=u", {}),
     ("GET", "/b/k", "uploadId=u", {}),
     ("PUT", "/b", "policy", {}), ("GET", "/b", "policy", {}), ("DELETE", "/b", "policy", {}),
+    ("PUT", "/b", "tagging", {}), ("GET", "/b", "tagging", {}), ("DELETE", "/b", "tagging", {}),
+    ("PUT", "/b/k", "tagging", {}), ("GET", "/b/k", "tagging", {}), ("DELETE", "/b/k", "tagging", {}),
+    ("PUT", "/b", "cors", {}), ("GET", "/b", "cors", {}), ("DELETE", "/b", "cors", {}),
+    ("POST", "/b/k", "restore", {}),
 ]
 
 

@@ -41,7 +41,8 @@ class Face(Protocol):
     `resolve` reads which of the face's `operations` a request asks for, with its parameters, and runs
     nothing; `answer` runs that operation's handler. An `answer` that is a coroutine function answers on the
     event loop, any other on a worker thread. A face may also offer `face_for(request)` when one signing name
-    covers two faces (SageMaker and sagemaker-runtime).
+    covers two faces (SageMaker and sagemaker-runtime), and `preflight(request)` to answer a CORS preflight
+    (`OPTIONS`), which carries no credentials and names no operation (S3).
     """
 
     protocol: str
@@ -121,20 +122,24 @@ class SagelabApp:
             headers=headers, body=bytes(body), request_id=request_id, account_id=self.account_id,
             region=self.default_region, received_at=received_at, client_ip=(scope.get("client") or ("",))[0],
             secure_transport=scope.get("scheme") == "https")
-        service = service_of(headers) or self._guess_service(request)
+        service = service_of(headers, request.raw_query) or self._guess_service(request)
         face = self.faces.get(service)
         if face is not None and hasattr(face, "face_for"):
             face = face.face_for(request)
         protocol = protocol_of(service) if face is None else face.protocol
         failure: SagelabError | None = None
         try:
-            self._authenticate(request)
-            if face is None:
-                raise unanswered_service(service, request)
-            if inspect.iscoroutinefunction(face.answer):
-                response = await face.answer(self.admit(face, request), request)
+            if request.method == "OPTIONS" and hasattr(face, "preflight"):
+                # A browser's CORS preflight carries no credentials and names no operation: the face answers it.
+                response = await anyio.to_thread.run_sync(face.preflight, request)
             else:
-                response = await anyio.to_thread.run_sync(self._answer, face, request)
+                self._authenticate(request)
+                if face is None:
+                    raise unanswered_service(service, request)
+                if inspect.iscoroutinefunction(face.answer):
+                    response = await face.answer(self.admit(face, request), request)
+                else:
+                    response = await anyio.to_thread.run_sync(self._answer, face, request)
         except SagelabError as error:
             failure = error
             response = render_error(error, protocol, request_id, request.path)

@@ -84,7 +84,7 @@ class IamEnforcer:
         if request.principal is None:  # auth is off: there is no caller to hold to a policy
             return
         authorizer = self.platform.authorizer
-        caller = authorizer.caller(request.principal.access_key_id, request.headers.get("x-amz-security-token"))
+        caller = authorizer.caller(request.principal.access_key_id, request.principal.session_token)
         request.caller = caller
         if operation.always_allowed:
             return
@@ -99,7 +99,7 @@ class IamEnforcer:
         namespace = self.namespaces[prefix]
         if namespace is IAM and not params.get("UserName") and caller.kind is CallerKind.USER:
             params = {**params, "UserName": caller.name}  # GetUser, CreateAccessKey, ... act on the caller then
-        for access in operation.accesses:
+        for access in operation.needed(params):
             resource = namespace.arn(access.resource, params, region=request.region, account=request.account_id)
             authorizer.authorize(caller, access.action, resource, keys, quote_resource=namespace is S3)
 

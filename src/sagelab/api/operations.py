@@ -55,6 +55,9 @@ class Access:
 
     action: str
     resource: str = ANY
+    #: Needed only when the call names this input member (S3's PutObject needs s3:PutObjectTagging only
+    #: when it sends Tagging); None: always.
+    when: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +84,10 @@ class Operation(Generic[H]):
     def accesses(self) -> tuple[Access, ...]:
         """Every permission the call needs, its own action first."""
         return (Access(self.action, self.resource), *self.also)
+
+    def needed(self, params: Mapping[str, Any]) -> tuple[Access, ...]:
+        """The permissions a call with these parameters needs (those `when` a member it does not name left out)."""
+        return tuple(a for a in self.accesses if a.when is None or params.get(a.when))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +214,7 @@ class OperationTable(Generic[H]):
         """(IAM action, resource ARN) for every permission the call needs."""
         entry = self[operation] if isinstance(operation, str) else operation
         return [(access.action, self.namespace.arn(access.resource, params, region=region, account=account))
-                for access in entry.accesses]
+                for access in entry.needed(params)]
 
 
 # --- the services sagelab answers, as IAM and their ARNs name them -------------------------------------

@@ -13,22 +13,25 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime as dt
 import email.utils
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from sagelab.api import s3_encryption, s3_xml
+from sagelab.api import s3_cors, s3_encryption, s3_tagging, s3_xml
 from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error, UnknownOperation
-from sagelab.lake.blobs import BlobStore, ObjectInfo
+from sagelab.lake.blobs import ARCHIVE_CLASSES, STORAGE_CLASSES, BlobStore, ObjectInfo
 from sagelab.lake.encryption import Encryption
 from sagelab.lake.listing import list_page
 from sagelab.lake.multipart import MultipartUploads
+from sagelab.security import post_form
 
 if TYPE_CHECKING:
     from sagelab.platform import Platform
@@ -43,6 +46,7 @@ SUBRESOURCES = frozenset({
     "session", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
 })
 META_PREFIX = "x-amz-meta-"
+STORAGE_CLASS_HEADER = "x-amz-storage-class"
 MAX_METADATA_BYTES = 2048
 MAX_KEYS = 1000
 #: GetObject query parameters that override response headers.
@@ -68,8 +72,15 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "DELETE", "policy"): "DeleteBucketPolicy",
     (BUCKET, "PUT", "encryption"): "PutBucketEncryption", (BUCKET, "GET", "encryption"): "GetBucketEncryption",
     (BUCKET, "DELETE", "encryption"): "DeleteBucketEncryption",
+    (BUCKET, "PUT", "tagging"): "PutBucketTagging", (BUCKET, "GET", "tagging"): "GetBucketTagging",
+    (BUCKET, "DELETE", "tagging"): "DeleteBucketTagging",
+    (BUCKET, "PUT", "cors"): "PutBucketCors", (BUCKET, "GET", "cors"): "GetBucketCors",
+    (BUCKET, "DELETE", "cors"): "DeleteBucketCors",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
+    (OBJECT, "PUT", "tagging"): "PutObjectTagging", (OBJECT, "GET", "tagging"): "GetObjectTagging",
+    (OBJECT, "DELETE", "tagging"): "DeleteObjectTagging",
+    (OBJECT, "POST", "restore"): "RestoreObject",
     (OBJECT, "POST", "uploads"): "CreateMultipartUpload",
     (OBJECT, "PUT", "uploadId"): "UploadPart", (OBJECT, "POST", "uploadId"): "CompleteMultipartUpload",
     (OBJECT, "DELETE", "uploadId"): "AbortMultipartUpload", (OBJECT, "GET", "uploadId"): "ListParts",
@@ -83,7 +94,12 @@ VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, str], Mapping[str, str]], 
 OBJECT_ARN = "{Bucket}/{Key}"
 #: A copy also reads its source object, which `x-amz-copy-source` names as CopySource.
 READ_SOURCE = Access("s3:GetObject", "{CopySource}")
+#: A write that tags the object it makes (`x-amz-tagging`, botocore's Tagging) also needs s3:PutObjectTagging.
+TAG_OBJECT = Access("s3:PutObjectTagging", OBJECT_ARN, when="Tagging")
+_TAGGED_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
+#: Calls after which the bucket may be gone (or not there yet): no CORS rules to read.
+_BUCKET_LIFETIME = frozenset({"CreateBucket", "DeleteBucket"})
 
 
 def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
@@ -105,6 +121,8 @@ class S3Call(Call):
     key: str
     query: dict[str, str]
     subresource: str | None
+    #: A browser upload's form (POST to the bucket, `generate_presigned_post`): PutObject from its fields.
+    form: post_form.PostForm | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -137,6 +155,30 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
         raise S3Error("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.", 400,
                       MaxSizeAllowed=str(MAX_METADATA_BYTES))
     return metadata
+
+
+def storage_class(headers: Mapping[str, str]) -> str:
+    """The storage class a write asks for (`x-amz-storage-class`), STANDARD when it asks for none."""
+    asked = headers.get(STORAGE_CLASS_HEADER, "STANDARD")
+    if asked not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", "The storage class you specified is not valid", 400,
+                      StorageClassRequested=asked)
+    return asked
+
+
+def readable(info: ObjectInfo) -> ObjectInfo:
+    """The object, if its bytes may be read: an archived one must be restored first, as on S3."""
+    if not info.readable(time.time()):
+        raise S3Error("InvalidObjectState", "The operation is not valid for the object's storage class", 403,
+                      StorageClass=info.storage_class)
+    return info
+
+
+def restore_header(info: ObjectInfo) -> list[tuple[str, str]]:
+    """`x-amz-restore` for an archived object with a restored copy (restores complete at once here)."""
+    if info.restored_until is None:
+        return []
+    return [("x-amz-restore", f'ongoing-request="false", expiry-date="{http_date(info.restored_until)}"')]
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -245,7 +287,9 @@ def _continuation_marker(token: str) -> str:
 def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     return [("ETag", s3_xml.quote_etag(info.etag)), ("Last-Modified", http_date(info.last_modified)),
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
-            *s3_encryption.response_headers(info.encryption),
+            *s3_encryption.response_headers(info.encryption), *s3_tagging.count_headers(info.tags),
+            *([(STORAGE_CLASS_HEADER, info.storage_class)] if info.storage_class != "STANDARD" else []),
+            *restore_header(info),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -277,7 +321,10 @@ class S3Face:
             raise S3Error("AccessDenied", f"Access Denied: bucket {bucket!r} is not owned by account "
                           f"{expected_owner!r} (x-amz-expected-bucket-owner).", 403)
         level = OBJECT if key else BUCKET if bucket else ACCOUNT
-        name = routed_operation(level, request.method, sub, query, request.headers)
+        form = None
+        if level == BUCKET and sub is None and post_form.is_post_form(request.method, request.headers):
+            form, key = self._post_form(request)  # a browser upload: PutObject of the key the form names
+        name = "PutObject" if form else routed_operation(level, request.method, sub, query, request.headers)
         operation = self.operations.get(name) if name else None
         if operation is None:
             target = f"/{bucket}/{key}" if key else f"/{bucket}"
@@ -287,11 +334,36 @@ class S3Face:
         params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket} if bucket else {}
         if operation.name in _COPIES:
             params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
+        if operation.name in _TAGGED_WRITES and request.headers.get(s3_tagging.HEADER):
+            params["Tagging"] = request.headers[s3_tagging.HEADER]
         return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
-                      query=query, subresource=sub)
+                      query=query, subresource=sub, form=form)
+
+    @staticmethod
+    def _post_form(request: Request) -> tuple[post_form.PostForm, str]:
+        form = post_form.parse(request.headers["content-type"], request.body)
+        key = form.fields.get("key")
+        if not key:
+            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, "
+                          "please check the order of the fields.", 400, ArgumentName="key", ArgumentValue="")
+        return form, key.replace("${filename}", form.filename)
 
     def answer(self, call: S3Call, request: Request) -> Response:
-        return call.operation.handler(self, call)
+        response = call.operation.handler(self, call)
+        origin = request.headers.get("origin")
+        if origin and call.bucket and call.operation.name not in _BUCKET_LIFETIME:
+            response.headers += s3_cors.response_headers(self.blobs.bucket_config(call.bucket, "cors"), origin,
+                                                         request.method)
+        return response
+
+    def preflight(self, request: Request) -> Response:
+        """A browser's CORS preflight (`OPTIONS`): unauthenticated, as on S3, and answered from the bucket's
+        rules before any operation is resolved (S3's API has no operation for it)."""
+        bucket, _ = address(request)
+        if not bucket:
+            raise S3Error("BadRequest", "Insufficient information. A CORS preflight names a bucket.", 400)
+        headers = s3_cors.preflight(self.blobs.bucket_config(bucket, "cors"), request.headers)
+        return Response(headers=headers)
 
     def _encryption(self, call: S3Call) -> Encryption | None:
         """How the object a write makes is to be encrypted at rest: its headers, else the bucket's default."""
@@ -397,13 +469,37 @@ class S3Face:
 
     # --- objects --------------------------------------------------------------------------------------
     def put_object(self, call: S3Call) -> Response:
+        if call.form is not None:
+            return self._post_object(call, call.form)
         payload = read_payload(call.headers, call.request.body)
         if call.headers.get("if-none-match", "").strip() == "*" and self._exists(call.bucket, call.key):
             raise _precondition_failed("If-None-Match")
+        tags = s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, ""))
         info = self.blobs.put(call.bucket, call.key, [payload.data], content_type=call.headers.get("content-type"),
-                              metadata=user_metadata(call.headers), encryption=self._encryption(call))
+                              metadata=user_metadata(call.headers), encryption=self._encryption(call), tags=tags,
+                              storage_class=storage_class(call.headers))
         return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
                                  *s3_encryption.response_headers(info.encryption)])
+
+    def _post_object(self, call: S3Call, form: post_form.PostForm) -> Response:
+        """A browser upload: the policy's conditions hold the fields, which say what PutObject's headers say."""
+        fields = form.fields
+        if "policy" in fields:  # always, unless auth is off
+            post_form.PostPolicy.decode(fields["policy"]).check(form, call.bucket, dt.datetime.now(dt.UTC))
+        encryption = s3_encryption.requested(fields, self.blobs.bucket_encryption(call.bucket),
+                                             self.platform.lake_keys.resolve)
+        info = self.blobs.put(call.bucket, call.key, [form.file],
+                              content_type=fields.get("content-type") or form.file_content_type,
+                              metadata=user_metadata(fields), encryption=encryption,
+                              storage_class=storage_class(fields))
+        location = f"http://{call.headers.get('host', 'localhost')}/{call.bucket}/{quote(call.key)}"
+        headers = [("ETag", s3_xml.quote_etag(info.etag)), ("Location", location),
+                   *s3_encryption.response_headers(info.encryption)]
+        status = fields.get("success_action_status", "204")
+        if status == "201":
+            return Response(status=201, body=s3_xml.post_response(location, call.bucket, info),
+                            content_type=s3_xml.CONTENT_TYPE, headers=headers)
+        return Response(status=200 if status == "200" else 204, headers=headers)
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:
@@ -420,11 +516,19 @@ class S3Face:
         if directive not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}: expected COPY or REPLACE.",
                           400, ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
-        source = self.blobs.head(src_bucket, src_key)
+        tagging = call.headers.get(s3_tagging.DIRECTIVE_HEADER, "COPY").upper()
+        if tagging not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", f"Unknown tagging directive {tagging!r}: expected COPY or REPLACE.",
+                          400, ArgumentName=s3_tagging.DIRECTIVE_HEADER, ArgumentValue=tagging)
+        source = readable(self.blobs.head(src_bucket, src_key))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
+        tags = (s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")) if tagging == "REPLACE"
+                else source.tags)
+        target_class = storage_class(call.headers)  # a copy is STANDARD unless it asks, as on S3
         if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY"
-                and s3_encryption.ALGORITHM_HEADER not in call.headers):  # re-encrypting in place is a change
+                and s3_encryption.ALGORITHM_HEADER not in call.headers  # re-encrypting in place is a change
+                and STORAGE_CLASS_HEADER not in call.headers):  # and so is a new storage class
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
                           "to itself without changing the object's metadata, storage class, website redirect "
                           "location or encryption attributes.", 400)
@@ -433,7 +537,8 @@ class S3Face:
         else:
             content_type, metadata = source.content_type, source.metadata
         info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
-                              content_type=content_type, metadata=metadata, encryption=self._encryption(call))
+                              content_type=content_type, metadata=metadata, encryption=self._encryption(call),
+                              tags=tags, storage_class=target_class)
         return _xml(s3_xml.copy_object_result(info), s3_encryption.response_headers(info.encryption))
 
     def head_object(self, call: S3Call) -> Response:
@@ -451,7 +556,7 @@ class S3Face:
     def get_object(self, call: S3Call) -> Response:
         if "partNumber" in call.query:
             raise UnknownOperation("sagelab's S3 does not implement GetObject with partNumber.")
-        info = self.blobs.head(call.bucket, call.key)
+        info = readable(self.blobs.head(call.bucket, call.key))
         if not check_preconditions(call.headers, info):
             return Response(status=304, headers=object_headers(info)[:2])
         overrides = {header: _header_value(param, call.query[param])
@@ -466,6 +571,18 @@ class S3Face:
                         headers=[*headers, ("Content-Length", str(end - start + 1)),
                                  ("Content-Range", f"bytes {start}-{end}/{info.size}")])
 
+    def restore_object(self, call: S3Call) -> Response:
+        """Restore an archived object's copy for `Days`: at once (S3 takes hours), 202 the first time and 200
+        when a restored copy's life is extended."""
+        days = s3_xml.parse_restore(read_payload(call.headers, call.request.body).data)
+        info = self.blobs.head(call.bucket, call.key)
+        if info.storage_class not in ARCHIVE_CLASSES:
+            raise S3Error("InvalidObjectState", "Restore is not allowed for the object's current storage class",
+                          403, StorageClass=info.storage_class)
+        already = info.restored_until is not None and time.time() < info.restored_until
+        self.blobs.set_restored_until(call.bucket, call.key, time.time() + days * 86400)
+        return Response(status=200 if already else 202)
+
     def delete_object(self, call: S3Call) -> Response:
         self.blobs.delete(call.bucket, call.key)
         return Response(status=204)
@@ -474,7 +591,9 @@ class S3Face:
     def create_multipart_upload(self, call: S3Call) -> Response:
         encryption = self._encryption(call)
         upload = self.uploads.create(call.bucket, call.key, content_type=call.headers.get("content-type"),
-                                     metadata=user_metadata(call.headers), encryption=encryption)
+                                     metadata=user_metadata(call.headers), encryption=encryption,
+                                     tags=s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")),
+                                     storage_class=storage_class(call.headers))
         echo = [(h, call.headers[h]) for h in ("x-amz-checksum-algorithm", "x-amz-checksum-type") if h in call.headers]
         echo += s3_encryption.planned_headers(encryption)
         return _xml(s3_xml.initiate_multipart_upload(upload), echo)
@@ -493,7 +612,7 @@ class S3Face:
         upload_id = call.query["uploadId"]
         src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
         self.uploads.get(upload_id, call.bucket, call.key)
-        source = self.blobs.head(src_bucket, src_key)
+        source = readable(self.blobs.head(src_bucket, src_key))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         span = byte_range(call.headers.get("x-amz-copy-source-range"), source.size)
@@ -542,6 +661,52 @@ class S3Face:
         self.blobs.set_bucket_encryption(call.bucket, None)
         return Response(status=204)
 
+    # --- tagging: an object's tag set lives in its metadata, a bucket's with the bucket ----------------
+    def put_object_tagging(self, call: S3Call) -> Response:
+        tags = s3_tagging.parse(read_payload(call.headers, call.request.body).data, bucket=False)
+        self.blobs.set_tags(call.bucket, call.key, tags)
+        return Response()
+
+    def get_object_tagging(self, call: S3Call) -> Response:
+        return _xml(s3_tagging.render(self.blobs.head(call.bucket, call.key).tags))
+
+    def delete_object_tagging(self, call: S3Call) -> Response:
+        self.blobs.set_tags(call.bucket, call.key, {})
+        return Response(status=204)
+
+    def put_bucket_tagging(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        tags = s3_tagging.parse(read_payload(call.headers, call.request.body).data, bucket=True)
+        self.blobs.set_bucket_config(call.bucket, "tags", tags)
+        return Response(status=204)
+
+    def get_bucket_tagging(self, call: S3Call) -> Response:
+        tags = self.blobs.bucket_config(call.bucket, "tags")
+        if not tags:
+            raise s3_tagging.no_tag_set(call.bucket)
+        return _xml(s3_tagging.render(tags))
+
+    def delete_bucket_tagging(self, call: S3Call) -> Response:
+        self.blobs.set_bucket_config(call.bucket, "tags", None)
+        return Response(status=204)
+
+    # --- CORS: the rules a browser's cross-origin requests are answered by ---------------------------
+    def put_bucket_cors(self, call: S3Call) -> Response:
+        self.blobs.head_bucket(call.bucket)
+        rules = s3_cors.parse_configuration(read_payload(call.headers, call.request.body).data)
+        self.blobs.set_bucket_config(call.bucket, "cors", rules)
+        return Response()
+
+    def get_bucket_cors(self, call: S3Call) -> Response:
+        rules = self.blobs.bucket_config(call.bucket, "cors")
+        if not rules:
+            raise s3_cors.no_configuration(call.bucket)
+        return _xml(s3_cors.render_configuration(rules))
+
+    def delete_bucket_cors(self, call: S3Call) -> Response:
+        self.blobs.set_bucket_config(call.bucket, "cors", None)
+        return Response(status=204)
+
     # --- the operation table ------------------------------------------------------------------------
     # Object operations are CloudTrail data events; their IAM actions are not always their names.
     operations = OperationTable("s3", S3, (
@@ -563,19 +728,29 @@ class S3Face:
         S3.op("GetBucketEncryption", get_bucket_encryption, "{Bucket}", action="GetEncryptionConfiguration",
               read_only=True),
         S3.op("DeleteBucketEncryption", delete_bucket_encryption, "{Bucket}", action="PutEncryptionConfiguration"),
+        S3.op("PutBucketTagging", put_bucket_tagging, "{Bucket}"),
+        S3.op("GetBucketTagging", get_bucket_tagging, "{Bucket}", read_only=True),
+        S3.op("DeleteBucketTagging", delete_bucket_tagging, "{Bucket}", action="PutBucketTagging"),
+        S3.op("PutBucketCors", put_bucket_cors, "{Bucket}", action="PutBucketCORS"),
+        S3.op("GetBucketCors", get_bucket_cors, "{Bucket}", action="GetBucketCORS", read_only=True),
+        S3.op("DeleteBucketCors", delete_bucket_cors, "{Bucket}", action="PutBucketCORS"),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
               per_item=True),
-        S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA, also=[TAG_OBJECT]),
         S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
-              also=[READ_SOURCE]),
+              also=[READ_SOURCE, TAG_OBJECT]),
         S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
         S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
         S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("RestoreObject", restore_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("PutObjectTagging", put_object_tagging, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("GetObjectTagging", get_object_tagging, OBJECT_ARN, audit=Audit.DATA, read_only=True),
+        S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA),
         # Every step of a multipart upload is authorized as writing the object it builds.
         S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
-              audit=Audit.DATA),
+              audit=Audit.DATA, also=[TAG_OBJECT]),
         S3.op("UploadPart", upload_part, OBJECT_ARN, action="PutObject", audit=Audit.DATA),
         S3.op("UploadPartCopy", upload_part_copy, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE]),

@@ -73,7 +73,7 @@ class ListingRequest:
 def _listing_body(page: ListingPage, encode: Callable[[str], str]) -> str:
     contents = "".join(
         f"<Contents>{_el('Key', encode(o.key))}{_el('LastModified', iso8601(o.last_modified))}"
-        f"{_el('ETag', quote_etag(o.etag))}{_el('Size', o.size)}{_el('StorageClass', 'STANDARD')}</Contents>"
+        f"{_el('ETag', quote_etag(o.etag))}{_el('Size', o.size)}{_el('StorageClass', o.storage_class)}</Contents>"
         for o in page.objects)
     prefixes = "".join(f"<CommonPrefixes>{_el('Prefix', encode(p))}</CommonPrefixes>" for p in page.prefixes)
     return contents + prefixes
@@ -106,6 +106,12 @@ def list_objects_v1(req: ListingRequest, page: ListingPage, *, marker: str) -> b
 def copy_object_result(info: ObjectInfo) -> bytes:
     return _doc("CopyObjectResult", _el("ETag", quote_etag(info.etag)),
                 _el("LastModified", iso8601(info.last_modified)))
+
+
+def post_response(location_url: str, bucket: str, info: ObjectInfo) -> bytes:
+    """A browser upload's answer when its form asks for success_action_status 201."""
+    return _doc("PostResponse", _el("Location", location_url), _el("Bucket", bucket), _el("Key", info.key),
+                _el("ETag", quote_etag(info.etag)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,13 +153,13 @@ def list_parts(upload: Upload, parts: list[Part], *, marker: int, max_parts: int
                 _el("UploadId", upload.upload_id), _el("PartNumberMarker", marker),
                 _opt("NextPartNumberMarker", shown[-1].number if truncated else None), _el("MaxParts", max_parts),
                 _el("IsTruncated", truncated), f"<Initiator>{_el('ID', owner_id)}{_el('DisplayName', owner_id)}"
-                "</Initiator>", _owner(owner_id), _el("StorageClass", "STANDARD"), items)
+                "</Initiator>", _owner(owner_id), _el("StorageClass", upload.storage_class), items)
 
 
 def list_multipart_uploads(bucket: str, uploads: list[Upload], owner_id: str) -> bytes:
     items = "".join(f"<Upload>{_el('Key', u.key)}{_el('UploadId', u.upload_id)}"
                     f"<Initiator>{_el('ID', owner_id)}{_el('DisplayName', owner_id)}</Initiator>{_owner(owner_id)}"
-                    f"{_el('StorageClass', 'STANDARD')}{_el('Initiated', iso8601(u.initiated))}</Upload>"
+                    f"{_el('StorageClass', u.storage_class)}{_el('Initiated', iso8601(u.initiated))}</Upload>"
                     for u in uploads)
     return _doc("ListMultipartUploadsResult", _el("Bucket", bucket), "<KeyMarker></KeyMarker>",
                 "<UploadIdMarker></UploadIdMarker>", _el("MaxUploads", max(1000, len(uploads))),
@@ -201,3 +207,17 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
             raise _malformed("every <Part> needs a numeric <PartNumber> and an <ETag>")
         parts.append((int(number), etag))
     return parts
+
+
+def parse_restore(body: bytes) -> int:
+    """A RestoreObject body -> the days the restored copy lives (S3 Select restores are not answered)."""
+    root = _parse(body, "RestoreRequest")
+    if (root.findtext("Type") or "").strip() == "SELECT" or root.find("SelectParameters") is not None:
+        raise S3Error("NotImplemented", "sagelab's S3 does not implement RestoreObject of Type SELECT.", 501)
+    days = (root.findtext("Days") or "").strip()
+    if not days.isdigit() or int(days) < 1:
+        raise _malformed(f"a RestoreRequest names a whole number of Days of at least 1, got {days or None!r}")
+    tier = (root.findtext("GlacierJobParameters/Tier") or "Standard").strip()
+    if tier not in ("Standard", "Bulk", "Expedited"):
+        raise _malformed(f"GlacierJobParameters Tier is Standard, Bulk or Expedited, got {tier!r}")
+    return int(days)

@@ -4,7 +4,7 @@ Layout of `LocalBlobStore` (readable by people browsing the folder):
 
     <root>/.buckets/<bucket>.json                 bucket facts (creation time)
     <root>/<bucket>/<seg>/<seg>/@data             the object's bytes, for key "<seg>/<seg>"
-    <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata, sealed data key
+    <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata, tags, sealed data key
     <root>/.staging/                              temp files and multipart parts
 
 Each key becomes a folder so that "a" and "a/b" can both exist, as they can in S3. Segments that begin
@@ -45,6 +45,11 @@ from sagelab.lake.uris import check_bucket_name, check_key
 if TYPE_CHECKING:
     from sagelab.settings import Settings
 
+#: The storage classes an object may be written in (S3's documented ones); STANDARD when none is asked.
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                   "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+#: Classes whose objects must be restored (RestoreObject) before their bytes may be read.
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
@@ -60,6 +65,17 @@ class ObjectInfo:
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Empty for a plain object; else `algorithm` (AES256, aws:kms), `kms_key_arn`, the sealed data key.
     encryption: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The object's tag set (S3 object tagging): kept with its metadata, so it goes when the object goes.
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: One of STORAGE_CLASSES: recorded and reported; the bytes are stored alike.
+    storage_class: str = "STANDARD"
+    #: For an archived object: until when (epoch seconds) its restored copy may be read; None if not restored.
+    restored_until: float | None = None
+
+    def readable(self, now: float) -> bool:
+        """Whether the bytes may be read now: any class but an archive one, or a live restored copy."""
+        return (self.storage_class not in ARCHIVE_CLASSES
+                or (self.restored_until is not None and now < self.restored_until))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +96,10 @@ class BlobStore(Protocol):
     def list_buckets(self) -> list[BucketInfo]: ...
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
             metadata: dict[str, str] | None = None, etag: str | None = None,
-            encryption: Encryption | None = None) -> ObjectInfo: ...
+            encryption: Encryption | None = None, tags: dict[str, str] | None = None,
+            storage_class: str = "STANDARD") -> ObjectInfo: ...
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo: ...
+    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo: ...
     def head(self, bucket: str, key: str) -> ObjectInfo: ...
     def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
     def delete(self, bucket: str, key: str) -> None: ...
@@ -89,6 +108,8 @@ class BlobStore(Protocol):
     def staging_dir(self) -> Path: ...
     def bucket_encryption(self, bucket: str) -> dict | None: ...
     def set_bucket_encryption(self, bucket: str, configuration: dict | None) -> None: ...
+    def bucket_config(self, bucket: str, name: str) -> object | None: ...
+    def set_bucket_config(self, bucket: str, name: str, value: object | None) -> None: ...
 
 
 def _encode_segment(segment: str) -> str:
@@ -162,12 +183,21 @@ class LocalBlobStore:
         return json.loads(self._bucket_meta(bucket).read_text()).get("encryption")
 
     def set_bucket_encryption(self, bucket: str, configuration: dict | None) -> None:
+        self.set_bucket_config(bucket, "encryption", configuration)
+
+    def bucket_config(self, bucket: str, name: str) -> object | None:
+        """One configuration kept with the bucket's facts (its tag set, its CORS rules, ...), or None."""
+        self._bucket_dir(bucket)
+        return json.loads(self._bucket_meta(bucket).read_text()).get(name)
+
+    def set_bucket_config(self, bucket: str, name: str, value: object | None) -> None:
+        """Set (or, with None, remove) one configuration of the bucket; it goes when the bucket goes."""
         self._bucket_dir(bucket)
         facts = json.loads(self._bucket_meta(bucket).read_text())
-        if configuration is None:
-            facts.pop("encryption", None)
+        if value is None:
+            facts.pop(name, None)
         else:
-            facts["encryption"] = configuration
+            facts[name] = value
         self._atomic_write(self._bucket_meta(bucket), json.dumps(facts).encode())
 
     def _default_encryption(self, bucket: str) -> Encryption | None:
@@ -200,7 +230,8 @@ class LocalBlobStore:
 
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str | None = None,
             metadata: dict[str, str] | None = None, etag: str | None = None,
-            encryption: Encryption | None = None) -> ObjectInfo:
+            encryption: Encryption | None = None, tags: dict[str, str] | None = None,
+            storage_class: str = "STANDARD") -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -226,7 +257,7 @@ class LocalBlobStore:
                 os.fsync(f.fileno())
             info = ObjectInfo(key=key, size=size, etag=etag or md5.hexdigest(), last_modified=time.time(),
                               content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}),
-                              encryption=sealed)
+                              encryption=sealed, tags=dict(tags or {}), storage_class=storage_class)
             if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
                 raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
             obj_dir.mkdir(parents=True, exist_ok=True)
@@ -246,6 +277,20 @@ class LocalBlobStore:
         if not data.exists():
             raise no_such_key(key)
         return self._info(obj_dir, key)
+
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
+        return self._update_info(bucket, key, tags=dict(tags))
+
+    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo:
+        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
+        return self._update_info(bucket, key, restored_until=until)
+
+    def _update_info(self, bucket: str, key: str, **changes: object) -> ObjectInfo:
+        obj_dir = self._object_dir(bucket, key)
+        info = dataclasses.replace(self.head(bucket, key), **changes)
+        self._atomic_write(obj_dir / _META, json.dumps(dataclasses.asdict(info)).encode())
+        return info
 
     def _info(self, obj_dir: Path, key: str) -> ObjectInfo:
         meta = obj_dir / _META

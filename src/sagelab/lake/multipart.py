@@ -51,6 +51,9 @@ class Upload:
     #: How the completed object is to be encrypted (algorithm, kms_key_id), and the sealed key of its parts.
     encryption: dict[str, str] | None = None
     part_key: dict[str, str] | None = None
+    #: What the completed object is tagged with, and its storage class.
+    tags: dict[str, str] | None = None
+    storage_class: str = "STANDARD"
 
     @property
     def object_encryption(self) -> Encryption | None:
@@ -95,7 +98,8 @@ class MultipartUploads:
 
     # --- lifecycle --------------------------------------------------------------------------------
     def create(self, bucket: str, key: str, *, content_type: str | None = None,
-               metadata: dict[str, str] | None = None, encryption: Encryption | None = None) -> Upload:
+               metadata: dict[str, str] | None = None, encryption: Encryption | None = None,
+               tags: dict[str, str] | None = None, storage_class: str = "STANDARD") -> Upload:
         self.blobs.head_bucket(bucket)
         check_key(key)
         part_key = None
@@ -103,7 +107,8 @@ class MultipartUploads:
             keys = self._keys()
             _, part_key = keys.generate(encryption.algorithm, encryption.kms_key_id, object_arn(bucket, key))
         upload = Upload(new_upload_id(), bucket, key, content_type, dict(metadata or {}), time.time(),
-                        dataclasses.asdict(encryption) if encryption else None, part_key)
+                        dataclasses.asdict(encryption) if encryption else None, part_key, dict(tags or {}),
+                        storage_class)
         folder = self._root() / upload.upload_id
         folder.mkdir(parents=True)
         _write_atomic(folder, _MANIFEST, json.dumps(dataclasses.asdict(upload)).encode())
@@ -221,7 +226,8 @@ class MultipartUploads:
         part_key = self._part_key(upload) if upload.part_key else b""
         info = self.blobs.put(bucket, key, self._read_parts(folder, parts, part_key),
                               content_type=upload.content_type, metadata=upload.metadata,
-                              etag=f"{digest.hexdigest()}-{len(parts)}", encryption=upload.object_encryption)
+                              etag=f"{digest.hexdigest()}-{len(parts)}", encryption=upload.object_encryption,
+                              tags=upload.tags, storage_class=upload.storage_class)
         shutil.rmtree(folder, ignore_errors=True)
         return info
 
