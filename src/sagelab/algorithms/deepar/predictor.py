@@ -26,6 +26,7 @@ import torch
 from sagelab.algorithms.base import DataError, InferenceError, split_content_type
 from sagelab.algorithms.deepar import network as net
 from sagelab.algorithms.deepar.series import Series, parse_series
+from sagelab.algorithms.first_party.io import json_instances
 from sagelab.algorithms.torch_threads import torch_threads
 
 JSON, JSONLINES = "application/json", "application/jsonlines"
@@ -137,16 +138,9 @@ class DeepARPredictor:
         if not text.strip():
             raise InferenceError(400, 'The request body is empty: send {"instances": [...]}.')
         if kind == JSON:
-            try:
-                document = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InferenceError(400, f"The request body is not valid JSON: {exc}.") from None
-            if not isinstance(document, dict) or not isinstance(document.get("instances"), list) \
-                    or not document["instances"]:
-                raise InferenceError(400, 'Expected {"instances": [{"start": ..., "target": [...]}, ...]} with at '
-                                          "least one instance.")
+            document, instances = json_instances(text, '{"start": ..., "target": [...]}')
             config = _configuration(document.get("configuration", {}), '"configuration"')
-            series = [self._series(item, f"Instance {i}") for i, item in enumerate(document["instances"], start=1)]
+            series = [self._series(item, f"Instance {i}") for i, item in enumerate(instances, start=1)]
         else:
             config = _configuration(json.loads(os.environ.get("DEEPAR_INFERENCE_CONFIG") or "{}"),
                                     "DEEPAR_INFERENCE_CONFIG")

@@ -113,6 +113,18 @@ def _expect(width: int, feature_dim: int | None) -> str:
     return f"the model expects {width} features" if feature_dim is not None else f"the first record has {width}"
 
 
+def json_instances(text: str, example: str) -> tuple[dict[str, Any], list[Any]]:
+    """A JSON request `{"instances": [...], ...}` with at least one instance: (the document, its instances).
+    `example` shows one instance in the error that refuses any other shape."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InferenceError(400, f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("instances"), list) or not document["instances"]:
+        raise InferenceError(400, f'Expected {{"instances": [{example}, ...]}} with at least one instance.')
+    return document, document["instances"]
+
+
 def _json_records(body: bytes) -> list[tuple[str, Any]]:
     try:
         document = json.loads(_text(body))

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from sagelab.algorithms.base import DataError, InferenceError, split_content_type
+from sagelab.algorithms.first_party.io import json_instances
 from sagelab.algorithms.object2vec import network as net
 from sagelab.algorithms.object2vec.pairs import tokens
 from sagelab.algorithms.torch_threads import torch_threads
@@ -44,15 +45,8 @@ class Object2VecPredictor:
         if not text.strip():
             raise InferenceError(400, 'The request body is empty: send {"instances": [{"in0": [...], "in1": [...]}]}.')
         if kind == JSON:
-            try:
-                document = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InferenceError(400, f"The request body is not valid JSON: {exc}.") from None
-            if not isinstance(document, dict) or not isinstance(document.get("instances"), list) \
-                    or not document["instances"]:
-                raise InferenceError(400, 'Expected {"instances": [{"in0": [...], "in1": [...]}, ...]} with at least '
-                                          "one instance.")
-            return [(f"Instance {i}", item) for i, item in enumerate(document["instances"], start=1)]
+            _, instances = json_instances(text, '{"in0": [...], "in1": [...]}')
+            return [(f"Instance {i}", item) for i, item in enumerate(instances, start=1)]
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.algorithms.base import DataError, InferenceError, split_content_type
+from sagelab.algorithms.first_party.io import json_instances
 from sagelab.algorithms.seq2seq import data as s2s
 from sagelab.algorithms.seq2seq import network as net
 from sagelab.algorithms.torch_threads import torch_threads
@@ -99,16 +100,9 @@ class Seq2SeqPredictor:
         return self.source_vocab.ids(value)
 
     def _json(self, text: str) -> bytes:
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InferenceError(400, f"The request body is not valid JSON: {exc}.") from None
-        if not isinstance(document, dict) or not isinstance(document.get("instances"), list) \
-                or not document["instances"]:
-            raise InferenceError(400, 'Expected {"instances": [{"data": "source sentence"}, ...]} with at least one '
-                                      "instance.")
+        _, instances = json_instances(text, '{"data": "source sentence"}')
         sources, matrices = [], []
-        for number, item in enumerate(document["instances"], start=1):
+        for number, item in enumerate(instances, start=1):
             where = f"Instance {number}"
             if not isinstance(item, dict) or "data" not in item:
                 raise InferenceError(400, f'{where}: expected an object with "data" (the source sentence).')
