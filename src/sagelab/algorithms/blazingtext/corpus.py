@@ -17,6 +17,7 @@ from typing import Any
 
 from sagelab.algorithms.base import Channel, DataError, split_content_type
 from sagelab.algorithms.data import data_files
+from sagelab.algorithms.first_party.io import manifest_pairs
 from sagelab.algorithms.first_party.recordio import RecordIOError, is_recordio, iter_records
 
 LABEL = "__label__"
@@ -115,14 +116,11 @@ def _augmented(data: bytes, where: str) -> list[str]:
         items = list(iter_records(data))
     except RecordIOError as exc:
         raise DataError(f"{where}: {exc}") from None
-    if len(items) % 2:
-        raise DataError(f"{where}: the augmented manifest stream holds {len(items)} records; expected pairs of "
-                        "source and label (AttributeNames [\"source\", \"label\"]).")
     documents = []
-    for i in range(0, len(items), 2):
-        at = f"{where}, augmented manifest record {i // 2 + 1}"
+    for at, source_bytes, label_bytes in manifest_pairs(items, where,
+                                                         'source and label (AttributeNames ["source", "label"])'):
         try:
-            source, label_text = items[i].decode("utf-8"), items[i + 1].decode("utf-8")
+            source, label_text = source_bytes.decode("utf-8"), label_bytes.decode("utf-8")
         except UnicodeDecodeError:
             raise DataError(f"{at}: source and label must be UTF-8 text.") from None
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,17 @@ def parse_csv(body: bytes, feature_dim: int | None) -> np.ndarray:
 
 def _expect(width: int, feature_dim: int | None) -> str:
     return f"the model expects {width} features" if feature_dim is not None else f"the first record has {width}"
+
+
+def manifest_pairs(items: Sequence[bytes], where: str, pairs_of: str) -> Iterator[tuple[str, bytes, bytes]]:
+    """The records of an augmented manifest stream with two AttributeNames (RecordWrapperType RecordIO), pairwise:
+    (where the pair is, the first attribute's record, the second's). `pairs_of` says what the pairs hold, for the
+    error an odd count gets."""
+    if len(items) % 2:
+        raise DataError(f"{where}: the augmented manifest stream holds {len(items)} records; expected pairs of "
+                        f"{pairs_of}.")
+    for i in range(0, len(items), 2):
+        yield f"{where}, augmented manifest record {i // 2 + 1}", items[i], items[i + 1]
 
 
 def json_instances(text: str, example: str) -> tuple[dict[str, Any], list[Any]]:

@@ -22,12 +22,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from sagelab.algorithms.base import Channel, DataError, split_content_type
+from sagelab.algorithms.first_party.io import manifest_pairs
 from sagelab.algorithms.first_party.recordio import RecordIOError, iter_records
 from sagelab.algorithms.vision import records
 
 RECORDIO = records.RECORDIO
 IMAGE_TYPES = records.IMAGE_TYPES
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Reader:
             items = list(iter_records(data))
         except RecordIOError as exc:
             raise DataError(f"{where}: {exc}") from None
-        if items and items[0].startswith(_IMAGE_MAGIC):
+        if items and records.is_encoded_image(items[0]):
             self._augmented(items, where, label_format, pixels, labels)
             return
         for index, payload in enumerate(items, start=1):
@@ -105,16 +105,13 @@ class Reader:
             labels.append(self.label(record.labels, at))
 
     def _augmented(self, items: list[bytes], where: str, label_format: str, pixels: list, labels: list) -> None:
-        if len(items) % 2:
-            raise DataError(f"{where}: the augmented manifest stream holds {len(items)} records; expected pairs of "
-                            "image and class (AttributeNames [\"source-ref\", \"class\"]).")
-        for i in range(0, len(items), 2):
-            at = f"{where}, augmented manifest record {i // 2 + 1}"
+        pairs_of = 'image and class (AttributeNames ["source-ref", "class"])'
+        for at, image, label in manifest_pairs(items, where, pairs_of):
             try:
-                value = json.loads(items[i + 1].decode("utf-8"))
+                value = json.loads(label.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise DataError(f"{at}: the class attribute must be a number or a JSON list of numbers, got "
-                                f"{items[i + 1][:60]!r}.") from None
+                                f"{label[:60]!r}.") from None
             if isinstance(value, str):
                 try:
                     value = float(value)
@@ -125,7 +122,7 @@ class Reader:
             except (TypeError, ValueError):
                 raise DataError(f"{at}: the class attribute must be a number or a list of numbers, got "
                                 f"{value!r}.") from None
-            pixels.append(self.geometry.prepare(records.decode_image(items[i], where=at)))
+            pixels.append(self.geometry.prepare(records.decode_image(image, where=at)))
             labels.append(self.label(values.ravel(), at, label_format))
 
     def _listed(self, channels: dict[str, Channel], channel: Channel, pixels: list, labels: list) -> None:

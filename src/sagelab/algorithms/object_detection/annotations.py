@@ -27,13 +27,13 @@ import numpy as np
 
 from sagelab.algorithms.base import Channel, DataError, split_content_type
 from sagelab.algorithms.data import data_files
+from sagelab.algorithms.first_party.io import manifest_pairs
 from sagelab.algorithms.first_party.recordio import RecordIOError, iter_records
 from sagelab.algorithms.vision import records
 
 RECORDIO = records.RECORDIO
 IMAGE_TYPES = records.IMAGE_TYPES
 JSON = "application/json"
-_IMAGE_MAGIC = (b"\xff\xd8", b"\x89PNG")
 
 
 @dataclass
@@ -151,17 +151,14 @@ class _Reader:
         return width, height
 
     def read_augmented(self, items: list[bytes], where: str) -> None:
-        if len(items) % 2:
-            raise DataError(f"{where}: the augmented manifest stream holds {len(items)} records; expected pairs "
-                            'of image and bounding-box label (AttributeNames ["source-ref", "<label>"]).')
-        for i in range(0, len(items), 2):
-            at = f"{where}, augmented manifest record {i // 2 + 1}"
+        pairs_of = 'image and bounding-box label (AttributeNames ["source-ref", "<label>"])'
+        for at, image, label in manifest_pairs(items, where, pairs_of):
             try:
-                document = json.loads(items[i + 1].decode("utf-8"))
+                document = json.loads(label.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise DataError(f"{at}: the label attribute is not JSON ({exc}); expected Ground Truth's "
                                 'bounding-box label {"annotations": [...], "image_size": [...]}.') from None
-            pixels = records.decode_image(items[i], where=at)
+            pixels = records.decode_image(image, where=at)
             boxes = self.annotation_boxes(document, at, (pixels.shape[1], pixels.shape[0]))
             self.images.append(records.resize(pixels, self.size, self.size))
             self.boxes.append(boxes)
@@ -187,7 +184,7 @@ def read_channel(channels: dict[str, Channel], name: str, *, size: int, num_clas
             data = path.read_bytes()
             try:
                 first = next(iter_records(data), b"")
-                augmented = first.startswith(_IMAGE_MAGIC)
+                augmented = records.is_encoded_image(first)
                 if augmented:
                     reader.read_augmented(list(iter_records(data)), where)
             except RecordIOError as exc:

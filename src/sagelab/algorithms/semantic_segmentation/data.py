@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sagelab.algorithms.base import Channel, DataError, split_content_type
+from sagelab.algorithms.first_party.io import manifest_pairs
 from sagelab.algorithms.first_party.recordio import RecordIOError, iter_records
 from sagelab.algorithms.vision.records import decode_image
 
@@ -198,14 +199,11 @@ def _augmented(channel: Channel, label_map: LabelMap, num_classes: int) -> list[
             items = list(iter_records(path.read_bytes()))
         except RecordIOError as exc:
             raise DataError(f"{where}: {exc}") from None
-        if len(items) % 2:
-            raise DataError(f"{where}: the augmented manifest stream holds {len(items)} records; expected pairs of "
-                            'image and mask (AttributeNames ["source-ref", "<label>-ref"]).')
-        for i in range(0, len(items), 2):
-            at = f"{where}, augmented manifest record {i // 2 + 1}"
-            image = decode_image(items[i], where=f"{at} (source-ref image)")
-            mask = decode_image(items[i + 1], where=f"{at} (mask)", mode="L")
-            samples.append(Sample(at, items[i], _checked_mask(mask, image, label_map, num_classes, f"{at} (mask)")))
+        pairs_of = 'image and mask (AttributeNames ["source-ref", "<label>-ref"])'
+        for at, encoded_image, encoded_mask in manifest_pairs(items, where, pairs_of):
+            image = decode_image(encoded_image, where=f"{at} (source-ref image)")
+            mask = decode_image(encoded_mask, where=f"{at} (mask)", mode="L")
+            samples.append(Sample(at, encoded_image, _checked_mask(mask, image, label_map, num_classes, f"{at} (mask)")))
     if not samples:
         raise DataError(f"Channel '{channel.name}' holds no images: the augmented manifest stream is empty.")
     return samples

@@ -25,6 +25,8 @@ from sagelab.algorithms.first_party.recordio import RecordIOError, frame_records
 RECORDIO = "application/x-recordio"
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/x-image")
 _IMAGE_HEADER = struct.Struct("<IfQQ")
+#: How encoded images begin (JPEG, PNG, GIF, BMP, WebP, TIFF); an image record begins with its header instead.
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,12 @@ class ImageRecord:
     labels: np.ndarray  # float32; one value for a class label, more for boxes or multi-label
     image: bytes  # the encoded image
     id: int = 0
+
+
+def is_encoded_image(payload: bytes) -> bool:
+    """Whether a recordIO payload is a bare encoded image (an augmented manifest's `source-ref` record) rather
+    than an image record with its header (a `.rec` file)."""
+    return payload.startswith(_IMAGE_SIGNATURES)
 
 
 def pack_image_record(labels: float | Sequence[float], image: bytes, *, id: int = 0) -> bytes:
