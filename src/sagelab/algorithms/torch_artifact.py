@@ -26,6 +26,7 @@ def read(model_dir: Path, *, model_format: str, what: str) -> tuple[dict[str, An
     if not meta_path.is_file() or not weights.is_file():
         raise FileNotFoundError(f"{model_dir} holds no {what} model ({MODEL_JSON} and {MODEL_PT}).")
     settings = json.loads(meta_path.read_text())
-    if settings.pop("format", None) != model_format:
-        raise ValueError(f"{meta_path} is not a {model_format} model.")
+    found = settings.pop("format", None)
+    if found != model_format:
+        raise ValueError(f"{meta_path} is not a {model_format} model (format {found!r}).")
     return settings, torch.load(weights, map_location="cpu", weights_only=True)

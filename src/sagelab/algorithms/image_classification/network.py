@@ -3,7 +3,6 @@ artifact: `model.pt` (a `state_dict`, loaded with `weights_only=True`) beside `m
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from sagelab.algorithms import torch_artifact
 from sagelab.algorithms.vision.resnet import ResNet
 
-MODEL_FILE = "model.pt"
-SETTINGS_FILE = "model.json"
 FORMAT = "sagelab-image-classification/1"
 
 
@@ -29,21 +27,13 @@ def to_input(pixels: np.ndarray) -> torch.Tensor:
 
 
 def save(model: torch.nn.Module, model_dir: Path, settings: dict[str, Any]) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), model_dir / MODEL_FILE)
-    (model_dir / SETTINGS_FILE).write_text(json.dumps({"format": FORMAT, **settings}, indent=2, sort_keys=True))
+    torch_artifact.save(model_dir, model.state_dict(), settings, model_format=FORMAT)
 
 
 def load(model_dir: Path) -> tuple[ResNet, dict[str, Any]]:
-    meta_path, weights = model_dir / SETTINGS_FILE, model_dir / MODEL_FILE
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no image classification model ({SETTINGS_FILE} and "
-                                f"{MODEL_FILE}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model (format {settings.get('format')!r}).")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="image classification")
     model = build(settings)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.load_state_dict(state)
     model.eval()
     return model, settings
 

@@ -14,16 +14,15 @@ The artifact is `model.pt` (the network's `state_dict`, read back with `torch.lo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from sagelab.algorithms import torch_artifact
+
 FORMAT = "sagelab-ntm/1"
-MODEL_PT = "model.pt"
-MODEL_JSON = "model.json"
 _ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -70,9 +69,7 @@ class TopicVAE(nn.Module):
 
 
 def save(network: TopicVAE, settings: dict[str, Any], model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(network.state_dict(), model_dir / MODEL_PT)
-    (model_dir / MODEL_JSON).write_text(json.dumps({"format": FORMAT, **settings}, indent=2, sort_keys=True))
+    torch_artifact.save(model_dir, network.state_dict(), settings, model_format=FORMAT)
 
 
 def build(settings: dict[str, Any]) -> TopicVAE:
@@ -81,13 +78,8 @@ def build(settings: dict[str, Any]) -> TopicVAE:
 
 
 def load(model_dir: Path) -> tuple[TopicVAE, dict[str, Any]]:
-    meta_path, weights = model_dir / MODEL_JSON, model_dir / MODEL_PT
-    if not meta_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{model_dir} holds no NTM model ({MODEL_JSON} and {MODEL_PT}).")
-    settings = json.loads(meta_path.read_text())
-    if settings.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} model (format {settings.get('format')!r}).")
+    settings, state = torch_artifact.read(model_dir, model_format=FORMAT, what="NTM")
     network = build(settings)
-    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    network.load_state_dict(state)
     network.eval()
     return network, settings
