@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from sagelab.api.s3_xml import NAMESPACE
+from sagelab.api.s3_xml import NAMESPACE, malformed, read_document
 from sagelab.errors import S3Error
 
 METHODS = ("GET", "PUT", "HEAD", "POST", "DELETE")
@@ -26,11 +25,6 @@ _ELEMENTS = {"AllowedHeaders": "AllowedHeader", "AllowedMethods": "AllowedMethod
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 
 
-def _malformed(why: str) -> S3Error:
-    return S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
-                   f"published schema: {why}.", 400)
-
-
 def _one_wildcard(kind: str, value: str) -> None:
     if value.count("*") > 1:
         raise S3Error("InvalidRequest", f'{kind} "{value}" can not have more than one wildcard.', 400)
@@ -38,15 +32,10 @@ def _one_wildcard(kind: str, value: str) -> None:
 
 def parse_configuration(body: bytes) -> list[dict]:
     """A PutBucketCors body -> the rules kept with the bucket, refused as S3 refuses them."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as exc:
-        raise _malformed(str(exc)) from None
-    for node in root.iter():
-        node.tag = node.tag.rsplit("}", 1)[-1]
+    root = read_document(body)
     found = root.findall("CORSRule") if root.tag == "CORSConfiguration" else []
     if not found:
-        raise _malformed("a CORSConfiguration holds at least one CORSRule")
+        raise malformed("a CORSConfiguration holds at least one CORSRule")
     if len(found) > MAX_RULES:
         raise S3Error("InvalidRequest", f"The CORS configuration must contain no more than {MAX_RULES} rules.", 400)
     rules = []
@@ -54,7 +43,7 @@ def parse_configuration(body: bytes) -> list[dict]:
         rule: dict = {name: [(e.text or "").strip() for e in node.findall(element)]
                       for name, element in _ELEMENTS.items()}
         if not rule["AllowedMethods"] or not rule["AllowedOrigins"]:
-            raise _malformed("every CORSRule has at least one AllowedMethod and one AllowedOrigin")
+            raise malformed("every CORSRule has at least one AllowedMethod and one AllowedOrigin")
         for method in rule["AllowedMethods"]:
             if method not in METHODS:
                 raise S3Error("InvalidRequest", "Found unsupported HTTP method in CORS config. Unsupported "
@@ -67,7 +56,7 @@ def parse_configuration(body: bytes) -> list[dict]:
             rule["ID"] = rule_id.strip()
         if (max_age := node.findtext("MaxAgeSeconds")) is not None:
             if not max_age.strip().isdigit():
-                raise _malformed(f"MaxAgeSeconds is a whole number of seconds, got {max_age!r}")
+                raise malformed(f"MaxAgeSeconds is a whole number of seconds, got {max_age!r}")
             rule["MaxAgeSeconds"] = int(max_age)
         rules.append({k: v for k, v in rule.items() if v != []})
     return rules

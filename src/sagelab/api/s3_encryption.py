@@ -9,10 +9,9 @@ KMS's KeyId forms) or uses S3's default key `alias/aws/s3`, created on first use
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from sagelab.api.s3_xml import NAMESPACE
+from sagelab.api.s3_xml import NAMESPACE, malformed, read_document
 from sagelab.errors import S3Error
 from sagelab.lake.encryption import SSE_KMS, SSE_S3, Encryption
 
@@ -65,27 +64,17 @@ def planned_headers(encryption: Encryption | None) -> list[tuple[str, str]]:
 
 
 # --- the bucket's default: ServerSideEncryptionConfiguration ----------------------------------------
-def _malformed(why: str) -> S3Error:
-    return S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
-                   f"published schema: {why}.", 400)
-
-
 def parse_configuration(body: bytes, resolve: ResolveKey) -> dict:
     """A PutBucketEncryption body -> the rule kept with the bucket: SSEAlgorithm, KMSMasterKeyID, BucketKeyEnabled."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as exc:
-        raise _malformed(str(exc)) from None
-    for node in root.iter():
-        node.tag = node.tag.rsplit("}", 1)[-1]
+    root = read_document(body)
     rules = root.findall("Rule") if root.tag == "ServerSideEncryptionConfiguration" else []
     if len(rules) != 1 or rules[0].find("ApplyServerSideEncryptionByDefault") is None:
-        raise _malformed("a ServerSideEncryptionConfiguration holds one Rule with ApplyServerSideEncryptionByDefault")
+        raise malformed("a ServerSideEncryptionConfiguration holds one Rule with ApplyServerSideEncryptionByDefault")
     default = rules[0].find("ApplyServerSideEncryptionByDefault")
     algorithm = (default.findtext("SSEAlgorithm") or "").strip()
     key_id = (default.findtext("KMSMasterKeyID") or "").strip() or None
     if algorithm not in ALGORITHMS:
-        raise _malformed(f"SSEAlgorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+        raise malformed(f"SSEAlgorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     if algorithm == SSE_S3 and key_id:
         raise _invalid("KMSMasterKeyID is only valid with SSEAlgorithm aws:kms.", "KMSMasterKeyID", key_id)
     if key_id:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from sagelab.api.s3_xml import NAMESPACE
+from sagelab.api.s3_xml import NAMESPACE, malformed, read_document
 from sagelab.errors import S3Error
 
 HEADER = "x-amz-tagging"
@@ -55,27 +54,17 @@ def check(tags: list[tuple[str, str]], *, bucket: bool) -> dict[str, str]:
     return kept
 
 
-def _malformed(why: str) -> S3Error:
-    return S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
-                   f"published schema: {why}.", 400)
-
-
 def parse(body: bytes, *, bucket: bool) -> dict[str, str]:
     """A `<Tagging><TagSet><Tag><Key/><Value/></Tag>...` body -> the tag set, checked."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as exc:
-        raise _malformed(str(exc)) from None
-    for node in root.iter():
-        node.tag = node.tag.rsplit("}", 1)[-1]
+    root = read_document(body)
     tag_set = root.find("TagSet") if root.tag == "Tagging" else None
     if tag_set is None:
-        raise _malformed("a Tagging document holds one TagSet")
+        raise malformed("a Tagging document holds one TagSet")
     tags = []
     for tag in tag_set.findall("Tag"):
         key, value = tag.findtext("Key"), tag.findtext("Value")
         if key is None or value is None:
-            raise _malformed("every Tag has a Key and a Value")
+            raise malformed("every Tag has a Key and a Value")
         tags.append((key, value))
     return check(tags, bucket=bucket)
 

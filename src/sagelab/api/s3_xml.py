@@ -167,20 +167,26 @@ def list_multipart_uploads(bucket: str, uploads: list[Upload], owner_id: str) ->
 
 
 # --- request bodies --------------------------------------------------------------------------------
-def _malformed(why: str) -> S3Error:
+def malformed(why: str) -> S3Error:
     return S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
                    f"published schema: {why}.", 400)
 
 
-def _parse(body: bytes, root: str) -> ElementTree.Element:
+def read_document(body: bytes) -> ElementTree.Element:
+    """A request body's XML with the S3 namespace taken off every tag (clients send it or not)."""
     try:
         element = ElementTree.fromstring(body)
     except ElementTree.ParseError as exc:
-        raise _malformed(str(exc)) from None
+        raise malformed(str(exc)) from None
     for node in element.iter():
         node.tag = node.tag.rsplit("}", 1)[-1]
+    return element
+
+
+def _parse(body: bytes, root: str) -> ElementTree.Element:
+    element = read_document(body)
     if element.tag != root:
-        raise _malformed(f"expected a <{root}> document, got <{element.tag}>")
+        raise malformed(f"expected a <{root}> document, got <{element.tag}>")
     return element
 
 
@@ -191,10 +197,10 @@ def parse_delete(body: bytes, *, max_objects: int = 1000) -> tuple[list[str], bo
     for obj in root.findall("Object"):
         key = obj.findtext("Key")
         if key is None:
-            raise _malformed("every <Object> needs a <Key>")
+            raise malformed("every <Object> needs a <Key>")
         keys.append(key)
     if not keys or len(keys) > max_objects:
-        raise _malformed(f"a Delete request names 1 to {max_objects} objects, got {len(keys)}")
+        raise malformed(f"a Delete request names 1 to {max_objects} objects, got {len(keys)}")
     return keys, (root.findtext("Quiet") or "").strip().lower() == "true"
 
 
@@ -204,7 +210,7 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
     for part in _parse(body, "CompleteMultipartUpload").findall("Part"):
         number, etag = part.findtext("PartNumber"), part.findtext("ETag")
         if number is None or etag is None or not number.strip().isdigit():
-            raise _malformed("every <Part> needs a numeric <PartNumber> and an <ETag>")
+            raise malformed("every <Part> needs a numeric <PartNumber> and an <ETag>")
         parts.append((int(number), etag))
     return parts
 
@@ -216,8 +222,8 @@ def parse_restore(body: bytes) -> int:
         raise S3Error("NotImplemented", "sagelab's S3 does not implement RestoreObject of Type SELECT.", 501)
     days = (root.findtext("Days") or "").strip()
     if not days.isdigit() or int(days) < 1:
-        raise _malformed(f"a RestoreRequest names a whole number of Days of at least 1, got {days or None!r}")
+        raise malformed(f"a RestoreRequest names a whole number of Days of at least 1, got {days or None!r}")
     tier = (root.findtext("GlacierJobParameters/Tier") or "Standard").strip()
     if tier not in ("Standard", "Bulk", "Expedited"):
-        raise _malformed(f"GlacierJobParameters Tier is Standard, Bulk or Expedited, got {tier!r}")
+        raise malformed(f"GlacierJobParameters Tier is Standard, Bulk or Expedited, got {tier!r}")
     return int(days)
