@@ -34,7 +34,7 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
             "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam", "kms": "kms",
-            "cloudtrail": "cloudtrail", "cloudwatch": "cloudwatch"}
+            "cloudtrail": "cloudtrail", "cloudwatch": "cloudwatch", "lakeformation": "lakeformation"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
