@@ -222,6 +222,8 @@ def test_granted_columns_are_all_glue_and_select_star_show(column_user, lake):
     state, rows = query(column_user, lake, "SELECT * FROM people ORDER BY id")
     assert state == "SUCCEEDED"
     assert rows == [["id", "name"], ["1", "ann"], ["2", "bob"], ["3", "cy"], ["4", "dee"]]
+    assert [r[0] for r in query(column_user, lake, "DESCRIBE people")[1]] == ["id", "name"]
+    assert query(column_user, lake, "SHOW TABLES")[1] == [["people"]]
 
 
 def test_a_query_naming_an_ungranted_column_or_table_is_refused(column_user, lake):

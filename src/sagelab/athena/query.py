@@ -23,6 +23,14 @@ class QueryFailed(Exception):
 class TableLimit(Protocol):
     """What the caller may read of one table (Lake Formation's decision): read by the engine, made elsewhere."""
 
+    #: Whether the caller may know of the table at all (SHOW TABLES, DESCRIBE).
+    @property
+    def visible(self) -> bool: ...
+
+    #: The columns DESCRIBE shows; None: all.
+    @property
+    def described(self) -> frozenset[str] | None: ...
+
     @property
     def readable(self) -> bool: ...
 
