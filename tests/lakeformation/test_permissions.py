@@ -296,3 +296,39 @@ def test_root_and_data_lake_admins_see_everything(lf, iam, server, glue, athena,
             "Database": {"Name": lake["database"]}}, Permissions=["DESCRIBE"])
     finally:
         lf.put_data_lake_settings(DataLakeSettings=settings)
+
+
+@pytest.mark.slow
+def test_grants_filters_and_settings_survive_a_crash(tmp_path):
+    from sagelab.embedded import ServerProcess
+
+    home = tmp_path / "home"
+    first = ServerProcess(home).start()
+    try:
+        glue, lf, iam = first.client("glue"), first.client("lakeformation"), first.client("iam")
+        first.client("s3").create_bucket(Bucket="crash")
+        glue.create_database(DatabaseInput={"Name": "db"})
+        glue.create_table(DatabaseName="db", TableInput={"Name": "t", "StorageDescriptor": storage_descriptor(
+            "csv", "s3://crash/t/", [{"Name": "a", "Type": "string"}, {"Name": "b", "Type": "string"}])})
+        user = User(first, iam)
+        lf.revoke_permissions(Principal=IAP, Resource={"Table": {"DatabaseName": "db", "Name": "t"}},
+                              Permissions=["ALL"])
+        lf.grant_permissions(Principal=user.principal, Resource={"TableWithColumns": {
+            "DatabaseName": "db", "Name": "t", "ColumnNames": ["a"]}}, Permissions=["SELECT"])
+        lf.create_data_cells_filter(TableData={"TableCatalogId": lake_account(first), "DatabaseName": "db",
+                                               "TableName": "t", "Name": "f", "RowFilter": {"AllRowsWildcard": {}},
+                                               "ColumnNames": ["b"]})
+    finally:
+        first.kill()
+    second = ServerProcess(home).start()
+    try:
+        user.server = second
+        found = user.client("glue").get_table(DatabaseName="db", Name="t")["Table"]
+        assert [c["Name"] for c in found["StorageDescriptor"]["Columns"]] == ["a"]
+        lf = second.client("lakeformation")
+        on_table = lf.list_permissions(Resource={"Table": {"DatabaseName": "db", "Name": "t"}})
+        assert [p["Principal"]["DataLakePrincipalIdentifier"] for p in on_table["PrincipalResourcePermissions"]] \
+            == [user.arn]
+        assert [f["Name"] for f in lf.list_data_cells_filter()["DataCellsFilters"]] == ["f"]
+    finally:
+        second.stop()
