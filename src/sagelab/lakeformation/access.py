@@ -126,6 +126,30 @@ class CallerView:
         trimmed["PartitionKeys"] = [c for c in doc.get("PartitionKeys") or [] if c["Name"].lower() in keep]
         return trimmed
 
+    # --- what the caller may change -----------------------------------------------------------------
+    def require(self, permission: str, doc: dict[str, Any]) -> None:
+        """Refuses unless the caller (or IAM_ALLOWED_PRINCIPALS) holds `permission` (or ALL) on the database
+        or table `doc` is: CREATE_TABLE and DROP on a database, ALTER and DROP on a table."""
+        if "DatabaseName" in doc:
+            database, table = doc["DatabaseName"], doc["Name"]
+            self.service.ensure_table_defaults(doc)
+        else:
+            database, table = doc["Name"], None
+            self.service.ensure_defaults(database)
+        held = set()
+        for g in self.service.grants():
+            if g.principal != IAM_ALLOWED_PRINCIPALS and g.principal not in self.principals:
+                continue
+            if (table is None and g.resource.kind == "Database" and g.resource.database == database) or (
+                    table is not None and g.resource.kind == "Table" and g.resource.on_table(database, table)):
+                held |= g.permissions
+        if permission not in held and "ALL" not in held:
+            raise insufficient(table or database)
+
+    def made(self, doc: dict[str, Any]) -> None:
+        """The caller made this table: it gets ALL on it, with the grant option."""
+        self.service.grant_creator(doc, sorted(self.principals)[0])
+
     def database(self, doc: dict[str, Any]) -> dict[str, Any]:
         if not self._database_visible(doc):
             raise insufficient(doc["Name"])

@@ -308,6 +308,16 @@ class LakeFormationService:
                 raise EntityNotFound(f"Table {table} not found in database {database}.")
             self._seed_table(doc, db)
 
+    def grant_creator(self, doc: dict[str, Any], principal: str) -> None:
+        self.ensure_table_defaults(doc)
+
+        def everything(grant: dict[str, Any]) -> None:
+            grant["Permissions"] = sorted(set(grant["Permissions"]) | {"ALL"})
+            grant["Grantable"] = sorted(set(grant["Grantable"]) | {"ALL"})
+
+        self._change(principal, Resource("Table", database=doc["DatabaseName"], table=doc["Name"]), everything,
+                     by=principal)
+
     def ensure_table_defaults(self, doc: dict[str, Any]) -> bool:
         """Gives a table (and its database) their default grants unless they have them: whether it did."""
         marker = self.resources.get(DEFAULTS_KIND, f"table/{doc['DatabaseName']}/{doc['Name']}")
