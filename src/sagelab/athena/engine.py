@@ -170,7 +170,7 @@ class QueryEngine:
                     try:
                         select, _ = view_sql(self.blobs, table, partitions, check_columns=check_columns,
                                              scratch=scratch)
-                        if limit is not None:
+                        if limit is not None and (limit.columns is not None or limit.row_filter):
                             select = restricted_sql(select, limit.columns, limit.row_filter)
                     except SagelabError as exc:
                         raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: "
