@@ -114,6 +114,24 @@ def test_data_lake_settings_default_to_iam_control_and_round_trip(lf, server):
         lf.put_data_lake_settings(DataLakeSettings=settings)
 
 
+def test_new_tables_follow_the_default_permissions_of_the_settings(lf, iam, server, glue, lake):
+    settings = lf.get_data_lake_settings()["DataLakeSettings"]
+    user = User(server, iam)
+    database = unique("strict").replace("-", "_")
+    try:
+        lf.put_data_lake_settings(DataLakeSettings={**settings, "CreateTableDefaultPermissions": []})
+        glue.create_database(DatabaseInput={"Name": database})
+    finally:
+        lf.put_data_lake_settings(DataLakeSettings=settings)
+    assert glue.get_database(Name=database)["Database"]["CreateTableDefaultPermissions"] == []
+    glue.create_table(DatabaseName=database, TableInput={"Name": "t", "StorageDescriptor": storage_descriptor(
+        "csv", f"s3://{lake['bucket']}/people/", [{"Name": "a", "Type": "string"}])})
+    assert lf.list_permissions(Resource={"Table": {"DatabaseName": database, "Name": "t"}})[
+        "PrincipalResourcePermissions"] == []
+    refused = error_of(lambda: user.client("glue").get_table(DatabaseName=database, Name="t"))
+    assert refused["Code"] == "AccessDeniedException"
+
+
 def test_register_describe_list_and_deregister_a_location(lf, lake):
     arn = f"arn:aws:s3:::{lake['bucket']}/people"
     lf.register_resource(ResourceArn=arn, UseServiceLinkedRole=True)
