@@ -173,6 +173,9 @@ def test_grant_list_and_revoke_shapes(lf, iam, server, lake):
         ("2", "EntityNotFoundException")]
     left = lf.list_permissions(Principal=user.principal, ResourceType="TABLE")["PrincipalResourcePermissions"]
     assert [list(p["Resource"]) for p in left] == [["TableWithColumns"]]
+    events = server.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "RevokePermissions"}])["Events"]
+    assert events and events[0]["EventSource"] == "lakeformation.amazonaws.com"
     granted = lf.batch_grant_permissions(Entries=[
         {"Id": "a", "Principal": user.principal, "Resource": {"Database": {"Name": lake["database"]}},
          "Permissions": ["DESCRIBE"]}])
