@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sagelab.kms.envelope import LakeKeys
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
+    from sagelab.lakeformation.service import LakeFormationService
     from sagelab.monitoring.alarms import AlarmService
     from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
@@ -268,6 +269,12 @@ class Platform:
         from sagelab.athena.service import AthenaService
 
         return AthenaService(resources=self.resources, account=self.account, blobs=self.blobs, catalog=self.catalog)
+
+    @functools.cached_property
+    def lakeformation(self) -> LakeFormationService:
+        from sagelab.lakeformation.service import LakeFormationService
+
+        return LakeFormationService(resources=self.resources, account=self.account, catalog=self.catalog)
 
     @functools.cached_property
     def streams(self) -> StreamService:

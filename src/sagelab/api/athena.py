@@ -34,13 +34,20 @@ class AthenaFace:
     def answer(self, call: Call, request: Request) -> Response:
         return self.wire.answer(self, call, request)
 
+    def start_query_execution(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        from sagelab.lakeformation.access import view_for
+
+        # The query reads each table as far as the caller's Lake Formation grants let it.
+        view = view_for(self.platform.lakeformation, request.caller)
+        gate = None if view is None else view.access
+        return {"QueryExecutionId": self.athena.start(params, request.region, gate=gate)}
+
     def list_workgroups(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         items, more = page(self.athena.list_workgroups(request.region), params, default_size=50, max_size=50)
         return {"WorkGroups": items, **more}
 
     operations = OperationTable("athena", ATHENA, (
-        op("StartQueryExecution", lambda face, p, r: {"QueryExecutionId": face.athena.start(p, r.region)},
-           WORKGROUP),
+        op("StartQueryExecution", start_query_execution, WORKGROUP),
         op("GetQueryExecution", lambda face, p, r: {
             "QueryExecution": face.athena.describe(p["QueryExecutionId"])}, EXECUTION, read_only=True),
         op("BatchGetQueryExecution", lambda face, p, r: face.athena.batch_describe(p["QueryExecutionIds"]),

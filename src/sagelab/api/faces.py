@@ -28,6 +28,7 @@ def face_classes() -> dict[str, type]:
     from sagelab.api.kinesis import KinesisFace
     from sagelab.api.kinesisanalytics import KinesisAnalyticsFace
     from sagelab.api.kms import KmsFace
+    from sagelab.api.lakeformation import LakeFormationFace
     from sagelab.api.logs import LogsFace
     from sagelab.api.s3 import S3Face
     from sagelab.api.sagemaker import SageMakerFace
@@ -36,7 +37,8 @@ def face_classes() -> dict[str, type]:
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
             "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
-            "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace}
+            "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace,
+            "lakeformation": LakeFormationFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

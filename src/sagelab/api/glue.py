@@ -47,6 +47,72 @@ class GlueFace:
     def answer(self, call: Call, request: Request) -> Response:
         return self.wire.answer(self, call, request)
 
+    def _held(self, request: Request):  # -> CallerView | None: what Lake Formation lets the caller see
+        from sagelab.lakeformation.access import view_for
+
+        return view_for(self.platform.lakeformation, request.caller)
+
+    def get_database(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        doc = self.catalog.get_database(params["Name"])
+        view = self._held(request)
+        return {"Database": doc if view is None else view.database(doc)}
+
+    def get_databases(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        docs = self.catalog.list_databases()
+        view = self._held(request)
+        return self._page("DatabaseList", docs if view is None else view.databases(docs), params, 100)
+
+    def create_database(self, params: dict[str, Any], request: Request) -> None:
+        spec = params["DatabaseInput"]
+        if "CreateTableDefaultPermissions" not in spec:  # new databases take the data lake's defaults
+            spec = {**spec, "CreateTableDefaultPermissions":
+                    self.platform.lakeformation.settings()["CreateTableDefaultPermissions"]}
+        self.catalog.create_database(spec)
+
+    def delete_database(self, params: dict[str, Any], request: Request) -> None:
+        view = self._held(request)
+        if view is not None:
+            view.require("DROP", self.catalog.get_database(params["Name"]))
+        self.catalog.delete_database(params["Name"])
+
+    def create_table(self, params: dict[str, Any], request: Request) -> None:
+        view = self._held(request)
+        if view is not None:
+            view.require("CREATE_TABLE", self.catalog.get_database(params["DatabaseName"]))
+        doc = self.catalog.create_table(params["DatabaseName"], params["TableInput"])
+        if view is not None:  # as in AWS, whoever makes a table holds everything on it
+            view.made(doc)
+
+    def update_table(self, params: dict[str, Any], request: Request) -> None:
+        view = self._held(request)
+        if view is not None:
+            view.require("ALTER", self.catalog.get_table(params["DatabaseName"], params["TableInput"]["Name"]))
+        self.catalog.update_table(params["DatabaseName"], params["TableInput"])
+
+    def delete_table(self, params: dict[str, Any], request: Request) -> None:
+        view = self._held(request)
+        if view is not None:
+            view.require("DROP", self.catalog.get_table(params["DatabaseName"], params["Name"]))
+        self.catalog.delete_table(params["DatabaseName"], params["Name"])
+
+    def get_table(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        doc = self.catalog.get_table(params["DatabaseName"], params["Name"])
+        view = self._held(request)
+        return {"Table": doc if view is None else view.table(doc)}
+
+    def get_tables(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        docs = self.catalog.list_tables(params["DatabaseName"], params.get("Expression"))
+        view = self._held(request)
+        if view is not None:
+            view.database(self.catalog.get_database(params["DatabaseName"]))
+        return self._page("TableList", docs if view is None else view.tables(docs), params, 100)
+
+    def _readable_partitions(self, params: dict[str, Any], request: Request) -> None:
+        """Partitions belong to their table: hidden with it from a caller Lake Formation does not let see it."""
+        view = self._held(request)
+        if view is not None:
+            view.table(self.catalog.get_table(params["DatabaseName"], params["TableName"]))
+
     @staticmethod
     def _page(key: str, items: list[Any], params: dict[str, Any], max_size: int) -> dict[str, Any]:
         chunk, more = page(items, params, default_size=max_size, max_size=max_size)
@@ -63,12 +129,18 @@ class GlueFace:
         return {"Errors": errors}
 
     def get_partitions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        self._readable_partitions(params, request)
         partitions = self.catalog.list_partitions(params["DatabaseName"], params["TableName"],
                                                            params.get("Expression"))
         if params.get("ExcludeColumnSchema"):
             for partition in partitions:
                 partition["StorageDescriptor"].pop("Columns", None)
         return self._page("Partitions", partitions, params, 1000)
+
+    def get_partition(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        self._readable_partitions(params, request)
+        return {"Partition": self.catalog.get_partition(params["DatabaseName"], params["TableName"],
+                                                        params["PartitionValues"])}
 
     def create_partition(self, params: dict[str, Any], request: Request) -> None:
         from sagelab.errors import AlreadyExistsError, InvalidInput
@@ -90,31 +162,23 @@ class GlueFace:
 
     operations = OperationTable("glue", GLUE, (
         # --- Data Catalog -------------------------------------------------------------------------------
-        op("CreateDatabase", lambda face, p, r: face.catalog.create_database(p["DatabaseInput"]) and None,
-           "database/{DatabaseInput.Name}"),
-        op("GetDatabase", lambda face, p, r: {"Database": face.catalog.get_database(p["Name"])}, DATABASE,
-           read_only=True),
-        op("GetDatabases", lambda face, p, r: face._page(
-            "DatabaseList", face.catalog.list_databases(), p, 100), "catalog", read_only=True),
+        op("CreateDatabase", create_database, "database/{DatabaseInput.Name}"),
+        op("GetDatabase", get_database, DATABASE, read_only=True),
+        op("GetDatabases", get_databases, "catalog", read_only=True),
         op("UpdateDatabase", lambda face, p, r: face.catalog.update_database(p["Name"], p["DatabaseInput"]),
            DATABASE),
-        op("DeleteDatabase", lambda face, p, r: face.catalog.delete_database(p["Name"]), DATABASE),
-        op("CreateTable", lambda face, p, r: face.catalog.create_table(
-            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
-        op("GetTable", lambda face, p, r: {"Table": face.catalog.get_table(p["DatabaseName"], p["Name"])},
-           TABLE, read_only=True),
-        op("GetTables", lambda face, p, r: face._page("TableList", face.catalog.list_tables(
-            p["DatabaseName"], p.get("Expression")), p, 100), "database/{DatabaseName}", read_only=True),
-        op("UpdateTable", lambda face, p, r: face.catalog.update_table(
-            p["DatabaseName"], p["TableInput"]) and None, "table/{DatabaseName}/{TableInput.Name}"),
-        op("DeleteTable", lambda face, p, r: face.catalog.delete_table(p["DatabaseName"], p["Name"]), TABLE),
+        op("DeleteDatabase", delete_database, DATABASE),
+        op("CreateTable", create_table, "table/{DatabaseName}/{TableInput.Name}"),
+        op("GetTable", get_table, TABLE, read_only=True),
+        op("GetTables", get_tables, "database/{DatabaseName}", read_only=True),
+        op("UpdateTable", update_table, "table/{DatabaseName}/{TableInput.Name}"),
+        op("DeleteTable", delete_table, TABLE),
         # Each table named in TablesToDelete is a table/{DatabaseName}/<name> resource of the same action.
         op("BatchDeleteTable", batch_delete_table, "database/{DatabaseName}"),
         op("CreatePartition", create_partition, PARTITIONS),
         op("BatchCreatePartition", lambda face, p, r: {"Errors": face.catalog.create_partitions(
             p["DatabaseName"], p["TableName"], p["PartitionInputList"])}, PARTITIONS),
-        op("GetPartition", lambda face, p, r: {"Partition": face.catalog.get_partition(
-            p["DatabaseName"], p["TableName"], p["PartitionValues"])}, PARTITIONS, read_only=True),
+        op("GetPartition", get_partition, PARTITIONS, read_only=True),
         op("GetPartitions", get_partitions, PARTITIONS, read_only=True),
         op("DeletePartition", delete_partition, PARTITIONS),
         op("BatchDeletePartition", lambda face, p, r: {"Errors": face.catalog.delete_partitions(

@@ -37,9 +37,20 @@ def _table(catalog: CatalogStore, ctx: QueryContext) -> dict:
     database, name = ctx.statement.target or (None, "")
     database = (database or ctx.database).lower()
     try:
-        return catalog.get_table(database, name)
+        table = catalog.get_table(database, name)
     except EntityNotFound:
         raise _fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{database}.{name.lower()}' does not exist") from None
+    if ctx.gate is not None and not ctx.gate(table).visible:
+        raise _fail("Insufficient permissions to execute the query. Insufficient Lake Formation permission(s) on "
+                    f"{database}.{table['Name']}")
+    return table
+
+
+def _visible(catalog: CatalogStore, ctx: QueryContext, database: str, name: str) -> bool:
+    if ctx.gate is None:
+        return True
+    table = catalog.find_table(database, name)
+    return table is not None and ctx.gate(table).visible
 
 
 def run(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext) -> pa.Table:
@@ -55,10 +66,13 @@ def run(blobs: BlobStore, catalog: CatalogStore, ctx: QueryContext) -> pa.Table:
             raise _fail(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
         pattern = _like(statement.pattern)
         return _rows(tab_name=[n for n in sorted(catalog.table_names(database))
-                               if pattern is None or pattern.fullmatch(n)])
+                               if (pattern is None or pattern.fullmatch(n)) and _visible(catalog, ctx, database, n)])
     if kind in ("show_columns", "describe"):
         table = _table(catalog, ctx)
         columns = describe_columns(table)
+        shown = ctx.gate(table).described if ctx.gate is not None else None
+        if shown is not None:  # Lake Formation granted only some columns: DESCRIBE shows only those
+            columns = [c for c in columns if c["Name"].lower() in shown]
         if kind == "show_columns":
             return _rows(field=[c["Name"] for c in columns])
         return _rows(col_name=[c["Name"] for c in columns], data_type=[c.get("Type", "") for c in columns],

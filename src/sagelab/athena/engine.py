@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import threading
 import time
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from sagelab.athena import catalog_statements, results
 from sagelab.athena.query import QueryContext, QueryFailed
-from sagelab.athena.relations import quote_identifier, view_sql
+from sagelab.athena.relations import quote_identifier, restricted_sql, view_sql
 from sagelab.athena.sql_errors import athena_message
 from sagelab.athena.statements import query_text, referenced_names
 from sagelab.athena.writes import write_ctas, write_insert
@@ -33,6 +34,7 @@ from sagelab.errors import SagelabError
 from sagelab.lake.blobs import BlobStore
 
 CATALOG = "awsdatacatalog"
+_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 
 
 @dataclasses.dataclass
@@ -116,6 +118,10 @@ class QueryEngine:
                     outcome.update_count, outcome.manifest = write_insert(
                         self.blobs, self.catalog, ctx, connection, relation, scratch)
             except duckdb.Error as exc:
+                refused = _refused_table(exc, ctx)
+                if refused:
+                    raise QueryFailed("Insufficient permissions to execute the query. Insufficient Lake "
+                                      f"Formation permission(s) on {refused}") from exc
                 reason, category = athena_message(sql, _with_position(connection, sql, exc), ctx.database)
                 raise QueryFailed(reason, category) from exc
             outcome.engine_ms = int((time.perf_counter() - planned) * 1000)
@@ -153,6 +159,10 @@ class QueryEngine:
                 table = self.catalog.find_table(database, table_name)
                 if table is None:
                     continue
+                limit = ctx.gate(table) if ctx.gate is not None else None
+                if limit is not None and not limit.readable:
+                    ctx.refused.add(f"{database}.{table_name}")  # no view: naming it fails, and says why
+                    continue
                 partitions = (self.catalog.list_partitions(database, table_name, table=table)
                               if table.get("PartitionKeys") else [])
                 view = f"{CATALOG}.{quote_identifier(database)}.{quote_identifier(table_name)}"
@@ -160,6 +170,8 @@ class QueryEngine:
                     try:
                         select, _ = view_sql(self.blobs, table, partitions, check_columns=check_columns,
                                              scratch=scratch)
+                        if limit is not None and (limit.columns is not None or limit.row_filter):
+                            select = restricted_sql(select, limit.columns, limit.row_filter)
                     except SagelabError as exc:
                         raise QueryFailed(f"HIVE_METASTORE_ERROR: table {database}.{table_name}: "
                                           f"{exc.message}") from exc
@@ -240,6 +252,16 @@ def _with_position(connection: duckdb.DuckDBPyConnection, sql: str, error: duckd
     except duckdb.Error as again:
         return again if type(again) is type(error) else error
     return error
+
+
+def _refused_table(error: duckdb.Error, ctx: QueryContext) -> str | None:
+    """The refused table a failure to find a table is about, if it is one."""
+    match = _MISSING_TABLE.search(str(error)) if isinstance(error, duckdb.CatalogException) else None
+    if match is None or not ctx.refused:
+        return None
+    parts = match.group(1).strip('"').lower().split(".")
+    name = ".".join(parts[-2:]) if len(parts) > 1 else f"{ctx.database}.{parts[0]}"
+    return name if name in ctx.refused else None
 
 
 def _dispose(connection: duckdb.DuckDBPyConnection, scratch: Path) -> None:

@@ -157,3 +157,10 @@ def view_sql(blobs: BlobStore, table: dict[str, Any], partitions: list[dict[str,
 def describe_columns(table: dict[str, Any]) -> list[dict[str, Any]]:
     """Columns then partition keys, as Athena lists them."""
     return list((table.get("StorageDescriptor") or {}).get("Columns") or []) + list(table.get("PartitionKeys") or [])
+
+
+def restricted_sql(select: str, columns: tuple[str, ...] | None, row_filter: str | None) -> str:
+    """A view's SELECT narrowed to the columns and rows a caller may read (Lake Formation's grants)."""
+    shown = "*" if columns is None else ", ".join(quote_identifier(c) for c in columns)
+    where = f" WHERE ({row_filter})" if row_filter else ""
+    return f"SELECT {shown} FROM ({select}) AS granted{where}"

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sagelab.account import Account
 from sagelab.athena import results as result_files
 from sagelab.athena.engine import Outcome, QueryEngine
-from sagelab.athena.query import QueryContext, QueryFailed
+from sagelab.athena.query import QueryContext, QueryFailed, TableGate
 from sagelab.athena.statements import StatementError, parse_statement
 from sagelab.catalog.store import CatalogStore
 from sagelab.errors import InvalidRequest, SagelabError
@@ -154,7 +154,8 @@ class AthenaService:
             raise InvalidRequest(exc.message, "INVALID_INPUT") from None
 
     # --- query executions ------------------------------------------------------------------------------
-    def start(self, params: dict[str, Any], region: str) -> str:
+    def start(self, params: dict[str, Any], region: str, gate: TableGate | None = None) -> str:
+        """Queues a query; `gate` says what its caller may read of each table (None: everything)."""
         token = params.get("ClientRequestToken")
         with self._lock:
             if token and token in self._tokens:
@@ -207,7 +208,7 @@ class AthenaService:
         if failure is not None:
             self._finish(query_id, "FAILED", reason=f"{failure.category}: {failure.message}")
         else:
-            ctx = QueryContext(query_id, text, statement, database, output)
+            ctx = QueryContext(query_id, text, statement, database, output, gate=gate)
             self._executor().submit(self._execute, ctx, submitted)
         return query_id
 

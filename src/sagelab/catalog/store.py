@@ -58,8 +58,10 @@ class CatalogStore:
     def create_database(self, spec: dict[str, Any]) -> dict[str, Any]:
         name = spec["Name"].lower()
         now = time.time()
+        # An explicit empty list is kept: the data lake's settings may give new tables no default grant.
+        defaults = spec.get("CreateTableDefaultPermissions")
         doc = {"Name": name, "CreateTime": now, "CatalogId": self._account_id(),
-               "CreateTableDefaultPermissions": spec.get("CreateTableDefaultPermissions") or [
+               "CreateTableDefaultPermissions": defaults if defaults is not None else [
                    {"Principal": {"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"}, "Permissions": ["ALL"]}]}
         for optional in ("Description", "LocationUri", "Parameters", "TargetDatabase", "FederatedDatabase"):
             if spec.get(optional) is not None:
