@@ -149,8 +149,12 @@ def test_provisioned_concurrency_keeps_one_instance_warm(srv, sm, rt, model):
 
 @pytest.mark.slow
 def test_more_than_max_concurrency_is_throttled(srv, sm, rt, model):
-    endpoint = serverless_endpoint(sm, model, MaxConcurrency=1)
-    invoke(rt, endpoint)  # warm
+    endpoint = serverless_endpoint(sm, model, MaxConcurrency=1, MemorySizeInMB=1024)
+    invoke(rt, endpoint)  # warm: the model fits the smallest memory size
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        sm.update_endpoint_weights_and_capacities(EndpointName=endpoint, DesiredWeightsAndCapacities=[
+            {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+    assert "DesiredInstanceCount" in info.value.response["Error"]["Message"]
     big = csv_body(60_000, seed=1)
     outcomes: list[str] = []
 

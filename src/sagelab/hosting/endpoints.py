@@ -96,6 +96,11 @@ class EndpointService:
             if change["VariantName"] not in known:
                 raise ValidationError(f"Variant {change['VariantName']!r} is not part of endpoint {name!r}. "
                                       f"Variants: {', '.join(sorted(known))}.")
+        serverless = {v["VariantName"] for v in res.doc["ProductionVariants"] if "DesiredServerlessConfig" in v}
+        for change in changes:
+            if change["VariantName"] in serverless and "DesiredInstanceCount" in change:
+                raise ValidationError(f"DesiredInstanceCount cannot be set for variant {change['VariantName']!r}: it "
+                                      "is serverless and has no instances of its own (its ServerlessConfig scales it).")
         self._set_status(name, "Updating")
         self._in_background(self._apply_weights, name, changes)
         return res.arn
