@@ -113,6 +113,12 @@ def test_good_and_failing_inputs(s3, rt, lake, endpoint):
                                      ContentType="text/csv", Accept="application/json", InferenceId="my-id-1")
     assert named["InferenceId"] == "my-id-1" and named["OutputLocation"] == f"s3://{lake}/out/my-id-1.out"
     assert len(json.loads(wait_object(s3, named["OutputLocation"]))["predictions"]) == 3
+    placed = rt.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{lake}/in/good.csv",
+                                      ContentType="text/csv", S3OutputPathExtension="daily/run-1",
+                                      Filename="scores.csv")
+    assert placed["OutputLocation"] == f"s3://{lake}/out/daily/run-1/scores.csv"
+    assert placed["FailureLocation"] == f"s3://{lake}/fail/{placed['InferenceId']}-error.out"
+    assert len(wait_object(s3, placed["OutputLocation"]).decode().split()) == 3
 
     bad = rt.invoke_endpoint_async(EndpointName=endpoint, InputLocation=f"s3://{lake}/in/bad.csv",
                                    ContentType="text/csv")

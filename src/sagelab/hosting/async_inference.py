@@ -3,8 +3,9 @@
 Each accepted request is a `resources` row (kind `async-inference`) written before the 202 answer, so a
 crash loses none: Pending -> InProgress (claimed by the worker in one transaction) -> Completed or Failed.
 A server that starts again puts its predecessor's InProgress rows back to Pending. The result is written to
-`<S3OutputPath>/<InferenceId>.out` before the row is marked Completed; a request redone after a crash
-writes the same object again, so each request's result appears once.
+`<S3OutputPath>/<InferenceId>.out` (or `<S3OutputPath>/<S3OutputPathExtension>/<Filename>`), a failure's
+message to `<S3FailurePath>/<InferenceId>-error.out`, before the row is marked Completed or Failed; a
+request redone after a crash writes the same object again, so each request's result appears once.
 
 The worker reads the input from the lake and talks to the endpoint's instances over their sockets on
 connections of its own (it runs on threads, not on the server's event loop), at most
@@ -96,7 +97,10 @@ class AsyncInferenceService:
                                1, 3600, DEFAULT_TIMEOUT_SECONDS)
         request_id = str(uuid.uuid4())
         inference_id = headers.get("x-amzn-sagemaker-inference-id") or request_id
-        output = config.output.join(f"{inference_id}.out")
+        # S3OutputPathExtension and Filename place the result; the failure keeps its fixed name.
+        extension = headers.get("x-amzn-sagemaker-s3outputpathextension", "")
+        output = config.output.join(*filter(None, (extension, headers.get("x-amzn-sagemaker-filename")
+                                                   or f"{inference_id}.out")))
         failure = config.failure.join(f"{inference_id}-error.out")
         now = time.time()
         doc = {"EndpointName": endpoint, "InferenceId": inference_id, "InputLocation": location,
