@@ -23,6 +23,7 @@
     ├── S3Error                       S3's own codes (NoSuchBucket, NoSuchKey, ...), XML-rendered
     ├── InvocationValidationError     ValidationError (400)        sagemaker-runtime's bad request
     ├── ModelError                    ModelError (424)             the model answered 4xx/5xx
+    ├── Throttling                    ThrottlingException (400)    a serverless variant is at its MaxConcurrency
     ├── EntityNotFound                EntityNotFoundException      Glue: no such database, table, job, ...
     ├── AlreadyExistsError            AlreadyExistsException       Glue: the name is taken
     ├── InvalidInput                  InvalidInputException        Glue: bad input beyond the model's shapes
@@ -265,3 +266,9 @@ class InvalidParameter(SagelabError):
     """CloudWatch Logs' bad-input code: `InvalidParameterException`."""
 
     code = "InvalidParameterException"
+
+
+class Throttling(SagelabError):
+    """More requests at once than a serverless variant's MaxConcurrency: AWS answers ThrottlingException."""
+
+    code = "ThrottlingException"

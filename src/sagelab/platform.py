@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sagelab.cloudtrail.trails import TrailService
     from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
+    from sagelab.hosting.async_inference import AsyncInferenceService
     from sagelab.hosting.endpoints import EndpointService
     from sagelab.hosting.fleet import Fleet
     from sagelab.hosting.invocation_metrics import InvocationMetrics
@@ -201,7 +202,8 @@ class Platform:
     def fleet(self) -> Fleet:
         from sagelab.hosting.fleet import Fleet
 
-        return Fleet(make_engine=self._make_serving_engine, home=self.home, settings=self.settings)
+        return Fleet(make_engine=self._make_serving_engine, home=self.home, settings=self.settings,
+                     invocation_metrics=self.invocation_metrics)
 
     @functools.cached_property
     def endpoints(self) -> EndpointService:
@@ -209,6 +211,13 @@ class Platform:
 
         return EndpointService(resources=self.resources, account=self.account,
                                endpoint_configs=self.endpoint_configs, fleet=self.fleet)
+
+    @functools.cached_property
+    def async_inference(self) -> AsyncInferenceService:
+        from sagelab.hosting.async_inference import AsyncInferenceService
+
+        return AsyncInferenceService(resources=self.resources, blobs=self.blobs, fleet=self.fleet, db=self.db,
+                                     invocation_metrics=self.invocation_metrics)
 
     @functools.cached_property
     def tuning(self) -> TuningService:
@@ -372,6 +381,7 @@ class Platform:
         self.transforms.recover()
         self.processing.recover()
         self.endpoints.recover()
+        self.async_inference.recover()  # after the endpoints: its queue drains into their instances
         self.crawlers.recover()
         self.glue_jobs.recover()
         self.athena.recover()
@@ -409,6 +419,8 @@ class Platform:
             self.pipelines.close()  # before tuning and the engine: a driver must not start steps on them
         if "tuning" in self.__dict__:
             self.tuning.close()  # before the engine: a driver must not launch trials on a closed engine
+        if "async_inference" in self.__dict__:
+            self.async_inference.close()  # before the fleet it sends requests to
         if "fleet" in self.__dict__:
             self.fleet.close()
         if "athena" in self.__dict__:

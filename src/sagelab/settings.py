@@ -47,6 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("alarm_evaluation_seconds", 60.0, "How often CloudWatch alarms are evaluated against their metrics.",
             float),
+    Setting("serverless_idle_seconds", 300.0, "Idle seconds after which a serverless endpoint's instance is stopped "
+            "(scale to zero); its next request starts one again (a cold start).", float),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -74,6 +76,7 @@ class Settings:
     cloudtrail_delivery_seconds: float = 5.0
     cloudtrail_digest_seconds: float = 3600.0
     alarm_evaluation_seconds: float = 60.0
+    serverless_idle_seconds: float = 300.0
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

@@ -171,7 +171,9 @@ def test_what_cloudtrail_does_not_record_and_what_iam_cannot_refuse():
     assert logs["GetLogEvents"].audit is logs["FilterLogEvents"].audit is Audit.NOT_RECORDED
     assert logs["DescribeLogStreams"].audit is Audit.MANAGEMENT
     not_recorded = {(t.model_name, o.name) for t in TABLES for o in t if o.audit is Audit.NOT_RECORDED}
-    assert not_recorded == {("sagemaker-runtime", "InvokeEndpoint"), ("logs", "GetLogEvents"),
+    # CloudTrail logs every SageMaker action "with the exception of InvokeEndpoint and InvokeEndpointAsync".
+    assert not_recorded == {("sagemaker-runtime", "InvokeEndpoint"), ("sagemaker-runtime", "InvokeEndpointAsync"),
+                            ("logs", "GetLogEvents"),
                             ("logs", "FilterLogEvents"), ("firehose", "PutRecord"), ("firehose", "PutRecordBatch")}
     always = {(t.model_name, o.name) for t in TABLES for o in t if o.always_allowed}
     # GetSessionToken: "No permissions are required for users to perform this operation" (STS reference).

@@ -1,14 +1,20 @@
 """sagemaker-runtime: `POST /endpoints/{EndpointName}/invocations` (rest-json), answered on the event loop.
 
+`POST /endpoints/{EndpointName}/async-invocations` (InvokeEndpointAsync) only queues the request durably
+(hosting/async_inference.py) and answers 202.
+
 This is the hot path: no worker thread, no database. The request goes to one instance of the chosen
 variant over a Unix socket; the model's answer comes back with SageMaker's headers.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
+
+import anyio
 
 from sagelab.api.http import Request, Response
 from sagelab.api.operations import SAGEMAKER, Audit, Call, OperationTable
@@ -34,6 +40,8 @@ class RuntimeFace:
 
     def resolve(self, request: Request) -> Call:
         name, _, action = unquote(request.raw_path[len(_PREFIX):]).partition("/")
+        if action == "async-invocations" and request.method == "POST":
+            return Call(self.operations["InvokeEndpointAsync"], {"EndpointName": name})
         if action != "invocations" or request.method != "POST":
             raise InvocationValidationError(f"{request.method} {request.path} is not a sagemaker-runtime operation; "
                                             "use POST /endpoints/{EndpointName}/invocations.")
@@ -48,6 +56,9 @@ class RuntimeFace:
         route = fleet.routes.get(name)
         if route is None:
             raise InvocationValidationError(f"Endpoint {name} of account {self.platform.account_id} not found.")
+        if route.async_inference is not None:
+            raise InvocationValidationError(f"Endpoint {name} is an asynchronous endpoint (its endpoint config has "
+                                            "AsyncInferenceConfig): invoke it with InvokeEndpointAsync.")
         body = request.body
         if len(body) > MAX_BODY:
             raise InvocationValidationError(f"Request body is {len(body)} bytes; the limit for InvokeEndpoint is "
@@ -77,8 +88,26 @@ class RuntimeFace:
         return Response(status=200 if status < 300 else status, body=payload, headers=out,
                         content_type=answer.get("content_type"))
 
+    async def invoke_endpoint_async(self, params: dict[str, str], request: Request) -> Response:
+        name = params["EndpointName"]
+        route = self.platform.fleet.routes.get(name)
+        if route is None:
+            raise InvocationValidationError(f"Endpoint {name} of account {self.platform.account_id} not found.")
+        if route.async_inference is None:
+            raise InvocationValidationError(f"Endpoint {name} is not an asynchronous endpoint (its endpoint config has "
+                                            "no AsyncInferenceConfig): invoke it with InvokeEndpoint.")
+        # The queue entry is written to the metadata store before the 202: off the event loop.
+        accepted = await anyio.to_thread.run_sync(self.platform.async_inference.submit, name, route,
+                                                  request.headers)
+        return Response(status=202, body=json.dumps({"InferenceId": accepted["InferenceId"]}).encode(),
+                        content_type="application/json",
+                        headers=[("X-Amzn-SageMaker-OutputLocation", accepted["OutputLocation"]),
+                                 ("X-Amzn-SageMaker-FailureLocation", accepted["FailureLocation"])])
+
     operations = OperationTable("sagemaker-runtime", SAGEMAKER, (
         # An action of the sagemaker prefix, on the endpoint; CloudTrail records no invocations at all.
         SAGEMAKER.op("InvokeEndpoint", invoke_endpoint, "endpoint/{EndpointName}", audit=Audit.NOT_RECORDED,
                      read_only=True),
+        SAGEMAKER.op("InvokeEndpointAsync", invoke_endpoint_async, "endpoint/{EndpointName}",
+                     audit=Audit.NOT_RECORDED, read_only=True),
     ), signing_name="sagemaker")

@@ -14,6 +14,7 @@ from sagelab.account import Account
 from sagelab.errors import ValidationError
 from sagelab.hosting.fleet import Fleet, ModelLoadFailed, variant_specs
 from sagelab.hosting.models import EndpointConfigService
+from sagelab.hosting.serverless import ServerlessSpec, is_serverless
 from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore
 
 ENDPOINT = "endpoint"
@@ -38,6 +39,8 @@ class EndpointService:
                "ProductionVariants": self._variant_summaries(config.doc, current=False)}
         if config.doc.get("DataCaptureConfig"):
             doc["DataCaptureConfig"] = _capture_summary(config.doc["DataCaptureConfig"])
+        if config.doc.get("AsyncInferenceConfig"):
+            doc["AsyncInferenceConfig"] = config.doc["AsyncInferenceConfig"]
         try:
             self.resources.insert(ENDPOINT, name, arn, "Creating", doc, created_at=now)
         except AlreadyExists:
@@ -93,6 +96,11 @@ class EndpointService:
             if change["VariantName"] not in known:
                 raise ValidationError(f"Variant {change['VariantName']!r} is not part of endpoint {name!r}. "
                                       f"Variants: {', '.join(sorted(known))}.")
+        serverless = {v["VariantName"] for v in res.doc["ProductionVariants"] if "DesiredServerlessConfig" in v}
+        for change in changes:
+            if change["VariantName"] in serverless and "DesiredInstanceCount" in change:
+                raise ValidationError(f"DesiredInstanceCount cannot be set for variant {change['VariantName']!r}: it "
+                                      "is serverless and has no instances of its own (its ServerlessConfig scales it).")
         self._set_status(name, "Updating")
         self._in_background(self._apply_weights, name, changes)
         return res.arn
@@ -119,6 +127,7 @@ class EndpointService:
         except ModelLoadFailed as exc:
             self._fail(name, f"Failed to start the endpoint's serving instances: {exc}")
             return
+        route.async_inference = config_doc.get("AsyncInferenceConfig")  # before traffic can reach it
         try:
             current = self.get(name)
         except ValidationError:  # deleted meanwhile
@@ -130,6 +139,10 @@ class EndpointService:
 
         def in_service(res: Resource) -> None:
             res.status = "InService"
+            if config_doc.get("AsyncInferenceConfig"):
+                res.doc["AsyncInferenceConfig"] = config_doc["AsyncInferenceConfig"]
+            else:
+                res.doc.pop("AsyncInferenceConfig", None)
             res.doc.update({"EndpointStatus": "InService", "EndpointConfigName": config_doc["EndpointConfigName"],
                             "LastModifiedTime": time.time(),
                             "ProductionVariants": self._variant_summaries(config_doc, current=True)})
@@ -197,6 +210,14 @@ class EndpointService:
                 images = [{"SpecifiedImage": c.get("Image", ""), "ResolvedImage": c.get("Image", ""),
                            "ResolutionTime": time.time()} for c in containers]
             weight = float(variant.get("InitialVariantWeight", 1.0))
+            if is_serverless(variant):
+                serverless = ServerlessSpec.of(variant["ServerlessConfig"]).summary()
+                summary = {"VariantName": variant["VariantName"], "DeployedImages": images, "DesiredWeight": weight,
+                           "DesiredServerlessConfig": serverless}
+                if current:
+                    summary.update({"CurrentWeight": weight, "CurrentServerlessConfig": serverless})
+                summaries.append(summary)
+                continue
             count = int(variant.get("InitialInstanceCount") or 1)
             summary = {"VariantName": variant["VariantName"], "DeployedImages": images,
                        "DesiredWeight": weight, "DesiredInstanceCount": count}

@@ -22,13 +22,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelab.account import HomePaths
 from sagelab.compute.engine import ComputeEngine, Task, TaskState, TaskStatus
 from sagelab.errors import SagelabError
 from sagelab.hosting import wire
+from sagelab.hosting.serverless import ServerlessSpec, ServerlessState, is_serverless
 from sagelab.settings import Settings
+
+if TYPE_CHECKING:
+    from sagelab.hosting.invocation_metrics import InvocationMetrics
 
 INSTANCE_TARGET = "sagelab.hosting.instance:serve_instance"
 READY_TIMEOUT = 120.0
@@ -89,6 +93,8 @@ class Variant:
     weight: float
     desired_count: int
     instances: tuple[Instance, ...] = ()
+    #: Set for a serverless variant: it scales between zero instances and one, and admits MaxConcurrency.
+    serverless: ServerlessState | None = None
     _cursor: itertools.count = dataclasses.field(default_factory=itertools.count)
 
     def pick(self) -> Instance | None:
@@ -102,6 +108,8 @@ class Variant:
 class Route:
     endpoint: str
     variants: dict[str, Variant]
+    #: The endpoint config's AsyncInferenceConfig: such an endpoint is invoked through its queue only.
+    async_inference: dict[str, Any] | None = None
 
     def choose(self, target: str | None) -> Variant:
         if target:
@@ -118,14 +126,19 @@ class VariantSpec:
     model_name: str
     weight: float
     instance_count: int
+    serverless: ServerlessSpec | None = None
 
 
 class Fleet:
     """`make_engine` builds the engine instance processes run on, on first use: serving has an engine of its
     own, so that instances never wait in the job queue."""
 
-    def __init__(self, *, make_engine: Callable[[], ComputeEngine], home: HomePaths, settings: Settings):
+    def __init__(self, *, make_engine: Callable[[], ComputeEngine], home: HomePaths, settings: Settings,
+                 invocation_metrics: InvocationMetrics | None = None):
         self.make_engine = make_engine
+        self.invocation_metrics = invocation_metrics
+        self._reaper: threading.Thread | None = None
+        self._stop_reaping = threading.Event()
         self.home = home
         self.settings = settings
         self.routes: dict[str, Route] = {}
@@ -144,11 +157,14 @@ class Fleet:
     def deploy(self, endpoint: str, specs: Sequence[VariantSpec]) -> Route:
         """Start every instance of every variant and wait until all are ready; returns the new route
         without installing it (the caller switches traffic with `install`)."""
-        variants = {s.name: Variant(s.name, s.model_name, s.weight, s.instance_count) for s in specs}
+        variants = {s.name: Variant(s.name, s.model_name, s.weight, s.instance_count,
+                                    serverless=ServerlessState(s.serverless) if s.serverless else None)
+                    for s in specs}
         started: list[Instance] = []
         try:
             for spec in specs:
-                instances = [self._start_instance(endpoint, spec.name, spec.model_name)
+                memory = spec.serverless.memory_mb if spec.serverless else None
+                instances = [self._start_instance(endpoint, spec.name, spec.model_name, memory)
                              for _ in range(spec.instance_count)]
                 started.extend(instances)
                 variants[spec.name].instances = tuple(instances)
@@ -163,6 +179,8 @@ class Fleet:
         with self._lock:
             previous = self.routes.get(route.endpoint)
             self.routes[route.endpoint] = route
+        if any(v.serverless is not None for v in route.variants.values()):
+            self._start_reaper()
         return previous
 
     def remove(self, endpoint: str) -> Route | None:
@@ -187,7 +205,7 @@ class Fleet:
         if route is None:
             return
         new = {name: dataclasses.replace(v, weight=weights.get(name, v.weight)) for name, v in route.variants.items()}
-        self.install(Route(endpoint, new))
+        self.install(dataclasses.replace(route, variants=new))
 
     def scale(self, endpoint: str, variant_name: str, count: int) -> None:
         route = self.routes.get(endpoint)
@@ -206,13 +224,15 @@ class Fleet:
             variant.instances = tuple(keep)
             self.retire(drop, drain_seconds=10)
 
-    def _start_instance(self, endpoint: str, variant: str, model_name: str) -> Instance:
+    def _start_instance(self, endpoint: str, variant: str, model_name: str,
+                        memory_limit_mb: int | None = None) -> Instance:
         instance_id = uuid.uuid4().hex[:12]
         socket_path = str(self._socket_dir / f"{instance_id}.sock")
-        task = Task(id=f"endpoint/{endpoint}/{variant}/{instance_id}", target=INSTANCE_TARGET,
-                    args={"settings": self.settings.to_dict(), "model_name": model_name,
-                          "socket_path": socket_path,
-                          "work_dir": str(self.home.work / "Endpoints" / endpoint / instance_id)},
+        args = {"settings": self.settings.to_dict(), "model_name": model_name, "socket_path": socket_path,
+                "work_dir": str(self.home.work / "Endpoints" / endpoint / instance_id)}
+        if memory_limit_mb:
+            args["memory_limit_mb"] = memory_limit_mb
+        task = Task(id=f"endpoint/{endpoint}/{variant}/{instance_id}", target=INSTANCE_TARGET, args=args,
                     log_path=self.home.logs / "Endpoints" / endpoint / f"{variant}-{instance_id}.log")
         instance = Instance(variant, socket_path, task.id)
         self.engine.submit(task, lambda t, s, e=endpoint, i=instance: self._on_exit(e, i, s))
@@ -246,6 +266,9 @@ class Fleet:
         variant = route.variants[dead.variant]
         if dead not in variant.instances:
             return
+        if variant.serverless is not None:  # the next request cold-starts a fresh one
+            variant.instances = tuple(i for i in variant.instances if i is not dead)
+            return
         fresh = self._start_instance(endpoint, variant.name, variant.model_name)
         try:
             self._wait_ready(fresh)
@@ -259,6 +282,8 @@ class Fleet:
                      body: bytes) -> tuple[str, dict[str, Any], bytes, float]:
         """-> (variant name, response header, response body, seconds spent with the model)."""
         variant = route.choose(target_variant)
+        if variant.serverless is not None:
+            return await self._invoke_serverless(route.endpoint, variant, header, body)
         frame = wire.encode(header, body)
         for _attempt in range(MAX_ATTEMPTS):
             instance = variant.pick()
@@ -275,8 +300,79 @@ class Fleet:
         raise NoCapacity(f"No healthy instance of variant {variant.name} could serve the request; instances are "
                          "being replaced. Retry the request.")
 
+    # --- serverless variants: cold start on demand, scale to zero when idle ------------------------------
+    async def _invoke_serverless(self, endpoint: str, variant: Variant, header: dict[str, Any],
+                                 body: bytes) -> tuple[str, dict[str, Any], bytes, float]:
+        state = variant.serverless
+        assert state is not None
+        with state.admit(endpoint, variant.name) as utilization:
+            self._observe(endpoint, variant.name, "ServerlessConcurrentExecutionsUtilization", utilization)
+            frame = wire.encode(header, body)
+            for _attempt in range(MAX_ATTEMPTS):
+                instance = variant.pick()
+                if instance is None:
+                    await self._cold_start(endpoint, variant)
+                    continue
+                started = time.perf_counter()
+                try:
+                    response_header, payload = await instance.exchange(frame)
+                except InstanceGone:
+                    instance.alive = False
+                    continue
+                return variant.name, response_header, payload, time.perf_counter() - started
+        raise NoCapacity(f"No instance of serverless variant {variant.name} could serve the request. Retry it.")
+
+    async def _cold_start(self, endpoint: str, variant: Variant) -> None:
+        state = variant.serverless
+        assert state is not None
+        async with state.starting:
+            if variant.pick() is not None:  # another request's cold start got there first
+                return
+            started = time.perf_counter()
+            try:
+                instance = await asyncio.to_thread(self._start_ready, endpoint, variant)
+            except ModelLoadFailed as exc:
+                raise NoCapacity(f"The serverless variant {variant.name} could not start an instance: {exc}") from exc
+            variant.instances = (instance,)
+            self._observe(endpoint, variant.name, "ModelSetupTime", (time.perf_counter() - started) * 1e6)
+
+    def _start_ready(self, endpoint: str, variant: Variant) -> Instance:
+        assert variant.serverless is not None
+        instance = self._start_instance(endpoint, variant.name, variant.model_name, variant.serverless.spec.memory_mb)
+        try:
+            self._wait_ready(instance)
+        except BaseException:
+            self.retire([instance])
+            raise
+        return instance
+
+    def _observe(self, endpoint: str, variant: str, metric: str, value: float) -> None:
+        if self.invocation_metrics is not None:
+            self.invocation_metrics.observe(endpoint, variant, metric, value)
+
+    def _start_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is None and not self._closing:
+                self._reaper = threading.Thread(target=self._reap_idle, name="serverless-reaper", daemon=True)
+                self._reaper.start()
+
+    def _reap_idle(self) -> None:
+        """Stop the instance of every serverless variant that has had no request for the idle period."""
+        idle = self.settings.serverless_idle_seconds
+        while not self._stop_reaping.wait(min(1.0, max(0.05, idle / 4))):
+            now = time.monotonic()
+            for route in list(self.routes.values()):
+                for variant in route.variants.values():
+                    state = variant.serverless
+                    if state is None or state.keeps_warm or not variant.instances or state.idle_for(now) < idle:
+                        continue
+                    stopping, variant.instances = variant.instances, ()
+                    # A request that picked the instance just before finishes; one after it cold-starts.
+                    self.retire(stopping, drain_seconds=5)
+
     def close(self) -> None:
         self._closing = True
+        self._stop_reaping.set()
         if self._engine is not None:
             self._engine.close()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
@@ -287,6 +383,14 @@ class ModelLoadFailed(Exception):
 
 
 def variant_specs(config_doc: dict[str, Any]) -> list[VariantSpec]:
-    return [VariantSpec(v["VariantName"], v["ModelName"], float(v.get("InitialVariantWeight", 1.0)),
-                        int(v.get("InitialInstanceCount") or 1)) for v in config_doc["ProductionVariants"]]
+    return [_variant_spec(v) for v in config_doc["ProductionVariants"]]
+
+
+def _variant_spec(v: dict[str, Any]) -> VariantSpec:
+    weight = float(v.get("InitialVariantWeight", 1.0))
+    if is_serverless(v):
+        spec = ServerlessSpec.of(v["ServerlessConfig"])
+        # Provisioned concurrency keeps one instance warm from the start; otherwise there is none until a request.
+        return VariantSpec(v["VariantName"], v["ModelName"], weight, 1 if spec.provisioned_concurrency else 0, spec)
+    return VariantSpec(v["VariantName"], v["ModelName"], weight, int(v.get("InitialInstanceCount") or 1))
 

@@ -22,7 +22,7 @@ from sagelab.hosting import wire
 
 
 def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, socket_path: str,
-                   work_dir: str) -> None:
+                   work_dir: str, memory_limit_mb: int | None = None) -> None:
     from sagelab.hosting.artifacts import load_predictor
     from sagelab.hosting.models import StoredModels
     from sagelab.iam.role_access import RoleAccess
@@ -35,12 +35,27 @@ def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, so
     predictor = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1,
                                cache_dir=parts.home.cache, role=role)
     parts.close()
+    if memory_limit_mb:
+        log.write(f"sagelab: {_check_memory(memory_limit_mb):.0f} MB in use at most, of MemorySizeInMB "
+                  f"{memory_limit_mb}\n")
     log.write(f"sagelab: model {model_name} loaded; serving on {socket_path}\n")
     log.flush()
     try:
         uvloop.run(_serve(predictor, socket_path))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _check_memory(limit_mb: int) -> float:
+    """A serverless variant's MemorySizeInMB: the loaded model must fit (ru_maxrss is in KiB on Linux);
+    -> the peak in MB."""
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if peak_mb > limit_mb:
+        raise MemoryError(f"the model needs {peak_mb:.0f} MB once loaded, more than the variant's "
+                          f"ServerlessConfig.MemorySizeInMB ({limit_mb} MB)")
+    return peak_mb
 
 
 async def _serve(predictor: Predictor, socket_path: str) -> None:

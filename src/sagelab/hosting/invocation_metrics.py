@@ -22,6 +22,8 @@ from sagelab.storage import tables
 from sagelab.storage.db import Database
 
 NAMESPACE = "AWS/SageMaker"
+#: Units of the samples `observe` takes where they are not Microseconds.
+_UNITS = {"ServerlessConcurrentExecutionsUtilization": "None"}
 
 
 class InvocationMetrics:
@@ -45,6 +47,12 @@ class InvocationMetrics:
             if status < 400:
                 self._samples[(*key, "ModelLatency")].append(model_seconds * 1e6)
                 self._samples[(*key, "OverheadLatency")].append(max(0.0, total_seconds - model_seconds) * 1e6)
+
+    def observe(self, endpoint: str, variant: str, name: str, value: float) -> None:
+        """One sample of a per-variant metric other than the invocation ones (ModelSetupTime, ...)."""
+        minute = float(int(time.time() // 60) * 60)
+        with self._lock:
+            self._samples[(endpoint, variant, minute, name)].append(value)
 
     def flush(self) -> int:
         """Write what was gathered since the last flush; returns the number of points written."""
@@ -81,5 +89,5 @@ def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarr
     return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
             "sample_count": float(len(values)), "sum": float(values.sum()), "minimum": float(values.min()),
             "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
-            "unit": "Microseconds"}
+            "unit": _UNITS.get(name, "Microseconds")}
 

@@ -10,6 +10,8 @@ from sagelab.account import Account
 from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
+from sagelab.hosting.async_config import check_async_config
+from sagelab.hosting.serverless import check_variant, is_serverless
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
@@ -95,15 +97,19 @@ class EndpointConfigService:
             if not variant.get("ModelName"):
                 raise ValidationError(f"{where}: ModelName is required.")
             self.models.get(variant["ModelName"])
-            if variant.get("ServerlessConfig") is None and not variant.get("InitialInstanceCount"):
-                raise ValidationError(f"{where}: InitialInstanceCount is required (>= 1) for instance-based variants.")
+            check_variant(variant, where)
             weight = float(variant.get("InitialVariantWeight", 1.0))
             if weight < 0:
                 raise ValidationError(f"{where}: InitialVariantWeight must be >= 0, got {weight}.")
-            variants.append({**variant, "InitialVariantWeight": weight,
-                             "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
+            if is_serverless(variant):
+                variants.append({**variant, "InitialVariantWeight": weight})
+            else:
+                variants.append({**variant, "InitialVariantWeight": weight,
+                                 "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
+        if params.get("AsyncInferenceConfig") is not None:
+            check_async_config(params["AsyncInferenceConfig"], serverless=any(map(is_serverless, variants)))
         arn = self.account.sagemaker_arn("endpoint-config", name, region)
         doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
                "CreationTime": time.time()}

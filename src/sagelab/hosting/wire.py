@@ -23,3 +23,28 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], byte
     head_len, body_len = _PREFIX.unpack(await reader.readexactly(_PREFIX.size))
     data = await reader.readexactly(head_len + body_len)
     return json.loads(data[:head_len]), data[head_len:]
+
+
+def exchange_blocking(socket_path: str, header: dict[str, Any], body: bytes,
+                      timeout: float) -> tuple[dict[str, Any], bytes]:
+    """One exchange on a connection of its own, for callers off the event loop (the async inference worker)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(encode(header, body))
+        head_len, body_len = _PREFIX.unpack(_receive(sock, _PREFIX.size))
+        data = _receive(sock, head_len + body_len)
+    return json.loads(data[:head_len]), data[head_len:]
+
+
+def _receive(sock: Any, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise ConnectionError(f"the serving instance closed the connection with {left} bytes still to come")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
