@@ -10,7 +10,7 @@ import sqlite3
 import botocore.exceptions
 import pytest
 from conftest import unique
-from dms_helpers import ALL_TABLES, instance, wait_task
+from dms_helpers import ALL_TABLES, FAST, instance, wait_task
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,7 +78,7 @@ def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, 
 
     dms.delete_endpoint(EndpointArn=target["EndpointArn"])
     dms.get_waiter("endpoint_deleted").wait(
-        Filters=[{"Name": "endpoint-arn", "Values": [target["EndpointArn"]]}], WaiterConfig={"Delay": 1})
+        Filters=[{"Name": "endpoint-arn", "Values": [target["EndpointArn"]]}], WaiterConfig=FAST)
     code, _ = error_of(lambda: dms.delete_endpoint(EndpointArn=target["EndpointArn"]))
     assert code == "ResourceNotFoundFault"
 
@@ -104,7 +104,7 @@ def test_replication_instance_becomes_available_and_tests_connections(dms, shop,
                                  EndpointArn=source["EndpointArn"])["Connection"]
     assert answer["Status"] == "testing"
     dms.get_waiter("test_connection_succeeds").wait(
-        Filters=[{"Name": "endpoint-arn", "Values": [source["EndpointArn"]]}], WaiterConfig={"Delay": 1})
+        Filters=[{"Name": "endpoint-arn", "Values": [source["EndpointArn"]]}], WaiterConfig=FAST)
 
     missing = sqlite_source(dms, tmp_path / "no" / "such.db")
     dms.test_connection(ReplicationInstanceArn=rep["ReplicationInstanceArn"], EndpointArn=missing["EndpointArn"])
@@ -149,7 +149,7 @@ def test_full_load_csv_with_mappings_then_statistics(dms, s3, shop, bucket):
     code, _ = error_of(lambda: dms.delete_endpoint(EndpointArn=source["EndpointArn"]))
     assert code == "InvalidResourceStateFault"
     dms.get_waiter("replication_task_ready").wait(
-        Filters=[{"Name": "replication-task-arn", "Values": [arn]}], WaiterConfig={"Delay": 1})
+        Filters=[{"Name": "replication-task-arn", "Values": [arn]}], WaiterConfig=FAST)
     dms.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
     done = wait_task(dms, arn, "stopped")
     assert done["StopReason"] == "Stop Reason FULL_LOAD_ONLY_FINISHED"
@@ -174,7 +174,7 @@ def test_full_load_csv_with_mappings_then_statistics(dms, s3, shop, bucket):
     assert wait_task(dms, arn, "stopped")["ReplicationTaskStats"]["TablesLoaded"] == 2
     dms.delete_replication_task(ReplicationTaskArn=arn)
     dms.get_waiter("replication_task_deleted").wait(
-        Filters=[{"Name": "replication-task-arn", "Values": [arn]}], WaiterConfig={"Delay": 1})
+        Filters=[{"Name": "replication-task-arn", "Values": [arn]}], WaiterConfig=FAST)
 
 
 def test_task_errors_name_the_field(dms, shop, bucket, tmp_path):
@@ -209,7 +209,7 @@ def test_task_errors_name_the_field(dms, shop, bucket, tmp_path):
                                                           StartReplicationTaskType="start-replication"))
     assert code == "InvalidResourceStateFault"  # still creating
     dms.get_waiter("replication_task_ready").wait(
-        Filters=[{"Name": "replication-task-arn", "Values": [task["ReplicationTaskArn"]]}], WaiterConfig={"Delay": 1})
+        Filters=[{"Name": "replication-task-arn", "Values": [task["ReplicationTaskArn"]]}], WaiterConfig=FAST)
     dms.start_replication_task(ReplicationTaskArn=task["ReplicationTaskArn"],
                                StartReplicationTaskType="start-replication")
     failed = wait_task(dms, task["ReplicationTaskArn"], "failed")
