@@ -83,9 +83,21 @@ def tables(engine: sa.Engine, engine_name: str) -> list[tuple[str, str]]:
     return found
 
 
-def reflect(engine: sa.Engine, engine_name: str, schema: str, table: str) -> sa.Table:
-    return sa.Table(table, sa.MetaData(), schema=None if engine_name == "sqlite" else schema,
-                    autoload_with=engine)
+def reflect(engine: sa.Engine, engine_name: str, names: list[tuple[str, str]]) -> dict[tuple[str, str], sa.Table]:
+    """The named tables' definitions, reflected a schema at a time (one round of catalog queries each)."""
+    by_schema: dict[str, list[str]] = {}
+    for schema, table in names:
+        by_schema.setdefault(schema, []).append(table)
+    inspector = sa.inspect(engine)
+    reflected = {}
+    for schema, tables_of_schema in by_schema.items():
+        key = None if engine_name == "sqlite" else schema
+        # Only the columns: constraints and indexes would cost a catalog query each and change no row.
+        found = inspector.get_multi_columns(schema=key, filter_names=tables_of_schema)
+        for (_, table), columns in found.items():
+            reflected[(schema, table)] = sa.Table(table, sa.MetaData(), *[
+                sa.Column(c["name"], c["type"]) for c in columns], schema=key)
+    return {name: reflected[name] for name in names if name in reflected}
 
 
 def rows(engine: sa.Engine, columns: list[sa.Column[Any]]) -> Iterator[list[tuple[Any, ...]]]:

@@ -54,6 +54,7 @@ class _Plan:
 
     source: tuple[str, str]
     target: mappings.TargetTable
+    table: sa.Table
     columns: list[tuple[str, sa.types.TypeEngine[Any]]]  # (source column, type), removed columns left out
 
     @property
@@ -281,7 +282,7 @@ class ReplicationTaskService:
             plans = self._plans(engine, source["EngineName"], rules)
             self._set(name, _running)
             if doc["MigrationType"] != "cdc":
-                self._full_load(name, engine, source["EngineName"], target, plans, reload, stop)
+                self._full_load(name, engine, target, plans, reload, stop)
             if not with_cdc:
                 if not stop.is_set():
                     self._finish(name, "stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED")
@@ -305,20 +306,18 @@ class ReplicationTaskService:
                 if self._runs.get(name, (None,))[0] is threading.current_thread():
                     del self._runs[name]
 
-    def _plans(self, engine: sa.Engine, engine_name: str, rules: mappings.TableMappings) -> dict[tuple[str, str], _Plan]:
+    def _plans(self, engine: sa.Engine, engine_name: str, rules: mappings.TableMappings,
+               names: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], _Plan]:
+        """How each selected table (of `names`, or of the whole source) is written."""
+        chosen = [n for n in (sources.tables(engine, engine_name) if names is None else names) if rules.selects(*n)]
         plans = {}
-        for schema, table in sources.tables(engine, engine_name):
-            if rules.selects(schema, table):
-                plans[(schema, table)] = self._plan(engine, engine_name, rules, schema, table)
+        for (schema, table), reflected in sources.reflect(engine, engine_name, chosen).items():
+            target = rules.target(schema, table, [c.name for c in reflected.columns])
+            plans[(schema, table)] = _Plan((schema, table), target, reflected, [
+                (c.name, c.type) for c in reflected.columns if c.name in target.columns])
         return plans
 
-    @staticmethod
-    def _plan(engine: sa.Engine, engine_name: str, rules: mappings.TableMappings, schema: str, table: str) -> _Plan:
-        reflected = sources.reflect(engine, engine_name, schema, table)
-        target = rules.target(schema, table, [c.name for c in reflected.columns])
-        return _Plan((schema, table), target, [(c.name, c.type) for c in reflected.columns if c.name in target.columns])
-
-    def _full_load(self, name: str, engine: sa.Engine, engine_name: str, target: S3Target,
+    def _full_load(self, name: str, engine: sa.Engine, target: S3Target,
                    plans: dict[tuple[str, str], _Plan], reload: bool, stop: threading.Event) -> None:
         def queue(r: Resource) -> None:
             for (schema, table) in plans:
@@ -339,9 +338,8 @@ class ReplicationTaskService:
             prefix = target.table_prefix(plan.target.schema, plan.target.table) + "LOAD"
             for old in list(self.blobs.list(target.bucket, prefix)):
                 self.blobs.delete(target.bucket, old.key)
-            selected = sources.reflect(engine, engine_name, schema, table)
             count = 0
-            for number, batch in enumerate(sources.rows(engine, [selected.c[c] for c, _ in plan.columns]), 1):
+            for number, batch in enumerate(sources.rows(engine, [plan.table.c[c] for c, _ in plan.columns]), 1):
                 body = target.full_load_body(plan.target_columns, batch, self.clock())
                 self.blobs.put(target.bucket, target.load_key(plan.target.schema, plan.target.table, number), [body])
                 count += len(batch)
@@ -371,11 +369,10 @@ class ReplicationTaskService:
         by_table: dict[tuple[str, str], list[cdc.Change]] = {}
         for change in changes:
             key = (change.schema, change.table)
-            if key not in plans:
-                if not rules.selects(*key):
-                    continue
-                plans[key] = self._plan(engine, engine_name, rules, *key)  # a table created since the start
-            by_table.setdefault(key, []).append(change)
+            if key not in plans and rules.selects(*key):  # a table created since the start
+                plans.update(self._plans(engine, engine_name, rules, [key]))
+            if key in plans:
+                by_table.setdefault(key, []).append(change)
         counts: dict[str, dict[str, int]] = {}
         for key, table_changes in by_table.items():
             plan = plans[key]
