@@ -59,11 +59,16 @@ def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, 
     assert [e["EndpointIdentifier"] for e in found["Endpoints"]] == [source["EndpointIdentifier"]]
     assert "Password" not in json.dumps(found)
 
+    targets = dms.describe_endpoints(Filters=[{"Name": "endpoint-type", "Values": ["target"]}])["Endpoints"]
+    assert target["EndpointArn"] in {e["EndpointArn"] for e in targets} and {e["EndpointType"] for e in targets} == {
+        "TARGET"}
     modified = dms.modify_endpoint(EndpointArn=target["EndpointArn"], S3Settings={"DataFormat": "csv"})["Endpoint"]
     assert modified["S3Settings"]["DataFormat"] == "csv" and modified["S3Settings"]["BucketName"] == bucket
+    renamed = dms.modify_endpoint(EndpointArn=source["EndpointArn"], EndpointIdentifier=unique("renamed"))["Endpoint"]
+    assert renamed["EndpointArn"] == source["EndpointArn"] and renamed["DatabaseName"] == str(shop)
 
     code, message = error_of(lambda: dms.create_endpoint(
-        EndpointIdentifier=source["EndpointIdentifier"], EndpointType="source", EngineName="sqlite",
+        EndpointIdentifier=renamed["EndpointIdentifier"], EndpointType="source", EngineName="sqlite",
         DatabaseName="x.db"))
     assert code == "ResourceAlreadyExistsFault" and "EndpointIdentifier" in message
     code, message = error_of(lambda: dms.create_endpoint(
@@ -94,6 +99,8 @@ def test_describe_pages_with_marker_and_refuses_bad_filters(dms, tmp_path):
     assert code == "InvalidParameterValueException" and "colour" in message
     code, message = error_of(lambda: dms.describe_endpoints(MaxRecords=5))
     assert code == "InvalidParameterValueException" and "MaxRecords" in message
+    code, _ = error_of(lambda: dms.describe_endpoints(Filters=[{"Name": "endpoint-id", "Values": ["none-such"]}]))
+    assert code == "ResourceNotFoundFault"
 
 
 def test_replication_instance_becomes_available_and_tests_connections(dms, shop, tmp_path):

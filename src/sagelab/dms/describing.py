@@ -37,13 +37,14 @@ def matching(items: Sequence[T], filters: list[dict[str, Any]] | None,
     return chosen
 
 
-def page(items: Sequence[T], params: Mapping[str, Any]) -> tuple[list[T], str | None]:
+def page(items: Sequence[T], params: Mapping[str, Any], *, least: int = MIN_RECORDS,
+         most: int = MAX_RECORDS) -> tuple[list[T], str | None]:
     """One page of items and the Marker of the next page (None on the last one)."""
     size = params.get("MaxRecords")
     if size is None:
-        size = DEFAULT_RECORDS
-    elif not MIN_RECORDS <= size <= MAX_RECORDS:
-        raise InvalidParameterValue(f"MaxRecords must be between {MIN_RECORDS} and {MAX_RECORDS}; got {size}.")
+        size = min(DEFAULT_RECORDS, most)
+    elif not least <= size <= most:
+        raise InvalidParameterValue(f"MaxRecords must be between {least} and {most}; got {size}.")
     start = _offset(params.get("Marker"))
     end = start + size
     return list(items[start:end]), (base64.urlsafe_b64encode(str(end).encode()).decode()

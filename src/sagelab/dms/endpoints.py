@@ -89,8 +89,11 @@ class EndpointService:
         check_identifier(name, "EndpointIdentifier")
         if self.resources.get(ENDPOINT, name):
             raise ResourceAlreadyExistsFault(f"EndpointIdentifier {name!r} is already used by an endpoint.")
+        tags = self.resources.get_tags(resource.arn)  # the ARN stays, and so do its tags
         self.resources.delete(ENDPOINT, resource.name)
         self.resources.insert(ENDPOINT, name, resource.arn, "active", doc, created_at=resource.created_at)
+        if tags:
+            self.resources.put_tags(resource.arn, tags)
         return public(doc)
 
     def _endpoint_doc(self, base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +132,11 @@ class EndpointService:
 
     def describe_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
         docs = [r.doc for r in self.resources.list(ENDPOINT, sort_by="CreationTime", descending=False)]
-        docs = describing.matching(docs, params.get("Filters"), {
-            "endpoint-arn": lambda d: d["EndpointArn"], "endpoint-type": lambda d: d["EndpointType"].lower(),
+        # DMS answers the type in upper case and takes it either way in a filter.
+        filters = [{**f, "Values": [v.upper() for v in f["Values"]]} if f["Name"] == "endpoint-type" else f
+                   for f in params.get("Filters") or []]
+        docs = describing.matching(docs, filters, {
+            "endpoint-arn": lambda d: d["EndpointArn"], "endpoint-type": lambda d: d["EndpointType"],
             "endpoint-id": lambda d: d["EndpointIdentifier"], "engine-name": lambda d: d["EngineName"]},
             "endpoints")
         chosen, marker = describing.page(docs, params)

@@ -205,10 +205,7 @@ class ReplicationTaskService:
         tables = describing.matching(tables, params.get("Filters"), {
             "schema-name": lambda t: t["SchemaName"], "table-name": lambda t: t["TableName"],
             "table-state": lambda t: t["TableState"]}, "table statistics")
-        size = params.get("MaxRecords")
-        if size is not None and not 10 <= size <= 500:  # DescribeTableStatistics' own bounds
-            raise InvalidParameterValue(f"MaxRecords must be between 10 and 500; got {size}.")
-        chosen, marker = describing.page(tables, {**params, "MaxRecords": min(size or 100, 100)})
+        chosen, marker = describing.page(tables, params, least=10, most=500)  # its own documented bounds
         return {"ReplicationTaskArn": resource.arn, **describing.described("TableStatistics", chosen, marker)}
 
     def task(self, arn: str) -> Resource:
