@@ -298,7 +298,7 @@ class Platform:
     def dms_endpoints(self) -> DmsEndpointService:
         from sagelab.dms.endpoints import EndpointService
 
-        return EndpointService(resources=self.resources, account=self.account)
+        return EndpointService(resources=self.resources, account=self.account, blobs=self.blobs)
 
     @functools.cached_property
     def dms_tasks(self) -> ReplicationTaskService:

@@ -119,6 +119,12 @@ def test_replication_instance_becomes_available_and_tests_connections(dms, shop,
     assert connection["Connections"][0]["Status"] == "failed"
     assert "SQLite" in connection["Connections"][0]["LastFailureMessage"]
 
+    nowhere = s3_target(dms, unique("no-such-bucket"))
+    dms.test_connection(ReplicationInstanceArn=rep["ReplicationInstanceArn"], EndpointArn=nowhere["EndpointArn"])
+    connection = dms.describe_connections(Filters=[{"Name": "endpoint-arn", "Values": [nowhere["EndpointArn"]]}])
+    assert connection["Connections"][0]["Status"] == "failed"
+    assert "no-such-bucket" in connection["Connections"][0]["LastFailureMessage"]
+
     code, message = error_of(lambda: dms.create_replication_instance(
         ReplicationInstanceIdentifier=rep["ReplicationInstanceIdentifier"], ReplicationInstanceClass="dms.t3.micro"))
     assert code == "ResourceAlreadyExistsFault" and "ReplicationInstanceIdentifier" in message

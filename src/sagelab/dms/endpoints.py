@@ -24,6 +24,8 @@ from sagelab.dms.errors import (
 )
 from sagelab.dms.sources import SOURCE_ENGINES, SourceSpec, check
 from sagelab.dms.target import S3_DEFAULTS, S3Target
+from sagelab.errors import SagelabError
+from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
 ENDPOINT = "dms-endpoint"
@@ -49,10 +51,11 @@ def check_identifier(value: str, field: str) -> None:
 
 
 class EndpointService:
-    def __init__(self, *, resources: ResourceStore, account: Account, settle_seconds: float = 0.2,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, *, resources: ResourceStore, account: Account, blobs: BlobStore,
+                 settle_seconds: float = 0.2, clock: Callable[[], float] = time.time):
         self.resources = resources
         self.account = account
+        self.blobs = blobs
         self.settle_seconds = settle_seconds
         self.clock = clock
 
@@ -259,7 +262,12 @@ class EndpointService:
     def _probe(self, doc: dict[str, Any]) -> str | None:
         if doc["EndpointType"] == "SOURCE":
             return check(self.source_spec(doc))
-        return None  # the lake answers for itself; a missing bucket fails the task that writes to it
+        bucket = doc["S3Settings"]["BucketName"]
+        try:
+            self.blobs.head_bucket(bucket)
+        except SagelabError as missing:
+            return f"Cannot reach S3 bucket {bucket!r}: {missing.message}"
+        return None
 
     def describe_connections(self, params: dict[str, Any]) -> dict[str, Any]:
         docs = [r.doc for r in self.resources.list(CONNECTION, descending=False)]

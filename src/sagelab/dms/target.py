@@ -1,8 +1,8 @@
 """The S3 target: rows written into the lake the way DMS lays them out.
 
 Full load: `<BucketFolder>/<schema>/<table>/LOAD00000001.csv` (or `.parquet`), CSV without a header
-unless AddColumnName. CDC: `<BucketFolder>/<schema>/<table>/<yyyymmdd-hhmmssfff>.csv`, each row led by
-the `Op` column (I, U or D), as DMS writes them. TimestampColumnName adds a column (after Op) holding when
+unless AddColumnName. CDC: `<BucketFolder>/<schema>/<table>/<yyyymmdd-hhmmssfff>.csv` (or `.parquet`), each row led
+by the `Op` column (I, U or D), as DMS writes them. TimestampColumnName adds a column (after Op) holding when
 the row was loaded, or its commit time for a change. gzip compresses CSV objects (`.csv.gz`) and Parquet
 pages.
 """
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -66,7 +67,8 @@ class S3Target:
         stamp = dt.datetime.fromtimestamp(when, dt.UTC)
         # DMS names change files by time; a suffix keeps two files written in one millisecond apart.
         name = f"{stamp:%Y%m%d-%H%M%S}{stamp.microsecond // 1000:03d}{uuid.uuid4().hex[:4]}"
-        return f"{self.table_prefix(schema, table)}{name}.csv{self._gz}"
+        extension = ".parquet" if self.data_format == "parquet" else ".csv" + self._gz
+        return f"{self.table_prefix(schema, table)}{name}{extension}"
 
     @property
     def _gz(self) -> str:
@@ -81,14 +83,17 @@ class S3Target:
             return self._parquet(columns, rows, ops, stamps)
         return self._csv([name for name, _ in columns], rows, ops, stamps)
 
-    def cdc_body(self, columns: Sequence[str], changes: Sequence[tuple[str, float, Sequence[Any]]]) -> bytes:
-        """CSV of (Op, commit time, row) changes: CDC files are CSV whatever DataFormat says (see README)."""
+    def cdc_body(self, columns: Sequence[tuple[str, sa.types.TypeEngine[Any]]],
+                 changes: Sequence[tuple[str, float, Sequence[str | None]]]) -> bytes:
+        """(Op, commit time, row) changes, the row's values as the source's text, as CSV or Parquet."""
         stamps = [_timestamp(when) for _, when, _ in changes] if self.timestamp_column else None
-        return self._csv(list(columns), [row for _, _, row in changes], [op for op, _, _ in changes], stamps,
-                         op_header=True)
+        ops, rows = [op for op, _, _ in changes], [row for _, _, row in changes]
+        if self.data_format == "parquet":
+            return self._parquet(columns, rows, ops, stamps, from_text=True)
+        return self._csv([name for name, _ in columns], rows, ops, stamps)
 
     def _csv(self, names: list[str], rows: Sequence[Sequence[Any]], ops: list[str] | None,
-             stamps: list[str] | None, *, op_header: bool = False) -> bytes:
+             stamps: list[str] | None) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, delimiter=self.delimiter, lineterminator=self.row_delimiter)
         lead = (["Op"] if ops is not None else []) + ([self.timestamp_column] if stamps is not None else [])
@@ -101,7 +106,7 @@ class S3Target:
         return gzip.compress(body, mtime=0) if self.compression == "gzip" else body
 
     def _parquet(self, columns: Sequence[tuple[str, sa.types.TypeEngine[Any]]], rows: Sequence[Sequence[Any]],
-                 ops: list[str] | None, stamps: list[str] | None) -> bytes:
+                 ops: list[str] | None, stamps: list[str] | None, *, from_text: bool = False) -> bytes:
         fields, arrays = [], []
         if ops is not None:
             fields.append(pa.field("Op", pa.string()))
@@ -115,7 +120,10 @@ class S3Target:
             if pa.types.is_string(arrow_type):
                 values = [None if v is None else _text(v) for v in values]
             fields.append(pa.field(name, arrow_type))
-            arrays.append(pa.array(values, arrow_type))
+            if from_text:  # logical decoding gives each value as Postgres prints it
+                arrays.append(_from_text(values, arrow_type))
+            else:
+                arrays.append(pa.array(values, arrow_type))
         table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="gzip" if self.compression == "gzip" else "none")
@@ -148,6 +156,17 @@ def arrow_type_of(sql_type: sa.types.TypeEngine[Any]) -> pa.DataType:
     if isinstance(sql_type, sa.LargeBinary):
         return pa.binary()
     return pa.string()
+
+
+def _from_text(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+    text = pa.array(values, pa.string())
+    if pa.types.is_binary(arrow_type):  # bytea prints as \\x<hex>
+        return pa.array([None if v is None else bytes.fromhex(v.removeprefix("\\x")) for v in values], arrow_type)
+    if pa.types.is_boolean(arrow_type):
+        return pa.array([None if v is None else v in ("true", "t") for v in values], arrow_type)
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz:  # Postgres prints the offset as +00 or +05:30
+        return pa.array([None if v is None else dt.datetime.fromisoformat(v) for v in values], arrow_type)
+    return pc.cast(text, arrow_type)
 
 
 def _text(value: Any) -> str:

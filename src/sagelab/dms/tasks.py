@@ -275,6 +275,8 @@ class ReplicationTaskService:
             with_cdc = doc["MigrationType"] in _CDC
             slot = cdc.slot_name(resource.arn)
             if with_cdc:
+                if reload:  # a fresh load: the changes the old slot kept are in the snapshot already
+                    cdc.drop_slot(engine, slot)
                 cdc.ensure_slot(engine, slot)  # before the snapshot: no change falls between the two
             plans = self._plans(engine, source["EngineName"], rules)
             self._set(name, _running)
@@ -374,7 +376,7 @@ class ReplicationTaskService:
         for key, table_changes in by_table.items():
             plan = plans[key]
             rows = [(c.op, c.committed_at, [c.values.get(column) for column, _ in plan.columns]) for c in table_changes]
-            body = target.cdc_body([t for t, _ in plan.target_columns], rows)
+            body = target.cdc_body(plan.target_columns, rows)
             self.blobs.put(target.bucket, target.cdc_key(plan.target.schema, plan.target.table, self.clock()), [body])
             ops = [c.op for c in table_changes]
             counts[f"{key[0]}.{key[1]}"] = {"Inserts": ops.count("I"), "Updates": ops.count("U"),
