@@ -297,8 +297,10 @@ class Platform:
     @functools.cached_property
     def dms_endpoints(self) -> DmsEndpointService:
         from sagelab.dms.endpoints import EndpointService
+        from sagelab.dms.passwords import EndpointPasswords
 
-        return EndpointService(resources=self.resources, account=self.account, blobs=self.blobs)
+        return EndpointService(resources=self.resources, account=self.account, blobs=self.blobs,
+                               passwords=EndpointPasswords(lambda: self.kms))
 
     @functools.cached_property
     def dms_tasks(self) -> ReplicationTaskService:

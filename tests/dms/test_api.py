@@ -58,6 +58,8 @@ def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, 
     found = dms.describe_endpoints(Filters=[{"Name": "endpoint-arn", "Values": [source["EndpointArn"]]}])
     assert [e["EndpointIdentifier"] for e in found["Endpoints"]] == [source["EndpointIdentifier"]]
     assert "Password" not in json.dumps(found)
+    stored = b"".join(p.read_bytes() for p in server.home.glob("sagelab.db*"))
+    assert b"reader" in stored and b"hunter2" not in stored  # sealed at rest under the dms service key
 
     targets = dms.describe_endpoints(Filters=[{"Name": "endpoint-type", "Values": ["target"]}])["Endpoints"]
     assert target["EndpointArn"] in {e["EndpointArn"] for e in targets} and {e["EndpointType"] for e in targets} == {

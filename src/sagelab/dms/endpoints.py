@@ -1,7 +1,8 @@
 """DMS endpoints, replication instances and connection tests, kept as resource documents.
 
 An endpoint is a source database (postgres, mysql, or sqlite, a sagelab extension) or an s3 target in the
-lake. Its password is kept in the document's private part and never answered back, as DMS omits it.
+lake. Its password is sealed (see `passwords.py`) in the document's private part and never answered back,
+as DMS omits it.
 A replication instance has nothing real behind it: replication runs in the server (see `tasks.py`); it
 is answered `creating` and then `available`, so waiters and scripts that wait for it work.
 """
@@ -22,6 +23,7 @@ from sagelab.dms.errors import (
     ResourceAlreadyExistsFault,
     ResourceNotFoundFault,
 )
+from sagelab.dms.passwords import EndpointPasswords
 from sagelab.dms.sources import SOURCE_ENGINES, SourceSpec, check
 from sagelab.dms.target import S3_DEFAULTS, S3Target
 from sagelab.errors import SagelabError
@@ -51,11 +53,12 @@ def check_identifier(value: str, field: str) -> None:
 
 
 class EndpointService:
-    def __init__(self, *, resources: ResourceStore, account: Account, blobs: BlobStore,
+    def __init__(self, *, resources: ResourceStore, account: Account, blobs: BlobStore, passwords: EndpointPasswords,
                  settle_seconds: float = 0.2, clock: Callable[[], float] = time.time):
         self.resources = resources
         self.account = account
         self.blobs = blobs
+        self.passwords = passwords
         self.settle_seconds = settle_seconds
         self.clock = clock
 
@@ -63,9 +66,8 @@ class EndpointService:
     def create_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         identifier = params["EndpointIdentifier"]
         check_identifier(identifier, "EndpointIdentifier")
-        doc = self._endpoint_doc({}, params)
         arn = self.account.arn("dms", f"endpoint:{resource_id(params.get('ResourceIdentifier'))}", region)
-        doc["EndpointArn"] = arn
+        doc = self._endpoint_doc({}, params, arn) | {"EndpointArn": arn}
         try:
             self.resources.insert(ENDPOINT, identifier, arn, "active", doc)
         except AlreadyExists:
@@ -84,7 +86,7 @@ class EndpointService:
             for key in ("S3Settings", "PostgreSQLSettings"):
                 if key in changes and key in resource.doc:
                     merged[key] = {**resource.doc[key], **changes[key]}
-        doc = self._endpoint_doc(resource.doc, merged) | {"EndpointArn": resource.arn}
+        doc = self._endpoint_doc(resource.doc, merged, resource.arn) | {"EndpointArn": resource.arn}
         name = doc["EndpointIdentifier"]
         if name == resource.name:
             self.resources.update(ENDPOINT, name, lambda r: setattr(r, "doc", doc))
@@ -99,7 +101,7 @@ class EndpointService:
             self.resources.put_tags(resource.arn, tags)
         return public(doc)
 
-    def _endpoint_doc(self, base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    def _endpoint_doc(self, base: dict[str, Any], params: dict[str, Any], arn: str) -> dict[str, Any]:
         kind = params["EndpointType"].lower()
         engine = params["EngineName"].lower()
         engines = SOURCE_ENGINES if kind == "source" else TARGET_ENGINES
@@ -119,7 +121,9 @@ class EndpointService:
                 if value is not None:
                     doc[field] = value
             password = params.get("Password", settings.pop("Password", None))
-            doc["_password"] = password if password is not None else base.get("_password")
+            sealed = self.passwords.seal(arn, password) if password is not None else base.get("_password")
+            if sealed is not None:
+                doc["_password"] = sealed
             if engine == "postgres":
                 doc["PostgreSQLSettings"] = {k: v for k, v in settings.items() if k not in _CONNECTION_FIELDS}
             if engine == "sqlite" and not doc.get("DatabaseName"):
@@ -163,10 +167,11 @@ class EndpointService:
             raise ResourceNotFoundFault(f"{field} {arn!r} does not name an endpoint.")
         return resource
 
-    @staticmethod
-    def source_spec(doc: dict[str, Any]) -> SourceSpec:
+    def source_spec(self, doc: dict[str, Any]) -> SourceSpec:
+        sealed = doc.get("_password")
+        password = self.passwords.open(doc["EndpointArn"], sealed) if sealed else None
         return SourceSpec(doc["EngineName"], doc.get("ServerName"), doc.get("Port"), doc.get("DatabaseName"),
-                          doc.get("Username"), doc.get("_password"))
+                          doc.get("Username"), password)
 
     # --- replication instances --------------------------------------------------------------------------
     def create_instance(self, params: dict[str, Any], region: str) -> dict[str, Any]:
