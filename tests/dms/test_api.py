@@ -121,6 +121,13 @@ def test_replication_instance_becomes_available_and_tests_connections(dms, shop,
     assert connection["Connections"][0]["Status"] == "failed"
     assert "SQLite" in connection["Connections"][0]["LastFailureMessage"]
 
+    mysql = dms.create_endpoint(EndpointIdentifier=unique("my"), EndpointType="source", EngineName="mysql",
+                                ServerName="127.0.0.1", Port=1, DatabaseName="shop")["Endpoint"]
+    dms.test_connection(ReplicationInstanceArn=rep["ReplicationInstanceArn"], EndpointArn=mysql["EndpointArn"])
+    connection = dms.describe_connections(Filters=[{"Name": "endpoint-arn", "Values": [mysql["EndpointArn"]]}])
+    assert connection["Connections"][0]["Status"] == "failed"  # no driver installed, or nothing on port 1
+    assert "MySQL" in connection["Connections"][0]["LastFailureMessage"]
+
     nowhere = s3_target(dms, unique("no-such-bucket"))
     dms.test_connection(ReplicationInstanceArn=rep["ReplicationInstanceArn"], EndpointArn=nowhere["EndpointArn"])
     connection = dms.describe_connections(Filters=[{"Name": "endpoint-arn", "Values": [nowhere["EndpointArn"]]}])
