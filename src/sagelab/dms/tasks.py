@@ -164,7 +164,8 @@ class ReplicationTaskService:
             r.doc["ReplicationTaskStartDate"] = self.clock()
             r.doc.pop("LastFailureMessage", None)
             r.doc.pop("StopReason", None)
-            r.doc["_stats"] = {"StartDate": self.clock()}
+            kept = {} if reload else {k: v for k, v in r.doc.get("_stats", {}).items() if k.startswith("FullLoad")}
+            r.doc["_stats"] = {**kept, "StartDate": self.clock()}
             if reload:
                 r.doc["_tables"] = {}
 
@@ -323,7 +324,7 @@ class ReplicationTaskService:
                 key = f"{schema}.{table}"
                 if reload or key not in r.doc["_tables"]:
                     r.doc["_tables"][key] = _new_table(schema, table)
-            r.doc["_stats"]["FullLoadStartDate"] = self.clock()
+            r.doc["_stats"].setdefault("FullLoadStartDate", self.clock())  # a resumed load keeps its start
 
         doc = self._set(name, queue).doc
         for (schema, table), plan in plans.items():
@@ -345,7 +346,7 @@ class ReplicationTaskService:
             now = self.clock()
             self._set(name, lambda r, k=key, n=count, t=now: r.doc["_tables"][k].update(
                 {"TableState": "Table completed", "FullLoadRows": n, "FullLoadEndTime": t, "LastUpdateTime": t}))
-        self._set(name, lambda r: r.doc["_stats"].__setitem__("FullLoadFinishDate", self.clock()))
+        self._set(name, lambda r: r.doc["_stats"].setdefault("FullLoadFinishDate", self.clock()))
 
     def _capture(self, name: str, engine: sa.Engine, engine_name: str, target: S3Target, rules: mappings.TableMappings,
                  plans: dict[tuple[str, str], _Plan], slot: str, stop: threading.Event) -> None:
@@ -406,7 +407,7 @@ class ReplicationTaskService:
             self._set(name, finish)
 
     def _set(self, name: str, mutate: Callable[[Resource], Any]) -> Resource:
-        return self.resources.update(TASK, name, lambda r: (mutate(r), None)[1])
+        return self.resources.update(TASK, name, mutate)
 
     def _drop_slot(self, resource: Resource) -> None:
         try:
