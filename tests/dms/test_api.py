@@ -45,7 +45,7 @@ def s3_target(dms, bucket, **settings) -> dict:
                                S3Settings={"BucketName": bucket, "BucketFolder": "raw", **settings})["Endpoint"]
 
 
-def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, bucket, server):
+def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, bucket, server, cloudtrail):
     source = sqlite_source(dms, shop)
     assert source["EndpointType"] == "SOURCE" and source["EngineName"] == "sqlite"
     assert source["Status"] == "active" and source["DatabaseName"] == str(shop)
@@ -60,6 +60,12 @@ def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, 
     assert "Password" not in json.dumps(found)
     stored = b"".join(p.read_bytes() for p in server.home.glob("sagelab.db*"))
     assert b"reader" in stored and b"hunter2" not in stored  # sealed at rest under the dms service key
+    events = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "CreateEndpoint"}])["Events"]
+    recorded = [r for r in (json.loads(e["CloudTrailEvent"]) for e in events)
+                if r["requestParameters"]["endpointIdentifier"] == source["EndpointIdentifier"]]
+    assert len(recorded) == 1 and recorded[0]["eventSource"] == "dms.amazonaws.com"
+    assert recorded[0]["requestParameters"]["username"] == "reader" and "hunter2" not in json.dumps(recorded)
 
     targets = dms.describe_endpoints(Filters=[{"Name": "endpoint-type", "Values": ["target"]}])["Endpoints"]
     assert target["EndpointArn"] in {e["EndpointArn"] for e in targets} and {e["EndpointType"] for e in targets} == {
