@@ -98,7 +98,10 @@ class ReplicationTaskService:
     def create(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         identifier = params["ReplicationTaskIdentifier"].lower()
         check_identifier(identifier, "ReplicationTaskIdentifier")
-        self.endpoints.instance(params["ReplicationInstanceArn"])
+        replication_instance = self.endpoints.instance(params["ReplicationInstanceArn"])
+        if replication_instance.status != "available":
+            raise InvalidResourceStateFault(f"ReplicationInstanceArn {replication_instance.arn} is "
+                                            f"{replication_instance.status}, not available.")
         source = self.endpoints.endpoint(params["SourceEndpointArn"], "SourceEndpointArn")
         target = self.endpoints.endpoint(params["TargetEndpointArn"], "TargetEndpointArn")
         if source.doc["EndpointType"] != "SOURCE":
