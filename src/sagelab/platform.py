@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from sagelab.cloudtrail.history import EventHistory, HistoryWriter
     from sagelab.cloudtrail.recorder import Recorder
     from sagelab.cloudtrail.trails import TrailService
+    from sagelab.dms.endpoints import EndpointService as DmsEndpointService
+    from sagelab.dms.tasks import ReplicationTaskService
     from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
     from sagelab.hosting.async_inference import AsyncInferenceService
@@ -309,6 +311,21 @@ class Platform:
                                 firehose=self.firehose)
 
     @functools.cached_property
+    def dms_endpoints(self) -> DmsEndpointService:
+        from sagelab.dms.endpoints import EndpointService
+        from sagelab.dms.passwords import EndpointPasswords
+
+        return EndpointService(resources=self.resources, account=self.account, blobs=self.blobs,
+                               passwords=EndpointPasswords(lambda: self.kms))
+
+    @functools.cached_property
+    def dms_tasks(self) -> ReplicationTaskService:
+        from sagelab.dms.tasks import ReplicationTaskService
+
+        return ReplicationTaskService(resources=self.resources, account=self.account, blobs=self.blobs,
+                                      endpoints=self.dms_endpoints)
+
+    @functools.cached_property
     def iam(self) -> IamDirectory:
         from sagelab.iam.directory import IamDirectory
 
@@ -388,6 +405,7 @@ class Platform:
         self.streams.recover()
         self.firehose.recover()
         self.analytics.recover()
+        self.dms_tasks.recover()
         self.sessions.purge_expired()
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self.trails.start()
@@ -429,6 +447,8 @@ class Platform:
             self.analytics.close()  # before the streams and delivery streams it reads and writes
         if "firehose" in self.__dict__:
             self.firehose.close()  # before the streams it reads
+        if "dms_tasks" in self.__dict__:
+            self.dms_tasks.close()  # before the lake and the database its runs write to
         if "streams" in self.__dict__:
             self.streams.close()
         if "training" in self.__dict__:

@@ -22,6 +22,7 @@ def face_classes() -> dict[str, type]:
     from sagelab.api.athena import AthenaFace
     from sagelab.api.cloudtrail import CloudTrailFace
     from sagelab.api.cloudwatch import CloudWatchFace
+    from sagelab.api.dms import DmsFace
     from sagelab.api.firehose import FirehoseFace
     from sagelab.api.glue import GlueFace
     from sagelab.api.iam import IamFace
@@ -38,7 +39,7 @@ def face_classes() -> dict[str, type]:
             "logs": LogsFace, "kinesis": KinesisFace,
             "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
             "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace,
-            "lakeformation": LakeFormationFace}
+            "lakeformation": LakeFormationFace, "dms": DmsFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:
