@@ -47,6 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("alarm_evaluation_seconds", 60.0, "How often CloudWatch alarms are evaluated against their metrics.",
             float),
+    Setting("endpoint_metric_period_seconds", 60, "The period of SageMaker's endpoint metrics (invocations, "
+            "instance utilization) and of target tracking alarms; below 60 they are high-resolution (for tests).",
+            int),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -74,6 +77,7 @@ class Settings:
     cloudtrail_delivery_seconds: float = 5.0
     cloudtrail_digest_seconds: float = 3600.0
     alarm_evaluation_seconds: float = 60.0
+    endpoint_metric_period_seconds: int = 60
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

@@ -34,7 +34,8 @@ ENTRIES = [pytest.param(table, operation, id=f"{table.model_name}:{operation.nam
 PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s3", "glue": "glue",
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
             "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam", "kms": "kms",
-            "cloudtrail": "cloudtrail", "cloudwatch": "cloudwatch"}
+            "cloudtrail": "cloudtrail", "cloudwatch": "cloudwatch",
+            "application-autoscaling": "application-autoscaling"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
@@ -119,7 +120,7 @@ def test_describe_list_get_and_head_operations_are_read_only(table: OperationTab
                                         "Copy", "Upload", "Complete", "Abort", "BatchCreate", "BatchDelete",
                                         "BatchStop", "Split", "Merge", "Increase", "Decrease", "Attach", "Detach",
                                         "Remove", "Retry", "Enable", "Disable", "Schedule", "Cancel", "Rotate",
-                                        "Set", "Tag", "Untag", "Restore"))
+                                        "Set", "Tag", "Untag", "Restore", "Register", "Deregister"))
     assert reads or writes, f"{operation.name}: say in this test whether it reads or writes"
     assert operation.read_only == reads, operation.name
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
+    from sagelab.api.autoscaling import AutoScalingFace
     from sagelab.api.cloudtrail import CloudTrailFace
     from sagelab.api.cloudwatch import CloudWatchFace
     from sagelab.api.firehose import FirehoseFace
@@ -36,7 +37,8 @@ def face_classes() -> dict[str, type]:
     return {"sagemaker": SageMakerFace, "s3": S3Face, "glue": GlueFace, "athena": AthenaFace, "sts": StsFace,
             "logs": LogsFace, "kinesis": KinesisFace,
             "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
-            "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace}
+            "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace,
+            "application-autoscaling": AutoScalingFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:
