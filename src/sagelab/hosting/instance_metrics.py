@@ -71,10 +71,11 @@ class InstanceMetrics:
             for name, variant in route.variants.items():
                 cpu, memory = [], []
                 for instance in variant.instances:
+                    if instance.pid is not None:
+                        seen.add(instance.pid)
                     usage = self._usage(instance)
                     if usage is None:
                         continue
-                    seen.add(instance.pid or 0)
                     cpu.append(usage[0])
                     memory.append(usage[1])
                 if not cpu:
