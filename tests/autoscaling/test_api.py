@@ -183,3 +183,25 @@ def test_activities_page_and_registering_outside_the_range_scales(aas, scaling_s
         aas.describe_scaling_activities(ServiceNamespace=NS, NextToken="nope")
     assert _error(bad_token)[0] == "InvalidNextTokenException"
     aas.deregister_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM)
+
+
+@pytest.mark.slow
+def test_targets_and_policies_survive_a_crash(aas, scaling_server, resource_id):
+    aas.register_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM,
+                                 MinCapacity=1, MaxCapacity=2)
+    put = aas.put_scaling_policy(
+        PolicyName="durable", ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM,
+        PolicyType="TargetTrackingScaling", TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
+    scaling_server.kill()
+    scaling_server.start()
+    [target] = aas.describe_scalable_targets(ServiceNamespace=NS)["ScalableTargets"]
+    assert (target["ResourceId"], target["MaxCapacity"]) == (resource_id, 2)
+    [policy] = aas.describe_scaling_policies(ServiceNamespace=NS)["ScalingPolicies"]
+    assert policy["PolicyARN"] == put["PolicyARN"] and len(policy["Alarms"]) == 2
+    names = [a["AlarmName"] for a in put["Alarms"]]
+    assert len(scaling_server.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]) == 2
+    aas.deregister_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM)
+    scaling_server.client("sagemaker").get_waiter("endpoint_in_service").wait(
+        EndpointName="scaling-api", WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})

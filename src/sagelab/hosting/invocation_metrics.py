@@ -35,6 +35,8 @@ class InvocationMetrics:
         self.db = db
         self.period = max(1, int(period))
         self.serving = serving
+        #: (endpoint, variant) -> the last period it has a point for, so an idle period gets one zero only.
+        self._covered: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, float, str], float] = defaultdict(float)
         self._samples: dict[tuple[str, str, float, str], list[float]] = defaultdict(list)
@@ -60,8 +62,13 @@ class InvocationMetrics:
         with self._lock:
             counts, self._counts = self._counts, defaultdict(float)
             samples, self._samples = self._samples, defaultdict(list)
-        active = {(endpoint, variant) for endpoint, variant, _, _ in counts}
-        idle = [pair for pair in self.serving() if pair not in active]
+        for endpoint, variant, period, _ in counts:
+            self._covered[(endpoint, variant)] = max(period, self._covered.get((endpoint, variant), period))
+        serving = set(self.serving())
+        idle = [pair for pair in serving if self._covered.get(pair, -1.0) < now]
+        self._covered = {pair: period for pair, period in self._covered.items() if pair in serving}
+        for pair in idle:
+            self._covered[pair] = now
         resolution = 1 if self.period < 60 else 60
         rows: list[dict[str, Any]] = []
         for (endpoint, variant, minute, name), value in counts.items():
