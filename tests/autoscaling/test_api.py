@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -205,3 +206,32 @@ def test_targets_and_policies_survive_a_crash(aas, scaling_server, resource_id):
     aas.deregister_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM)
     scaling_server.client("sagemaker").get_waiter("endpoint_in_service").wait(
         EndpointName="scaling-api", WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+
+
+def test_an_alarm_naming_a_step_policy_scales_the_variant(aas, scaling_server, resource_id):
+    sm, cw = scaling_server.client("sagemaker"), scaling_server.client("cloudwatch")
+    aas.register_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM,
+                                 MinCapacity=1, MaxCapacity=2)
+    arn = aas.put_scaling_policy(PolicyName="steps", ServiceNamespace=NS, ResourceId=resource_id,
+                                 ScalableDimension=DIM, PolicyType="StepScaling", StepScalingPolicyConfiguration={
+                                     "AdjustmentType": "ChangeInCapacity", "Cooldown": 0,
+                                     "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]},
+                                 )["PolicyARN"]
+    cw.put_metric_alarm(AlarmName="queue-deep", Namespace="Custom/Queue", MetricName="Depth", Statistic="Maximum",
+                        Period=60, EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold",
+                        AlarmActions=[arn])
+    cw.set_alarm_state(AlarmName="queue-deep", StateValue="ALARM", StateReason="testing the policy")
+
+    def scaled():
+        [variant] = sm.describe_endpoint(EndpointName="scaling-api")["ProductionVariants"]
+        return variant["CurrentInstanceCount"] == 2
+    deadline = time.monotonic() + 60
+    while not scaled():
+        assert time.monotonic() < deadline, "the step policy did not add an instance"
+        time.sleep(0.25)
+    [activity] = [a for a in aas.describe_scaling_activities(ServiceNamespace=NS, ResourceId=resource_id)[
+        "ScalingActivities"] if "queue-deep" in a["Cause"]]
+    assert activity["Cause"] == "monitor alarm queue-deep in state ALARM triggered policy steps"
+    assert activity["Description"] == "Setting desired instance count to 2."
+    cw.delete_alarms(AlarmNames=["queue-deep"])
+    aas.deregister_scalable_target(ServiceNamespace=NS, ResourceId=resource_id, ScalableDimension=DIM)

@@ -312,10 +312,9 @@ class ScalingService:
             in_cooldown = config.get("ScaleInCooldown", DEFAULT_COOLDOWN)
         else:
             config = doc["StepScalingPolicyConfiguration"]
-            if not values:
-                return
-            found = policies.step_capacity(current, config, policies.aggregate(values, config.get(
-                "MetricAggregationType")), alarm["Threshold"])
+            # An alarm put in ALARM by SetAlarmState has no datapoints: it counts as a breach at the threshold.
+            value = policies.aggregate(values, config.get("MetricAggregationType")) if values else alarm["Threshold"]
+            found = policies.step_capacity(current, config, value, alarm["Threshold"])
             if found is None:
                 return
             desired = found
