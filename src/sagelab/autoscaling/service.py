@@ -118,7 +118,7 @@ class ScalingService:
         # A count outside the new range is brought inside it at once, as AWS does.
         if not low <= current <= high:
             which, bound = ("minimum", low) if current < low else ("maximum", high)
-            self._start(p, endpoint, variant, bound, f"{which} capacity was set to {bound}")
+            self._start(p, endpoint, variant, bound, f"{which} capacity was set to {bound}", out=current < low)
         return {"ScalableTargetARN": arn}
 
     def describe_targets(self, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,13 +244,14 @@ class ScalingService:
         except ValidationError as bad:
             raise InvalidNextToken(bad.message) from None
 
-    def _start(self, target: Mapping[str, Any], endpoint: str, variant: str, desired: int, cause: str) -> None:
+    def _start(self, target: Mapping[str, Any], endpoint: str, variant: str, desired: int, cause: str, *,
+               out: bool) -> None:
         now = time.time()
         activity_id = str(uuid.uuid4())
         doc = {"ActivityId": activity_id, "ServiceNamespace": target["ServiceNamespace"],
                "ResourceId": target["ResourceId"], "ScalableDimension": target["ScalableDimension"],
                "Description": f"Setting desired instance count to {desired}.", "Cause": cause, "StartTime": now,
-               "StatusCode": "InProgress", "StatusMessage": "", "_Desired": desired}
+               "StatusCode": "InProgress", "StatusMessage": "", "_Desired": desired, "_Out": out}
         arn = self.account.arn("application-autoscaling", f"scaling-activity/{activity_id}")
         self.resources.insert(ACTIVITY, activity_id, arn, "InProgress", doc, created_at=now)
         try:
@@ -279,6 +280,12 @@ class ScalingService:
             elif doc.get("EndpointStatus") == "InService":
                 self._finish(activity.name, "Successful", f"Successfully set desired instance count to {desired}. "
                              "Change successfully fulfilled by sagemaker.")
+                # Cooldowns count from the end of the activity, as Application Auto Scaling counts them.
+                with contextlib.suppress(NotFound):
+                    self.resources.update(TARGET, _key(activity.doc["ServiceNamespace"], activity.doc["ResourceId"],
+                                                       activity.doc["ScalableDimension"]),
+                                          lambda res, out=activity.doc["_Out"]: res.doc.update(
+                                              {"_LastScaleOut" if out else "_LastScaleIn": time.time()}))
 
     # --- alarm actions ----------------------------------------------------------------------------------
     def act(self, policy_arn: str, alarm: Mapping[str, Any]) -> None:
@@ -331,10 +338,8 @@ class ScalingService:
         # A scale-out ends a scale-in cooldown, and scale-in waits for the last scale-out's cooldown too.
         if not scaling_out and (now - last_in < in_cooldown or now - last_out < out_cooldown):
             return
-        self.resources.update(TARGET, target.name, lambda res: res.doc.update(
-            {"_LastScaleOut" if scaling_out else "_LastScaleIn": now}))
         cause = f"monitor alarm {alarm['AlarmName']} in state ALARM triggered policy {doc['PolicyName']}"
-        self._start(doc, endpoint, variant, desired, cause)
+        self._start(doc, endpoint, variant, desired, cause, out=scaling_out)
 
 
 def _recent_values(alarm: Mapping[str, Any]) -> list[float]:
