@@ -28,6 +28,8 @@ from sagelab.storage.resources import ResourceStore
 if TYPE_CHECKING:
     from sagelab.analytics.service import AnalyticsService
     from sagelab.athena.service import AthenaService
+    from sagelab.autoscaling.controller import ScalingController
+    from sagelab.autoscaling.service import ScalingService
     from sagelab.catalog.crawlers import CrawlerService
     from sagelab.catalog.store import CatalogStore
     from sagelab.cloudtrail.history import EventHistory, HistoryWriter
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from sagelab.hosting.async_inference import AsyncInferenceService
     from sagelab.hosting.endpoints import EndpointService
     from sagelab.hosting.fleet import Fleet
+    from sagelab.hosting.instance_metrics import InstanceMetrics
     from sagelab.hosting.invocation_metrics import InvocationMetrics
     from sagelab.hosting.models import EndpointConfigService, ModelService
     from sagelab.iam.authorizer import Authorizer
@@ -205,7 +208,15 @@ class Platform:
         from sagelab.hosting.fleet import Fleet
 
         return Fleet(make_engine=self._make_serving_engine, home=self.home, settings=self.settings,
-                     invocation_metrics=self.invocation_metrics)
+                     invocation_metrics=self.invocation_metrics,
+                     on_ready=lambda instance, seconds: self.instance_metrics.model_setup_time(instance, seconds))
+
+    @functools.cached_property
+    def instance_metrics(self) -> InstanceMetrics:
+        from sagelab.hosting.instance_metrics import InstanceMetrics
+
+        return InstanceMetrics(fleet=self.fleet, record=self.metrics.record,
+                               period=self.settings.endpoint_metric_period_seconds, disk_path=self.home.work)
 
     @functools.cached_property
     def endpoints(self) -> EndpointService:
@@ -241,7 +252,8 @@ class Platform:
     def invocation_metrics(self) -> InvocationMetrics:
         from sagelab.hosting.invocation_metrics import InvocationMetrics
 
-        return InvocationMetrics(self.db)
+        return InvocationMetrics(self.db, period=self.settings.endpoint_metric_period_seconds,
+                                 serving=lambda: self.fleet.serving() if "fleet" in self.__dict__ else ())
 
     @functools.cached_property
     def metrics(self) -> MetricStore:
@@ -254,7 +266,28 @@ class Platform:
         from sagelab.monitoring.alarms import AlarmService
 
         return AlarmService(resources=self.resources, db=self.db, metrics=self.metrics, account=self.account,
-                            evaluation_seconds=self.settings.alarm_evaluation_seconds)
+                            evaluation_seconds=self.settings.alarm_evaluation_seconds,
+                            perform=lambda action, alarm: self.scaling_controller.notify(action, alarm))
+
+    @functools.cached_property
+    def scaling(self) -> ScalingService:
+        from sagelab.autoscaling.service import ScalingService
+
+        def endpoint_doc(name: str) -> dict[str, Any] | None:
+            res = self.resources.get("endpoint", name)
+            return None if res is None else res.doc
+
+        return ScalingService(resources=self.resources, account=self.account, endpoint_doc=endpoint_doc,
+                              update_capacity=self.endpoints.update_weights,
+                              put_alarm=lambda alarm, region: self.alarms.put(alarm, region, managed=True),
+                              delete_alarms=self.alarms.delete,
+                              alarm_period=self.settings.endpoint_metric_period_seconds)
+
+    @functools.cached_property
+    def scaling_controller(self) -> ScalingController:
+        from sagelab.autoscaling.controller import ScalingController
+
+        return ScalingController(self.scaling, tick_seconds=min(1.0, self.settings.alarm_evaluation_seconds))
 
     @functools.cached_property
     def catalog(self) -> CatalogStore:
@@ -409,12 +442,16 @@ class Platform:
         self.sessions.purge_expired()
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self.trails.start()
+        self.scaling_controller.start()  # before the alarms, whose scaling actions it takes
         self.alarms.start()
+        self.instance_metrics.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
     def _flush_metrics(self) -> None:
-        while not self._stop_flushing.wait(METRICS_FLUSH_SECONDS):
+        # Twice a period when periods are scaled down, so that every period of a serving variant has a point.
+        every = min(METRICS_FLUSH_SECONDS, self.settings.endpoint_metric_period_seconds / 2)
+        while not self._stop_flushing.wait(every):
             self.invocation_metrics.flush()
 
     def lookup_secret(self, access_key_id: str) -> str | None:
@@ -429,6 +466,10 @@ class Platform:
             self.trails.close()
         if "alarms" in self.__dict__:
             self.alarms.close()
+        if "scaling_controller" in self.__dict__:
+            self.scaling_controller.close()  # after the alarms: no action arrives once it is gone
+        if "instance_metrics" in self.__dict__:
+            self.instance_metrics.close()
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None

@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("serverless_idle_seconds", 300.0, "Idle seconds after which a serverless endpoint's instance is stopped "
             "(scale to zero); its next request starts one again (a cold start).", float),
+    Setting("endpoint_metric_period_seconds", 60, "The period of SageMaker's endpoint metrics (invocations, "
+            "instance utilization) and of target tracking alarms; below 60 they are high-resolution (for tests).",
+            int),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -77,6 +80,7 @@ class Settings:
     cloudtrail_digest_seconds: float = 3600.0
     alarm_evaluation_seconds: float = 60.0
     serverless_idle_seconds: float = 300.0
+    endpoint_metric_period_seconds: int = 60
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

@@ -35,7 +35,7 @@ PREFIXES = {"sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "s3": "s
             "athena": "athena", "logs": "logs", "sts": "sts", "kinesis": "kinesis",
             "firehose": "firehose", "kinesisanalytics": "kinesisanalytics", "iam": "iam", "kms": "kms",
             "cloudtrail": "cloudtrail", "cloudwatch": "cloudwatch", "lakeformation": "lakeformation",
-            "dms": "dms"}
+            "dms": "dms", "application-autoscaling": "application-autoscaling"}
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 

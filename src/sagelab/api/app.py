@@ -195,7 +195,8 @@ class SagelabApp:
                     "Kinesis_20131202": "kinesis", "Firehose_20150804": "firehose",
                     "KinesisAnalytics_20150814": "kinesisanalytics", "TrentService": "kms",
                     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
-                    "GraniteServiceVersion20100801": "monitoring", "AmazonDMSv20160101": "dms"}
+                    "GraniteServiceVersion20100801": "monitoring", "AmazonDMSv20160101": "dms",
+                    "AnyScaleFrontendService": "application-autoscaling"}
         if request.path.startswith("/service/GraniteServiceVersion20100801/"):  # CloudWatch's RPC v2 CBOR
             return "monitoring"
         if not target:

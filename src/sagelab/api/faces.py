@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def face_classes() -> dict[str, type]:
     """Signing name -> the face class that answers it."""
     from sagelab.api.athena import AthenaFace
+    from sagelab.api.autoscaling import AutoScalingFace
     from sagelab.api.cloudtrail import CloudTrailFace
     from sagelab.api.cloudwatch import CloudWatchFace
     from sagelab.api.dms import DmsFace
@@ -39,7 +40,8 @@ def face_classes() -> dict[str, type]:
             "logs": LogsFace, "kinesis": KinesisFace,
             "firehose": FirehoseFace, "kinesisanalytics": KinesisAnalyticsFace, "iam": IamFace, "kms": KmsFace,
             "cloudtrail": CloudTrailFace, "monitoring": CloudWatchFace,
-            "lakeformation": LakeFormationFace, "dms": DmsFace}
+            "lakeformation": LakeFormationFace, "dms": DmsFace,
+            "application-autoscaling": AutoScalingFace}
 
 
 def operation_tables() -> tuple[OperationTable[Any], ...]:

@@ -101,7 +101,7 @@ class EndpointService:
             if change["VariantName"] in serverless and "DesiredInstanceCount" in change:
                 raise ValidationError(f"DesiredInstanceCount cannot be set for variant {change['VariantName']!r}: it "
                                       "is serverless and has no instances of its own (its ServerlessConfig scales it).")
-        self._set_status(name, "Updating")
+        self._set_status(name, "Updating", _desired(changes))
         self._in_background(self._apply_weights, name, changes)
         return res.arn
 
@@ -174,6 +174,7 @@ class EndpointService:
                         if "DesiredInstanceCount" in change:
                             count = int(change["DesiredInstanceCount"])
                             summary["CurrentInstanceCount"] = summary["DesiredInstanceCount"] = count
+                            summary.pop("VariantStatus", None)
             if failure:
                 res.doc["FailureReason"] = failure
 
@@ -188,11 +189,18 @@ class EndpointService:
 
         self._update(name, failed)
 
-    def _set_status(self, name: str, status: str) -> None:
+    def _set_status(self, name: str, status: str, desired: dict[str, int] | None = None) -> None:
         def change(res: Resource) -> None:
             res.status = status
             res.doc["EndpointStatus"] = status
             res.doc["LastModifiedTime"] = time.time()
+            # A capacity change shows its target at once, and the variant says it is updating until done.
+            for summary in res.doc["ProductionVariants"]:
+                if summary["VariantName"] in (desired or {}):
+                    summary["DesiredInstanceCount"] = desired[summary["VariantName"]]
+                    summary["VariantStatus"] = [{"Status": "Updating", "StartTime": time.time(),
+                                                 "StatusMessage": "Changing the instance count to "
+                                                                  f"{desired[summary['VariantName']]}."}]
 
         self._update(name, change)
 
@@ -225,6 +233,10 @@ class EndpointService:
                 summary.update({"CurrentWeight": weight, "CurrentInstanceCount": count})
             summaries.append(summary)
         return summaries
+
+
+def _desired(changes: list[dict[str, Any]]) -> dict[str, int]:
+    return {c["VariantName"]: int(c["DesiredInstanceCount"]) for c in changes if "DesiredInstanceCount" in c}
 
 
 def _capture_summary(config: dict[str, Any]) -> dict[str, Any]:

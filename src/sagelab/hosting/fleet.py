@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -49,10 +50,14 @@ class InstanceGone(Exception):
 
 
 class Instance:
-    def __init__(self, variant: str, socket_path: str, task_id: str):
+    def __init__(self, variant: str, socket_path: str, task_id: str, endpoint: str = ""):
         self.variant = variant
         self.socket_path = socket_path
         self.task_id = task_id
+        self.endpoint = endpoint
+        #: The serving process, once it answered (read from the socket's peer credentials).
+        self.pid: int | None = None
+        self.started_at = time.monotonic()
         self.alive = True
         #: Stopped on purpose (deleted, scaled in, replaced by an update): never to be replaced.
         self.retired = False
@@ -134,11 +139,14 @@ class Fleet:
     own, so that instances never wait in the job queue."""
 
     def __init__(self, *, make_engine: Callable[[], ComputeEngine], home: HomePaths, settings: Settings,
-                 invocation_metrics: InvocationMetrics | None = None):
+                 invocation_metrics: InvocationMetrics | None = None,
+                 on_ready: Callable[[Instance, float], None] | None = None):
         self.make_engine = make_engine
         self.invocation_metrics = invocation_metrics
         self._reaper: threading.Thread | None = None
         self._stop_reaping = threading.Event()
+        #: (instance, seconds it took to load its model): told once per instance, when it is ready.
+        self.on_ready = on_ready
         self.home = home
         self.settings = settings
         self.routes: dict[str, Route] = {}
@@ -234,7 +242,7 @@ class Fleet:
             args["memory_limit_mb"] = memory_limit_mb
         task = Task(id=f"endpoint/{endpoint}/{variant}/{instance_id}", target=INSTANCE_TARGET, args=args,
                     log_path=self.home.logs / "Endpoints" / endpoint / f"{variant}-{instance_id}.log")
-        instance = Instance(variant, socket_path, task.id)
+        instance = Instance(variant, socket_path, task.id, endpoint)
         self.engine.submit(task, lambda t, s, e=endpoint, i=instance: self._on_exit(e, i, s))
         return instance
 
@@ -247,6 +255,9 @@ class Fleet:
             if os.path.exists(instance.socket_path):
                 with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
                     probe.connect(instance.socket_path)
+                    instance.pid = _peer_pid(probe)
+                    if self.on_ready is not None:
+                        self.on_ready(instance, time.monotonic() - instance.started_at)
                     return
             time.sleep(0.02)
         raise ModelLoadFailed(f"the serving instance was not ready within {READY_TIMEOUT:.0f} s")
@@ -276,6 +287,10 @@ class Fleet:
             self.retire([fresh])
             return
         variant.instances = tuple(i for i in variant.instances if i is not dead and i.alive) + (fresh,)
+
+    def serving(self) -> list[tuple[str, str]]:
+        """(endpoint, variant) for every variant that routes requests now."""
+        return [(endpoint, name) for endpoint, route in list(self.routes.items()) for name in route.variants]
 
     # --- serving (runs on the event loop) --------------------------------------------------------------
     async def invoke(self, route: Route, target_variant: str | None, header: dict[str, Any],
@@ -328,13 +343,11 @@ class Fleet:
         async with state.starting:
             if variant.pick() is not None:  # another request's cold start got there first
                 return
-            started = time.perf_counter()
-            try:
+            try:  # its ModelSetupTime is published by on_ready, as for every instance
                 instance = await asyncio.to_thread(self._start_ready, endpoint, variant)
             except ModelLoadFailed as exc:
                 raise NoCapacity(f"The serverless variant {variant.name} could not start an instance: {exc}") from exc
             variant.instances = (instance,)
-            self._observe(endpoint, variant.name, "ModelSetupTime", (time.perf_counter() - started) * 1e6)
 
     def _start_ready(self, endpoint: str, variant: Variant) -> Instance:
         assert variant.serverless is not None
@@ -380,6 +393,15 @@ class Fleet:
 
 class ModelLoadFailed(Exception):
     pass
+
+
+def _peer_pid(conn: socket.socket) -> int | None:
+    """The pid of the process at the other end of a Unix socket (Linux's SO_PEERCRED), if the OS says."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    return pid or None
 
 
 def variant_specs(config_doc: dict[str, Any]) -> list[VariantSpec]:

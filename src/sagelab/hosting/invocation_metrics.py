@@ -2,7 +2,11 @@
 
 Invocations, InvocationsPerInstance (each invocation counts 1 / the variant's instance count at the time),
 Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
-SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`.
+SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`
+(per `period` seconds when a test scales time down: below a minute they are stored high-resolution).
+Every flush also writes a zero Invocations and InvocationsPerInstance point for each variant that is
+serving (`serving` names them) and had no request, as SageMaker reports an idle variant: a target
+tracking policy's AlarmLow needs those points to see that the load is gone.
 ModelLatency is the time the model took as seen from the server (the request to the serving instance and
 back); OverheadLatency is the rest of the request's time inside sagelab (authentication, routing, I/O).
 """
@@ -13,6 +17,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -27,15 +32,20 @@ _UNITS = {"ServerlessConcurrentExecutionsUtilization": "None"}
 
 
 class InvocationMetrics:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, period: int = 60,
+                 serving: Callable[[], Iterable[tuple[str, str]]] = tuple):
         self.db = db
+        self.period = max(1, int(period))
+        self.serving = serving
+        #: (endpoint, variant) -> the last period it has a point for, so an idle period gets one zero only.
+        self._covered: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, float, str], float] = defaultdict(float)
         self._samples: dict[tuple[str, str, float, str], list[float]] = defaultdict(list)
 
     def record(self, endpoint: str, variant: str, status: int, model_seconds: float, total_seconds: float,
                instances: int = 1) -> None:
-        minute = float(int(time.time() // 60) * 60)
+        minute = float(int(time.time() // self.period) * self.period)
         key = (endpoint, variant, minute)
         with self._lock:
             self._counts[(*key, "Invocations")] += 1
@@ -56,14 +66,28 @@ class InvocationMetrics:
 
     def flush(self) -> int:
         """Write what was gathered since the last flush; returns the number of points written."""
+        now = float(int(time.time() // self.period) * self.period)
         with self._lock:
             counts, self._counts = self._counts, defaultdict(float)
             samples, self._samples = self._samples, defaultdict(list)
+        for endpoint, variant, period, _ in counts:
+            self._covered[(endpoint, variant)] = max(period, self._covered.get((endpoint, variant), period))
+        serving = set(self.serving())
+        idle = [pair for pair in serving if self._covered.get(pair, -1.0) < now]
+        self._covered = {pair: period for pair, period in self._covered.items() if pair in serving}
+        for pair in idle:
+            self._covered[pair] = now
+        resolution = 1 if self.period < 60 else 60
         rows: list[dict[str, Any]] = []
         for (endpoint, variant, minute, name), value in counts.items():
             rows.append(_row(endpoint, variant, minute, name, np.array([float(value)]), unit_sum=True))
+        for endpoint, variant in idle:
+            for name in ("Invocations", "InvocationsPerInstance"):
+                rows.append(_row(endpoint, variant, now, name, np.array([0.0]), unit_sum=True))
         for (endpoint, variant, minute, name), values in samples.items():
             rows.append(_row(endpoint, variant, minute, name, np.asarray(values)))
+        for row in rows:
+            row["storage_resolution"] = resolution
         if rows:
             with self.db.write() as conn:
                 conn.execute(tables.metric_points.insert(), rows)
@@ -82,8 +106,9 @@ def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarr
     dimensions = json.dumps({"EndpointName": endpoint, "VariantName": variant}, sort_keys=True)
     if unit_sum:
         total = float(values[0])
+        each = 1.0 if total else 0.0
         return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
-                "sample_count": total, "sum": total, "minimum": 1.0, "maximum": 1.0,
+                "sample_count": total, "sum": total, "minimum": each, "maximum": each,
                 "p50": None, "p90": None, "p99": None, "unit": "None"}
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,

@@ -6,7 +6,9 @@ EvaluationPeriods periods, the current one included, so a point counts as soon a
 goes to ALARM when at least DatapointsToAlarm of them breach the threshold, to OK when enough periods have
 data and fewer breach, and otherwise follows TreatMissingData (`missing`, the default: INSUFFICIENT_DATA
 when every period is empty; `breaching`, `notBreaching`; `ignore` keeps the state). Actions
-(AlarmActions, OKActions, InsufficientDataActions) are recorded, not performed.
+(AlarmActions, OKActions, InsufficientDataActions) are recorded, not performed, except those `perform`
+takes (scaling policies): those are handed over on the transition and again on every evaluation the
+alarm stays in that state, as CloudWatch repeats Auto Scaling actions while the state lasts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,8 +74,10 @@ def _page(items: list[Any], params: Mapping[str, Any], size_field: str, default:
 
 class AlarmService:
     def __init__(self, *, resources: ResourceStore, db: Database, metrics: MetricStore, account: Account,
-                 evaluation_seconds: float):
+                 evaluation_seconds: float, perform: Callable[[str, Mapping[str, Any]], bool] | None = None):
         self.resources, self.db, self.metrics, self.account = resources, db, metrics, account
+        #: (action ARN, the alarm's document) -> True when the action was taken (a scaling policy's).
+        self.perform = perform
         self.evaluation_seconds = max(0.1, evaluation_seconds)  # 0 would spin
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
@@ -102,7 +106,9 @@ class AlarmService:
             self._stop = None
 
     # --- configuration ----------------------------------------------------------------------------------
-    def put(self, params: Mapping[str, Any], region: str) -> None:
+    def put(self, params: Mapping[str, Any], region: str, *, managed: bool = False) -> None:
+        """PutMetricAlarm. `managed`: an alarm sagelab makes for a service (target tracking), whose period
+        may be scaled below CloudWatch's 10 s floor for tests."""
         name = params["AlarmName"]
         single = params.get("MetricName") is not None or params.get("Namespace") is not None
         if single and params.get("Metrics"):
@@ -131,7 +137,8 @@ class AlarmService:
             if extended is not None and percentile_of(extended) is None:
                 raise InvalidParameterValue(f"The value {extended!r} for parameter ExtendedStatistic is invalid: "
                                             "expected a percentile such as p99.")
-            self._check_alarm_period(params["Period"], "Period")
+            if not managed:
+                self._check_alarm_period(params["Period"], "Period")
             if params["Period"] * periods > 7 * 86400:
                 raise InvalidParameterValue(f"The parameters Period ({params['Period']}) times EvaluationPeriods "
                                             f"({periods}) must not exceed 7 days (604800 seconds).")
@@ -141,7 +148,7 @@ class AlarmService:
                 raise InvalidParameterValue(f"The parameter Metrics must have exactly one member with ReturnData "
                                             f"true (the one alarmed on); got {len(returned)}.")
             for i, query in enumerate(params["Metrics"]):
-                if query.get("MetricStat"):
+                if query.get("MetricStat") and not managed:
                     self._check_alarm_period(query["MetricStat"]["Period"], f"Metrics.member.{i + 1}.MetricStat.Period")
                     check_statistic(query["MetricStat"]["Stat"], f"Metrics.member.{i + 1}.MetricStat.Stat")
             QuerySet(self.metrics, list(params["Metrics"]), 0, 1, field="Metrics")  # checks ids and shapes
@@ -334,9 +341,25 @@ class AlarmService:
         actions = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}
         targets = before.get(actions[state]) or []
         if before["StateValue"] != state and targets and before.get("ActionsEnabled", True):
+            after = {**before, "StateValue": state, "StateReason": reason,
+                     "StateReasonData": json.dumps(reason_data) if reason_data is not None else None}
             for target in targets:
+                if self.perform is not None and self.perform(target, after):
+                    self._history(name, "Action", f"Successfully executed action {target}",
+                                  {"actionState": "Succeeded", "notificationResource": target}, now)
+                    continue
                 self._history(name, "Action", f"Recorded action {target} (sagelab does not perform alarm "
                               "actions)", {"actionState": "Recorded", "notificationResource": target}, now)
+
+    def _repeat(self, doc: Mapping[str, Any], state: str, reason_data: Any) -> None:
+        """Hand the actions of a state that lasts to `perform` again (no history: CloudWatch records the
+        transition's action only)."""
+        actions = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}
+        if self.perform is None or not doc.get("ActionsEnabled", True):
+            return
+        current = {**doc, "StateReasonData": json.dumps(reason_data)}
+        for target in doc.get(actions[state]) or []:
+            self.perform(target, current)
 
     def evaluate_all(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -384,13 +407,14 @@ class AlarmService:
         else:
             state = "OK"
             reason = self._reason(present or breaching, len(values), f"not {words}", threshold, "Threshold Crossed")
-        if state == doc["StateValue"]:
-            return
         data = {"version": "1.0", "queryDate": _iso(now), "startDate": _iso(values[0][0]),
                 "period": period, "recentDatapoints": [v for _, v in present], "threshold": threshold,
                 "evaluatedDatapoints": [{"timestamp": _iso(t), "value": v} for t, v in reversed(present)]}
         if doc.get("Statistic"):
             data["statistic"] = doc["Statistic"]
+        if state == doc["StateValue"]:
+            self._repeat(doc, state, data)
+            return
         self._transition(name, state, reason, data)
 
     @staticmethod
