@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sagelab.kms.envelope import LakeKeys
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
+    from sagelab.lake.lifecycle import LifecycleScheduler
     from sagelab.monitoring.alarms import AlarmService
     from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
@@ -245,6 +246,13 @@ class Platform:
                             evaluation_seconds=self.settings.alarm_evaluation_seconds)
 
     @functools.cached_property
+    def lifecycle(self) -> LifecycleScheduler:
+        from sagelab.lake.lifecycle import LifecycleScheduler
+
+        return LifecycleScheduler(blobs=self.blobs, day_seconds=self.settings.lifecycle_day_seconds,
+                                  scan_seconds=self.settings.lifecycle_scan_seconds)
+
+    @functools.cached_property
     def catalog(self) -> CatalogStore:
         from sagelab.catalog.store import CatalogStore
 
@@ -375,6 +383,7 @@ class Platform:
         self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self.trails.start()
         self.alarms.start()
+        self.lifecycle.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -394,6 +403,8 @@ class Platform:
             self.trails.close()
         if "alarms" in self.__dict__:
             self.alarms.close()
+        if "lifecycle" in self.__dict__:
+            self.lifecycle.close()
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None
