@@ -180,20 +180,3 @@ def test_suspended_versioning_writes_the_null_version(s3, bucket):
     listing = s3.list_object_versions(Bucket=bucket)
     assert [v["VersionId"] for v in listing["Versions"]] == [kept]
     assert [m["VersionId"] for m in listing["DeleteMarkers"]] == ["null"]
-
-
-@pytest.mark.slow
-def test_versions_survive_a_restart(tmp_path):
-    from sagelab.embedded import ServerProcess
-
-    home = tmp_path / "home"
-    with ServerProcess(home) as first:
-        s3 = first.client("s3")
-        s3.create_bucket(Bucket="keep")
-        versioned(s3, "keep")
-        old = s3.put_object(Bucket="keep", Key="k", Body=b"old")["VersionId"]
-        s3.put_object(Bucket="keep", Key="k", Body=b"new")
-    with ServerProcess(home) as second:
-        s3 = second.client("s3")
-        assert s3.get_object(Bucket="keep", Key="k", VersionId=old)["Body"].read() == b"old"
-        assert s3.get_object(Bucket="keep", Key="k")["Body"].read() == b"new"
