@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from sagelab.api import s3_xml
 from sagelab.api.http import Response, iso8601
+from sagelab.api.s3_context import BucketCall, LakeFace
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error
 from sagelab.lake.lifecycle import LIFECYCLE
@@ -26,9 +26,6 @@ from sagelab.lake.lifecycle_rules import (
     Transition,
     invalid,
 )
-
-if TYPE_CHECKING:
-    from sagelab.api.s3 import S3Call, S3Face
 
 MIN_SIZE_HEADER = "x-amz-transition-default-minimum-object-size"
 
@@ -215,7 +212,7 @@ def render_configuration(config: LifecycleConfiguration) -> bytes:
 
 
 # --- handlers ------------------------------------------------------------------------------------------
-def put_configuration(face: S3Face, call: S3Call) -> Response:
+def put_configuration(face: LakeFace, call: BucketCall) -> Response:
     face.blobs.head_bucket(call.bucket)
     minimum = call.headers.get(MIN_SIZE_HEADER, DEFAULT_MIN_SIZE)
     config = parse_configuration(read_payload(call.headers, call.request.body).data, minimum)
@@ -223,7 +220,7 @@ def put_configuration(face: S3Face, call: S3Call) -> Response:
     return Response(headers=[(MIN_SIZE_HEADER, config.minimum_size)])
 
 
-def get_configuration(face: S3Face, call: S3Call) -> Response:
+def get_configuration(face: LakeFace, call: BucketCall) -> Response:
     doc = face.blobs.bucket_config(call.bucket, LIFECYCLE)
     if not doc:
         raise no_configuration(call.bucket)
@@ -232,6 +229,6 @@ def get_configuration(face: S3Face, call: S3Call) -> Response:
                     headers=[(MIN_SIZE_HEADER, config.minimum_size)])
 
 
-def delete_configuration(face: S3Face, call: S3Call) -> Response:
+def delete_configuration(face: LakeFace, call: BucketCall) -> Response:
     face.blobs.set_bucket_config(call.bucket, LIFECYCLE, None)
     return Response(status=204)

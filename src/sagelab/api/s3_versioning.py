@@ -7,25 +7,22 @@ MFA delete is refused when asked for (sagelab has no MFA devices to check a code
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from sagelab.api import s3_xml
 from sagelab.api.http import Response, iso8601
+from sagelab.api.s3_context import BucketCall, LakeFace
 from sagelab.api.s3_payload import read_payload
 from sagelab.errors import S3Error
 from sagelab.lake.blobs import ObjectInfo
 from sagelab.lake.listing import VersionPage, version_page
 from sagelab.lake.versions import ENABLED, SUSPENDED, DeleteOutcome, check_version_id, name_of
 
-if TYPE_CHECKING:
-    from sagelab.api.s3 import S3Call, S3Face
-
 VERSION_HEADER = "x-amz-version-id"
 MAX_KEYS = 1000
 
 
-def version_id(call: S3Call) -> str | None:
+def version_id(call: BucketCall) -> str | None:
     """The `versionId` a request names, checked; None when it names none."""
     asked = call.query.get("versionId")
     return None if asked is None else check_version_id(asked)
@@ -66,21 +63,21 @@ def parse_configuration(body: bytes) -> str:
     return status
 
 
-def put_bucket_versioning(face: S3Face, call: S3Call) -> Response:
+def put_bucket_versioning(face: LakeFace, call: BucketCall) -> Response:
     face.blobs.head_bucket(call.bucket)
     status = parse_configuration(read_payload(call.headers, call.request.body).data)
     face.blobs.set_bucket_config(call.bucket, "versioning", status)
     return Response()
 
 
-def get_bucket_versioning(face: S3Face, call: S3Call) -> Response:
+def get_bucket_versioning(face: LakeFace, call: BucketCall) -> Response:
     status = face.blobs.versioning(call.bucket)
     body = "" if status is None else f"<Status>{status}</Status><MfaDelete>Disabled</MfaDelete>"
     return Response(body=s3_xml.document("VersioningConfiguration", body), content_type=s3_xml.CONTENT_TYPE)
 
 
 # --- ListObjectVersions ------------------------------------------------------------------------------
-def list_object_versions(face: S3Face, call: S3Call) -> Response:
+def list_object_versions(face: LakeFace, call: BucketCall) -> Response:
     query = call.query
     encoding = query.get("encoding-type")
     if encoding not in (None, "url"):

@@ -25,12 +25,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sagelab.errors import S3Error, no_such_key
-
-if TYPE_CHECKING:
-    from sagelab.lake.blobs import LocalBlobStore, ObjectInfo
+from sagelab.lake.objects import ObjectInfo
 
 VERSIONS_DIR = "@versions"
 ENABLED, SUSPENDED = "Enabled", "Suspended"
@@ -86,10 +84,19 @@ def marker_not_allowed(marker: ObjectInfo, method: str) -> S3Error:
     return error.with_headers(*marker_headers(marker), ("Allow", "DELETE"))
 
 
+class FolderStore(Protocol):
+    """What the versions of a key use of the folder store that holds them (`lake.blobs.LocalBlobStore`)."""
+
+    root: Path
+
+    def _info(self, obj_dir: Path, key: str) -> ObjectInfo: ...
+    def _atomic_write(self, target: Path, payload: bytes) -> None: ...
+
+
 class KeyVersions:
     """The versions of one key in one bucket of a `LocalBlobStore`; its writes run under the store's lock."""
 
-    def __init__(self, store: LocalBlobStore, obj_dir: Path, key: str):
+    def __init__(self, store: FolderStore, obj_dir: Path, key: str):
         self.store = store
         self.dir = obj_dir
         self.key = key
@@ -104,8 +111,6 @@ class KeyVersions:
 
     def stored(self) -> list[ObjectInfo]:
         """The versions below the key's folder, newest first; half-moved ones (no bytes, no marker) left out."""
-        from sagelab.lake.blobs import ObjectInfo
-
         found = []
         try:
             names = os.listdir(self.vdir)
@@ -174,8 +179,6 @@ class KeyVersions:
 
     def delete_latest(self, status: str) -> DeleteOutcome:
         """DeleteObject without a version id on a versioned bucket: a delete marker becomes the latest."""
-        from sagelab.lake.blobs import ObjectInfo
-
         top = self.current()
         if top is not None:
             if status == ENABLED or name_of(top.version_id) != NULL:
