@@ -180,3 +180,31 @@ def test_suspended_versioning_writes_the_null_version(s3, bucket):
     listing = s3.list_object_versions(Bucket=bucket)
     assert [v["VersionId"] for v in listing["Versions"]] == [kept]
     assert [m["VersionId"] for m in listing["DeleteMarkers"]] == ["null"]
+
+
+def test_a_write_cut_short_loses_no_acknowledged_version(tmp_path, monkeypatch):
+    """A crash between a versioned write's moves: the version it was replacing is still the latest."""
+    import os
+
+    from sagelab.lake.blobs import LocalBlobStore
+
+    store = LocalBlobStore(tmp_path)
+    store.create_bucket("bkt")
+    store.set_bucket_config("bkt", "versioning", "Enabled")
+    first = store.put("bkt", "k", [b"acknowledged"]).version_id
+    replace = os.replace
+
+    def crash_on_arrival(source, target):
+        if str(target).endswith("@data") and ".staging" in str(source):
+            raise OSError("the machine stopped here")
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", crash_on_arrival)
+    with pytest.raises(OSError):
+        store.put("bkt", "k", [b"never acknowledged"])
+    monkeypatch.setattr(os, "replace", replace)
+    assert store.head("bkt", "k").version_id == first
+    assert b"".join(store.read("bkt", "k")) == b"acknowledged"
+    assert [o.key for o in store.list("bkt")] == ["k"]  # put back in place, where listings see it
+    second = store.put("bkt", "k", [b"next"]).version_id
+    assert [e.info.version_id for e in store.list_versions("bkt")] == [second, first]

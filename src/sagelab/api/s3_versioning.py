@@ -72,7 +72,7 @@ def put_bucket_versioning(face: LakeFace, call: BucketCall) -> Response:
 
 def get_bucket_versioning(face: LakeFace, call: BucketCall) -> Response:
     status = face.blobs.versioning(call.bucket)
-    body = "" if status is None else f"<Status>{status}</Status><MfaDelete>Disabled</MfaDelete>"
+    body = "" if status is None else f"<Status>{status}</Status>"  # MfaDelete: only once it was ever enabled
     return Response(body=s3_xml.document("VersioningConfiguration", body), content_type=s3_xml.CONTENT_TYPE)
 
 

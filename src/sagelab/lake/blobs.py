@@ -276,7 +276,11 @@ class LocalBlobStore:
         if version_id is None:
             if (obj_dir / _DATA).exists():
                 return self._info(obj_dir, key)
-            return KeyVersions(self, obj_dir, key).latest()  # a delete marker, or nothing, is the latest
+            versions = KeyVersions(self, obj_dir, key)
+            latest = versions.latest()  # raises when a delete marker, or nothing, is the latest
+            with self._versions_lock:
+                versions.promote_newest()  # an object latest but not current: a write a crash cut short
+            return latest
         info, _ = KeyVersions(self, obj_dir, key).find(version_id)
         if info.delete_marker:
             raise marker_not_allowed(info, "GET")

@@ -210,7 +210,7 @@ class KeyVersions:
         else:
             self._remove_stored(version_id)
         if target is versions[0]:
-            self._promote_newest()
+            self.promote_newest()
         self.prune()
         return DeleteOutcome(version_id, target.delete_marker)
 
@@ -231,8 +231,9 @@ class KeyVersions:
         os.replace(self.dir / _DATA, self.vdir / f"{name}.data")
         _fsync(self.vdir)
 
-    def _promote_newest(self) -> None:
-        """The newest stored version, if it is an object, becomes current where listings see it."""
+    def promote_newest(self) -> None:
+        """The newest stored version, if it is an object, becomes current where listings see it (after its
+        current version was deleted, or to mend a write that a crash stopped between its moves)."""
         stored = self.stored()
         if not stored or stored[0].delete_marker or self.current() is not None:
             return
