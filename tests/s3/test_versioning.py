@@ -67,10 +67,13 @@ def test_copy_and_multipart_writes_are_versions_too(s3, bucket):
     assert copy["CopySourceVersionId"] == first and copy["VersionId"]
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
     upload = s3.create_multipart_upload(Bucket=bucket, Key="dst")
-    part = s3.upload_part(Bucket=bucket, Key="dst", UploadId=upload["UploadId"], PartNumber=1, Body=b"mpu")
-    done = s3.complete_multipart_upload(Bucket=bucket, Key="dst", UploadId=upload["UploadId"],
-                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    part = s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=upload["UploadId"], PartNumber=1,
+                               CopySource={"Bucket": bucket, "Key": "src", "VersionId": first})
+    assert part["CopySourceVersionId"] == first
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="dst", UploadId=upload["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
     assert done["VersionId"] not in (copy["VersionId"], None)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
     assert s3.get_object(Bucket=bucket, Key="dst", VersionId=copy["VersionId"])["Body"].read() == b"old"
 
 
@@ -86,6 +89,8 @@ def test_a_delete_writes_a_marker_that_hides_the_object_until_it_is_removed(s3, 
     status, code, headers = error_of(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId=marker))
     assert (status, code, headers["x-amz-delete-marker"]) == (405, "MethodNotAllowed", "true")
     assert error_of(lambda: s3.head_object(Bucket=bucket, Key="k", VersionId=marker))[0] == 405
+    status, _, headers = error_of(lambda: s3.head_object(Bucket=bucket, Key="k"))
+    assert (status, headers["x-amz-delete-marker"]) == (404, "true")
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert s3.get_object(Bucket=bucket, Key="k", VersionId=kept)["Body"].read() == b"data"
     # Removing the marker brings the object back.

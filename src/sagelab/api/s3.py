@@ -101,14 +101,15 @@ READ_SOURCE = Access("s3:GetObject", "{CopySource}")
 #: A write that tags the object it makes (`x-amz-tagging`, botocore's Tagging) also needs s3:PutObjectTagging.
 TAG_OBJECT = Access("s3:PutObjectTagging", OBJECT_ARN, when="Tagging")
 
-
-def _of_version(action: str) -> Access:
-    """A call that names a version (`versionId`, botocore's VersionId) also needs the action's Version form."""
-    return Access(action, OBJECT_ARN, when="VersionId")
 _TAGGED_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
 #: Calls after which the bucket may be gone (or not there yet): no CORS rules to read.
 _BUCKET_LIFETIME = frozenset({"CreateBucket", "DeleteBucket"})
+
+
+def _of_version(action: str) -> Access:
+    """A call that names a version (`versionId`, botocore's VersionId) also needs the action's Version form."""
+    return Access(action, OBJECT_ARN, when="VersionId")
 
 
 def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
@@ -639,13 +640,15 @@ class S3Face:
         upload_id = call.query["uploadId"]
         src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
         self.uploads.get(upload_id, call.bucket, call.key)
-        source = readable(self.blobs.head(src_bucket, src_key))
+        src_version = s3_versioning.copy_source_version(call.headers["x-amz-copy-source"])
+        source = readable(self._copy_source(src_bucket, src_key, src_version))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         span = byte_range(call.headers.get("x-amz-copy-source-range"), source.size)
-        chunks = self.blobs.read(src_bucket, src_key, *(span or (0, None)))
+        chunks = self.blobs.read(src_bucket, src_key, *(span or (0, None)), version_id=src_version)
         part = self.uploads.put_part(upload_id, call.bucket, call.key, number, chunks)
-        return _xml(s3_xml.copy_part_result(part))
+        copied = [] if source.version_id is None else [("x-amz-copy-source-version-id", source.version_id)]
+        return _xml(s3_xml.copy_part_result(part), copied)
 
     def complete_multipart_upload(self, call: S3Call) -> Response:
         # Any x-amz-checksum-* header here describes the whole object, not this XML body: not checked.
