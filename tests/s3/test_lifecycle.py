@@ -173,10 +173,14 @@ def test_a_versioned_bucket_expires_to_a_marker_and_drops_old_versions(lc, bkt):
     lc.put_bucket_versioning(Bucket=bkt, VersioningConfiguration={"Status": "Enabled"})
     ids = [lc.put_object(Bucket=bkt, Key="old/k", Body=str(n).encode())["VersionId"] for n in range(3)]
     lc.put_object(Bucket=bkt, Key="gone/k", Body=b"x")
+    warm = [lc.put_object(Bucket=bkt, Key="warm/k", Body=b"w")["VersionId"] for _ in range(2)]
     put_rules(lc, bkt,
+              {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "warm/"},
+               "NoncurrentVersionTransitions": [{"NoncurrentDays": 0, "StorageClass": "GLACIER_IR"}]},
               {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": "old/"},
                "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}},
-              {"ID": "gone", "Status": "Enabled", "Filter": {"Prefix": "gone/"}, "Expiration": {"Days": 1}})
+              {"ID": "gone", "Status": "Enabled", "Filter": {"Prefix": "gone/"}, "Expiration": {"Days": 1}},
+              TransitionDefaultMinimumObjectSize="varies_by_storage_class")
 
     def versions(prefix):
         listing = lc.list_object_versions(Bucket=bkt, Prefix=prefix)
@@ -187,6 +191,8 @@ def test_a_versioned_bucket_expires_to_a_marker_and_drops_old_versions(lc, bkt):
     kept, markers = versions("gone/")
     assert len(kept) == 1 and markers[0]["IsLatest"] is True
     assert error_of(lambda: lc.get_object(Bucket=bkt, Key="gone/k"))[:2] == (404, "NoSuchKey")
+    eventually(lambda: lc.head_object(Bucket=bkt, Key="warm/k", VersionId=warm[0]).get("StorageClass") == "GLACIER_IR")
+    assert "StorageClass" not in lc.head_object(Bucket=bkt, Key="warm/k")  # the current version stays
 
 
 def test_stale_multipart_uploads_are_aborted(lc, bkt):
