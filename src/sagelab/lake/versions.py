@@ -167,7 +167,7 @@ class KeyVersions:
         info = dataclasses.replace(info, version_id=new_version_id() if status == ENABLED else NULL)
         self.dir.mkdir(parents=True, exist_ok=True)
         top = self.current()
-        if top is not None and (status == ENABLED or name_of(top.version_id) != NULL):
+        if top is not None:  # even a null version about to be replaced: it stays readable until it is
             self._demote(top)
         # Metadata before bytes: until the bytes arrive, the newest stored version stays the latest.
         self.store._atomic_write(self.dir / _META, json.dumps(dataclasses.asdict(info)).encode())
