@@ -185,11 +185,18 @@ class AccessDenied(_CodedPerProtocol):
 class S3Error(SagelabError):
     """An S3-specific failure; `code` is S3's own error code."""
 
+    #: Headers the error answer carries besides its body (a delete marker's `x-amz-delete-marker`).
+    headers: tuple[tuple[str, str], ...] = ()
+
     def __init__(self, code: str, message: str, status: int = 400, **fields: str):
         super().__init__(message)
         self.code = code
         self.status = status
         self.fields = fields
+
+    def with_headers(self, *headers: tuple[str, str]) -> S3Error:
+        self.headers = (*self.headers, *headers)
+        return self
 
 
 def no_such_bucket(bucket: str) -> S3Error:

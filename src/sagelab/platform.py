@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
     from sagelab.lakeformation.service import LakeFormationService
+    from sagelab.lake.lifecycle import LifecycleScheduler
     from sagelab.monitoring.alarms import AlarmService
     from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
@@ -290,6 +291,13 @@ class Platform:
         return ScalingController(self.scaling, tick_seconds=min(1.0, self.settings.alarm_evaluation_seconds))
 
     @functools.cached_property
+    def lifecycle(self) -> LifecycleScheduler:
+        from sagelab.lake.lifecycle import LifecycleScheduler
+
+        return LifecycleScheduler(blobs=self.blobs, day_seconds=self.settings.lifecycle_day_seconds,
+                                  scan_seconds=self.settings.lifecycle_scan_seconds)
+
+    @functools.cached_property
     def catalog(self) -> CatalogStore:
         from sagelab.catalog.store import CatalogStore
 
@@ -445,6 +453,7 @@ class Platform:
         self.scaling_controller.start()  # before the alarms, whose scaling actions it takes
         self.alarms.start()
         self.instance_metrics.start()
+        self.lifecycle.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -470,6 +479,8 @@ class Platform:
             self.scaling_controller.close()  # after the alarms: no action arrives once it is gone
         if "instance_metrics" in self.__dict__:
             self.instance_metrics.close()
+        if "lifecycle" in self.__dict__:
+            self.lifecycle.close()
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None

@@ -52,6 +52,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoint_metric_period_seconds", 60, "The period of SageMaker's endpoint metrics (invocations, "
             "instance utilization) and of target tracking alarms; below 60 they are high-resolution (for tests).",
             int),
+    Setting("lifecycle_day_seconds", 86400.0, "How long a day of an S3 lifecycle rule lasts, in seconds (tests make "
+            "it short).", float),
+    Setting("lifecycle_scan_seconds", 3600.0, "How often the S3 lifecycle rules are applied to the buckets' objects.",
+            float),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -81,6 +85,8 @@ class Settings:
     alarm_evaluation_seconds: float = 60.0
     serverless_idle_seconds: float = 300.0
     endpoint_metric_period_seconds: int = 60
+    lifecycle_day_seconds: float = 86400.0
+    lifecycle_scan_seconds: float = 3600.0
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

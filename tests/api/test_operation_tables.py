@@ -272,6 +272,8 @@ S3_REQUESTS = [  # (method, path, query, headers) that each S3 route and variant
     ("PUT", "/b/k", "tagging", {}), ("GET", "/b/k", "tagging", {}), ("DELETE", "/b/k", "tagging", {}),
     ("PUT", "/b", "cors", {}), ("GET", "/b", "cors", {}), ("DELETE", "/b", "cors", {}),
     ("POST", "/b/k", "restore", {}),
+    ("PUT", "/b", "versioning", {}), ("GET", "/b", "versioning", {}), ("GET", "/b", "versions", {}),
+    ("PUT", "/b", "lifecycle", {}), ("GET", "/b", "lifecycle", {}), ("DELETE", "/b", "lifecycle", {}),
 ]
 
 
@@ -293,6 +295,9 @@ def test_every_s3_entry_is_what_its_requests_resolve_to(platform: Platform):
     assert resolved["UploadPartCopy"].params == {"Bucket": "b", "Key": "k", "CopySource": "src/k2"}
     assert resolved["CopyObject"].params["CopySource"] == "src/k2"
     assert resolved["ListObjectsV2"].params == {"Bucket": "b"} and resolved["ListBuckets"].params == {}
+    versioned = face.resolve(_request("GET", "/b/k", query="versionId=null"))
+    assert versioned.params["VersionId"] == "null"
+    assert [a.action for a in versioned.operation.needed(versioned.params)] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert not (Path(platform.settings.home)).exists(), "resolving touched the disk"
 
 

@@ -81,9 +81,9 @@ def test_missing_bucket_and_key(s3, bucket):
 
 def test_unknown_operation_is_named_not_a_500(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as info:
-        s3.get_bucket_versioning(Bucket=bucket)
+        s3.get_bucket_website(Bucket=bucket)
     assert info.value.response["Error"]["Code"] == "NotImplemented"
-    assert "?versioning" in info.value.response["Error"]["Message"]
+    assert "?website" in info.value.response["Error"]["Message"]
 
 
 # --- objects -----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def render_error(error: SagelabError, protocol: str, request_id: str, resource: 
                 f"<Message>{escape(message)}</Message>{fields}"
                 f"<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId></Error>")
         return Response(status=error.status, body=body.encode(), content_type="application/xml",
-                        headers=[("x-amz-request-id", request_id)])
+                        headers=[("x-amz-request-id", request_id), *getattr(error, "headers", ())])
     if protocol == "query":
         body = (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
                 f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"

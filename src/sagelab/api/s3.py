@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
-from sagelab.api import s3_cors, s3_encryption, s3_tagging, s3_xml
+from sagelab.api import s3_cors, s3_encryption, s3_lifecycle, s3_tagging, s3_versioning, s3_xml
 from sagelab.api.http import Request, Response, http_date
 from sagelab.api.operations import S3, Access, Audit, Call, OperationTable
 from sagelab.api.s3_payload import read_payload
@@ -76,6 +76,10 @@ ROUTES: dict[tuple[str, str, str | None], str] = {
     (BUCKET, "DELETE", "tagging"): "DeleteBucketTagging",
     (BUCKET, "PUT", "cors"): "PutBucketCors", (BUCKET, "GET", "cors"): "GetBucketCors",
     (BUCKET, "DELETE", "cors"): "DeleteBucketCors",
+    (BUCKET, "PUT", "versioning"): "PutBucketVersioning", (BUCKET, "GET", "versioning"): "GetBucketVersioning",
+    (BUCKET, "GET", "versions"): "ListObjectVersions",
+    (BUCKET, "PUT", "lifecycle"): "PutBucketLifecycleConfiguration",
+    (BUCKET, "GET", "lifecycle"): "GetBucketLifecycleConfiguration", (BUCKET, "DELETE", "lifecycle"): "DeleteBucketLifecycle",
     (OBJECT, "PUT", None): "PutObject", (OBJECT, "GET", None): "GetObject",
     (OBJECT, "HEAD", None): "HeadObject", (OBJECT, "DELETE", None): "DeleteObject",
     (OBJECT, "PUT", "tagging"): "PutObjectTagging", (OBJECT, "GET", "tagging"): "GetObjectTagging",
@@ -96,10 +100,16 @@ OBJECT_ARN = "{Bucket}/{Key}"
 READ_SOURCE = Access("s3:GetObject", "{CopySource}")
 #: A write that tags the object it makes (`x-amz-tagging`, botocore's Tagging) also needs s3:PutObjectTagging.
 TAG_OBJECT = Access("s3:PutObjectTagging", OBJECT_ARN, when="Tagging")
+
 _TAGGED_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
 #: Calls after which the bucket may be gone (or not there yet): no CORS rules to read.
 _BUCKET_LIFETIME = frozenset({"CreateBucket", "DeleteBucket"})
+
+
+def _of_version(action: str) -> Access:
+    """A call that names a version (`versionId`, botocore's VersionId) also needs the action's Version form."""
+    return Access(action, OBJECT_ARN, when="VersionId")
 
 
 def routed_operation(level: str, method: str, subresource: str | None, query: Mapping[str, str],
@@ -289,7 +299,7 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
             ("Content-Type", info.content_type), ("Accept-Ranges", "bytes"),
             *s3_encryption.response_headers(info.encryption), *s3_tagging.count_headers(info.tags),
             *([(STORAGE_CLASS_HEADER, info.storage_class)] if info.storage_class != "STANDARD" else []),
-            *restore_header(info),
+            *restore_header(info), *s3_versioning.headers_of(info),
             *((META_PREFIX + name, value) for name, value in info.metadata.items())]
 
 
@@ -336,6 +346,8 @@ class S3Face:
             params["CopySource"] = copy_source_path(request.headers["x-amz-copy-source"])
         if operation.name in _TAGGED_WRITES and request.headers.get(s3_tagging.HEADER):
             params["Tagging"] = request.headers[s3_tagging.HEADER]
+        if key and "versionId" in query:
+            params["VersionId"] = query["versionId"]
         return S3Call(operation=operation, params=params, request=request, bucket=bucket, key=key,
                       query=query, subresource=sub, form=form)
 
@@ -455,16 +467,18 @@ class S3Face:
         self.blobs.head_bucket(call.bucket)
         deleted, failures = [], []
         may = call.request.may
-        for key in keys:
-            if may is not None and not may("s3:DeleteObject", f"arn:aws:s3:::{call.bucket}/{key}"):
-                failures.append(s3_xml.DeleteFailure(key, "AccessDenied", "Access Denied"))
+        for key, version in keys:
+            action = "s3:DeleteObject" if version is None else "s3:DeleteObjectVersion"
+            if may is not None and not may(action, f"arn:aws:s3:::{call.bucket}/{key}"):
+                failures.append(s3_xml.DeleteFailure(key, "AccessDenied", "Access Denied", version))
                 continue
             try:
-                self.blobs.delete(call.bucket, key)
+                outcome = self.blobs.delete(call.bucket, key, version)
             except S3Error as error:
-                failures.append(s3_xml.DeleteFailure(key, error.code, error.message))
+                failures.append(s3_xml.DeleteFailure(key, error.code, error.message, version))
             else:
-                deleted.append(key)
+                marker = outcome.version_id if outcome.delete_marker else None
+                deleted.append(s3_xml.Deleted(key, version, outcome.delete_marker, marker))
         return _xml(s3_xml.delete_result([] if quiet else deleted, failures))
 
     # --- objects --------------------------------------------------------------------------------------
@@ -479,7 +493,7 @@ class S3Face:
                               metadata=user_metadata(call.headers), encryption=self._encryption(call), tags=tags,
                               storage_class=storage_class(call.headers))
         return Response(headers=[("ETag", s3_xml.quote_etag(info.etag)), *payload.checksums.items(),
-                                 *s3_encryption.response_headers(info.encryption)])
+                                 *s3_encryption.response_headers(info.encryption), *s3_versioning.headers_of(info)])
 
     def _post_object(self, call: S3Call, form: post_form.PostForm) -> Response:
         """A browser upload: the policy's conditions hold the fields, which say what PutObject's headers say."""
@@ -494,7 +508,7 @@ class S3Face:
                               storage_class=storage_class(fields))
         location = f"http://{call.headers.get('host', 'localhost')}/{call.bucket}/{quote(call.key)}"
         headers = [("ETag", s3_xml.quote_etag(info.etag)), ("Location", location),
-                   *s3_encryption.response_headers(info.encryption)]
+                   *s3_encryption.response_headers(info.encryption), *s3_versioning.headers_of(info)]
         status = fields.get("success_action_status", "204")
         if status == "201":
             return Response(status=201, body=s3_xml.post_response(location, call.bucket, info),
@@ -520,13 +534,14 @@ class S3Face:
         if tagging not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", f"Unknown tagging directive {tagging!r}: expected COPY or REPLACE.",
                           400, ArgumentName=s3_tagging.DIRECTIVE_HEADER, ArgumentValue=tagging)
-        source = readable(self.blobs.head(src_bucket, src_key))
+        src_version = s3_versioning.copy_source_version(call.headers["x-amz-copy-source"])
+        source = readable(self._copy_source(src_bucket, src_key, src_version))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         tags = (s3_tagging.from_header(call.headers.get(s3_tagging.HEADER, "")) if tagging == "REPLACE"
                 else source.tags)
         target_class = storage_class(call.headers)  # a copy is STANDARD unless it asks, as on S3
-        if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY"
+        if ((src_bucket, src_key) == (call.bucket, call.key) and directive == "COPY" and src_version is None
                 and s3_encryption.ALGORITHM_HEADER not in call.headers  # re-encrypting in place is a change
                 and STORAGE_CLASS_HEADER not in call.headers):  # and so is a new storage class
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
@@ -536,13 +551,24 @@ class S3Face:
             content_type, metadata = call.headers.get("content-type"), user_metadata(call.headers)
         else:
             content_type, metadata = source.content_type, source.metadata
-        info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key),
+        info = self.blobs.put(call.bucket, call.key, self.blobs.read(src_bucket, src_key, version_id=src_version),
                               content_type=content_type, metadata=metadata, encryption=self._encryption(call),
                               tags=tags, storage_class=target_class)
-        return _xml(s3_xml.copy_object_result(info), s3_encryption.response_headers(info.encryption))
+        copied = [] if source.version_id is None else [("x-amz-copy-source-version-id", source.version_id)]
+        return _xml(s3_xml.copy_object_result(info), [*s3_encryption.response_headers(info.encryption), *copied,
+                                                      *s3_versioning.headers_of(info)])
+
+    def _copy_source(self, bucket: str, key: str, version: str | None) -> ObjectInfo:
+        try:
+            return self.blobs.head(bucket, key, version)
+        except S3Error as error:
+            if error.code == "MethodNotAllowed":  # a delete marker named by its version id
+                raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a "
+                              "delete marker by version id.", 400) from None
+            raise
 
     def head_object(self, call: S3Call) -> Response:
-        info = self.blobs.head(call.bucket, call.key)
+        info = self.blobs.head(call.bucket, call.key, s3_versioning.version_id(call))
         if not check_preconditions(call.headers, info):
             return Response(status=304, headers=object_headers(info)[:2])
         span = byte_range(call.headers.get("range"), info.size)
@@ -556,7 +582,8 @@ class S3Face:
     def get_object(self, call: S3Call) -> Response:
         if "partNumber" in call.query:
             raise UnknownOperation("sagelab's S3 does not implement GetObject with partNumber.")
-        info = readable(self.blobs.head(call.bucket, call.key))
+        version = s3_versioning.version_id(call)
+        info = readable(self.blobs.head(call.bucket, call.key, version))
         if not check_preconditions(call.headers, info):
             return Response(status=304, headers=object_headers(info)[:2])
         overrides = {header: _header_value(param, call.query[param])
@@ -564,10 +591,10 @@ class S3Face:
         headers = [(k, v) for k, v in object_headers(info) if k not in overrides] + list(overrides.items())
         span = byte_range(call.headers.get("range"), info.size)
         if span is None:
-            return Response(body=self.blobs.read(call.bucket, call.key),
+            return Response(body=self.blobs.read(call.bucket, call.key, version_id=version),
                             headers=[*headers, ("Content-Length", str(info.size))])
         start, end = span
-        return Response(status=206, body=self.blobs.read(call.bucket, call.key, start, end),
+        return Response(status=206, body=self.blobs.read(call.bucket, call.key, start, end, version),
                         headers=[*headers, ("Content-Length", str(end - start + 1)),
                                  ("Content-Range", f"bytes {start}-{end}/{info.size}")])
 
@@ -575,17 +602,18 @@ class S3Face:
         """Restore an archived object's copy for `Days`: at once (S3 takes hours), 202 the first time and 200
         when a restored copy's life is extended."""
         days = s3_xml.parse_restore(read_payload(call.headers, call.request.body).data)
-        info = self.blobs.head(call.bucket, call.key)
+        version = s3_versioning.version_id(call)
+        info = self.blobs.head(call.bucket, call.key, version)
         if info.storage_class not in ARCHIVE_CLASSES:
             raise S3Error("InvalidObjectState", "Restore is not allowed for the object's current storage class",
                           403, StorageClass=info.storage_class)
         already = info.restored_until is not None and time.time() < info.restored_until
-        self.blobs.set_restored_until(call.bucket, call.key, time.time() + days * 86400)
+        self.blobs.set_restored_until(call.bucket, call.key, time.time() + days * 86400, version)
         return Response(status=200 if already else 202)
 
     def delete_object(self, call: S3Call) -> Response:
-        self.blobs.delete(call.bucket, call.key)
-        return Response(status=204)
+        outcome = self.blobs.delete(call.bucket, call.key, s3_versioning.version_id(call))
+        return Response(status=204, headers=s3_versioning.delete_headers(outcome))
 
     # --- multipart uploads ----------------------------------------------------------------------------
     def create_multipart_upload(self, call: S3Call) -> Response:
@@ -612,13 +640,15 @@ class S3Face:
         upload_id = call.query["uploadId"]
         src_bucket, src_key = copy_source(call.headers["x-amz-copy-source"])
         self.uploads.get(upload_id, call.bucket, call.key)
-        source = readable(self.blobs.head(src_bucket, src_key))
+        src_version = s3_versioning.copy_source_version(call.headers["x-amz-copy-source"])
+        source = readable(self._copy_source(src_bucket, src_key, src_version))
         if not check_preconditions(call.headers, source, prefix="x-amz-copy-source-"):
             raise _precondition_failed("x-amz-copy-source-If-None-Match")
         span = byte_range(call.headers.get("x-amz-copy-source-range"), source.size)
-        chunks = self.blobs.read(src_bucket, src_key, *(span or (0, None)))
+        chunks = self.blobs.read(src_bucket, src_key, *(span or (0, None)), version_id=src_version)
         part = self.uploads.put_part(upload_id, call.bucket, call.key, number, chunks)
-        return _xml(s3_xml.copy_part_result(part))
+        copied = [] if source.version_id is None else [("x-amz-copy-source-version-id", source.version_id)]
+        return _xml(s3_xml.copy_part_result(part), copied)
 
     def complete_multipart_upload(self, call: S3Call) -> Response:
         # Any x-amz-checksum-* header here describes the whole object, not this XML body: not checked.
@@ -626,7 +656,7 @@ class S3Face:
         info = self.uploads.complete(call.query["uploadId"], call.bucket, call.key, chosen)
         host = call.headers.get("host", "localhost")
         return _xml(s3_xml.complete_multipart_upload(f"http://{host}/{call.bucket}/{call.key}", call.bucket, info),
-                    s3_encryption.response_headers(info.encryption))
+                    [*s3_encryption.response_headers(info.encryption), *s3_versioning.headers_of(info)])
 
     def abort_multipart_upload(self, call: S3Call) -> Response:
         self.uploads.abort(call.query["uploadId"], call.bucket, call.key)
@@ -664,15 +694,16 @@ class S3Face:
     # --- tagging: an object's tag set lives in its metadata, a bucket's with the bucket ----------------
     def put_object_tagging(self, call: S3Call) -> Response:
         tags = s3_tagging.parse(read_payload(call.headers, call.request.body).data, bucket=False)
-        self.blobs.set_tags(call.bucket, call.key, tags)
-        return Response()
+        info = self.blobs.set_tags(call.bucket, call.key, tags, s3_versioning.version_id(call))
+        return Response(headers=s3_versioning.headers_of(info))
 
     def get_object_tagging(self, call: S3Call) -> Response:
-        return _xml(s3_tagging.render(self.blobs.head(call.bucket, call.key).tags))
+        info = self.blobs.head(call.bucket, call.key, s3_versioning.version_id(call))
+        return _xml(s3_tagging.render(info.tags), s3_versioning.headers_of(info))
 
     def delete_object_tagging(self, call: S3Call) -> Response:
-        self.blobs.set_tags(call.bucket, call.key, {})
-        return Response(status=204)
+        info = self.blobs.set_tags(call.bucket, call.key, {}, s3_versioning.version_id(call))
+        return Response(status=204, headers=s3_versioning.headers_of(info))
 
     def put_bucket_tagging(self, call: S3Call) -> Response:
         self.blobs.head_bucket(call.bucket)
@@ -734,6 +765,16 @@ class S3Face:
         S3.op("PutBucketCors", put_bucket_cors, "{Bucket}", action="PutBucketCORS"),
         S3.op("GetBucketCors", get_bucket_cors, "{Bucket}", action="GetBucketCORS", read_only=True),
         S3.op("DeleteBucketCors", delete_bucket_cors, "{Bucket}", action="PutBucketCORS"),
+        S3.op("PutBucketVersioning", s3_versioning.put_bucket_versioning, "{Bucket}"),
+        S3.op("GetBucketVersioning", s3_versioning.get_bucket_versioning, "{Bucket}", read_only=True),
+        S3.op("ListObjectVersions", s3_versioning.list_object_versions, "{Bucket}", action="ListBucketVersions",
+              audit=Audit.DATA, read_only=True),
+        S3.op("PutBucketLifecycleConfiguration", s3_lifecycle.put_configuration, "{Bucket}",
+              action="PutLifecycleConfiguration"),
+        S3.op("GetBucketLifecycleConfiguration", s3_lifecycle.get_configuration, "{Bucket}",
+              action="GetLifecycleConfiguration", read_only=True),
+        S3.op("DeleteBucketLifecycle", s3_lifecycle.delete_configuration, "{Bucket}",
+              action="PutLifecycleConfiguration"),
         # One s3:DeleteObject per key in the body, each on {Bucket}/<key>: only the handler reads the body,
         # so it authorizes each key, and reports refused ones in the answer's Errors as S3 does.
         S3.op("DeleteObjects", delete_objects, "{Bucket}", action="DeleteObject", audit=Audit.DATA,
@@ -741,13 +782,19 @@ class S3Face:
         S3.op("PutObject", put_object, OBJECT_ARN, audit=Audit.DATA, also=[TAG_OBJECT]),
         S3.op("CopyObject", copy_object, OBJECT_ARN, action="PutObject", audit=Audit.DATA,
               also=[READ_SOURCE, TAG_OBJECT]),
-        S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True),
-        S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True),
-        S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("GetObject", get_object, OBJECT_ARN, audit=Audit.DATA, read_only=True,
+              also=[_of_version("s3:GetObjectVersion")]),
+        S3.op("HeadObject", head_object, OBJECT_ARN, action="GetObject", audit=Audit.DATA, read_only=True,
+              also=[_of_version("s3:GetObjectVersion")]),
+        S3.op("DeleteObject", delete_object, OBJECT_ARN, audit=Audit.DATA,
+              also=[_of_version("s3:DeleteObjectVersion")]),
         S3.op("RestoreObject", restore_object, OBJECT_ARN, audit=Audit.DATA),
-        S3.op("PutObjectTagging", put_object_tagging, OBJECT_ARN, audit=Audit.DATA),
-        S3.op("GetObjectTagging", get_object_tagging, OBJECT_ARN, audit=Audit.DATA, read_only=True),
-        S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA),
+        S3.op("PutObjectTagging", put_object_tagging, OBJECT_ARN, audit=Audit.DATA,
+              also=[_of_version("s3:PutObjectVersionTagging")]),
+        S3.op("GetObjectTagging", get_object_tagging, OBJECT_ARN, audit=Audit.DATA, read_only=True,
+              also=[_of_version("s3:GetObjectVersionTagging")]),
+        S3.op("DeleteObjectTagging", delete_object_tagging, OBJECT_ARN, audit=Audit.DATA,
+              also=[_of_version("s3:DeleteObjectVersionTagging")]),
         # Every step of a multipart upload is authorized as writing the object it builds.
         S3.op("CreateMultipartUpload", create_multipart_upload, OBJECT_ARN, action="PutObject",
               audit=Audit.DATA, also=[TAG_OBJECT]),

@@ -49,6 +49,10 @@ def _url_encoder(enabled: bool) -> Callable[[str], str]:
     return (lambda s: quote_plus(s, safe="/")) if enabled else (lambda s: s)
 
 
+#: The builders for the documents other S3 modules render (versions, lifecycle).
+element, optional, url_encoder, document = _el, _opt, _url_encoder, _doc
+
+
 # --- buckets ---------------------------------------------------------------------------------------
 def list_buckets(buckets: Iterable[BucketInfo], owner_id: str) -> bytes:
     items = "".join(f"<Bucket>{_el('Name', b.name)}{_el('CreationDate', iso8601(b.created))}</Bucket>"
@@ -119,12 +123,25 @@ class DeleteFailure:
     key: str
     code: str
     message: str
+    version_id: str | None = None
 
 
-def delete_result(deleted: Iterable[str], failures: Iterable[DeleteFailure]) -> bytes:
-    done = "".join(f"<Deleted>{_el('Key', key)}</Deleted>" for key in deleted)
-    failed = "".join(f"<Error>{_el('Key', f.key)}{_el('Code', f.code)}{_el('Message', f.message)}</Error>"
-                     for f in failures)
+@dataclasses.dataclass(frozen=True)
+class Deleted:
+    """One object a DeleteObjects call deleted: the version it named, or the delete marker it wrote."""
+
+    key: str
+    version_id: str | None = None
+    delete_marker: bool = False
+    marker_version_id: str | None = None
+
+
+def delete_result(deleted: Iterable[Deleted], failures: Iterable[DeleteFailure]) -> bytes:
+    done = "".join(f"<Deleted>{_el('Key', d.key)}{_opt('VersionId', d.version_id)}"
+                   f"{_el('DeleteMarker', True) if d.delete_marker else ''}"
+                   f"{_opt('DeleteMarkerVersionId', d.marker_version_id)}</Deleted>" for d in deleted)
+    failed = "".join(f"<Error>{_el('Key', f.key)}{_opt('VersionId', f.version_id)}{_el('Code', f.code)}"
+                     f"{_el('Message', f.message)}</Error>" for f in failures)
     return _doc("DeleteResult", done, failed)
 
 
@@ -190,15 +207,15 @@ def _parse(body: bytes, root: str) -> ElementTree.Element:
     return element
 
 
-def parse_delete(body: bytes, *, max_objects: int = 1000) -> tuple[list[str], bool]:
-    """A DeleteObjects body -> (keys, quiet)."""
+def parse_delete(body: bytes, *, max_objects: int = 1000) -> tuple[list[tuple[str, str | None]], bool]:
+    """A DeleteObjects body -> ([(key, version id or None)], quiet)."""
     root = _parse(body, "Delete")
     keys = []
     for obj in root.findall("Object"):
         key = obj.findtext("Key")
         if key is None:
             raise malformed("every <Object> needs a <Key>")
-        keys.append(key)
+        keys.append((key, obj.findtext("VersionId")))
     if not keys or len(keys) > max_objects:
         raise malformed(f"a Delete request names 1 to {max_objects} objects, got {len(keys)}")
     return keys, (root.findtext("Quiet") or "").strip().lower() == "true"

@@ -5,6 +5,7 @@ Layout of `LocalBlobStore` (readable by people browsing the folder):
     <root>/.buckets/<bucket>.json                 bucket facts (creation time)
     <root>/<bucket>/<seg>/<seg>/@data             the object's bytes, for key "<seg>/<seg>"
     <root>/<bucket>/<seg>/<seg>/@meta.json        size, ETag, content type, user metadata, tags, sealed data key
+    <root>/<bucket>/<seg>/<seg>/@versions/        the key's other versions and delete markers (`lake.versions`)
     <root>/.staging/                              temp files and multipart parts
 
 Each key becomes a folder so that "a" and "a/b" can both exist, as they can in S3. Segments that begin
@@ -25,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -40,42 +42,25 @@ from sagelab.lake.encryption import (
     object_arn,
     open_range,
 )
+from sagelab.lake.objects import ARCHIVE_CLASSES as ARCHIVE_CLASSES
+from sagelab.lake.objects import STORAGE_CLASSES as STORAGE_CLASSES
+from sagelab.lake.objects import ObjectInfo
 from sagelab.lake.uris import check_bucket_name, check_key
+from sagelab.lake.versions import (
+    VERSIONS_DIR,
+    DeleteOutcome,
+    KeyVersions,
+    VersionEntry,
+    key_folders,
+    marker_not_allowed,
+)
 
 if TYPE_CHECKING:
     from sagelab.settings import Settings
 
-#: The storage classes an object may be written in (S3's documented ones); STANDARD when none is asked.
-STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-                   "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
-#: Classes whose objects must be restored (RestoreObject) before their bytes may be read.
-ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str
-    last_modified: float
-    content_type: str = "binary/octet-stream"
-    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: Empty for a plain object; else `algorithm` (AES256, aws:kms), `kms_key_arn`, the sealed data key.
-    encryption: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: The object's tag set (S3 object tagging): kept with its metadata, so it goes when the object goes.
-    tags: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: One of STORAGE_CLASSES: recorded and reported; the bytes are stored alike.
-    storage_class: str = "STANDARD"
-    #: For an archived object: until when (epoch seconds) its restored copy may be read; None if not restored.
-    restored_until: float | None = None
-
-    def readable(self, now: float) -> bool:
-        """Whether the bytes may be read now: any class but an archive one, or a live restored copy."""
-        return (self.storage_class not in ARCHIVE_CLASSES
-                or (self.restored_until is not None and now < self.restored_until))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +83,18 @@ class BlobStore(Protocol):
             metadata: dict[str, str] | None = None, etag: str | None = None,
             encryption: Encryption | None = None, tags: dict[str, str] | None = None,
             storage_class: str = "STANDARD") -> ObjectInfo: ...
-    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo: ...
-    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo: ...
-    def head(self, bucket: str, key: str) -> ObjectInfo: ...
-    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
-    def delete(self, bucket: str, key: str) -> None: ...
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo: ...
+    def set_restored_until(self, bucket: str, key: str, until: float,
+                           version_id: str | None = None) -> ObjectInfo: ...
+    def set_storage_class(self, bucket: str, key: str, storage_class: str,
+                          version_id: str | None = None) -> ObjectInfo: ...
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo: ...
+    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None,
+             version_id: str | None = None) -> Iterator[bytes]: ...
+    def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome: ...
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list_versions(self, bucket: str, prefix: str = "") -> Iterator[VersionEntry]: ...
+    def versioning(self, bucket: str) -> str | None: ...
     def local_path(self, bucket: str, key: str) -> Path | None: ...
     def staging_dir(self) -> Path: ...
     def bucket_encryption(self, bucket: str) -> dict | None: ...
@@ -136,6 +127,8 @@ class LocalBlobStore:
     def __init__(self, root: Path, data_keys: DataKeys | None = None):
         self.root = Path(root)
         self.data_keys = data_keys
+        #: Versioned writes move a key's versions about in several steps: one at a time.
+        self._versions_lock = threading.RLock()
 
     def _keys(self) -> DataKeys:
         if self.data_keys is None:
@@ -171,7 +164,7 @@ class LocalBlobStore:
 
     def delete_bucket(self, bucket: str) -> None:
         path = self._bucket_dir(bucket)
-        if next(self.list(bucket), None) is not None:
+        if any(files for _, _, files in os.walk(path)):  # any object, old version or delete marker
             raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
                           BucketName=bucket)
         self._bucket_meta(bucket).unlink()
@@ -190,6 +183,10 @@ class LocalBlobStore:
         self._bucket_dir(bucket)
         return json.loads(self._bucket_meta(bucket).read_text()).get(name)
 
+    def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning status: Enabled, Suspended, or None when it was never turned on."""
+        return self.bucket_config(bucket, "versioning")  # type: ignore[return-value]
+
     def set_bucket_config(self, bucket: str, name: str, value: object | None) -> None:
         """Set (or, with None, remove) one configuration of the bucket; it goes when the bucket goes."""
         self._bucket_dir(bucket)
@@ -199,10 +196,6 @@ class LocalBlobStore:
         else:
             facts[name] = value
         self._atomic_write(self._bucket_meta(bucket), json.dumps(facts).encode())
-
-    def _default_encryption(self, bucket: str) -> Encryption | None:
-        rule = self.bucket_encryption(bucket)
-        return Encryption(rule["SSEAlgorithm"], rule.get("KMSMasterKeyID")) if rule else None
 
     def list_buckets(self) -> list[BucketInfo]:
         meta_dir = self.root / ".buckets"
@@ -236,9 +229,12 @@ class LocalBlobStore:
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
         sealer, sealed = None, {}
+        facts = json.loads(self._bucket_meta(bucket).read_text())
         # The bucket's default encryption applies to every write that asks for none, whoever writes
-        # (a training job's artifact, Athena's results, a trail's log files), as S3 applies it.
-        encryption = encryption or self._default_encryption(bucket)
+        # (a training job's artifact, Athena's results, a trail's log files), as S3 applies it; and so
+        # does its versioning: any writer's overwrite keeps the version it replaces.
+        if encryption is None and (rule := facts.get("encryption")):
+            encryption = Encryption(rule["SSEAlgorithm"], rule.get("KMSMasterKeyID"))
         if encryption is not None:
             data_key, sealed = self._keys().generate(encryption.algorithm, encryption.kms_key_id,
                                                      object_arn(bucket, key))
@@ -260,6 +256,9 @@ class LocalBlobStore:
                               encryption=sealed, tags=dict(tags or {}), storage_class=storage_class)
             if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
                 raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
+            if status := facts.get("versioning"):
+                with self._versions_lock:
+                    return KeyVersions(self, obj_dir, key).place(Path(tmp), info, status)
             obj_dir.mkdir(parents=True, exist_ok=True)
             # Data first, then metadata: a crash in between leaves an object whose metadata is rebuilt
             # from the data on read, never metadata pointing at missing bytes.
@@ -271,26 +270,45 @@ class LocalBlobStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def head(self, bucket: str, key: str) -> ObjectInfo:
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """The current object, or with `version_id` that version of it (a delete marker's is refused)."""
         obj_dir = self._object_dir(bucket, key)
-        data = obj_dir / _DATA
-        if not data.exists():
-            raise no_such_key(key)
-        return self._info(obj_dir, key)
-
-    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
-        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
-        return self._update_info(bucket, key, tags=dict(tags))
-
-    def set_restored_until(self, bucket: str, key: str, until: float) -> ObjectInfo:
-        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
-        return self._update_info(bucket, key, restored_until=until)
-
-    def _update_info(self, bucket: str, key: str, **changes: object) -> ObjectInfo:
-        obj_dir = self._object_dir(bucket, key)
-        info = dataclasses.replace(self.head(bucket, key), **changes)
-        self._atomic_write(obj_dir / _META, json.dumps(dataclasses.asdict(info)).encode())
+        if version_id is None:
+            if (obj_dir / _DATA).exists():
+                return self._info(obj_dir, key)
+            versions = KeyVersions(self, obj_dir, key)
+            latest = versions.latest()  # raises when a delete marker, or nothing, is the latest
+            with self._versions_lock:
+                versions.promote_newest()  # an object latest but not current: a write a crash cut short
+            return latest
+        info, _ = KeyVersions(self, obj_dir, key).find(version_id)
+        if info.delete_marker:
+            raise marker_not_allowed(info, "GET")
         return info
+
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo:
+        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
+        return self._update_info(bucket, key, version_id, tags=dict(tags))
+
+    def set_restored_until(self, bucket: str, key: str, until: float, version_id: str | None = None) -> ObjectInfo:
+        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
+        return self._update_info(bucket, key, version_id, restored_until=until)
+
+    def set_storage_class(self, bucket: str, key: str, storage_class: str,
+                          version_id: str | None = None) -> ObjectInfo:
+        """Move the object to another class in place (a lifecycle transition): its bytes stay as they are."""
+        return self._update_info(bucket, key, version_id, storage_class=storage_class, restored_until=None)
+
+    def _update_info(self, bucket: str, key: str, version_id: str | None = None, **changes: object) -> ObjectInfo:
+        obj_dir = self._object_dir(bucket, key)
+        if version_id is None and (obj_dir / _DATA).exists():
+            info = dataclasses.replace(self._info(obj_dir, key), **changes)
+            self._atomic_write(obj_dir / _META, json.dumps(dataclasses.asdict(info)).encode())
+            return info
+        with self._versions_lock:
+            info = dataclasses.replace(self.head(bucket, key, version_id), **changes)
+            KeyVersions(self, obj_dir, key).update(info)
+            return info
 
     def _info(self, obj_dir: Path, key: str) -> ObjectInfo:
         meta = obj_dir / _META
@@ -305,15 +323,22 @@ class LocalBlobStore:
             stat = data.stat()
             return ObjectInfo(key=key, size=stat.st_size, etag=md5.hexdigest(), last_modified=stat.st_mtime)
 
-    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, bucket: str, key: str, start: int = 0, end: int | None = None,
+             version_id: str | None = None) -> Iterator[bytes]:
         """Yield bytes [start, end] (inclusive end, as HTTP ranges are), opened when stored encrypted."""
         obj_dir = self._object_dir(bucket, key)
         path = obj_dir / _DATA
         try:
+            if version_id is not None:
+                raise FileNotFoundError
             f = path.open("rb")
+            info = self._info(obj_dir, key)
         except FileNotFoundError:
-            raise no_such_key(key) from None
-        info = self._info(obj_dir, key)
+            info = self.head(bucket, key, version_id)  # another version, or the latest when none is current
+            try:
+                f = KeyVersions(self, obj_dir, key).data_path(info).open("rb")
+            except FileNotFoundError:
+                raise no_such_key(key) from None
         if not info.encryption:
             return self._iter_file(f, start, end)
         try:
@@ -344,8 +369,16 @@ class LocalBlobStore:
                     remaining -= len(chunk)
                 yield chunk
 
-    def delete(self, bucket: str, key: str) -> None:
+    def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
+        """Delete the object (on a versioned bucket: write a delete marker), or one version of it for good."""
         obj_dir = self._object_dir(bucket, key)
+        if version_id is not None or self.versioning(bucket):  # once turned on, never off again
+            with self._versions_lock:
+                versions = KeyVersions(self, obj_dir, key)
+                if version_id is not None:
+                    return versions.delete_version(version_id)
+                if status := self.versioning(bucket):
+                    return versions.delete_latest(status)
         for name in (_META, _DATA):
             (obj_dir / name).unlink(missing_ok=True)
         bucket_dir = self.root / bucket
@@ -356,6 +389,7 @@ class LocalBlobStore:
             except OSError:
                 break
             obj_dir = obj_dir.parent
+        return DeleteOutcome()
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with `prefix`, in S3's order (UTF-8 byte order of keys)."""
@@ -366,7 +400,9 @@ class LocalBlobStore:
         if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
             return iter(())
         keys: list[tuple[bytes, str, Path]] = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+        for dirpath, dirnames, filenames in os.walk(start):
+            if VERSIONS_DIR in dirnames:
+                dirnames.remove(VERSIONS_DIR)
             if _DATA in filenames:
                 rel = Path(dirpath).relative_to(bucket_dir)
                 key = "/".join(_decode_segment(s) for s in rel.parts)
@@ -374,6 +410,19 @@ class LocalBlobStore:
                     keys.append((key.encode(), key, Path(dirpath)))
         keys.sort()
         return (self._info(path, key) for _, key, path in keys)
+
+    def list_versions(self, bucket: str, prefix: str = "") -> Iterator[VersionEntry]:
+        """Every version and delete marker of keys starting with `prefix`: by key, newest first within a key."""
+        bucket_dir = self._bucket_dir(bucket)
+        fixed_segments = prefix.split("/")[:-1]
+        start = bucket_dir.joinpath(*(_encode_segment(s) for s in fixed_segments))
+        if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
+            return
+        found = sorted((key.encode(), key, path) for key, path in key_folders(bucket_dir, start, _decode_segment)
+                       if key.startswith(prefix))
+        for _, key, path in found:
+            for index, info in enumerate(KeyVersions(self, path, key).all()):
+                yield VersionEntry(info, index == 0)
 
     def local_path(self, bucket: str, key: str) -> Path | None:
         """The object's own file, when its bytes are stored as they are (not when encrypted at rest)."""

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 
 from sagelab.lake.blobs import ObjectInfo
+from sagelab.lake.versions import VersionEntry, name_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,3 +58,59 @@ def list_page(objects: Iterable[ObjectInfo], *, prefix: str = "", delimiter: str
             found.append(info)
         last = name
     return ListingPage(found, prefixes, False, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPage:
+    entries: list[VersionEntry]
+    prefixes: list[str]
+    is_truncated: bool
+    #: Where the next page resumes (ListObjectVersions' NextKeyMarker, NextVersionIdMarker).
+    next_key_marker: str | None
+    next_version_id_marker: str | None
+
+
+def version_page(entries: Iterable[VersionEntry], *, prefix: str = "", delimiter: str = "", key_marker: str = "",
+                 version_id_marker: str = "", max_keys: int = 1000) -> VersionPage:
+    """One page of ListObjectVersions over `entries` (by key, newest first within a key).
+
+    A key marker alone resumes after every version of that key; with a version id marker, after that
+    version of it. Versions, delete markers and common prefixes each count once towards `max_keys`.
+    """
+    found: list[VersionEntry] = []
+    prefixes: list[str] = []
+    if max_keys <= 0:
+        return VersionPage(found, prefixes, False, None, None)
+    after = key_marker.encode()
+    skipping = bool(version_id_marker)  # within the marker key, until the marker version has gone by
+    last: tuple[str, str | None] | None = None
+    last_prefix = None
+    for entry in entries:
+        key = entry.info.key
+        if not key.startswith(prefix):
+            continue
+        encoded = key.encode()
+        if key_marker and (encoded < after or (encoded == after and not version_id_marker)):
+            continue
+        if encoded == after and skipping:
+            if name_of(entry.info.version_id) == version_id_marker:
+                skipping = False
+            continue
+        cut = key.find(delimiter, len(prefix)) if delimiter else -1
+        if cut >= 0:
+            common = key[:cut + len(delimiter)]
+            if common in (last_prefix, key_marker):
+                continue
+            name: tuple[str, str | None] = (common, None)
+        else:
+            name = (key, name_of(entry.info.version_id))
+        if len(found) + len(prefixes) == max_keys:
+            assert last is not None
+            return VersionPage(found, prefixes, True, last[0], last[1])
+        if cut >= 0:
+            last_prefix = name[0]
+            prefixes.append(name[0])
+        else:
+            found.append(entry)
+        last = name
+    return VersionPage(found, prefixes, False, None, None)
