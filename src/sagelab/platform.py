@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from sagelab.kms.envelope import LakeKeys
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
-    from sagelab.lakeformation.service import LakeFormationService
     from sagelab.lake.lifecycle import LifecycleScheduler
+    from sagelab.lakeformation.service import LakeFormationService
     from sagelab.monitoring.alarms import AlarmService
     from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
