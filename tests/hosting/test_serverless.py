@@ -188,15 +188,16 @@ def test_model_setup_time_is_published_for_cold_starts(srv, sm, rt, model):
     query = {"Namespace": "AWS/SageMaker", "StartTime": time.time() - 600, "EndTime": time.time() + 600,
              "Period": 60, "Statistics": ["SampleCount", "Maximum"],
              "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]}
-    while True:  # metrics reach the store on the server's periodic flush
-        setup = cloudwatch.get_metric_statistics(MetricName="ModelSetupTime", **query)["Datapoints"]
-        if setup:
-            break
-        assert time.monotonic() < deadline, "no ModelSetupTime was published"
+    def published(name):
+        return cloudwatch.get_metric_statistics(MetricName=name, **query)["Datapoints"]
+
+    # ModelSetupTime is written when the instance is ready; utilization on the invocation metrics' flush.
+    while not (published("ModelSetupTime") and published("ServerlessConcurrentExecutionsUtilization")):
+        assert time.monotonic() < deadline, "ModelSetupTime or the utilization was not published"
         time.sleep(0.5)
+    setup = published("ModelSetupTime")
     assert sum(p["SampleCount"] for p in setup) == 1 and setup[0]["Maximum"] > 0
     assert setup[0]["Unit"] == "Microseconds"
-    utilization = cloudwatch.get_metric_statistics(MetricName="ServerlessConcurrentExecutionsUtilization",
-                                                   **query)["Datapoints"]
-    assert utilization and 0 < utilization[0]["Maximum"] <= 1
+    utilization = published("ServerlessConcurrentExecutionsUtilization")
+    assert 0 < utilization[0]["Maximum"] <= 1
     sm.delete_endpoint(EndpointName=endpoint)
