@@ -5,6 +5,9 @@ The script runs as a child process of this task (so stopping the task stops it) 
 - AWS_ENDPOINT_URL, credentials and region in its environment, so boto3 reaches this sagelab server;
 - an `awsglue` module on its path offering `awsglue.utils.getResolvedOptions`;
 - SAGELAB_JOB_BOOKMARK_* variables read by `sagelab.glue.bookmarks.new_objects` (see there).
+
+A `glueetl` script also finds PySpark and the Spark half of the shim (`awsglue.context`, `awsglue.job`, ...),
+and PYSPARK_SUBMIT_ARGS that size its local Spark (`sagelab.glue.spark`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from typing import Any, TextIO
 
 import sagelab
 from sagelab.compute.lifetime import die_with_parent
-from sagelab.glue import states
+from sagelab.glue import spark, states
 from sagelab.glue.service import run_log_path
-from sagelab.glue.spec import script_arguments
+from sagelab.glue.spec import SPARK_COMMAND, script_arguments
 from sagelab.jobs.process import run_in_job_process
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.process_parts import ProcessParts
@@ -102,6 +105,10 @@ class JobRun:
             self._update(lambda r: states.finish(r, "FAILED", f"Cannot read the job script "
                                                  f"{job['Command']['ScriptLocation']}: {message}"))
             return
+        is_spark = job["Command"]["Name"] == SPARK_COMMAND
+        if is_spark and not spark.have_pyspark():
+            self._update(lambda r: states.finish(r, "FAILED", spark.NO_PYSPARK))
+            return
         arguments = script_arguments(job, run)
         option = arguments.get("--job-bookmark-option", "job-bookmark-disable")
         job_id = "j_" + hashlib.sha256(job["Name"].encode()).hexdigest()
@@ -120,8 +127,10 @@ class JobRun:
         self._update(running)
         self.log.write(f"sagelab: running {job['Command']['ScriptLocation']} {' '.join(argv)}\n")
         self.log.flush()
-        exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir,
-                                    env=self._environment(option, bookmark_in, bookmark_out),
+        env = self._environment(option, bookmark_in, bookmark_out)
+        if is_spark:
+            env.update(spark.spark_environment({**job, **_run_capacity(run)}, self.work_dir))
+        exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir, env=env,
                                     stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
                                     preexec_fn=die_with_parent)
         if exit_code == 0:
@@ -151,3 +160,8 @@ class JobRun:
             env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
             env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
         return env
+
+
+def _run_capacity(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's own WorkerType and NumberOfWorkers (StartJobRun may override the job's)."""
+    return {k: run[k] for k in ("WorkerType", "NumberOfWorkers") if run.get(k)}

@@ -99,6 +99,9 @@ class GlueJobService:
     def start_run(self, params: dict[str, Any]) -> str:
         job = self._job(params["JobName"])
         job_spec.check_arguments(params.get("Arguments"), "Arguments")
+        spark = job.doc["Command"]["Name"] == job_spec.SPARK_COMMAND
+        if spark:
+            job_spec.check_run_capacity(params)
         limit = (job.doc.get("ExecutionProperty") or {}).get("MaxConcurrentRuns", 1)
         if len(self._runs_of(job.name, states.ACTIVE)) >= limit:
             raise ConcurrentRunsExceeded(f"Concurrent runs exceeded for {job.name}")
@@ -113,6 +116,12 @@ class GlueJobService:
             "LogGroupName": states.LOG_GROUP, "GlueVersion": job.doc.get("GlueVersion", "3.0"),
             "ExecutionClass": "STANDARD",
         }
+        if spark:
+            worker_type, workers = job_spec.spark_workers(params) if any(
+                params.get(k) for k in ("WorkerType", "NumberOfWorkers", "MaxCapacity")) else (
+                job.doc["WorkerType"], job.doc["NumberOfWorkers"])
+            doc.update(WorkerType=worker_type, NumberOfWorkers=workers, LogGroupName=states.SPARK_LOG_GROUP,
+                       MaxCapacity=workers * job_spec.SPARK_WORKER_TYPES[worker_type][1])
         previous = self._runs_of(job.name)
         if previous:
             doc["PreviousRunId"] = previous[0].name
