@@ -181,7 +181,7 @@ def test_failing_and_stopped_spark_jobs(glue, s3, bucket, server):
     slow = create_etl_job(glue, s3, bucket, SLOW)
     failed_id = glue.start_job_run(JobName=failing)["JobRunId"]
     slow_id = glue.start_job_run(JobName=slow)["JobRunId"]
-    log = server.home / "logs" / "GlueJobs" / slow / f"{slow_id}.log"
+    log = server.home / "logs" / "GlueSparkJobs" / slow / f"{slow_id}.log"
     deadline = time.monotonic() + 240
     while not (log.exists() and "spark is up" in log.read_text()):
         assert time.monotonic() < deadline, "the slow job never started Spark"
@@ -194,6 +194,19 @@ def test_failing_and_stopped_spark_jobs(glue, s3, bucket, server):
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"].startswith("pyspark.errors.exceptions.captured.AnalysisException: "), run
     assert "no_such_column" in run["ErrorMessage"]
+
+    # CloudWatch Logs: the script's stdout in /aws-glue/jobs/output, its stderr (traceback) in /error.
+    logs = server.client("logs")
+    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws-glue/jobs")["logGroups"]]
+    assert groups == ["/aws-glue/jobs/error", "/aws-glue/jobs/output"]
+    streams = logs.describe_log_streams(logGroupName="/aws-glue/jobs/output")["logStreams"]
+    assert {failed_id, slow_id} <= {s["logStreamName"] for s in streams}
+    output = [e["message"] for e in logs.get_log_events(logGroupName="/aws-glue/jobs/output",
+                                                        logStreamName=failed_id)["events"]]
+    assert "selecting a column that is not there" in output
+    errors = [e["message"] for e in logs.get_log_events(logGroupName="/aws-glue/jobs/error",
+                                                        logStreamName=failed_id, limit=10000)["events"]]
+    assert run["ErrorMessage"] in errors
 
 
 def _assert_no_process_mentions(run_id: str) -> None:

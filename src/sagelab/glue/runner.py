@@ -12,6 +12,7 @@ and PYSPARK_SUBMIT_ARGS that size its local Spark (`sagelab.glue.spark`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any, TextIO
 import sagelab
 from sagelab.compute.lifetime import die_with_parent
 from sagelab.glue import spark, states
-from sagelab.glue.service import run_log_path
+from sagelab.glue.service import error_log_path, run_log_path
 from sagelab.glue.spec import SPARK_COMMAND, script_arguments
 from sagelab.jobs.process import run_in_job_process
 from sagelab.lake.uris import parse_s3_uri
@@ -78,9 +79,14 @@ class JobRun:
 
         self.parts.resources.update(states.JOB_KIND, job_name, mutate)
 
-    def _log_text(self, job_name: str) -> str:
-        path = run_log_path(self.parts.home.logs, job_name, self.run_id)
-        return path.read_text(errors="replace") if path.exists() else ""
+    def _log_path(self, job_name: str, *, spark: bool) -> Path:
+        return run_log_path(self.parts.home.logs, job_name, self.run_id, spark=spark)
+
+    def _log_text(self, job_name: str, *, spark: bool) -> str:
+        """The run's output, then (for glueetl) its stderr, where a traceback lands."""
+        path = self._log_path(job_name, spark=spark)
+        paths = [path, error_log_path(path)] if spark else [path]
+        return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
 
     def run(self) -> None:
         run = self.parts.resources.get(states.RUN_KIND, self.run_id).doc
@@ -130,16 +136,20 @@ class JobRun:
         env = self._environment(option, bookmark_in, bookmark_out)
         if is_spark:
             env.update(spark.spark_environment({**job, **_run_capacity(run)}, self.work_dir))
-        exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
-                                    preexec_fn=die_with_parent)
+        with contextlib.ExitStack() as files:
+            stderr: Any = subprocess.STDOUT
+            if is_spark:
+                stderr = files.enter_context(error_log_path(self._log_path(job["Name"], spark=True)).open("ab"))
+            exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=stderr,
+                                        preexec_fn=die_with_parent)
         if exit_code == 0:
             if option == "job-bookmark-enable" and bookmark_out.exists():
                 self._commit_bookmark(job["Name"], json.loads(bookmark_out.read_text()))
             self._update(lambda r: states.finish(r, "SUCCEEDED"))
             return
         self.log.flush()
-        text = self._log_text(job["Name"])
+        text = self._log_text(job["Name"], spark=is_spark)
         reason = failure_message(text, exit_code)
         self._update(lambda r: states.finish(r, "FAILED", reason))
 

@@ -142,8 +142,9 @@ def job_document(params: dict[str, Any], now: float, created: float | None = Non
     }
     if spark:
         worker_type, workers = spark_workers(params)
-        doc.update(WorkerType=worker_type, NumberOfWorkers=workers,
-                   MaxCapacity=workers * SPARK_WORKER_TYPES[worker_type][1],
+        capacity = workers * SPARK_WORKER_TYPES[worker_type][1]
+        doc.update(WorkerType=worker_type, NumberOfWorkers=workers, MaxCapacity=capacity,
+                   AllocatedCapacity=int(capacity),
                    GlueVersion=params.get("GlueVersion") or DEFAULT_SPARK_GLUE_VERSION)
     for optional in ("Description", "LogUri", "NonOverridableArguments", "Connections", "SecurityConfiguration",
                      "NotificationProperty", "JobRunQueuingEnabled", "MaintenanceWindow"):
