@@ -228,6 +228,17 @@ def _assert_no_process_mentions(run_id: str) -> None:
         time.sleep(0.2)
 
 
+def test_local_spark_is_sized_from_the_workers():
+    from sagelab.glue.spark import local_threads, submit_args
+
+    # The executors' vCPUs (every worker but the driver), at most the machine's cores.
+    assert local_threads("G.1X", 2, cores=16) == 4
+    assert local_threads("G.2X", 10, cores=16) == 16
+    assert local_threads("G.1X", 10, cores=2) == 2
+    args = submit_args(4, 2, {"spark.ui.enabled": "false"})
+    assert args == "--master local[4] --driver-memory 2g --conf spark.ui.enabled=false pyspark-shell"
+
+
 def test_glueetl_validation(glue, bucket):
     script = f"s3://{bucket}/x.py"
     command = {"Name": "glueetl", "ScriptLocation": script}
