@@ -123,7 +123,7 @@ def test_concurrent_runs_limit_and_stop(glue, s3, bucket):
 
 def test_job_validation(glue, bucket):
     bad = [
-        ({"Command": {"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/x.py"}}, "Command.Name"),
+        ({"Command": {"Name": "gluestreaming", "ScriptLocation": f"s3://{bucket}/x.py"}}, "Command.Name"),
         ({"Command": {"Name": "pythonshell", "ScriptLocation": "x.py"}}, "ScriptLocation"),
         ({"Command": {"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/x.py"}, "MaxCapacity": 2.0},
          "MaxCapacity"),

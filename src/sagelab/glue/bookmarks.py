@@ -47,16 +47,37 @@ def new_objects(s3_uri: str, *, client: Any = None) -> list[str]:
     option = os.environ.get("SAGELAB_JOB_BOOKMARK_OPTION", "job-bookmark-disable")
     if option == "job-bookmark-disable":
         return [f"s3://{bucket}/{key}" for _, key in objects]
-    seen = _load("SAGELAB_JOB_BOOKMARK_STATE").get(s3_uri, {})
+    seen = saved_state().get(s3_uri, {})
+    if option == "job-bookmark-enable" and objects:
+        save_progress({s3_uri: advanced(objects, seen)})
+    return [f"s3://{bucket}/{key}" for _, key in unseen(objects, seen)]
+
+
+def saved_state() -> dict[str, Any]:
+    """The job's bookmark as the last successful run left it: {what was read: its entry}."""
+    return _load("SAGELAB_JOB_BOOKMARK_STATE")
+
+
+def save_progress(progress: dict[str, Any]) -> None:
+    """Record entries to merge into the job's bookmark when this run SUCCEEDS."""
+    out = os.environ.get("SAGELAB_JOB_BOOKMARK_OUT")
+    if out:
+        Path(out).write_text(json.dumps({**_load("SAGELAB_JOB_BOOKMARK_OUT"), **progress}))
+
+
+def unseen(objects: list[tuple[float, str]], seen: dict[str, Any]) -> list[tuple[float, str]]:
+    """The (LastModified, key) pairs that the bookmark entry `seen` has not covered."""
     mark = float(seen.get("mark", float("-inf")))
     at_mark = set(seen.get("keys_at_mark", []))
-    new = [(t, k) for t, k in objects if t > mark or (t == mark and k not in at_mark)]
-    if option == "job-bookmark-enable" and objects:
-        latest = max(t for t, _ in objects)
-        keys_at_latest = sorted({k for t, k in objects if t == latest} | (at_mark if latest == mark else set()))
-        progress = _load("SAGELAB_JOB_BOOKMARK_OUT")
-        progress[s3_uri] = {"mark": latest, "keys_at_mark": keys_at_latest}
-        out = os.environ.get("SAGELAB_JOB_BOOKMARK_OUT")
-        if out:
-            Path(out).write_text(json.dumps(progress))
-    return [f"s3://{bucket}/{key}" for _, key in new]
+    return [(t, k) for t, k in objects if t > mark or (t == mark and k not in at_mark)]
+
+
+def advanced(objects: list[tuple[float, str]], seen: dict[str, Any]) -> dict[str, Any]:
+    """The bookmark entry once `objects` (not empty) are processed: the latest time and the keys at it."""
+    mark = float(seen.get("mark", float("-inf")))
+    at_mark = set(seen.get("keys_at_mark", []))
+    latest = max(t for t, _ in objects)
+    if latest < mark:
+        return dict(seen)
+    keys_at_latest = sorted({k for t, k in objects if t == latest} | (at_mark if latest == mark else set()))
+    return {"mark": latest, "keys_at_mark": keys_at_latest}

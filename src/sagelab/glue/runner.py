@@ -5,10 +5,14 @@ The script runs as a child process of this task (so stopping the task stops it) 
 - AWS_ENDPOINT_URL, credentials and region in its environment, so boto3 reaches this sagelab server;
 - an `awsglue` module on its path offering `awsglue.utils.getResolvedOptions`;
 - SAGELAB_JOB_BOOKMARK_* variables read by `sagelab.glue.bookmarks.new_objects` (see there).
+
+A `glueetl` script also finds PySpark and the Spark half of the shim (`awsglue.context`, `awsglue.job`, ...),
+and PYSPARK_SUBMIT_ARGS that size its local Spark (`sagelab.glue.spark`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,9 +26,9 @@ from typing import Any, TextIO
 
 import sagelab
 from sagelab.compute.lifetime import die_with_parent
-from sagelab.glue import states
-from sagelab.glue.service import run_log_path
-from sagelab.glue.spec import script_arguments
+from sagelab.glue import spark, states
+from sagelab.glue.service import error_log_path, run_log_path
+from sagelab.glue.spec import SPARK_COMMAND, script_arguments
 from sagelab.jobs.process import run_in_job_process
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.process_parts import ProcessParts
@@ -75,9 +79,14 @@ class JobRun:
 
         self.parts.resources.update(states.JOB_KIND, job_name, mutate)
 
-    def _log_text(self, job_name: str) -> str:
-        path = run_log_path(self.parts.home.logs, job_name, self.run_id)
-        return path.read_text(errors="replace") if path.exists() else ""
+    def _log_path(self, job_name: str, *, spark: bool) -> Path:
+        return run_log_path(self.parts.home.logs, job_name, self.run_id, spark=spark)
+
+    def _log_text(self, job_name: str, *, spark: bool) -> str:
+        """The run's output, then (for glueetl) its stderr, where a traceback lands."""
+        path = self._log_path(job_name, spark=spark)
+        paths = [path, error_log_path(path)] if spark else [path]
+        return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
 
     def run(self) -> None:
         run = self.parts.resources.get(states.RUN_KIND, self.run_id).doc
@@ -102,6 +111,10 @@ class JobRun:
             self._update(lambda r: states.finish(r, "FAILED", f"Cannot read the job script "
                                                  f"{job['Command']['ScriptLocation']}: {message}"))
             return
+        is_spark = job["Command"]["Name"] == SPARK_COMMAND
+        if is_spark and not spark.have_pyspark():
+            self._update(lambda r: states.finish(r, "FAILED", spark.NO_PYSPARK))
+            return
         arguments = script_arguments(job, run)
         option = arguments.get("--job-bookmark-option", "job-bookmark-disable")
         job_id = "j_" + hashlib.sha256(job["Name"].encode()).hexdigest()
@@ -120,17 +133,23 @@ class JobRun:
         self._update(running)
         self.log.write(f"sagelab: running {job['Command']['ScriptLocation']} {' '.join(argv)}\n")
         self.log.flush()
-        exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir,
-                                    env=self._environment(option, bookmark_in, bookmark_out),
-                                    stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=subprocess.STDOUT,
-                                    preexec_fn=die_with_parent)
+        env = self._environment(option, bookmark_in, bookmark_out)
+        if is_spark:
+            env.update(spark.spark_environment({**job, **_run_capacity(run)}, self.work_dir))
+        with contextlib.ExitStack() as files:
+            stderr: Any = subprocess.STDOUT
+            if is_spark:
+                stderr = files.enter_context(error_log_path(self._log_path(job["Name"], spark=True)).open("ab"))
+            exit_code = subprocess.call([sys.executable, "-u", str(script), *argv], cwd=self.work_dir, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=self.log.fileno(), stderr=stderr,
+                                        preexec_fn=die_with_parent)
         if exit_code == 0:
             if option == "job-bookmark-enable" and bookmark_out.exists():
                 self._commit_bookmark(job["Name"], json.loads(bookmark_out.read_text()))
             self._update(lambda r: states.finish(r, "SUCCEEDED"))
             return
         self.log.flush()
-        text = self._log_text(job["Name"])
+        text = self._log_text(job["Name"], spark=is_spark)
         reason = failure_message(text, exit_code)
         self._update(lambda r: states.finish(r, "FAILED", reason))
 
@@ -151,3 +170,8 @@ class JobRun:
             env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
             env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
         return env
+
+
+def _run_capacity(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's own WorkerType and NumberOfWorkers (StartJobRun may override the job's)."""
+    return {k: run[k] for k in ("WorkerType", "NumberOfWorkers") if run.get(k)}

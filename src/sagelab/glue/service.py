@@ -1,8 +1,10 @@
 """Glue jobs and job runs: define, start, watch, stop, and the job bookmark.
 
 A job is a resource document (GetJob's shape); each run is another (GetJobRun's shape) with a lease, run
-as one task on the compute engine (`sagelab.glue.runner`). The script's output is kept in
-`<home>/logs/GlueJobs/<job>/<run id>.log`.
+as one task on the compute engine (`sagelab.glue.runner`). A pythonshell script's output is kept in
+`<home>/logs/GlueJobs/<job>/<run id>.log`; a glueetl script's in `<home>/logs/GlueSparkJobs/<job>/`, its
+stdout in `<run id>.log` and its stderr (Spark's own log among it) in `<run id>.error.log`. CloudWatch
+Logs shows them as Glue does (`sagelab.monitoring.log_groups`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,13 @@ RUNNER = "sagelab.glue.runner:run_job"
 SERVER_STOPPED = "sagelab server stopped while the job run was running; the run was not resumed."
 
 
-def run_log_path(logs_dir: Path, job_name: str, run_id: str) -> Path:
-    return logs_dir / "GlueJobs" / job_name / f"{run_id}.log"
+def run_log_path(logs_dir: Path, job_name: str, run_id: str, *, spark: bool = False) -> Path:
+    return logs_dir / ("GlueSparkJobs" if spark else "GlueJobs") / job_name / f"{run_id}.log"
+
+
+def error_log_path(output_log: Path) -> Path:
+    """Where a glueetl run's stderr goes, beside its output log."""
+    return output_log.with_name(output_log.name.removesuffix(".log") + ".error.log")
 
 
 def task_id(run_id: str, lease: str) -> str:
@@ -99,6 +106,9 @@ class GlueJobService:
     def start_run(self, params: dict[str, Any]) -> str:
         job = self._job(params["JobName"])
         job_spec.check_arguments(params.get("Arguments"), "Arguments")
+        spark = job.doc["Command"]["Name"] == job_spec.SPARK_COMMAND
+        if spark:
+            job_spec.check_run_capacity(params)
         limit = (job.doc.get("ExecutionProperty") or {}).get("MaxConcurrentRuns", 1)
         if len(self._runs_of(job.name, states.ACTIVE)) >= limit:
             raise ConcurrentRunsExceeded(f"Concurrent runs exceeded for {job.name}")
@@ -113,6 +123,13 @@ class GlueJobService:
             "LogGroupName": states.LOG_GROUP, "GlueVersion": job.doc.get("GlueVersion", "3.0"),
             "ExecutionClass": "STANDARD",
         }
+        if spark:
+            worker_type, workers = job_spec.spark_workers(params) if any(
+                params.get(k) for k in ("WorkerType", "NumberOfWorkers", "MaxCapacity")) else (
+                job.doc["WorkerType"], job.doc["NumberOfWorkers"])
+            capacity = workers * job_spec.SPARK_WORKER_TYPES[worker_type][1]
+            doc.update(WorkerType=worker_type, NumberOfWorkers=workers, LogGroupName=states.SPARK_LOG_GROUP,
+                       MaxCapacity=capacity, AllocatedCapacity=int(capacity))
         previous = self._runs_of(job.name)
         if previous:
             doc["PreviousRunId"] = previous[0].name
@@ -125,7 +142,7 @@ class GlueJobService:
         settings = self.settings
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
         task = Task(id=task_id(run_id, lease), target=RUNNER, timeout=float(timeout) * 60,
-                    log_path=run_log_path(self.home.logs, job.name, run_id),
+                    log_path=run_log_path(self.home.logs, job.name, run_id, spark=spark),
                     args={"settings": settings.to_dict(), "run_id": run_id, "lease": lease,
                           "server_url": f"http://{host}:{settings.port}"})
         self.engine.submit(task, self._on_task_done)

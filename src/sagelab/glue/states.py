@@ -11,6 +11,7 @@ JOB_KIND = "glue-job"
 RUN_KIND = "glue-job-run"
 ACTIVE = ("STARTING", "RUNNING", "STOPPING", "WAITING")
 LOG_GROUP = "/aws-glue/python-jobs"
+SPARK_LOG_GROUP = "/aws-glue/jobs"
 
 
 def finish(res: Resource, state: str, error: str | None = None) -> None:

@@ -9,6 +9,12 @@ SageMaker's:
     /aws/sagemaker/TransformJobs        TransformJobs/<job>.log       stream <job>/algo-1-<epoch seconds>
     /aws/sagemaker/Endpoints/<name>     Endpoints/<name>/<variant>-<instance>.log   stream <variant>/<instance>
 
+Glue job runs have one stream each, named by the run id, in a folder per job:
+
+    /aws-glue/python-jobs/output        GlueJobs/<job>/<run id>.log           (pythonshell; stderr included)
+    /aws-glue/jobs/output               GlueSparkJobs/<job>/<run id>.log      (glueetl: the script's stdout)
+    /aws-glue/jobs/error                GlueSparkJobs/<job>/<run id>.error.log (glueetl: stderr, Spark's log)
+
 The epoch in a job's stream name is the time of its first line, so the name never changes; like
 CloudWatch, a stream appears once its first line is written.
 """
@@ -28,6 +34,10 @@ JOB_GROUPS = ("TrainingJobs", "ProcessingJobs", "TransformJobs")
 ENDPOINTS = "Endpoints"
 LOG_SUFFIX = ".log"
 _HOST = "algo-1"
+#: Glue log group -> (folder of per-job folders, what a run's file name ends with).
+GLUE_GROUPS = {"/aws-glue/python-jobs/output": ("GlueJobs", ".log"), "/aws-glue/jobs/output": ("GlueSparkJobs", ".log"),
+               "/aws-glue/jobs/error": ("GlueSparkJobs", ".error.log")}
+_GLUE_ERROR = ".error.log"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +57,7 @@ class LogGroups:
     # --- groups -----------------------------------------------------------------------------------
     def groups(self) -> list[str]:
         names = [SAGEMAKER_PREFIX + folder for folder in JOB_GROUPS if (self.logs_dir / folder).is_dir()]
+        names += [group for group in GLUE_GROUPS if self._glue_files(group)]
         endpoints = self.logs_dir / ENDPOINTS
         if endpoints.is_dir():
             names += [f"{SAGEMAKER_PREFIX}{ENDPOINTS}/{d.name}" for d in endpoints.iterdir() if d.is_dir()]
@@ -55,9 +66,25 @@ class LogGroups:
     def group_creation_time(self, group: str) -> int:
         return int(self._folder(group).stat().st_ctime * 1000)
 
+    def _glue_files(self, group: str, run_id: str = "*") -> list[Path]:
+        folder, suffix = GLUE_GROUPS[group]
+        files = (self.logs_dir / folder).glob(f"*/{run_id}{suffix}")
+        return [p for p in files if p.is_file() and (suffix == _GLUE_ERROR) == p.name.endswith(_GLUE_ERROR)]
+
+    def _glue_stream(self, group: str, path: Path) -> LogStream | None:
+        suffix = GLUE_GROUPS[group][1]
+        if path.stat().st_size == 0 and not read_marks(path):
+            return None
+        times = first_and_last_time(path)
+        if times is None:
+            return None
+        return LogStream(group, path.name[:-len(suffix)], path, times[0], times[0], times[1])
+
     def _folder(self, group: str) -> Path:
         folder = None
-        if group.startswith(SAGEMAKER_PREFIX):
+        if group in GLUE_GROUPS and self._glue_files(group):
+            folder = self.logs_dir / GLUE_GROUPS[group][0]
+        elif group.startswith(SAGEMAKER_PREFIX):
             rest = group[len(SAGEMAKER_PREFIX):]
             if rest in JOB_GROUPS:
                 folder = self.logs_dir / rest
@@ -66,14 +93,17 @@ class LogGroups:
         if folder is None or not folder.is_dir():
             raise ResourceNotFoundError(f"The specified log group does not exist: {group!r}. sagelab keeps the "
                                         "groups /aws/sagemaker/TrainingJobs, /aws/sagemaker/ProcessingJobs, "
-                                        "/aws/sagemaker/TransformJobs and /aws/sagemaker/Endpoints/<endpoint>, "
-                                        "each once something has logged to it.")
+                                        "/aws/sagemaker/TransformJobs, /aws/sagemaker/Endpoints/<endpoint> and "
+                                        f"{', '.join(GLUE_GROUPS)}, each once something has logged to it.")
         return folder
 
     # --- streams ----------------------------------------------------------------------------------
     def streams(self, group: str, prefix: str = "") -> list[LogStream]:
         """The group's streams whose names start with `prefix`, by name."""
         folder = self._folder(group)
+        if group in GLUE_GROUPS:
+            streams = [self._glue_stream(group, p) for p in self._glue_files(group)]
+            return sorted((s for s in streams if s is not None and s.name.startswith(prefix)), key=lambda s: s.name)
         endpoint = self._is_endpoint(folder)
         found = []
         for path in folder.iterdir():
@@ -90,6 +120,13 @@ class LogGroups:
 
     def stream(self, group: str, name: str) -> LogStream:
         folder = self._folder(group)
+        if group in GLUE_GROUPS:
+            files = self._glue_files(group, name) if name and not set(name) & set("*?[]/") else []
+            stream = self._glue_stream(group, files[0]) if files else None
+            if stream is None:
+                raise ResourceNotFoundError(f"The specified log stream does not exist: {name!r} in log group "
+                                            f"{group!r}.")
+            return stream
         endpoint = self._is_endpoint(folder)
         if endpoint:
             variant, _, instance = name.partition("/")
