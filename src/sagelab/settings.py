@@ -47,6 +47,10 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("alarm_evaluation_seconds", 60.0, "How often CloudWatch alarms are evaluated against their metrics.",
             float),
+    Setting("capture_flush_seconds", 5.0, "How often endpoints' captured invocations (DataCaptureConfig) are "
+            "written to the lake.", float),
+    Setting("monitoring_hour_seconds", 3600.0, "How many seconds an hour of a monitoring schedule lasts: cron "
+            "schedules fire and their analysis windows are measured in it (tests shrink it).", float),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -74,6 +78,8 @@ class Settings:
     cloudtrail_delivery_seconds: float = 5.0
     cloudtrail_digest_seconds: float = 3600.0
     alarm_evaluation_seconds: float = 60.0
+    capture_flush_seconds: float = 5.0
+    monitoring_hour_seconds: float = 3600.0
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

@@ -10,6 +10,7 @@ from sagelab.account import Account
 from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
+from sagelab.hosting.capture import parse_capture_config
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
@@ -104,6 +105,8 @@ class EndpointConfigService:
                              "InitialInstanceCount": int(variant.get("InitialInstanceCount") or 1)})
         if sum(v["InitialVariantWeight"] for v in variants) <= 0:
             raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
+        if params.get("DataCaptureConfig") is not None:
+            parse_capture_config(params["DataCaptureConfig"])
         arn = self.account.sagemaker_arn("endpoint-config", name, region)
         doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
                "CreationTime": time.time()}
