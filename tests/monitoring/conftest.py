@@ -1,0 +1,112 @@
+"""One server for the data capture and Model Monitor tests: captured invocations are written every 0.3 s,
+and a monitoring schedule's hour lasts 4 s. One small XGBoost model serves every endpoint."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from conftest import unique
+from helpers import channel, job_request, wait_job
+
+from sagelab.embedded import ServerProcess
+
+HOUR_SECONDS = 4
+XGB = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+FEATURES = ("a", "b", "c")
+
+
+def feature_rows(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarray:
+    """a ~ N(shift, 1), b ~ N(5, 2), c in 0..3: the baseline's distribution, `a` moved by `shift`."""
+    return np.column_stack([rng.normal(shift, 1, n), rng.normal(5, 2, n), rng.integers(0, 4, n)])
+
+
+def csv_text(rows: np.ndarray) -> str:
+    return "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows)
+
+
+@pytest.fixture(scope="session")
+def monitor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("monitor-home"), env={
+        "SAGELAB_CAPTURE_FLUSH_SECONDS": "0.3", "SAGELAB_MONITORING_HOUR_SECONDS": str(HOUR_SECONDS)}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def msm(monitor_server):
+    return monitor_server.client("sagemaker")
+
+
+@pytest.fixture(scope="session")
+def ms3(monitor_server):
+    return monitor_server.client("s3")
+
+
+@pytest.fixture(scope="session")
+def mrt(monitor_server):
+    return monitor_server.client("sagemaker-runtime")
+
+
+@pytest.fixture(scope="session")
+def lab(msm, ms3):
+    """A bucket, the baseline data set (CSV with a header) and a deployed-ready XGBoost model."""
+    bucket = unique("monitor")
+    ms3.create_bucket(Bucket=bucket)
+    rng = np.random.default_rng(7)
+    rows = feature_rows(rng, 300)
+    labels = (rows[:, 0] + rows[:, 1] > 5).astype(int)
+    ms3.put_object(Bucket=bucket, Key="data/train/train.csv",
+                   Body=csv_text(np.column_stack([labels, rows])).encode())
+    ms3.put_object(Bucket=bucket, Key="baseline/data.csv", Body=(",".join(FEATURES) + "\n" + csv_text(rows)).encode())
+    job = unique("xgb")
+    msm.create_training_job(**job_request(job, "xgboost", bucket, {"objective": "binary:logistic", "num_round": "5"},
+                                          channels=[channel("train", f"s3://{bucket}/data/train/")]))
+    desc = wait_job(msm, job)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    model = unique("model")
+    msm.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::000000000000:role/r", PrimaryContainer={
+        "Image": XGB, "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]})
+    return {"bucket": bucket, "model": model, "baseline_rows": rows}
+
+
+def deploy_capturing(msm, lab, *, sampling: int = 100, prefix: str | None = None) -> tuple[str, str]:
+    """An endpoint capturing input and output; returns (endpoint name, capture destination)."""
+    destination = f"s3://{lab['bucket']}/{prefix or unique('capture')}"
+    config, endpoint = unique("config"), unique("endpoint")
+    msm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": lab["model"], "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}], DataCaptureConfig={
+        "EnableCapture": True, "InitialSamplingPercentage": sampling, "DestinationS3Uri": destination,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}})
+    msm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    msm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    return endpoint, destination
+
+
+def captured_keys(ms3, destination: str) -> list[str]:
+    bucket, _, prefix = destination[5:].partition("/")
+    pages = ms3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+
+def read_object(ms3, bucket: str, key: str) -> bytes:
+    out = io.BytesIO()
+    ms3.download_fileobj(bucket, key, out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def monitor_sdk_env(monitor_server, monkeypatch, tmp_path):
+    from helpers import client_env
+
+    for name in [n for n in os.environ if n.startswith(("AWS_", "SAGEMAKER_"))]:
+        monkeypatch.delenv(name)
+    for name, value in client_env(monitor_server, tmp_path).items():
+        if name.startswith(("AWS_", "SAGEMAKER_")):
+            monkeypatch.setenv(name, value)
+    return monitor_server
