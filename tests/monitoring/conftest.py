@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -86,6 +87,18 @@ def deploy_capturing(msm, lab, *, sampling: int = 100, prefix: str | None = None
     msm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     msm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
     return endpoint, destination
+
+
+@pytest.fixture(scope="session")
+def drifted_endpoint(msm, mrt, lab):
+    """An endpoint whose captured requests have feature a moved by 4 standard deviations."""
+    endpoint, destination = deploy_capturing(msm, lab)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        mrt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_text(feature_rows(rng, 10, 4.0)))
+    time.sleep(1.0)  # past the capture flush interval (0.3 s): the execution's window must see the records
+    yield endpoint
+    msm.delete_endpoint(EndpointName=endpoint)
 
 
 def captured_keys(ms3, destination: str) -> list[str]:

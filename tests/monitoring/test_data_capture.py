@@ -94,7 +94,8 @@ def test_sampling_zero_percent_captures_nothing(msm, ms3, mrt, lab):
 
 @pytest.mark.parametrize(("change", "named"), [
     ({"DestinationS3Uri": "bucket/no-scheme"}, "DataCaptureConfig.DestinationS3Uri"),
-    ({"CaptureOptions": []}, "DataCaptureConfig.CaptureOptions"),
+    ({"CaptureOptions": [{"CaptureMode": "Input"}], "InitialSamplingPercentage": 50,
+      "DestinationS3Uri": "s3:///no-bucket"}, "DataCaptureConfig.DestinationS3Uri"),
 ])
 def test_a_bad_capture_config_is_refused_naming_the_field(msm, lab, change, named):
     capture = {"EnableCapture": True, "InitialSamplingPercentage": 50, "DestinationS3Uri": "s3://b/capture",

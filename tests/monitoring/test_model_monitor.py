@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import botocore.exceptions
-import numpy as np
 import pytest
 from conftest import unique
 
-from .conftest import FEATURES, csv_text, deploy_capturing, feature_rows, read_object
+from .conftest import FEATURES, read_object
 
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
 ROLE = "arn:aws:iam::123456789012:role/monitor"
@@ -36,18 +35,6 @@ def baseline(ms3, lab):
             ms3.upload_file(str(path), lab["bucket"], f"baseline/files/{path.name}")
     prefix = f"s3://{lab['bucket']}/baseline/files"
     return {"statistics": f"{prefix}/statistics.json", "constraints": f"{prefix}/constraints.json"}
-
-
-@pytest.fixture(scope="module")
-def drifted_endpoint(msm, mrt, lab):
-    """An endpoint whose captured requests have feature a moved by 4 standard deviations."""
-    endpoint, destination = deploy_capturing(msm, lab)
-    rng = np.random.default_rng(3)
-    for _ in range(10):
-        mrt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_text(feature_rows(rng, 10, 4.0)))
-    time.sleep(1.0)  # past the capture flush interval (0.3 s): the execution's window must see the records
-    yield endpoint
-    msm.delete_endpoint(EndpointName=endpoint)
 
 
 def definition_request(name: str, endpoint: str, bucket: str, baseline: dict[str, str]) -> dict:
