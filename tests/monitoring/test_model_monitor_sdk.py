@@ -24,7 +24,7 @@ def test_default_model_monitor_baselines_and_monitors_an_endpoint(lab, msm, drif
     bucket = lab["bucket"]
     monitor.suggest_baseline(baseline_dataset=f"s3://{bucket}/baseline/data.csv",
                              dataset_format=DatasetFormat.csv(header=True),
-                             output_s3_uri=f"s3://{bucket}/sdk-baseline", wait=False)
+                             output_s3_uri=f"s3://{bucket}/sdk-baseline", wait=False, logs=False)
     # Waited for here rather than by the SDK, which looks every 5 s.
     msm.get_waiter("processing_job_completed_or_stopped").wait(
         ProcessingJobName=monitor.latest_baselining_job_name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
