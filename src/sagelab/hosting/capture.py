@@ -148,7 +148,11 @@ class DataCapture:
     def configure(self, endpoint: str, config: dict[str, Any] | None) -> None:
         """Capture for `endpoint` as its endpoint config's DataCaptureConfig says (None: none)."""
         specs = dict(self._specs)
-        spec = parse_capture_config(config) if config else None
+        try:
+            spec = parse_capture_config(config) if config else None
+        except ValidationError as exc:  # checked when the config was made; a deployment must not fail on it
+            log.warning("endpoint %s captures nothing: %s", endpoint, exc.message)
+            spec = None
         if spec is not None and spec.enabled:
             specs[endpoint] = spec
             self._start_flusher()
