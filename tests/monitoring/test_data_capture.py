@@ -106,3 +106,54 @@ def test_a_bad_capture_config_is_refused_naming_the_field(msm, lab, change, name
             "InstanceType": "ml.m5.large"}])
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert named.lower() in caught.value.response["Error"]["Message"].lower()
+
+
+@pytest.mark.slow
+def test_a_clean_shutdown_writes_what_was_captured_and_a_restart_keeps_capturing(tmp_path):
+    import xgboost as xgb
+
+    from sagelab.embedded import ServerProcess
+
+    from .conftest import XGB, model_tarball
+
+    home = tmp_path / "home"
+    rows = feature_rows(np.random.default_rng(4), 50)
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(rows, label=rows[:, 0] > 0), num_boost_round=2)
+    destination = "s3://restart/capture"
+    # Flushed only at shutdown: an hour between flushes.
+    first = ServerProcess(home, env={"SAGELAB_CAPTURE_FLUSH_SECONDS": "3600"}).start()
+    try:
+        s3, sm, rt = first.client("s3"), first.client("sagemaker"), first.client("sagemaker-runtime")
+        s3.create_bucket(Bucket="restart")
+        s3.put_object(Bucket="restart", Key="model.tar.gz", Body=model_tarball(bytes(booster.save_raw("json"))))
+        sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::000000000000:role/r", PrimaryContainer={
+            "Image": XGB, "ModelDataUrl": "s3://restart/model.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}], DataCaptureConfig={
+            "InitialSamplingPercentage": 100, "DestinationS3Uri": destination,
+            "CaptureOptions": [{"CaptureMode": "InputAndOutput"}]})
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="e", WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+        for i in range(5):
+            rt.invoke_endpoint(EndpointName="e", ContentType="text/csv", Body=csv_text(rows[i:i + 1]))
+        assert captured_keys(s3, destination) == []  # still buffered
+    finally:
+        first.stop()
+
+    second = ServerProcess(home, env={"SAGELAB_CAPTURE_FLUSH_SECONDS": "0.3"}).start()
+    try:
+        s3, sm, rt = second.client("s3"), second.client("sagemaker"), second.client("sagemaker-runtime")
+        records = wait_for_records(s3, destination, 5)
+        assert len(records) == 5
+        # Without CaptureContentTypeHeader everything is base64, as on AWS.
+        assert {r["captureData"]["endpointInput"]["encoding"] for _, r in records} == {"BASE64"}
+        for _ in range(300):  # the restarted server redeploys the endpoint's instances in the background
+            try:
+                rt.invoke_endpoint(EndpointName="e", ContentType="text/csv", Body=csv_text(rows[:1]))
+                break
+            except botocore.exceptions.ClientError:
+                time.sleep(0.2)
+        assert len(wait_for_records(s3, destination, 6)) == 6
+    finally:
+        second.stop()
