@@ -179,13 +179,14 @@ class DataCapture:
         """Write every buffered invocation; returns how many were written."""
         with self._lock:
             items, self._buffer = self._buffer, []
-        files: dict[tuple[str, str, str], list[_Captured]] = defaultdict(list)
+        # One file per endpoint, variant, hour and spec: an invocation is written under the spec it was
+        # sampled under, even if the endpoint was updated or deleted since.
+        files: dict[tuple[str, str, str, CaptureSpec], list[_Captured]] = defaultdict(list)
         for item in items:
-            files[(item.endpoint, item.variant, time.strftime("%Y%m%d%H", time.gmtime(item.at)))].append(item)
+            hour = time.strftime("%Y%m%d%H", time.gmtime(item.at))
+            files[(item.endpoint, item.variant, hour, item.spec)].append(item)
         written = 0
-        for (endpoint, variant, _), batch in files.items():
-            # The spec the invocation was sampled under: it is written even if the endpoint changed since.
-            spec = batch[0].spec
+        for (endpoint, variant, _, spec), batch in files.items():
             body = "".join(capture_line(spec, item) + "\n" for item in batch).encode()
             target = capture_key(spec, endpoint, variant, batch[0].at)
             try:

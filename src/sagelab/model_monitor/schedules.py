@@ -174,6 +174,10 @@ class MonitoringSchedules:
     def delete(self, name: str) -> None:
         self.get(name)
         self.resources.delete(SCHEDULE, name)
+        # Its executions go with it: a new schedule of the same name starts with none.
+        for res in self.resources.list(EXECUTION):
+            if res.doc["MonitoringScheduleName"] == name:
+                self.resources.delete(EXECUTION, res.name)
 
     def set_running(self, name: str, running: bool) -> None:
         res = self.get(name)
@@ -315,7 +319,7 @@ class MonitoringSchedules:
         if not capture or capture.get("EnableCapture") is False:
             raise ValidationError(f"Endpoint {endpoint} does not capture data (its endpoint config has no enabled "
                                   "DataCaptureConfig): there is nothing to analyze.")
-        return parse_s3_uri(capture["DestinationS3Uri"]).join(endpoint).__str__()
+        return str(parse_s3_uri(capture["DestinationS3Uri"]).join(endpoint))
 
     def _baseline_uris(self, spec: MonitoringJobSpec) -> tuple[str | None, str | None]:
         constraints, statistics = spec.constraints_uri, spec.statistics_uri
