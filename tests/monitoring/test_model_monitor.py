@@ -158,3 +158,23 @@ def test_a_bad_schedule_is_refused_naming_what_is_wrong(msm, lab, baseline, sche
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert named in caught.value.response["Error"]["Message"]
     msm.delete_data_quality_job_definition(JobDefinitionName=definition)
+
+
+def test_an_execution_over_an_endpoint_that_is_gone_fails_saying_why(msm, lab, baseline):
+    definition, schedule = unique("dq-def"), unique("orphan")
+    msm.create_data_quality_job_definition(**definition_request(definition, "no-such-endpoint", lab["bucket"],
+                                                                 baseline))
+    msm.create_monitoring_schedule(MonitoringScheduleName=schedule, MonitoringScheduleConfig={
+        "ScheduleConfig": {"ScheduleExpression": "NOW", "DataAnalysisStartTime": "-PT1H",
+                           "DataAnalysisEndTime": "PT0H"}, "MonitoringJobDefinitionName": definition})
+    execution = wait_execution(msm, schedule)
+    assert execution["MonitoringExecutionStatus"] == "Failed"
+    assert "no-such-endpoint does not exist" in execution["FailureReason"]
+    assert "ProcessingJobArn" not in execution
+    failed = msm.list_monitoring_executions(MonitoringScheduleName=schedule, StatusEquals="Failed")
+    assert len(failed["MonitoringExecutionSummaries"]) == 1
+    assert msm.list_monitoring_executions(MonitoringScheduleName=schedule,
+                                          StatusEquals="Completed")["MonitoringExecutionSummaries"] == []
+    msm.delete_monitoring_schedule(MonitoringScheduleName=schedule)
+    assert msm.list_monitoring_executions(MonitoringScheduleName=schedule)["MonitoringExecutionSummaries"] == []
+    msm.delete_data_quality_job_definition(JobDefinitionName=definition)
