@@ -102,7 +102,7 @@ def model_tarball(raw: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def deploy(server: ServerProcess, tarball: bytes) -> None:
+def deploy(server: ServerProcess, tarball: bytes, capture: bool = False) -> None:
     s3, sm = server.client("s3"), server.client("sagemaker")
     s3.create_bucket(Bucket="bench")
     s3.put_object(Bucket="bench", Key="model/model.tar.gz", Body=tarball)
@@ -111,7 +111,10 @@ def deploy(server: ServerProcess, tarball: bytes) -> None:
                                       "ModelDataUrl": "s3://bench/model/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="bench-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "bench-model", "InstanceType": "ml.m5.large",
-        "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}])
+        "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}], **({"DataCaptureConfig": {
+            "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://bench/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}} if capture else {}))
     sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="bench-config")
     wait_in_service(sm, ENDPOINT)
 
@@ -288,6 +291,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--capture", action="store_true",
+                        help="capture every invocation (DataCaptureConfig at 100%%): what capture costs the hot path")
     args = parser.parse_args()
 
     booster, x = train_booster()
@@ -296,7 +301,8 @@ def main() -> None:
     expected = float(booster.inplace_predict(x[:1])[0])
     print(f"model: xgboost binary:logistic, {ROUNDS} rounds, depth 6, {FEATURES} features ({len(raw) / 1e3:.0f} kB "
           f"JSON); body: 1 CSV row, {len(body)} bytes; wrk -t1 -c{args.connections}, {args.warmup} s warm-up + "
-          f"{args.duration} s, {args.rounds} rounds; {os.cpu_count()} CPUs")
+          f"{args.duration} s, {args.rounds} rounds; {os.cpu_count()} CPUs"
+          f"{'; data capture 100%' if args.capture else ''}")
 
     results: dict[str, list[dict[str, float]]] = {"bare": [], "sagelab": []}
     cpu: dict[str, list[dict[str, float]]] = {"bare": [], "sagelab": []}
@@ -309,7 +315,7 @@ def main() -> None:
         server = ServerProcess(home).start()
         bare = None
         try:
-            deploy(server, model_tarball(raw))
+            deploy(server, model_tarball(raw), capture=args.capture)
             path = f"/endpoints/{ENDPOINT}/invocations"
             headers = signed_headers(server, path, body)
             sagelab_url = f"http://127.0.0.1:{server.port}{path}"

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sagelab.firehose.service import DeliveryStreamService
     from sagelab.glue.service import GlueJobService
     from sagelab.hosting.async_inference import AsyncInferenceService
+    from sagelab.hosting.capture import DataCapture
     from sagelab.hosting.endpoints import EndpointService
     from sagelab.hosting.fleet import Fleet
     from sagelab.hosting.instance_metrics import InstanceMetrics
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from sagelab.lake.bucket_policies import BucketPolicies
     from sagelab.lake.lifecycle import LifecycleScheduler
     from sagelab.lakeformation.service import LakeFormationService
+    from sagelab.model_monitor.definitions import DataQualityDefinitions
+    from sagelab.model_monitor.schedules import MonitoringSchedules
     from sagelab.monitoring.alarms import AlarmService
     from sagelab.monitoring.metrics import MetricStore
     from sagelab.pipelines.service import PipelineService
@@ -224,7 +227,14 @@ class Platform:
         from sagelab.hosting.endpoints import EndpointService
 
         return EndpointService(resources=self.resources, account=self.account,
-                               endpoint_configs=self.endpoint_configs, fleet=self.fleet)
+                               endpoint_configs=self.endpoint_configs, fleet=self.fleet,
+                               capture=self.data_capture)
+
+    @functools.cached_property
+    def data_capture(self) -> DataCapture:
+        from sagelab.hosting.capture import DataCapture
+
+        return DataCapture(blobs=self.blobs, flush_seconds=self.settings.capture_flush_seconds)
 
     @functools.cached_property
     def async_inference(self) -> AsyncInferenceService:
@@ -248,6 +258,20 @@ class Platform:
         steps = StepServices(processing=self.processing, training=self.training, tuning=self.tuning,
                              transforms=self.transforms, models=self.models, model_packages=self.model_packages)
         return PipelineService(resources=self.resources, account=self.account, blobs=self.blobs, services=steps)
+
+    @functools.cached_property
+    def data_quality_definitions(self) -> DataQualityDefinitions:
+        from sagelab.model_monitor.definitions import DataQualityDefinitions
+
+        return DataQualityDefinitions(resources=self.resources, account=self.account)
+
+    @functools.cached_property
+    def monitoring_schedules(self) -> MonitoringSchedules:
+        from sagelab.model_monitor.schedules import MonitoringSchedules
+
+        return MonitoringSchedules(resources=self.resources, account=self.account,
+                                   definitions=self.data_quality_definitions, processing=self.processing,
+                                   hour_seconds=self.settings.monitoring_hour_seconds)
 
     @functools.cached_property
     def invocation_metrics(self) -> InvocationMetrics:
@@ -454,6 +478,7 @@ class Platform:
         self.alarms.start()
         self.instance_metrics.start()
         self.lifecycle.start()
+        self.monitoring_schedules.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
 
@@ -481,6 +506,8 @@ class Platform:
             self.instance_metrics.close()
         if "lifecycle" in self.__dict__:
             self.lifecycle.close()
+        if "monitoring_schedules" in self.__dict__:
+            self.monitoring_schedules.close()  # before the engine: no execution starts on a closed engine
         if self._stop_flushing is not None:
             self._stop_flushing.set()
             self._stop_flushing = None
@@ -493,6 +520,8 @@ class Platform:
             self.async_inference.close()  # before the fleet it sends requests to
         if "fleet" in self.__dict__:
             self.fleet.close()
+        if "data_capture" in self.__dict__:
+            self.data_capture.close()  # after the fleet: no invocation is captured once this flush ran
         if "athena" in self.__dict__:
             self.athena.close()
         if "analytics" in self.__dict__:

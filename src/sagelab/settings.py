@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
             "it short).", float),
     Setting("lifecycle_scan_seconds", 3600.0, "How often the S3 lifecycle rules are applied to the buckets' objects.",
             float),
+    Setting("capture_flush_seconds", 5.0, "How often endpoints' captured invocations (DataCaptureConfig) are "
+            "written to the lake.", float),
+    Setting("monitoring_hour_seconds", 3600.0, "How many seconds an hour of a monitoring schedule lasts: cron "
+            "schedules fire and their analysis windows are measured in it (tests shrink it).", float),
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
@@ -87,6 +91,8 @@ class Settings:
     endpoint_metric_period_seconds: int = 60
     lifecycle_day_seconds: float = 86400.0
     lifecycle_scan_seconds: float = 3600.0
+    capture_flush_seconds: float = 5.0
+    monitoring_hour_seconds: float = 3600.0
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""

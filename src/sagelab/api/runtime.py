@@ -81,6 +81,9 @@ class RuntimeFace:
             raise ModelError(status, payload.decode("utf-8", "replace"),
                              f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"
                              f"/aws/sagemaker/Endpoints/{name}")
+        self.platform.data_capture.record(name, variant, header["content_type"], body,
+                                          answer.get("content_type") or "", payload,
+                                          headers.get("x-amzn-sagemaker-inference-id"))
         out = [("x-Amzn-Invoked-Production-Variant", variant)]
         out += [(h, headers[h]) for h in _PASSED_HEADERS if h in headers]
         if "x-amzn-sagemaker-inference-id" in headers:

@@ -8,6 +8,7 @@ from sagelab.api.http import Request, Response
 from sagelab.api.json_protocol import JsonService
 from sagelab.api.operations import SAGEMAKER, Call, OperationTable
 from sagelab.api.runtime import RuntimeFace, is_runtime_path
+from sagelab.api.sagemaker_monitoring import MONITORING_OPERATIONS
 from sagelab.api.sagemaker_pipelines import PIPELINE_OPERATIONS
 from sagelab.api.sagemaker_processing import PROCESSING_OPERATIONS
 from sagelab.api.sagemaker_registry import REGISTRY_OPERATIONS
@@ -155,5 +156,6 @@ class SageMakerFace:
         *REGISTRY_OPERATIONS,
         *TUNING_OPERATIONS,
         *PIPELINE_OPERATIONS,
+        *MONITORING_OPERATIONS,
     ))
     wire = JsonService("SageMaker", operations)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sagelab.account import Account
 from sagelab.errors import ValidationError
+from sagelab.hosting.capture import DataCapture
 from sagelab.hosting.fleet import Fleet, ModelLoadFailed, variant_specs
 from sagelab.hosting.models import EndpointConfigService
 from sagelab.hosting.serverless import ServerlessSpec, is_serverless
@@ -22,11 +23,12 @@ ENDPOINT = "endpoint"
 
 class EndpointService:
     def __init__(self, *, resources: ResourceStore, account: Account, endpoint_configs: EndpointConfigService,
-                 fleet: Fleet):
+                 fleet: Fleet, capture: DataCapture | None = None):
         self.resources = resources
         self.account = account
         self.endpoint_configs = endpoint_configs
         self.fleet = fleet
+        self.capture = capture
 
     # --- create / describe / list -----------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
@@ -70,6 +72,8 @@ class EndpointService:
         self.get(name)
         self._set_status(name, "Deleting")
         route = self.fleet.remove(name)
+        if self.capture is not None:
+            self.capture.remove(name)
         if route is not None:
             self.fleet.retire([i for v in route.variants.values() for i in v.instances])
         self.resources.delete(ENDPOINT, name)
@@ -133,6 +137,8 @@ class EndpointService:
         except ValidationError:  # deleted meanwhile
             self.fleet.retire([i for v in route.variants.values() for i in v.instances])
             return
+        if self.capture is not None:
+            self.capture.configure(name, config_doc.get("DataCaptureConfig"))
         previous = self.fleet.install(route)
         if previous is not None:
             self.fleet.retire([i for v in previous.variants.values() for i in v.instances], drain_seconds=30)
@@ -147,6 +153,10 @@ class EndpointService:
                             "LastModifiedTime": time.time(),
                             "ProductionVariants": self._variant_summaries(config_doc, current=True)})
             res.doc.pop("FailureReason", None)
+            if config_doc.get("DataCaptureConfig"):
+                res.doc["DataCaptureConfig"] = _capture_summary(config_doc["DataCaptureConfig"])
+            else:
+                res.doc.pop("DataCaptureConfig", None)
 
         if current.status in ("Creating", "Updating", "InService"):
             self._update(name, in_service)
@@ -240,8 +250,8 @@ def _desired(changes: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _capture_summary(config: dict[str, Any]) -> dict[str, Any]:
-    return {"EnableCapture": bool(config.get("EnableCapture", False)),
-            "CaptureStatus": "Started" if config.get("EnableCapture") else "Stopped",
+    enabled = bool(config.get("EnableCapture", True))  # AWS captures unless EnableCapture says false
+    return {"EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
             "CurrentSamplingPercentage": int(config.get("InitialSamplingPercentage", 0)),
             "DestinationS3Uri": config.get("DestinationS3Uri", "")}
 

@@ -11,6 +11,7 @@ from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
 from sagelab.hosting.async_config import check_async_config
+from sagelab.hosting.capture import parse_capture_config
 from sagelab.hosting.serverless import check_variant, is_serverless
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
@@ -110,6 +111,8 @@ class EndpointConfigService:
             raise ValidationError("ProductionVariants: at least one variant needs an InitialVariantWeight above 0.")
         if params.get("AsyncInferenceConfig") is not None:
             check_async_config(params["AsyncInferenceConfig"], serverless=any(map(is_serverless, variants)))
+        if params.get("DataCaptureConfig") is not None:
+            parse_capture_config(params["DataCaptureConfig"])
         arn = self.account.sagemaker_arn("endpoint-config", name, region)
         doc = {"EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
                "CreationTime": time.time()}

@@ -16,7 +16,7 @@ from sagelab.process_parts import ProcessParts
 #: Image repository name -> "module:function".
 BUILTIN_IMAGES: dict[str, str] = {
     "sagelab-evaluator": "sagelab.evaluator.image:run_evaluator",
-    "sagemaker-model-monitor-analyzer": "sagelab.profiling.analyzer:run_analyzer",
+    "sagemaker-model-monitor-analyzer": "sagelab.model_monitor.image:run_model_monitor",
     "sagelab-profiler": "sagelab.profiling.analyzer:run_analyzer",
     "sagelab-recipe": "sagelab.recipes.processing:run_recipe",
 }
@@ -40,6 +40,8 @@ class ProcessingContext:
     log: TextIO
     #: What the job process attached to: the metadata store, the lake, the algorithms and the account.
     parts: ProcessParts
+    #: The folder standing in for the container's /opt/ml (container paths in the Environment map under it).
+    opt_ml: Path | None = None
 
     def print(self, line: str) -> None:
         self.log.write(line + "\n")

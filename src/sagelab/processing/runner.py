@@ -148,7 +148,7 @@ class ProcessingRun(JobRun):
             input_uris={i.name: str(i.uri) for i in spec.inputs},
             outputs={o.name: self.local(o.local_path) for o in spec.outputs},
             environment=dict(spec.environment), arguments=list(spec.arguments), work_dir=scratch, log=self.log,
-            parts=self.parts)
+            parts=self.parts, opt_ml=self.root)
         self._say(f"Running the built-in image {spec.image} ({spec.builtin})")
         try:
             resolve_target(spec.builtin)(ctx)
