@@ -38,12 +38,20 @@ def model_data_url(container: dict[str, Any]) -> str | None:
 
 def check_container(container: dict[str, Any], field: str, algorithms: AlgorithmRegistry, blobs: BlobStore) -> None:
     """Refuse, at creation time, a container whose image no algorithm serves or whose model data is missing."""
-    algorithms.for_image(container.get("Image", ""), field=f"{field}.Image",
-                         entry_point=entry_point_of_container(container))
+    algorithms.for_serving_image(container.get("Image", ""), field=f"{field}.Image",
+                                 entry_point=entry_point_of_container(container))
     url = model_data_url(container)
     if not url:
         raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
     uri = parse_s3_uri(url, field=f"{field}.ModelDataUrl")
+    if is_multi_model(container):
+        # The models come and go under the prefix; only the bucket has to be there now.
+        try:
+            blobs.head_bucket(uri.bucket)
+        except S3Error as exc:
+            raise ValidationError(f"{field}.ModelDataUrl: could not find the bucket of the multi-model prefix "
+                                  f"{url}: {exc.message}") from None
+        return
     try:
         if uri.key.endswith("/"):
             if next(blobs.list(uri.bucket, uri.key), None) is None:
@@ -62,21 +70,64 @@ def fetch_model_dir(blobs: BlobStore, url: str, target: Path) -> Path:
         raise ModelLoadError(str(exc)) from exc
 
 
-class PipelinePredictor:
-    """Containers in order: each one's output is the next one's input (an inference pipeline)."""
+#: The container variable SageMaker's framework containers answer with when a request names no Accept.
+DEFAULT_ACCEPT_VARIABLE = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 
-    def __init__(self, stages: Sequence[Predictor]):
+
+class PipelinePredictor:
+    """Containers in order: each one's output is the next one's input (an inference pipeline, Serial mode).
+
+    As on SageMaker, the request's ContentType goes to the first container and its Accept to the last; each
+    container in between answers in its `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT` when its Environment sets
+    one, otherwise in a type the next container reads (CSV first), and the content type it answers with
+    becomes the next container's ContentType."""
+
+    def __init__(self, stages: Sequence[Predictor], default_accepts: Sequence[str | None] = ()):
         self.stages = list(stages)
         first, last = self.stages[0], self.stages[-1]
         self.content_types = first.content_types
         self.accept_types = last.accept_types
         self.default_accept = last.default_accept
+        defaults = list(default_accepts) + [None] * len(self.stages)
+        self._handoffs = [defaults[index] or _handoff_type(following)
+                          for index, following in enumerate(self.stages[1:])]
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        for stage, following in zip(self.stages, self.stages[1:], strict=False):
-            wanted = following.content_types[0] if "text/csv" not in following.content_types else "text/csv"
+        for stage, wanted in zip(self.stages, self._handoffs, strict=False):
             body, content_type = stage.invoke(body, content_type, wanted)
         return self.stages[-1].invoke(body, content_type, accept)
+
+
+def _handoff_type(following: Predictor) -> str:
+    return "text/csv" if "text/csv" in following.content_types else following.content_types[0]
+
+
+def is_multi_model(container: dict[str, Any]) -> bool:
+    return container.get("Mode") == "MultiModel"
+
+
+def load_container(blobs: BlobStore, registry: AlgorithmRegistry, container: dict[str, Any], model_dir: Path,
+                   *, code_dir: Path, threads: int = 1, cache_dir: Path | None = None) -> Predictor:
+    """One container's predictor for the model files already in `model_dir`."""
+    image = container.get("Image", "")
+    try:
+        algorithm = registry.for_serving_image(image, field="Container Image",
+                                               entry_point=entry_point_of_container(container))
+    except ValidationError as exc:
+        raise ModelLoadError(exc.message) from exc
+    try:
+        if isinstance(algorithm, ScriptModeAlgorithm):
+            predictor = algorithm.load_script(model_dir, environment=dict(container.get("Environment") or {}),
+                                              blobs=blobs, work_dir=code_dir, cache_dir=cache_dir)
+        else:
+            predictor = algorithm.load(model_dir)
+    except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
+        raise ModelLoadError(f"Failed to load the model at {model_data_url(container) or model_dir} with "
+                             f"{algorithm.name}: {exc}") from exc
+    set_threads = getattr(predictor, "set_threads", None)
+    if set_threads is not None:
+        set_threads(threads)
+    return predictor
 
 
 def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
@@ -86,13 +137,12 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
     execution role, when it is one of this server's), each container's model data is fetched only if the
     role may read it."""
     stages = []
-    for index, container in enumerate(containers_of(model_doc)):
+    containers = containers_of(model_doc)
+    for index, container in enumerate(containers):
         image = container.get("Image", "")
-        try:
-            algorithm = registry.for_image(image, field="Container Image",
-                                           entry_point=entry_point_of_container(container))
-        except ValidationError as exc:
-            raise ModelLoadError(exc.message) from exc
+        if is_multi_model(container):
+            raise ModelLoadError(f"Container {index + 1} ({image}) is a multi-model container (Mode MultiModel): "
+                                 "it serves its models one TargetModel at a time on an endpoint, not as one model.")
         url = model_data_url(container)
         if not url:
             raise ModelLoadError(f"Container {index + 1} ({image}) has no ModelDataUrl.")
@@ -102,17 +152,8 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
             except RoleAccessDenied as exc:
                 raise ModelLoadError(str(exc)) from exc
         model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
-        try:
-            if isinstance(algorithm, ScriptModeAlgorithm):
-                predictor = algorithm.load_script(model_dir, environment=dict(container.get("Environment") or {}),
-                                                  blobs=blobs, work_dir=work_dir / f"container-{index}-code",
-                                                  cache_dir=cache_dir)
-            else:
-                predictor = algorithm.load(model_dir)
-        except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
-            raise ModelLoadError(f"Failed to load the model at {url} with {algorithm.name}: {exc}") from exc
-        set_threads = getattr(predictor, "set_threads", None)
-        if set_threads is not None:
-            set_threads(threads)
-        stages.append(predictor)
-    return stages[0] if len(stages) == 1 else PipelinePredictor(stages)
+        stages.append(load_container(blobs, registry, container, model_dir, code_dir=work_dir / f"container-{index}-code",
+                                     threads=threads, cache_dir=cache_dir))
+    if len(stages) == 1:
+        return stages[0]
+    return PipelinePredictor(stages, [(c.get("Environment") or {}).get(DEFAULT_ACCEPT_VARIABLE) for c in containers])

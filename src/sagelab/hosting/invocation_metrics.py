@@ -2,7 +2,7 @@
 
 Invocations, InvocationsPerInstance (each invocation counts 1 / the variant's instance count at the time),
 Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
-SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`.
+SageMaker's unit), and for multi-model endpoints the model cache's metrics, are aggregated per minute in memory and written to the metadata store by `flush`.
 ModelLatency is the time the model took as seen from the server (the request to the serving instance and
 back); OverheadLatency is the rest of the request's time inside sagelab (authentication, routing, I/O).
 """
@@ -46,6 +46,22 @@ class InvocationMetrics:
                 self._samples[(*key, "ModelLatency")].append(model_seconds * 1e6)
                 self._samples[(*key, "OverheadLatency")].append(max(0.0, total_seconds - model_seconds) * 1e6)
 
+    def record_multi_model(self, endpoint: str, variant: str, visit: dict[str, Any]) -> None:
+        """What a multi-model instance found for one request (see hosting/multi_model.CacheVisit):
+        ModelCacheHit (1 or 0 per request: its Average is the hit rate), LoadedModelCount, and on a miss
+        ModelLoadingWaitTime, ModelDownloadingTime, ModelLoadingTime and, when models were unloaded to make
+        room, ModelUnloadingTime (microseconds)."""
+        minute = float(int(time.time() // 60) * 60)
+        key = (endpoint, variant, minute)
+        with self._lock:
+            self._samples[(*key, "ModelCacheHit")].append(1.0 if visit.get("hit") else 0.0)
+            self._samples[(*key, "LoadedModelCount")].append(float(visit.get("loaded", 0)))
+            if not visit.get("hit"):
+                for name, field in _MULTI_MODEL_TIMES:
+                    self._samples[(*key, name)].append(float(visit.get(field, 0.0)) * 1e6)
+            if visit.get("unload_seconds"):
+                self._samples[(*key, "ModelUnloadingTime")].append(float(visit["unload_seconds"]) * 1e6)
+
     def flush(self) -> int:
         """Write what was gathered since the last flush; returns the number of points written."""
         with self._lock:
@@ -70,6 +86,13 @@ class InvocationMetrics:
             return [dict(r._mapping) for r in rows if all(json.loads(r.dimensions).get(k) == v for k, v in dims.items())]
 
 
+#: Multi-model timings taken on every cache miss: (metric, CacheVisit field in seconds).
+_MULTI_MODEL_TIMES = (("ModelLoadingWaitTime", "wait_seconds"), ("ModelDownloadingTime", "download_seconds"),
+                      ("ModelLoadingTime", "load_seconds"))
+#: Sampled metrics that are counts, not microseconds.
+_COUNT_SAMPLES = frozenset({"ModelCacheHit", "LoadedModelCount"})
+
+
 def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarray, unit_sum: bool = False):
     dimensions = json.dumps({"EndpointName": endpoint, "VariantName": variant}, sort_keys=True)
     if unit_sum:
@@ -81,5 +104,5 @@ def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarr
     return {"namespace": NAMESPACE, "metric_name": name, "dimensions": dimensions, "timestamp": minute,
             "sample_count": float(len(values)), "sum": float(values.sum()), "minimum": float(values.min()),
             "maximum": float(values.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
-            "unit": "Microseconds"}
+            "unit": "None" if name in _COUNT_SAMPLES else "Microseconds"}
 

@@ -10,6 +10,7 @@ from sagelab.account import Account
 from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
+from sagelab.hosting.pipeline_shape import check_pipeline_shape
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
@@ -41,6 +42,7 @@ class ModelService(StoredModels):
         self.expand_containers = expand_containers
 
     def create(self, params: dict[str, Any], *, region: str) -> str:
+        check_pipeline_shape(params)
         params = self.expand_containers(params)
         name = params["ModelName"]
         containers = containers_of(params)
