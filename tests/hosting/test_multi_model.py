@@ -187,3 +187,54 @@ def test_cache_holds_to_its_memory_budget(tmp_path: Path):
     cache.budget_bytes = 10
     _, visit = cache.get("d")
     assert visit.loaded == 1 and len(cache) == 1 and unloaded == ["b", "a", "c"]
+
+
+SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+INFERENCE = b'''import json
+import os
+
+import numpy as np
+
+
+class Weighted:
+    def __init__(self, weight):
+        self.weight = weight
+
+    def predict(self, rows):
+        return np.asarray(rows).sum(axis=1) * self.weight
+
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "weight.json")) as f:
+        return Weighted(json.load(f)["weight"])
+'''
+
+
+def script_artifact(weight: float) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in (("weight.json", f'{{"weight": {weight}}}'.encode()), ("code/inference.py", INFERENCE)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.slow
+def test_script_mode_artifacts_each_bring_their_own_inference_script(mme_server, models):
+    """Framework (script mode) artifacts: each model.tar.gz holds code/inference.py and its own weights."""
+    s3, sm, rt = (mme_server.client(s) for s in ("s3", "sagemaker", "sagemaker-runtime"))
+    bucket = models["bucket"]
+    for name, weight in (("two.tar.gz", 2.0), ("three.tar.gz", 3.0)):
+        s3.put_object(Bucket=bucket, Key=f"scripts/{name}", Body=script_artifact(weight))
+    model = unique("mme-scripts")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": SKLEARN, "Mode": "MultiModel", "ModelDataUrl": f"s3://{bucket}/scripts/",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}})
+    endpoint = deploy(sm, model)
+    sums = ROWS.sum(axis=1)
+    for name, weight in (("two.tar.gz", 2.0), ("three.tar.gz", 3.0), ("two.tar.gz", 2.0)):
+        answer = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body=BODY,
+                                    TargetModel=name)["Body"].read().decode()
+        np.testing.assert_allclose([float(v) for v in answer.split()], weight * sums, rtol=1e-5)
+    sm.delete_endpoint(EndpointName=endpoint)
