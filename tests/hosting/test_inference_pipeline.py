@@ -1,6 +1,7 @@
 """Inference pipelines with real boto3: a model of 2 to 15 containers run in order, here the canonical one,
 the fitted recipe (sagelab-recipe) turning raw rows into features, then XGBoost, on an endpoint and in a
-batch transform, answering exactly what the two steps give when run by hand."""
+batch transform, answering exactly what the two steps give when run by hand; and the same containers in
+Direct mode, each invoked alone by its ContainerHostname."""
 
 from __future__ import annotations
 
@@ -72,9 +73,10 @@ def pipeline(sm, s3, tmp_path_factory):
     body = rows.to_csv(header=False, index=False, na_rep="").encode()
     # The two steps by hand: the recipe's transformer, then the booster.
     transformer = RecipeTransformer.load(folder / "out" / "transformer" / "transformer.json")
-    features = np.loadtxt(io.BytesIO(transformer.transform_csv(body)), delimiter=",", ndmin=2)
-    by_hand = booster.predict(xgb.DMatrix(features))
-    return {"bucket": bucket, "model": model, "containers": containers, "body": body, "by_hand": by_hand}
+    features_csv = transformer.transform_csv(body)
+    by_hand = booster.predict(xgb.DMatrix(np.loadtxt(io.BytesIO(features_csv), delimiter=",", ndmin=2)))
+    return {"bucket": bucket, "model": model, "containers": containers, "body": body, "by_hand": by_hand,
+            "features": features_csv}
 
 
 def scores(text: str) -> np.ndarray:
@@ -110,6 +112,38 @@ def test_pipeline_endpoint_chains_recipe_then_xgboost(sm, server, pipeline):
         rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"1,2\n")
     assert info.value.response["OriginalStatusCode"] == 400
     assert "recipe" in info.value.response["OriginalMessage"]
+    with pytest.raises(rt.exceptions.ValidationError) as not_direct:
+        rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=pipeline["body"],
+                           TargetContainerHostname="container-1")
+    assert "Direct" in not_direct.value.response["Error"]["Message"]
+    sm.delete_endpoint(EndpointName=endpoint)
+
+
+@pytest.mark.slow
+def test_direct_mode_runs_only_the_named_container(sm, server, pipeline):
+    rt = server.client("sagemaker-runtime")
+    model = unique("direct-model")
+    features_host, scores_host = pipeline["containers"]
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, InferenceExecutionConfig={"Mode": "Direct"},
+                    Containers=[{**features_host, "ContainerHostname": "features"},
+                                {**scores_host, "ContainerHostname": "scores"}])
+    config, endpoint = unique("direct-config"), unique("direct-endpoint")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+
+    features = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=pipeline["body"],
+                                  TargetContainerHostname="features")["Body"].read()
+    assert features == pipeline["features"]
+    answer = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=features,
+                                TargetContainerHostname="scores")["Body"].read().decode()
+    np.testing.assert_allclose(scores(answer), pipeline["by_hand"], rtol=1e-5)
+    for kwargs, expected in (({}, "TargetContainerHostname is required"), ({"TargetContainerHostname": "nope"},
+                                                                            "'nope'")):
+        with pytest.raises(rt.exceptions.ValidationError) as info:
+            rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=pipeline["body"], **kwargs)
+        assert expected in info.value.response["Error"]["Message"]
     sm.delete_endpoint(EndpointName=endpoint)
 
 
@@ -143,10 +177,11 @@ def test_a_pipeline_has_two_to_fifteen_containers(sm, pipeline):
         # 16 is refused at the boundary in AWS's own words ("... at 'containers' failed to satisfy constraint").
         assert error["Code"] == "ValidationException" and "containers" in error["Message"].lower(), error
         assert str(count) in error["Message"] or "15" in error["Message"]
-    with pytest.raises(sm.exceptions.ClientError) as direct:
-        sm.create_model(ModelName=unique("bad"), ExecutionRoleArn=ROLE, Containers=pipeline["containers"],
-                        InferenceExecutionConfig={"Mode": "Direct"})
-    assert "InferenceExecutionConfig.Mode" in direct.value.response["Error"]["Message"]
+    with pytest.raises(sm.exceptions.ClientError) as some_named:
+        sm.create_model(ModelName=unique("bad"), ExecutionRoleArn=ROLE, Containers=[
+            {**pipeline["containers"][0], "ContainerHostname": "features"}, container],
+            InferenceExecutionConfig={"Mode": "Direct"})
+    assert "ContainerHostname" in some_named.value.response["Error"]["Message"]
     with pytest.raises(sm.exceptions.ClientError) as multi:
         sm.create_model(ModelName=unique("bad"), ExecutionRoleArn=ROLE, Containers=[
             pipeline["containers"][0], {**container, "Mode": "MultiModel",

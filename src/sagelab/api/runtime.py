@@ -60,7 +60,8 @@ class RuntimeFace:
             raise InvocationValidationError(f"TargetVariant {target!r} is not a variant of endpoint {name}. "
                                             f"Variants: {', '.join(route.variants)}.")
         header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", ""),
-                  "target_model": headers.get("x-amzn-sagemaker-target-model", "")}
+                  "target_model": headers.get("x-amzn-sagemaker-target-model", ""),
+                  "target_container": headers.get("x-amzn-sagemaker-target-container-hostname", "")}
         variant, answer, payload, model_seconds = await fleet.invoke(route, target, header, body)
         status = answer["status"]
         recorded = status if status < 400 else (400 if status < 500 else 500)

@@ -11,7 +11,7 @@ from typing import Any
 from sagelab.algorithms.base import Predictor, ScriptModeAlgorithm
 from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_container
 from sagelab.containers.archives import ArchiveError, fetch_folder
-from sagelab.errors import S3Error, ValidationError
+from sagelab.errors import InvocationValidationError, S3Error, ValidationError
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
@@ -98,6 +98,33 @@ class PipelinePredictor:
         return self.stages[-1].invoke(body, content_type, accept)
 
 
+class DirectContainers:
+    """A multi-container model in InferenceExecutionConfig Mode Direct: each request runs only the container
+    its TargetContainerHostname names. Containers without a ContainerHostname are named by position,
+    `container-1`, `container-2`, ..."""
+
+    def __init__(self, stages: dict[str, Predictor]):
+        self.stages = stages
+
+    def stage(self, hostname: str | None) -> Predictor:
+        if not hostname:
+            raise InvocationValidationError(
+                "TargetContainerHostname is required: this endpoint's model runs its containers in Direct mode "
+                f"(InferenceExecutionConfig); name one of {', '.join(self.stages)}.")
+        if hostname not in self.stages:
+            raise InvocationValidationError(f"TargetContainerHostname {hostname!r} is not a container of this "
+                                            f"endpoint's model; its containers are {', '.join(self.stages)}.")
+        return self.stages[hostname]
+
+
+def container_hostnames(containers: Sequence[dict[str, Any]]) -> list[str]:
+    return [c.get("ContainerHostname") or f"container-{index}" for index, c in enumerate(containers, start=1)]
+
+
+def is_direct(model_doc: dict[str, Any]) -> bool:
+    return (model_doc.get("InferenceExecutionConfig") or {}).get("Mode") == "Direct"
+
+
 def _handoff_type(following: Predictor) -> str:
     return "text/csv" if "text/csv" in following.content_types else following.content_types[0]
 
@@ -136,6 +163,31 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
     container (script mode) runs the user's inference functions in this process. With a `role` (the model's
     execution role, when it is one of this server's), each container's model data is fetched only if the
     role may read it."""
+    if is_direct(model_doc):
+        raise ModelLoadError("The model's containers run in Direct mode (InferenceExecutionConfig): each request "
+                             "names its container with TargetContainerHostname, which only an endpoint's "
+                             "InvokeEndpoint can; batch transform runs a pipeline in Serial mode.")
+    return _load_all(blobs, registry, model_doc, work_dir, threads=threads, cache_dir=cache_dir, role=role)
+
+
+def load_direct(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+                *, cache_dir: Path | None = None, role: RoleAccess | None = None) -> DirectContainers:
+    """A Direct-mode model's containers, by hostname, for an endpoint instance."""
+    stages = _load_stages(blobs, registry, model_doc, work_dir, threads=1, cache_dir=cache_dir, role=role)
+    return DirectContainers(dict(zip(container_hostnames(containers_of(model_doc)), stages, strict=True)))
+
+
+def _load_all(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+              *, threads: int, cache_dir: Path | None, role: RoleAccess | None) -> Predictor:
+    containers = containers_of(model_doc)
+    stages = _load_stages(blobs, registry, model_doc, work_dir, threads=threads, cache_dir=cache_dir, role=role)
+    if len(stages) == 1:
+        return stages[0]
+    return PipelinePredictor(stages, [(c.get("Environment") or {}).get(DEFAULT_ACCEPT_VARIABLE) for c in containers])
+
+
+def _load_stages(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+                 *, threads: int, cache_dir: Path | None, role: RoleAccess | None) -> list[Predictor]:
     stages = []
     containers = containers_of(model_doc)
     for index, container in enumerate(containers):
@@ -154,6 +206,4 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
         model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
         stages.append(load_container(blobs, registry, container, model_dir, code_dir=work_dir / f"container-{index}-code",
                                      threads=threads, cache_dir=cache_dir))
-    if len(stages) == 1:
-        return stages[0]
-    return PipelinePredictor(stages, [(c.get("Environment") or {}).get(DEFAULT_ACCEPT_VARIABLE) for c in containers])
+    return stages

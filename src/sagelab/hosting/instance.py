@@ -21,13 +21,20 @@ import uvloop
 from sagelab.algorithms.base import InferenceError, Predictor
 from sagelab.errors import InvocationValidationError
 from sagelab.hosting import wire
-from sagelab.hosting.artifacts import ModelLoadError
+from sagelab.hosting.artifacts import (
+    DirectContainers,
+    ModelLoadError,
+    containers_of,
+    is_direct,
+    is_multi_model,
+    load_direct,
+    load_predictor,
+)
 from sagelab.hosting.multi_model import MultiModelHost
 
 
 def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, socket_path: str,
                    work_dir: str) -> None:
-    from sagelab.hosting.artifacts import containers_of, is_multi_model, load_predictor
     from sagelab.hosting.models import StoredModels
     from sagelab.iam.role_access import RoleAccess
     from sagelab.process_parts import attach
@@ -37,13 +44,17 @@ def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, so
     # An endpoint's instances act as the model's execution role, when that is one of this server's roles.
     role = RoleAccess.for_role(parts.resources, parts.account, model.doc.get("ExecutionRoleArn"))
     containers = containers_of(model.doc)
-    host: Predictor | MultiModelHost
+    host: Predictor | MultiModelHost | DirectContainers
     if len(containers) == 1 and is_multi_model(containers[0]):
         # Models are loaded while serving, so the parts (and the role's policies) stay at hand.
         host = MultiModelHost(blobs=parts.blobs, registry=parts.algorithms, container=containers[0],
                               work_dir=Path(work_dir), cache_dir=parts.home.cache, role=role,
                               budget_bytes=int(parts.settings.multi_model_memory_mb * 1024 * 1024),
                               max_models=parts.settings.multi_model_max_loaded)
+    elif is_direct(model.doc):
+        host = load_direct(parts.blobs, parts.algorithms, model.doc, Path(work_dir), cache_dir=parts.home.cache,
+                           role=role)
+        parts.close()
     else:
         host = load_predictor(parts.blobs, parts.algorithms, model.doc, Path(work_dir), threads=1,
                               cache_dir=parts.home.cache, role=role)
@@ -84,8 +95,9 @@ async def _serve(host: Any, socket_path: str) -> None:
 
 def _answer(host: Any, header: dict[str, Any], body: bytes) -> bytes:
     """One request. A multi-model host first finds (or loads) the TargetModel; what it found goes back in
-    the header as `multi_model`, and a request the endpoint refuses (no such TargetModel, a TargetModel on a
-    single-model endpoint) as `validation_error`, which the server answers as sagemaker-runtime's
+    the header as `multi_model`; a Direct-mode model runs only the TargetContainerHostname container. A
+    request the endpoint refuses (no such TargetModel or container, either on an endpoint that has none) goes
+    back as `validation_error`, which the server answers as sagemaker-runtime's
     ValidationError rather than the model's error."""
     started = time.perf_counter()
     extra: dict[str, Any] = {}
@@ -98,6 +110,12 @@ def _answer(host: Any, header: dict[str, Any], body: bytes) -> bytes:
             raise InvocationValidationError(f"TargetModel {target!r} was given, but this endpoint is not a "
                                             "multi-model endpoint: its model's container has Mode SingleModel. "
                                             "Leave TargetModel out.")
+        elif isinstance(host, DirectContainers):
+            predictor = host.stage(header.get("target_container"))
+        elif header.get("target_container"):
+            raise InvocationValidationError(f"TargetContainerHostname {header['target_container']!r} was given, "
+                                            "but this endpoint's model does not run its containers in Direct mode "
+                                            "(InferenceExecutionConfig). Leave TargetContainerHostname out.")
         else:
             predictor = host
         accept = header.get("accept") or predictor.default_accept

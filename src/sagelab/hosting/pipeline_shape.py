@@ -1,7 +1,7 @@
 """What CreateModel accepts of inference pipelines and multi-model containers, checked before anything is stored.
 
 An inference pipeline is `Containers` with 2 to 15 entries run in order (InferenceExecutionConfig Mode
-`Serial`, SageMaker's default). A multi-model container (`Mode: MultiModel`) serves many artifacts under one
+`Serial`, SageMaker's default), or, in Mode `Direct`, each invoked alone by its ContainerHostname. A multi-model container (`Mode: MultiModel`) serves many artifacts under one
 S3 prefix, so it stands alone as the PrimaryContainer: SageMaker hosts multi-model endpoints with one
 container.
 """
@@ -29,10 +29,17 @@ def check_pipeline_shape(params: dict[str, Any]) -> None:
                 raise ValidationError(f"Containers[{index}].Mode: MultiModel is not supported in an inference "
                                       "pipeline; a multi-model endpoint has one container, given as "
                                       "PrimaryContainer.")
+        hostnames = [c.get("ContainerHostname") for c in containers]
+        named = [h for h in hostnames if h]
+        if named and len(named) != len(hostnames):
+            raise ValidationError("Containers: ContainerHostname is given for some containers but not all; give "
+                                  "it for every container of the pipeline, or for none.")
+        if len(set(named)) != len(named):
+            raise ValidationError(f"Containers: ContainerHostname values must be unique; got {', '.join(named)}.")
     mode = (params.get("InferenceExecutionConfig") or {}).get("Mode")
-    if mode == "Direct":
-        raise ValidationError("InferenceExecutionConfig.Mode: Direct is not supported by sagelab; use Serial "
-                              "(each container's output is the next one's input).")
+    if mode == "Direct" and containers is None:
+        raise ValidationError("InferenceExecutionConfig.Mode Direct needs Containers (a multi-container model); "
+                              "this model has a PrimaryContainer.")
     primary = params.get("PrimaryContainer") or {}
     if primary.get("Mode") == "MultiModel":
         url = primary.get("ModelDataUrl")
