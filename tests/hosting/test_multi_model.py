@@ -139,19 +139,29 @@ def test_least_recently_used_models_are_unloaded_and_reload(mme_server, models):
     for target in (a, b, a, c, b, a, a):
         np.testing.assert_allclose(predict(rt, endpoint, target), models["expected"][target], rtol=1e-5)
     requests, hits, evictions = 7, 2, 3
+    # With MultiModelConfig ModelCacheSetting Disabled, every request loads its model and unloads it after.
+    uncached = unique("mme-uncached")
+    sm.create_model(ModelName=uncached, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": XGB, "Mode": "MultiModel", "ModelDataUrl": f"s3://{models['bucket']}/mme/",
+        "MultiModelConfig": {"ModelCacheSetting": "Disabled"}})
+    uncached_endpoint = deploy(sm, uncached)
+    for _ in range(3):
+        np.testing.assert_allclose(predict(rt, uncached_endpoint, a), models["expected"][a], rtol=1e-5)
 
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     window = {"Namespace": "AWS/SageMaker", "Dimensions": dims, "StartTime": start - dt.timedelta(minutes=1),
               "EndTime": start + dt.timedelta(minutes=5), "Period": 600}
 
-    def stats(metric: str) -> dict[str, float]:
+    def stats(metric: str, of: str = endpoint) -> dict[str, float]:
+        where = {**window, "Dimensions": [{"Name": "EndpointName", "Value": of}, dims[1]]}
         points = cw.get_metric_statistics(MetricName=metric, Statistics=["SampleCount", "Sum", "Maximum"],
-                                          **window)["Datapoints"]
+                                          **where)["Datapoints"]
         return {"SampleCount": sum(p["SampleCount"] for p in points), "Sum": sum(p["Sum"] for p in points),
                 "Maximum": max((p["Maximum"] for p in points), default=0.0)}
 
     deadline = time.monotonic() + 40  # the server writes gathered metrics every 10 s
-    while stats("ModelCacheHit")["SampleCount"] < requests:
+    while stats("ModelCacheHit")["SampleCount"] < requests or stats("ModelCacheHit", uncached_endpoint)[
+            "SampleCount"] < 3:
         assert time.monotonic() < deadline, "the multi-model metrics never arrived"
         time.sleep(1)
     cache_hit = stats("ModelCacheHit")
@@ -165,7 +175,11 @@ def test_least_recently_used_models_are_unloaded_and_reload(mme_server, models):
     assert wait["Unit"] == "Microseconds" and wait["Average"] > 0
     names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SageMaker", Dimensions=dims[:1])["Metrics"]}
     assert {"ModelCacheHit", "LoadedModelCount", "ModelLoadingTime", "ModelUnloadingTime", "Invocations"} <= names
+    assert stats("ModelCacheHit", uncached_endpoint)["Sum"] == 0
+    assert stats("ModelUnloadingTime", uncached_endpoint)["SampleCount"] == 3
+    assert stats("LoadedModelCount", uncached_endpoint)["Maximum"] == 0
     sm.delete_endpoint(EndpointName=endpoint)
+    sm.delete_endpoint(EndpointName=uncached_endpoint)
 
 
 def test_cache_holds_to_its_memory_budget(tmp_path: Path):
