@@ -1,17 +1,23 @@
 """From a model's containers to something that answers requests: fetch each `model.tar.gz` from the
-lake, unpack it safely, load it with its algorithm, and chain the containers of an inference pipeline.
+lake, unpack it safely, load it with its algorithm; several containers make a pipeline (see `pipeline`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sagelab.algorithms.base import Predictor, ScriptModeAlgorithm
 from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_container
 from sagelab.containers.archives import ArchiveError, fetch_folder
-from sagelab.errors import InvocationValidationError, S3Error, ValidationError
+from sagelab.errors import S3Error, ValidationError
+from sagelab.hosting.pipeline import (
+    DEFAULT_ACCEPT_VARIABLE,
+    DirectContainers,
+    PipelinePredictor,
+    container_hostnames,
+    is_direct,
+)
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
@@ -68,65 +74,6 @@ def fetch_model_dir(blobs: BlobStore, url: str, target: Path) -> Path:
         return fetch_folder(blobs, url, target, what="model data")
     except ArchiveError as exc:
         raise ModelLoadError(str(exc)) from exc
-
-
-#: The container variable SageMaker's framework containers answer with when a request names no Accept.
-DEFAULT_ACCEPT_VARIABLE = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
-
-
-class PipelinePredictor:
-    """Containers in order: each one's output is the next one's input (an inference pipeline, Serial mode).
-
-    As on SageMaker, the request's ContentType goes to the first container and its Accept to the last; each
-    container in between answers in its `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT` when its Environment sets
-    one, otherwise in a type the next container reads (CSV first), and the content type it answers with
-    becomes the next container's ContentType."""
-
-    def __init__(self, stages: Sequence[Predictor], default_accepts: Sequence[str | None] = ()):
-        self.stages = list(stages)
-        first, last = self.stages[0], self.stages[-1]
-        self.content_types = first.content_types
-        self.accept_types = last.accept_types
-        self.default_accept = last.default_accept
-        defaults = list(default_accepts) + [None] * len(self.stages)
-        self._handoffs = [defaults[index] or _handoff_type(following)
-                          for index, following in enumerate(self.stages[1:])]
-
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        for stage, wanted in zip(self.stages, self._handoffs, strict=False):
-            body, content_type = stage.invoke(body, content_type, wanted)
-        return self.stages[-1].invoke(body, content_type, accept)
-
-
-class DirectContainers:
-    """A multi-container model in InferenceExecutionConfig Mode Direct: each request runs only the container
-    its TargetContainerHostname names. Containers without a ContainerHostname are named by position,
-    `container-1`, `container-2`, ..."""
-
-    def __init__(self, stages: dict[str, Predictor]):
-        self.stages = stages
-
-    def stage(self, hostname: str | None) -> Predictor:
-        if not hostname:
-            raise InvocationValidationError(
-                "TargetContainerHostname is required: this endpoint's model runs its containers in Direct mode "
-                f"(InferenceExecutionConfig); name one of {', '.join(self.stages)}.")
-        if hostname not in self.stages:
-            raise InvocationValidationError(f"TargetContainerHostname {hostname!r} is not a container of this "
-                                            f"endpoint's model; its containers are {', '.join(self.stages)}.")
-        return self.stages[hostname]
-
-
-def container_hostnames(containers: Sequence[dict[str, Any]]) -> list[str]:
-    return [c.get("ContainerHostname") or f"container-{index}" for index, c in enumerate(containers, start=1)]
-
-
-def is_direct(model_doc: dict[str, Any]) -> bool:
-    return (model_doc.get("InferenceExecutionConfig") or {}).get("Mode") == "Direct"
-
-
-def _handoff_type(following: Predictor) -> str:
-    return "text/csv" if "text/csv" in following.content_types else following.content_types[0]
 
 
 def is_multi_model(container: dict[str, Any]) -> bool:

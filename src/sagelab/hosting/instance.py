@@ -22,15 +22,14 @@ from sagelab.algorithms.base import InferenceError, Predictor
 from sagelab.errors import InvocationValidationError
 from sagelab.hosting import wire
 from sagelab.hosting.artifacts import (
-    DirectContainers,
     ModelLoadError,
     containers_of,
-    is_direct,
     is_multi_model,
     load_direct,
     load_predictor,
 )
 from sagelab.hosting.multi_model import MultiModelHost
+from sagelab.hosting.pipeline import DirectContainers, is_direct
 
 
 def serve_instance(log: TextIO, *, settings: dict[str, Any], model_name: str, socket_path: str,

@@ -10,7 +10,7 @@ from sagelab.account import Account
 from sagelab.algorithms.registry import AlgorithmRegistry
 from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
-from sagelab.hosting.pipeline_shape import check_pipeline_shape
+from sagelab.hosting.pipeline import check_pipeline_shape
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
 
