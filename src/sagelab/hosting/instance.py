@@ -101,10 +101,10 @@ def _answer(host: Any, header: dict[str, Any], body: bytes) -> bytes:
     started = time.perf_counter()
     extra: dict[str, Any] = {}
     target = header.get("target_model") or None
+    visit = None
     try:
         if isinstance(host, MultiModelHost):
             predictor, visit = host.predictor_for(target)
-            extra["multi_model"] = visit.to_header()
         elif target:
             raise InvocationValidationError(f"TargetModel {target!r} was given, but this endpoint is not a "
                                             "multi-model endpoint: its model's container has Mode SingleModel. "
@@ -120,9 +120,6 @@ def _answer(host: Any, header: dict[str, Any], body: bytes) -> bytes:
         accept = header.get("accept") or predictor.default_accept
         payload, content_type = predictor.invoke(body, header.get("content_type") or "", accept)
         status = 200
-        if isinstance(host, MultiModelHost):
-            host.after_invoke(target, visit)
-            extra["multi_model"] = visit.to_header()
     except InvocationValidationError as exc:
         status, payload, content_type = 400, exc.message.encode(), "text/plain"
         extra["validation_error"] = True
@@ -132,5 +129,8 @@ def _answer(host: Any, header: dict[str, Any], body: bytes) -> bytes:
         status, payload, content_type = 500, str(exc).encode(), "text/plain"
     except Exception as exc:  # noqa: BLE001 - a model bug is the model's 500, the instance keeps serving
         status, payload, content_type = 500, f"{type(exc).__name__}: {exc}".encode(), "text/plain"
+    if visit is not None:  # the model was found or loaded, whatever it answered
+        host.after_invoke(target, visit)
+        extra["multi_model"] = visit.to_header()
     return wire.encode({"status": status, "content_type": content_type,
                         "model_seconds": time.perf_counter() - started, **extra}, payload)
