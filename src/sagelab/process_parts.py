@@ -40,10 +40,11 @@ class ProcessParts:
 
 
 def algorithm_registry() -> AlgorithmRegistry:
-    """The built-in algorithms and the framework images of script mode."""
+    """The built-in algorithms, the framework images of script mode, and the serving-only containers."""
+    from sagelab.recipes.serving import RecipeServing
     from sagelab.script_mode.algorithm import framework_algorithms
 
-    return AlgorithmRegistry(builtin_algorithms(), script_mode=framework_algorithms())
+    return AlgorithmRegistry(builtin_algorithms(), script_mode=framework_algorithms(), serving=[RecipeServing()])
 
 
 def warm_job_process() -> None:

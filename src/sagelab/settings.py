@@ -63,6 +63,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls", False, "Serve HTTPS (a self-signed certificate in `<home>/tls` unless tls_cert is given).", bool),
     Setting("tls_cert", "", "PEM certificate (chain) for HTTPS; empty means the home's self-signed one.", str),
     Setting("tls_key", "", "PEM private key of tls_cert.", str),
+    Setting("multi_model_memory_mb", 1024.0, "Memory each instance of a multi-model endpoint may fill with loaded "
+            "models; past it the least recently used are unloaded.", float),
+    Setting("multi_model_max_loaded", 50, "Most models one multi-model endpoint instance keeps loaded at once.", int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -96,6 +99,8 @@ class Settings:
     tls: bool = False
     tls_cert: str = ""
     tls_key: str = ""
+    multi_model_memory_mb: float = 1024.0
+    multi_model_max_loaded: int = 50
 
     @property
     def resolved_database_url(self) -> str:

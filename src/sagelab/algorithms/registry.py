@@ -10,9 +10,10 @@ and the XGBoost framework with one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from sagelab.algorithms.base import Algorithm, ScriptModeAlgorithm
+from sagelab.algorithms.base import Algorithm, Predictor, ScriptModeAlgorithm
 from sagelab.errors import ValidationError
 
 #: The hyperparameter (training) and the container variable (serving) naming a script-mode entry point.
@@ -37,15 +38,30 @@ def entry_point_of_container(container: Mapping[str, Any]) -> str | None:
     return (container.get("Environment") or {}).get(ENTRY_POINT_VARIABLE) or None
 
 
+class ServingContainer(Protocol):
+    """An image that only serves (a model container, never a training image): an inference pipeline's
+    feature transformer, say. Algorithms serve too; this is the part of their contract it needs."""
+
+    name: str
+    image_repositories: tuple[str, ...]
+
+    def load(self, model_dir: Path) -> Predictor: ...
+
+
 class AlgorithmRegistry:
-    def __init__(self, algorithms: Iterable[Algorithm] = (), script_mode: Iterable[ScriptModeAlgorithm] = ()):
+    def __init__(self, algorithms: Iterable[Algorithm] = (), script_mode: Iterable[ScriptModeAlgorithm] = (),
+                 serving: Iterable[ServingContainer] = ()):
         self._by_repo: dict[str, Algorithm] = {}
         self._by_name: dict[str, Algorithm] = {}
         self._scripts_by_repo: dict[str, ScriptModeAlgorithm] = {}
+        self._serving_by_repo: dict[str, ServingContainer] = {}
         for algorithm in algorithms:
             self.register(algorithm)
         for framework in script_mode:
             self.register_script_mode(framework)
+        for container in serving:
+            for repo in container.image_repositories:
+                self._serving_by_repo[repo.lower()] = container
 
     def register_script_mode(self, algorithm: ScriptModeAlgorithm) -> None:
         self._by_name[algorithm.name] = algorithm
@@ -62,6 +78,13 @@ class AlgorithmRegistry:
 
     def get(self, name: str) -> Algorithm:
         return self._by_name[name]
+
+    def for_serving_image(self, image: str, *, field: str, entry_point: str | None = None) -> ServingContainer:
+        """What serves a model container's `image`: a serving-only container, or else an algorithm."""
+        container = self._serving_by_repo.get(image_repository(image or ""))
+        if container is not None and not entry_point:
+            return container
+        return self.for_image(image, field=field, entry_point=entry_point)
 
     def for_image(self, image: str, *, field: str = "AlgorithmSpecification.TrainingImage",
                   entry_point: str | None = None) -> Algorithm:

@@ -70,13 +70,19 @@ class RuntimeFace:
         if target and target not in route.variants:
             raise InvocationValidationError(f"TargetVariant {target!r} is not a variant of endpoint {name}. "
                                             f"Variants: {', '.join(route.variants)}.")
-        header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", "")}
+        header = {"content_type": headers.get("content-type", ""), "accept": headers.get("accept", ""),
+                  "target_model": headers.get("x-amzn-sagemaker-target-model", ""),
+                  "target_container": headers.get("x-amzn-sagemaker-target-container-hostname", "")}
         variant, answer, payload, model_seconds = await fleet.invoke(route, target, header, body)
         status = answer["status"]
         recorded = status if status < 400 else (400 if status < 500 else 500)
         self.platform.invocation_metrics.record(name, variant, recorded, model_seconds,
                                                 time.perf_counter() - request.received_at,
                                                 len(route.variants[variant].instances))
+        if "multi_model" in answer:
+            self.platform.invocation_metrics.record_multi_model(name, variant, answer["multi_model"])
+        if answer.get("validation_error"):
+            raise InvocationValidationError(payload.decode("utf-8", "replace"))
         if status >= 400:
             raise ModelError(status, payload.decode("utf-8", "replace"),
                              f"arn:aws:logs:{request.region}:{self.platform.account_id}:log-group:"

@@ -1,10 +1,9 @@
 """From a model's containers to something that answers requests: fetch each `model.tar.gz` from the
-lake, unpack it safely, load it with its algorithm, and chain the containers of an inference pipeline.
+lake, unpack it safely, load it with its algorithm; several containers make a pipeline (see `pipeline`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,13 @@ from sagelab.algorithms.base import Predictor, ScriptModeAlgorithm
 from sagelab.algorithms.registry import AlgorithmRegistry, entry_point_of_container
 from sagelab.containers.archives import ArchiveError, fetch_folder
 from sagelab.errors import S3Error, ValidationError
+from sagelab.hosting.pipeline import (
+    DEFAULT_ACCEPT_VARIABLE,
+    DirectContainers,
+    PipelinePredictor,
+    container_hostnames,
+    is_direct,
+)
 from sagelab.iam.role_access import RoleAccess, RoleAccessDenied
 from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
@@ -38,12 +44,20 @@ def model_data_url(container: dict[str, Any]) -> str | None:
 
 def check_container(container: dict[str, Any], field: str, algorithms: AlgorithmRegistry, blobs: BlobStore) -> None:
     """Refuse, at creation time, a container whose image no algorithm serves or whose model data is missing."""
-    algorithms.for_image(container.get("Image", ""), field=f"{field}.Image",
-                         entry_point=entry_point_of_container(container))
+    algorithms.for_serving_image(container.get("Image", ""), field=f"{field}.Image",
+                                 entry_point=entry_point_of_container(container))
     url = model_data_url(container)
     if not url:
         raise ValidationError(f"{field} needs a ModelDataUrl (or ModelDataSource) for its model artifact.")
     uri = parse_s3_uri(url, field=f"{field}.ModelDataUrl")
+    if is_multi_model(container):
+        # The models come and go under the prefix; only the bucket has to be there now.
+        try:
+            blobs.head_bucket(uri.bucket)
+        except S3Error as exc:
+            raise ValidationError(f"{field}.ModelDataUrl: could not find the bucket of the multi-model prefix "
+                                  f"{url}: {exc.message}") from None
+        return
     try:
         if uri.key.endswith("/"):
             if next(blobs.list(uri.bucket, uri.key), None) is None:
@@ -62,21 +76,32 @@ def fetch_model_dir(blobs: BlobStore, url: str, target: Path) -> Path:
         raise ModelLoadError(str(exc)) from exc
 
 
-class PipelinePredictor:
-    """Containers in order: each one's output is the next one's input (an inference pipeline)."""
+def is_multi_model(container: dict[str, Any]) -> bool:
+    return container.get("Mode") == "MultiModel"
 
-    def __init__(self, stages: Sequence[Predictor]):
-        self.stages = list(stages)
-        first, last = self.stages[0], self.stages[-1]
-        self.content_types = first.content_types
-        self.accept_types = last.accept_types
-        self.default_accept = last.default_accept
 
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        for stage, following in zip(self.stages, self.stages[1:], strict=False):
-            wanted = following.content_types[0] if "text/csv" not in following.content_types else "text/csv"
-            body, content_type = stage.invoke(body, content_type, wanted)
-        return self.stages[-1].invoke(body, content_type, accept)
+def load_container(blobs: BlobStore, registry: AlgorithmRegistry, container: dict[str, Any], model_dir: Path,
+                   *, code_dir: Path, threads: int = 1, cache_dir: Path | None = None) -> Predictor:
+    """One container's predictor for the model files already in `model_dir`."""
+    image = container.get("Image", "")
+    try:
+        algorithm = registry.for_serving_image(image, field="Container Image",
+                                               entry_point=entry_point_of_container(container))
+    except ValidationError as exc:
+        raise ModelLoadError(exc.message) from exc
+    try:
+        if isinstance(algorithm, ScriptModeAlgorithm):
+            predictor = algorithm.load_script(model_dir, environment=dict(container.get("Environment") or {}),
+                                              blobs=blobs, work_dir=code_dir, cache_dir=cache_dir)
+        else:
+            predictor = algorithm.load(model_dir)
+    except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
+        raise ModelLoadError(f"Failed to load the model at {model_data_url(container) or model_dir} with "
+                             f"{algorithm.name}: {exc}") from exc
+    set_threads = getattr(predictor, "set_threads", None)
+    if set_threads is not None:
+        set_threads(threads)
+    return predictor
 
 
 def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
@@ -85,14 +110,38 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
     container (script mode) runs the user's inference functions in this process. With a `role` (the model's
     execution role, when it is one of this server's), each container's model data is fetched only if the
     role may read it."""
+    if is_direct(model_doc):
+        raise ModelLoadError("The model's containers run in Direct mode (InferenceExecutionConfig): each request "
+                             "names its container with TargetContainerHostname, which only an endpoint's "
+                             "InvokeEndpoint can; batch transform runs a pipeline in Serial mode.")
+    return _load_all(blobs, registry, model_doc, work_dir, threads=threads, cache_dir=cache_dir, role=role)
+
+
+def load_direct(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+                *, cache_dir: Path | None = None, role: RoleAccess | None = None) -> DirectContainers:
+    """A Direct-mode model's containers, by hostname, for an endpoint instance."""
+    stages = _load_stages(blobs, registry, model_doc, work_dir, threads=1, cache_dir=cache_dir, role=role)
+    return DirectContainers(dict(zip(container_hostnames(containers_of(model_doc)), stages, strict=True)))
+
+
+def _load_all(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+              *, threads: int, cache_dir: Path | None, role: RoleAccess | None) -> Predictor:
+    containers = containers_of(model_doc)
+    stages = _load_stages(blobs, registry, model_doc, work_dir, threads=threads, cache_dir=cache_dir, role=role)
+    if len(stages) == 1:
+        return stages[0]
+    return PipelinePredictor(stages, [(c.get("Environment") or {}).get(DEFAULT_ACCEPT_VARIABLE) for c in containers])
+
+
+def _load_stages(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dict[str, Any], work_dir: Path,
+                 *, threads: int, cache_dir: Path | None, role: RoleAccess | None) -> list[Predictor]:
     stages = []
-    for index, container in enumerate(containers_of(model_doc)):
+    containers = containers_of(model_doc)
+    for index, container in enumerate(containers):
         image = container.get("Image", "")
-        try:
-            algorithm = registry.for_image(image, field="Container Image",
-                                           entry_point=entry_point_of_container(container))
-        except ValidationError as exc:
-            raise ModelLoadError(exc.message) from exc
+        if is_multi_model(container):
+            raise ModelLoadError(f"Container {index + 1} ({image}) is a multi-model container (Mode MultiModel): "
+                                 "it serves its models one TargetModel at a time on an endpoint, not as one model.")
         url = model_data_url(container)
         if not url:
             raise ModelLoadError(f"Container {index + 1} ({image}) has no ModelDataUrl.")
@@ -102,17 +151,6 @@ def load_predictor(blobs: BlobStore, registry: AlgorithmRegistry, model_doc: dic
             except RoleAccessDenied as exc:
                 raise ModelLoadError(str(exc)) from exc
         model_dir = fetch_model_dir(blobs, url, work_dir / f"container-{index}")
-        try:
-            if isinstance(algorithm, ScriptModeAlgorithm):
-                predictor = algorithm.load_script(model_dir, environment=dict(container.get("Environment") or {}),
-                                                  blobs=blobs, work_dir=work_dir / f"container-{index}-code",
-                                                  cache_dir=cache_dir)
-            else:
-                predictor = algorithm.load(model_dir)
-        except Exception as exc:  # noqa: BLE001 - whatever the library says is the reason
-            raise ModelLoadError(f"Failed to load the model at {url} with {algorithm.name}: {exc}") from exc
-        set_threads = getattr(predictor, "set_threads", None)
-        if set_threads is not None:
-            set_threads(threads)
-        stages.append(predictor)
-    return stages[0] if len(stages) == 1 else PipelinePredictor(stages)
+        stages.append(load_container(blobs, registry, container, model_dir, code_dir=work_dir / f"container-{index}-code",
+                                     threads=threads, cache_dir=cache_dir))
+    return stages

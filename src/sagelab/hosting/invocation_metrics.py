@@ -2,11 +2,12 @@
 
 Invocations, InvocationsPerInstance (each invocation counts 1 / the variant's instance count at the time),
 Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (microseconds,
-SageMaker's unit) are aggregated per minute in memory and written to the metadata store by `flush`
-(per `period` seconds when a test scales time down: below a minute they are stored high-resolution).
-Every flush also writes a zero Invocations and InvocationsPerInstance point for each variant that is
-serving (`serving` names them) and had no request, as SageMaker reports an idle variant: a target
-tracking policy's AlarmLow needs those points to see that the load is gone.
+SageMaker's unit), and for multi-model endpoints the model cache's metrics, are aggregated per minute in
+memory and written to the metadata store by `flush` (per `period` seconds when a test scales time down:
+below a minute they are stored high-resolution). Every flush also writes a zero Invocations and
+InvocationsPerInstance point for each variant that is serving (`serving` names them) and had no request, as
+SageMaker reports an idle variant: a target tracking policy's AlarmLow needs those points to see that the
+load is gone.
 ModelLatency is the time the model took as seen from the server (the request to the serving instance and
 back); OverheadLatency is the rest of the request's time inside sagelab (authentication, routing, I/O).
 """
@@ -27,8 +28,8 @@ from sagelab.storage import tables
 from sagelab.storage.db import Database
 
 NAMESPACE = "AWS/SageMaker"
-#: Units of the samples `observe` takes where they are not Microseconds.
-_UNITS = {"ServerlessConcurrentExecutionsUtilization": "None"}
+#: Units of the samples `observe` takes where they are not Microseconds: ratios and counts.
+_UNITS = {"ServerlessConcurrentExecutionsUtilization": "None", "ModelCacheHit": "None", "LoadedModelCount": "None"}
 
 
 class InvocationMetrics:
@@ -60,9 +61,22 @@ class InvocationMetrics:
 
     def observe(self, endpoint: str, variant: str, name: str, value: float) -> None:
         """One sample of a per-variant metric other than the invocation ones (ModelSetupTime, ...)."""
-        minute = float(int(time.time() // 60) * 60)
+        bucket = float(int(time.time() // self.period) * self.period)
         with self._lock:
-            self._samples[(endpoint, variant, minute, name)].append(value)
+            self._samples[(endpoint, variant, bucket, name)].append(value)
+
+    def record_multi_model(self, endpoint: str, variant: str, visit: dict[str, Any]) -> None:
+        """What a multi-model instance found for one request (see hosting/multi_model.CacheVisit):
+        ModelCacheHit (1 or 0 per request: its Average is the hit rate), LoadedModelCount, and on a miss
+        ModelLoadingWaitTime, ModelDownloadingTime, ModelLoadingTime and, when models were unloaded to make
+        room, ModelUnloadingTime (microseconds)."""
+        self.observe(endpoint, variant, "ModelCacheHit", 1.0 if visit.get("hit") else 0.0)
+        self.observe(endpoint, variant, "LoadedModelCount", float(visit.get("loaded", 0)))
+        if not visit.get("hit"):
+            for name, field in _MULTI_MODEL_TIMES:
+                self.observe(endpoint, variant, name, float(visit.get(field, 0.0)) * 1e6)
+        if visit.get("unload_seconds"):
+            self.observe(endpoint, variant, "ModelUnloadingTime", float(visit["unload_seconds"]) * 1e6)
 
     def flush(self) -> int:
         """Write what was gathered since the last flush; returns the number of points written."""
@@ -100,6 +114,11 @@ class InvocationMetrics:
             rows = conn.execute(sa.select(t).where(t.c.namespace == NAMESPACE, t.c.metric_name == name)
                                 .order_by(t.c.timestamp))
             return [dict(r._mapping) for r in rows if all(json.loads(r.dimensions).get(k) == v for k, v in dims.items())]
+
+
+#: Multi-model timings taken on every cache miss: (metric, CacheVisit field in seconds).
+_MULTI_MODEL_TIMES = (("ModelLoadingWaitTime", "wait_seconds"), ("ModelDownloadingTime", "download_seconds"),
+                      ("ModelLoadingTime", "load_seconds"))
 
 
 def _row(endpoint: str, variant: str, minute: float, name: str, values: np.ndarray, unit_sum: bool = False):

@@ -12,6 +12,7 @@ from sagelab.errors import ValidationError
 from sagelab.hosting.artifacts import check_container, containers_of
 from sagelab.hosting.async_config import check_async_config
 from sagelab.hosting.capture import parse_capture_config
+from sagelab.hosting.pipeline import check_pipeline_shape
 from sagelab.hosting.serverless import check_variant, is_serverless
 from sagelab.lake.blobs import BlobStore
 from sagelab.storage.resources import AlreadyExists, Resource, ResourceStore, public
@@ -44,6 +45,7 @@ class ModelService(StoredModels):
         self.expand_containers = expand_containers
 
     def create(self, params: dict[str, Any], *, region: str) -> str:
+        check_pipeline_shape(params)
         params = self.expand_containers(params)
         name = params["ModelName"]
         containers = containers_of(params)
