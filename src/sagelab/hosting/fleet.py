@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -299,11 +299,21 @@ class Fleet:
         variant = route.choose(target_variant)
         if variant.serverless is not None:
             return await self._invoke_serverless(route.endpoint, variant, header, body)
-        frame = wire.encode(header, body)
+        answer = await self._exchange(variant, wire.encode(header, body), when_none=lambda: asyncio.sleep(0.05))
+        if answer is None:
+            raise NoCapacity(f"No healthy instance of variant {variant.name} could serve the request; instances "
+                             "are being replaced. Retry the request.")
+        return (variant.name, *answer)
+
+    @staticmethod
+    async def _exchange(variant: Variant, frame: bytes, when_none: Callable[[], Awaitable[None]]
+                        ) -> tuple[dict[str, Any], bytes, float] | None:
+        """Send one request to an instance of the variant, trying another when one is gone; `when_none` is
+        awaited when it has no live instance. -> (response header, body, seconds with the model), or None."""
         for _attempt in range(MAX_ATTEMPTS):
             instance = variant.pick()
             if instance is None:
-                await asyncio.sleep(0.05)
+                await when_none()
                 continue
             started = time.perf_counter()
             try:
@@ -311,9 +321,8 @@ class Fleet:
             except InstanceGone:
                 instance.alive = False
                 continue
-            return variant.name, response_header, payload, time.perf_counter() - started
-        raise NoCapacity(f"No healthy instance of variant {variant.name} could serve the request; instances are "
-                         "being replaced. Retry the request.")
+            return response_header, payload, time.perf_counter() - started
+        return None
 
     # --- serverless variants: cold start on demand, scale to zero when idle ------------------------------
     async def _invoke_serverless(self, endpoint: str, variant: Variant, header: dict[str, Any],
@@ -322,20 +331,11 @@ class Fleet:
         assert state is not None
         with state.admit(endpoint, variant.name) as utilization:
             self._observe(endpoint, variant.name, "ServerlessConcurrentExecutionsUtilization", utilization)
-            frame = wire.encode(header, body)
-            for _attempt in range(MAX_ATTEMPTS):
-                instance = variant.pick()
-                if instance is None:
-                    await self._cold_start(endpoint, variant)
-                    continue
-                started = time.perf_counter()
-                try:
-                    response_header, payload = await instance.exchange(frame)
-                except InstanceGone:
-                    instance.alive = False
-                    continue
-                return variant.name, response_header, payload, time.perf_counter() - started
-        raise NoCapacity(f"No instance of serverless variant {variant.name} could serve the request. Retry it.")
+            answer = await self._exchange(variant, wire.encode(header, body),
+                                          when_none=lambda: self._cold_start(endpoint, variant))
+        if answer is None:
+            raise NoCapacity(f"No instance of serverless variant {variant.name} could serve the request. Retry it.")
+        return (variant.name, *answer)
 
     async def _cold_start(self, endpoint: str, variant: Variant) -> None:
         state = variant.serverless
