@@ -18,6 +18,11 @@ def model_tar() -> bytes:
     x = rng.normal(size=(200, FEATURES))
     y = (x[:, 0] > 0).astype(float)
     booster = xgboost.train({"objective": "binary:logistic", "max_depth": 2}, xgboost.DMatrix(x, label=y), 5)
+    return booster_tar(booster)
+
+
+def booster_tar(booster) -> bytes:
+    """A trained xgboost.Booster as the model.tar.gz SageMaker's XGBoost container loads."""
     raw = bytes(booster.save_raw("json"))
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

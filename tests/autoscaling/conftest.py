@@ -3,12 +3,11 @@ per second instead of per minute, alarms evaluated every half second."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from xgb_artifact import booster_tar
 
 from sagelab.embedded import ServerProcess
 
@@ -37,15 +36,9 @@ def model_name(scaling_server: ServerProcess) -> str:
     rng = np.random.default_rng(0)
     features = rng.normal(size=(40, 3))
     booster = xgb.train({"objective": "reg:squarederror"}, xgb.DMatrix(features, label=features.sum(axis=1)), 2)
-    raw = bytes(booster.save_raw("json"))
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
     s3, sm = scaling_server.client("s3"), scaling_server.client("sagemaker")
     s3.create_bucket(Bucket="scaling-models")
-    s3.put_object(Bucket="scaling-models", Key="model.tar.gz", Body=out.getvalue())
+    s3.put_object(Bucket="scaling-models", Key="model.tar.gz", Body=booster_tar(booster))
     sm.create_model(ModelName="scaling-xgb", PrimaryContainer={
         "Image": XGB, "ModelDataUrl": "s3://scaling-models/model.tar.gz"})
     return "scaling-xgb"

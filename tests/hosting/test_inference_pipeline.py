@@ -6,13 +6,13 @@ Direct mode, each invoked alone by its ContainerHostname."""
 from __future__ import annotations
 
 import io
-import tarfile
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import unique
+from xgb_artifact import booster_tar
 
 from sagelab.recipes.recipe import parse_recipe
 from sagelab.recipes.runner import prepare
@@ -54,13 +54,7 @@ def pipeline(sm, s3, tmp_path_factory):
     s3.create_bucket(Bucket=bucket)
     # The recipe container reads the transformer/ folder as a prefix; XGBoost reads a model.tar.gz.
     s3.upload_file(str(folder / "out" / "transformer" / "transformer.json"), bucket, "recipe/transformer/transformer.json")
-    raw = bytes(booster.save_raw("json"))
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
-    s3.put_object(Bucket=bucket, Key="xgb/model.tar.gz", Body=archive.getvalue())
+    s3.put_object(Bucket=bucket, Key="xgb/model.tar.gz", Body=booster_tar(booster))
     containers = [{"Image": RECIPE_IMAGE, "ModelDataUrl": f"s3://{bucket}/recipe/transformer/",
                    "Environment": {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}},
                   {"Image": XGB, "ModelDataUrl": f"s3://{bucket}/xgb/model.tar.gz",

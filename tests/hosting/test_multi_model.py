@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import unique
+from xgb_artifact import booster_tar
 
 from sagelab.embedded import ServerProcess
 from sagelab.hosting.multi_model import LoadedModel, ModelCache
@@ -38,13 +39,7 @@ def artifact(scale: float) -> tuple[bytes, np.ndarray]:
 
     booster = xgb.train({"objective": "reg:squarederror", "max_depth": 2},
                         xgb.DMatrix(FEATURES, label=scale * FEATURES.sum(axis=1)), 5)
-    raw = bytes(booster.save_raw("json"))
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
-    return out.getvalue(), booster.predict(xgb.DMatrix(ROWS))
+    return booster_tar(booster), booster.predict(xgb.DMatrix(ROWS))
 
 
 @pytest.fixture(scope="module")
