@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 
+import psutil
 import pytest
 
 from sagelab.compute.engine import TaskState
 from sagelab.compute.inline import InlineEngine
 from sagelab.compute.local import LocalProcessEngine
 from sagelab.testing import engine_kit
+
 
 def _ray_engine():
     from sagelab.compute.ray_engine import RayEngine
@@ -111,10 +114,6 @@ def test_local_engine_does_not_wait_for_a_standby_still_warming_up(tmp_path):
 
 def _process_writing(log_path, timeout: float = 30.0):
     """The process (one of this test's descendants) that holds a task's log open."""
-    import time
-
-    import psutil
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in psutil.Process().children(recursive=True):
