@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sagelab.compute.engine import (
@@ -41,8 +41,28 @@ from sagelab.compute.engine import (
 )
 from sagelab.compute.local import _child_main, _result_path
 
-#: Ray's own telemetry phones home; a sagelab server never reaches the network on its own.
-_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+#: What a Ray instance this engine starts is told through its environment. Ray's own telemetry phones
+#: home, and a sagelab server never reaches the network on its own. Ray starts its workers 15 steps nicer
+#: than itself, which on a busy machine lets every other process starve a job; a local-engine job runs at
+#: the server's own priority, and so does a job here.
+_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Start a process without naming this worker's main script to it.
+
+    multiprocessing hands a new process the parent's `__main__.__file__`, and the process runs that file
+    again as `__mp_main__` before its target. Here that file is Ray's worker script: each job would import
+    Ray anew (half a second of CPU) for nothing, since a task's target is importable by its own path.
+    """
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
 
 
 def run_in_fresh_process(task: Task, preload: Sequence[str]) -> str | None:
@@ -53,7 +73,8 @@ def run_in_fresh_process(task: Task, preload: Sequence[str]) -> str | None:
     with contextlib.suppress(FileNotFoundError):
         _result_path(task).unlink()
     process = ctx.Process(target=_child_main, args=(task,), name=f"task-{task.id}")
-    process.start()
+    with _main_script_hidden():
+        process.start()
     process.join()
     try:
         return json.loads(_result_path(task).read_text())["error"]
