@@ -112,6 +112,19 @@ def test_local_engine_does_not_wait_for_a_standby_still_warming_up(tmp_path):
     assert "warm=False" in second
 
 
+@pytest.mark.slow
+def test_ray_engine_runs_each_task_in_a_fresh_process(ray_cluster, tmp_path):
+    engine = _ray_engine()
+    try:
+        tasks = [engine_kit._task(tmp_path, "report_pid") for _ in range(2)]
+        for task in tasks:  # one after the other, so that Ray may well reuse its worker for the second
+            engine.submit(task)
+            assert engine.wait(task.id, timeout=60).state is TaskState.SUCCEEDED
+        assert engine.logs(tasks[0].id) != engine.logs(tasks[1].id)
+    finally:
+        engine.close()
+
+
 def _process_writing(log_path, timeout: float = 30.0):
     """The process (one of this test's descendants) that holds a task's log open."""
     deadline = time.monotonic() + timeout
@@ -144,15 +157,14 @@ def test_ray_engine_reports_a_killed_worker_as_failed(ray_cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_engine_runs_each_task_in_a_fresh_process(ray_cluster, tmp_path):
+def test_ray_engine_stop_kills_the_task_process(ray_cluster, tmp_path):
     engine = _ray_engine()
     try:
-        tasks = [engine_kit._task(tmp_path, "report_pid") for _ in range(2)]
-        for task in tasks:
-            engine.submit(task)
-        for task in tasks:
-            assert engine.wait(task.id, timeout=60).state is TaskState.SUCCEEDED
-        pids = {engine.logs(task.id) for task in tasks}
-        assert len(pids) == 2
+        task = engine_kit._task(tmp_path, "sleep_for", seconds=60)
+        engine.submit(task)
+        process = _process_writing(task.log_path)
+        engine.stop(task.id)
+        assert engine.wait(task.id, timeout=30).state is TaskState.STOPPED
+        process.wait(timeout=30)  # psutil.TimeoutExpired if the work outlived the stop
     finally:
         engine.close()
