@@ -107,10 +107,10 @@ class RayEngine:
         if self._owns_ray:
             for name, value in _RAY_ENV.items():
                 os.environ.setdefault(name, value)
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address == "local":
-                options["num_cpus"] = num_cpus
-            ray.init(address=address, **options)
+            # A cluster of one's own is started lean (no dashboard, workers' output kept in the task logs);
+            # a remote cluster is joined as its operator configured it.
+            local = {"num_cpus": num_cpus, "include_dashboard": False, "log_to_driver": False}
+            ray.init(address=address, **(local if address == "local" else {}))
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.max_concurrency = max(1, max_concurrency or cpus)
         # One CPU each, so that Ray spreads tasks over the cluster's nodes; never retried: a job that died
