@@ -140,7 +140,13 @@ class Platform:
             from sagelab.compute.local import LocalProcessEngine
 
             return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD, warmup=JOB_WARMUP)
-        raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local' or 'inline'.")
+        if self.settings.engine == "ray" or self.settings.engine.startswith("ray://"):
+            from sagelab.compute.ray_engine import RayEngine
+
+            address = "local" if self.settings.engine == "ray" else self.settings.engine
+            return RayEngine(address, num_cpus=self.settings.job_concurrency, preload=JOB_PRELOAD)
+        raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local', 'inline', 'ray' or "
+                         "'ray://host:port'.")
 
     @staticmethod
     def _make_serving_engine() -> ComputeEngine:

@@ -30,7 +30,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 8080, "Port the server listens on.", int),
     Setting("database_url", "", "SQLAlchemy URL of the metadata store; empty means SQLite in the home folder."),
     Setting("lake_url", "", "Where lake objects live; empty means the folder `<home>/lake`."),
-    Setting("engine", "local", "Compute engine for jobs: `local` (one OS process per job) or `inline`.", str),
+    Setting("engine", "local", "Compute engine for jobs: `local` (one OS process per job), `inline`, `ray` (a "
+            "Ray instance on this machine) or `ray://host:port` (a Ray cluster sharing the home folder).", str),
     Setting("max_concurrent_jobs", 0, "Jobs run at once by the local engine; 0 means one per CPU core.", int),
     Setting("region", "us-east-1", "Region used when a request names none.", str),
     Setting("auth", True, "Require SigV4-signed requests. Turning this off is an explicit opt-out.", bool),

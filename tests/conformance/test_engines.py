@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import psutil
 import pytest
 
 from sagelab.compute.engine import TaskState
@@ -11,16 +13,35 @@ from sagelab.compute.inline import InlineEngine
 from sagelab.compute.local import LocalProcessEngine
 from sagelab.testing import engine_kit
 
+
+def _ray_engine():
+    from sagelab.compute.ray_engine import RayEngine
+
+    return RayEngine(max_concurrency=2)  # on the module's cluster (`ray_cluster`)
+
+
 ENGINES = {
     "inline": InlineEngine,
+    "ray": _ray_engine,
     "local": lambda: LocalProcessEngine(max_concurrency=2),
     "local-standby": lambda: LocalProcessEngine(max_concurrency=2, warmup=f"{engine_kit.KIT}:warm_up"),
 }
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray instance for every Ray test of this module: it takes seconds to start."""
+    from sagelab.testing.ray_cluster import local_ray
+
+    with local_ray(num_cpus=2) as ray:
+        yield ray
+
+
 @pytest.mark.parametrize("check", engine_kit.CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("engine_name", sorted(ENGINES))
-def test_engine_conformance(engine_name, check, tmp_path):
+def test_engine_conformance(engine_name, check, tmp_path, request):
+    if engine_name == "ray":
+        request.getfixturevalue("ray_cluster")
     engine = ENGINES[engine_name]()
     try:
         check(engine, tmp_path)
@@ -89,3 +110,61 @@ def test_local_engine_does_not_wait_for_a_standby_still_warming_up(tmp_path):
     # start on demand instead of waiting for it.
     _, second = _warmth_of_two_tasks(tmp_path, "slow_warm_up", wait_for_standby=False)
     assert "warm=False" in second
+
+
+@pytest.mark.slow
+def test_ray_engine_runs_each_task_in_a_fresh_process(ray_cluster, tmp_path):
+    engine = _ray_engine()
+    try:
+        tasks = [engine_kit._task(tmp_path, "report_pid") for _ in range(2)]
+        for task in tasks:  # one after the other, so that Ray may well reuse its worker for the second
+            engine.submit(task)
+            assert engine.wait(task.id, timeout=60).state is TaskState.SUCCEEDED
+        assert engine.logs(tasks[0].id) != engine.logs(tasks[1].id)
+    finally:
+        engine.close()
+
+
+def _process_writing(log_path, timeout: float = 30.0):
+    """The process (one of this test's descendants) that holds a task's log open."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in psutil.Process().children(recursive=True):
+            try:
+                if any(f.path == str(log_path) for f in process.open_files()):
+                    return process
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no process has {log_path} open")
+
+
+@pytest.mark.slow
+def test_ray_engine_reports_a_killed_worker_as_failed(ray_cluster, tmp_path):
+    engine = _ray_engine()
+    try:
+        task = engine_kit._task(tmp_path, "sleep_for", seconds=60)
+        engine.submit(task)
+        # The task's process is forked by the Ray worker's forkserver: kill the worker that holds the task.
+        worker = _process_writing(task.log_path).parent().parent()
+        assert "forkserver" not in " ".join(worker.cmdline())
+        worker.kill()
+        status = engine.wait(task.id, timeout=60)
+        assert status.state is TaskState.FAILED
+        assert status.error == "The Ray worker running the task died."
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_ray_engine_stop_kills_the_task_process(ray_cluster, tmp_path):
+    engine = _ray_engine()
+    try:
+        task = engine_kit._task(tmp_path, "sleep_for", seconds=60)
+        engine.submit(task)
+        process = _process_writing(task.log_path)
+        engine.stop(task.id)
+        assert engine.wait(task.id, timeout=30).state is TaskState.STOPPED
+        process.wait(timeout=30)  # psutil.TimeoutExpired if the work outlived the stop
+    finally:
+        engine.close()

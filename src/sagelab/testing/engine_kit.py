@@ -37,6 +37,12 @@ def report_warmth(log: TextIO) -> None:
     log.write(f"warm={WARMED}\n")
 
 
+def report_pid(log: TextIO) -> None:
+    import os
+
+    log.write(f"pid={os.getpid()}\n")
+
+
 def say_hello(log: TextIO, *, name: str) -> None:
     log.write(f"hello {name}\n")
 
