@@ -22,9 +22,9 @@ def join(parts: Iterable[object]) -> Safe:
     return Safe("".join(esc(p) for p in parts))
 
 
-def tag(name: str, content: object = "", **attrs: object) -> Safe:
+def tag(element: str, content: object = "", /, **attrs: object) -> Safe:
     rendered = "".join(f' {k.rstrip("_").replace("_", "-")}="{esc(v)}"' for k, v in attrs.items() if v is not None)
-    return Safe(f"<{name}{rendered}>{esc(content)}</{name}>")
+    return Safe(f"<{element}{rendered}>{esc(content)}</{element}>")
 
 
 def link(text: object, path: str, **query: object) -> Safe:

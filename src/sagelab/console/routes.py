@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import sys
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -124,6 +126,11 @@ class Console:
             if feed:
                 return JSONResponse({"error": message}, status_code=status)
             answer = pages.Html("Error", error_box(message), status=status)
+        except Exception as exc:  # noqa: BLE001 - a page's bug is a 500 page, and its trace goes to the log
+            traceback.print_exc(file=sys.stderr)
+            if feed:
+                return JSONResponse({"error": f"Internal error: {type(exc).__name__}"}, status_code=500)
+            answer = pages.Html("Error", error_box(f"Internal error: {type(exc).__name__}: {exc}"), status=500)
         from sagelab.console.html import page
 
         if isinstance(answer, pages.Redirect):

@@ -1,0 +1,273 @@
+"""The web console at /console, driven by Debian's Chromium (Playwright) and by plain HTTP against a real
+server: login, a training job finishing on its page, approval through IAM, Athena, the lake, and the
+session's defences (CSRF, a tampered cookie, escaping of user data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import unique
+from helpers import IMAGES, job_request, upload_breast_cancer, wait_job
+
+from sagelab.catalog.formats import storage_descriptor
+from sagelab.embedded import ServerProcess
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+EVIL = '<img src=x onerror="window.__pwned=1">'
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("console-home")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def screens(tmp_path_factory) -> Path:
+    folder = os.environ.get("SAGELAB_TEST_ARTIFACTS")
+    if folder:
+        path = Path(folder) / "console"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("console-screens")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    playwright = pytest.importorskip("playwright.sync_api", reason="the test extra's playwright is not installed")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, srv):
+    """A logged-in page as the server's root key; no request leaves 127.0.0.1 and no script errs."""
+    context = browser.new_context()
+    problems: list[str] = []
+    tab = context.new_page()
+    tab.on("pageerror", lambda e: problems.append(str(e)))
+    tab.on("request", lambda r: problems.append(f"fetched {r.url}") if not r.url.startswith(srv.url) else None)
+    key, secret = srv.credentials()
+    tab.goto(f"{srv.url}/console/")
+    tab.fill("input[name=access_key_id]", key)
+    tab.fill("input[name=secret_access_key]", secret)
+    tab.click("button[type=submit]")
+    tab.wait_for_url(re.compile(r".*/console/training-jobs$"))
+    yield tab
+    context.close()
+    assert problems == []
+
+
+@pytest.fixture(scope="module")
+def lake_bucket(srv) -> str:
+    s3 = srv.client("s3")
+    name = unique("console")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="people/p.csv", Body=b"id,name\n1,ann\n2,bob\n3,cy\n")
+    s3.put_object(Bucket=name, Key=f"odd/{EVIL}.txt", Body=f"hello {EVIL}".encode())
+    s3.put_object(Bucket=name, Key="reports/report.html", Body=b"<html><body><h1>profile</h1></body></html>")
+    return name
+
+
+@pytest.fixture(scope="module")
+def trained(srv, lake_bucket, tmp_path_factory) -> dict:
+    sm = srv.client("sagemaker")
+    upload_breast_cancer(srv.client("s3"), lake_bucket, tmp_path_factory.mktemp("bc"))
+    job = unique("xgb")
+    sm.create_training_job(**job_request(job, "xgboost", lake_bucket, {
+        "objective": "binary:logistic", "num_round": "6", "max_depth": "2", "eval_metric": "auc"}))
+    return {"job": job, "sm": sm}
+
+
+def session(srv, key: str | None = None, secret: str | None = None) -> requests.Session:
+    """A logged-in plain HTTP client."""
+    if key is None:
+        key, secret = srv.credentials()
+    http = requests.Session()
+    answer = http.post(f"{srv.url}/console/login", data={"access_key_id": key, "secret_access_key": secret})
+    assert answer.status_code == 200 and answer.url.endswith("/console/training-jobs")
+    return http
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+# --- in the browser -------------------------------------------------------------------------------------
+def test_login_refuses_a_wrong_secret_and_admits_the_right_one(browser, srv, screens):
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(f"{srv.url}/console/lake")
+        assert "/console/login" in tab.url
+        key, secret = srv.credentials()
+        tab.fill("input[name=access_key_id]", key)
+        tab.fill("input[name=secret_access_key]", secret[:-1] + ("x" if secret[-1] != "x" else "y"))
+        tab.click("button[type=submit]")
+        assert "not valid" in tab.locator("[role=alert]").inner_text()
+        tab.screenshot(path=str(screens / "login-refused.png"))
+        assert not [c for c in context.cookies() if c["name"] == "sagelab_console"]
+        tab.fill("input[name=access_key_id]", key)
+        tab.fill("input[name=secret_access_key]", secret)
+        tab.click("button[type=submit]")
+        tab.wait_for_url(re.compile(r".*/console/lake$"))  # back where the user was going
+        [cookie] = [c for c in context.cookies() if c["name"] == "sagelab_console"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+        tab.click("form.logout button")
+        tab.wait_for_url(re.compile(r".*/console/login$"))
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_a_training_job_finishes_on_its_page(page, trained, screens):
+    job = trained["job"]
+    page.goto(page.url.rsplit("/console/", 1)[0] + f"/console/training-jobs/{job}")
+    page.wait_for_function("document.getElementById('status').textContent === 'Completed'", timeout=240_000)
+    page.wait_for_selector("svg.plot[data-final=true]", timeout=30_000)  # the page reloaded, done
+    assert "validation:auc" in page.locator("#final-metrics").inner_text()
+    assert "Completed" in page.locator("#transitions").inner_text()
+    # CloudWatch keeps one average per second: rounds finished within a second share a point.
+    assert int(page.locator("svg.plot").get_attribute("data-points")) >= 2
+    assert page.locator("svg.plot polyline").count() >= 1
+    page.screenshot(path=str(screens / "training-job.png"), full_page=True)
+    page.click("text=Training")
+    assert job in page.locator("#training-jobs").inner_text()
+
+
+@pytest.mark.slow
+def test_approve_a_model_package(page, srv, trained, lake_bucket, screens):
+    sm = trained["sm"]
+    artifact = wait_job(sm, trained["job"])["ModelArtifacts"]["S3ModelArtifacts"]
+    srv.client("s3").put_object(Bucket=lake_bucket, Key="evaluation/evaluation.json", Body=json.dumps(
+        {"binary_classification_metrics": {"accuracy": {"value": 0.93, "standard_deviation": "NaN"}}}).encode())
+    group = unique("group")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    arn = sm.create_model_package(
+        ModelPackageGroupName=group, InferenceSpecification={
+            "Containers": [{"Image": IMAGES["xgboost"], "ModelDataUrl": artifact}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": f"s3://{lake_bucket}/evaluation/evaluation.json"}}},
+        ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+    page.click("text=Registry")
+    row = page.locator(f"table[data-group='{group}'] tr", has_text="PendingManualApproval")
+    row.locator("button", has_text="Approve").click()
+    page.wait_for_selector(f"table[data-group='{group}'] .status-Approved")
+    assert sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+    page.locator(f"table[data-group='{group}'] a", has_text="1").click()
+    assert "0.93" in page.locator("table.evaluation").inner_text()  # evaluation.json inline
+    page.screenshot(path=str(screens / "model-package.png"), full_page=True)
+
+
+def test_run_an_athena_query_and_see_rows(page, srv, lake_bucket, screens):
+    glue = srv.client("glue")
+    database = unique("consoledb").replace("-", "_")
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(DatabaseName=database, TableInput={
+        "Name": "people", "Parameters": {"skip.header.line.count": "1"},
+        "StorageDescriptor": storage_descriptor("csv", f"s3://{lake_bucket}/people/", [
+            {"Name": "id", "Type": "bigint"}, {"Name": "name", "Type": "string"}])})
+    page.click("text=Athena")
+    page.fill("textarea[name=query]", "SELECT name FROM people WHERE id >= 2 ORDER BY id")
+    page.fill("input[name=database]", database)
+    page.fill("input[name=output]", f"s3://{lake_bucket}/athena-results/")
+    page.click("#editor button[type=submit]")
+    page.wait_for_selector("#results", timeout=60_000)
+    assert page.locator("#state").inner_text() == "SUCCEEDED"
+    assert page.locator("#results tbody tr").all_inner_texts() == ["bob", "cy"]
+    page.screenshot(path=str(screens / "athena.png"), full_page=True)
+
+
+def test_browse_the_lake(page, lake_bucket, screens):
+    page.click("text=Lake")
+    page.click(f"#buckets a:text-is('{lake_bucket}')")
+    page.click("#objects a:text-is('people/')")
+    page.click("#objects a:text-is('p.csv')")
+    assert page.locator("#preview tr").all_inner_texts() == ["id\tname", "1\tann", "2\tbob", "3\tcy"]
+    page.screenshot(path=str(screens / "lake-object.png"), full_page=True)
+    page.click(f"a:text-is('back to s3://{lake_bucket}/people')")
+    page.click(f".crumbs a:text-is('{lake_bucket}')")
+    page.click("#objects a:text-is('odd/')")
+    assert page.locator("#objects a", has_text="onerror").inner_text() == f"{EVIL}.txt"  # shown, not run
+    assert page.evaluate("window.__pwned") is None
+
+
+# --- plain HTTP -----------------------------------------------------------------------------------------
+def test_a_post_without_the_sessions_csrf_token_is_refused(srv):
+    http = session(srv)
+    approval = f"{srv.url}/console/model-packages/approval"
+    assert http.post(approval, data={"arn": "x", "status": "Approved"}).status_code == 403
+    assert http.post(approval, data={"arn": "x", "status": "Approved", "csrf_token": "forged"}).status_code == 403
+    # A token from another session does not fit this one.
+    other = csrf_of(session(srv).get(f"{srv.url}/console/athena").text)
+    assert http.post(approval, data={"arn": "x", "status": "Approved", "csrf_token": other}).status_code == 403
+
+
+def test_a_tampered_or_foreign_cookie_sends_back_to_login(srv):
+    http = session(srv)
+    cookie = http.cookies["sagelab_console"]
+    key_id, expires, nonce, mac = cookie.split(".")
+    forged = [f"{key_id}.{int(expires) + 3600}.{nonce}.{mac}", f"{key_id}.{expires}.{nonce}.{mac[:-2]}AA",
+              f"AKIAOTHERKEY00000000.{expires}.{nonce}.{mac}", "garbage"]
+    for value in forged:
+        answer = requests.get(f"{srv.url}/console/lake", cookies={"sagelab_console": value}, allow_redirects=False)
+        assert answer.status_code == 303 and "/console/login" in answer.headers["location"], value
+        feed = requests.get(f"{srv.url}/console/api/training-jobs/x", cookies={"sagelab_console": value})
+        assert feed.status_code == 401
+    assert http.get(f"{srv.url}/console/lake", allow_redirects=False).status_code == 200
+
+
+def test_user_data_is_escaped_and_reports_are_sandboxed(srv, lake_bucket):
+    http = session(srv)
+    listing = http.get(f"{srv.url}/console/lake/{lake_bucket}", params={"prefix": "odd/"}).text
+    assert "&lt;img src=x onerror=" in listing and "<img" not in listing
+    shown = http.get(f"{srv.url}/console/lake/{lake_bucket}/object", params={"key": f"odd/{EVIL}.txt"}).text
+    assert "hello &lt;img" in shown and "<img" not in shown
+    sql = http.get(f"{srv.url}/console/athena", params={"query": "SELECT '</textarea><script>x()</script>'"}).text
+    assert "&lt;/textarea&gt;&lt;script&gt;" in sql and "<script>x()" not in sql
+    raw = http.get(f"{srv.url}/console/lake/{lake_bucket}/raw", params={"key": "reports/report.html"})
+    assert raw.headers["content-security-policy"].startswith("sandbox") and b"<h1>profile</h1>" in raw.content
+    assert http.get(f"{srv.url}/console/lake").headers["x-frame-options"] == "DENY"
+
+
+def test_the_console_acts_as_the_user_and_iam_decides(srv, trained):
+    iam, sm = srv.client("iam"), trained["sm"]
+    name = unique("viewer")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+                                                "Action": ["sagemaker:List*", "sagemaker:Describe*"]}]}))
+    group = unique("group")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    artifact = wait_job(sm, trained["job"])["ModelArtifacts"]["S3ModelArtifacts"]
+    arn = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification={
+        "Containers": [{"Image": IMAGES["xgboost"], "ModelDataUrl": artifact}],
+        "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+    http = session(srv, key["AccessKeyId"], key["SecretAccessKey"])
+    registry = http.get(f"{srv.url}/console/model-packages")
+    assert registry.status_code == 200 and group in registry.text
+    refused = http.post(f"{srv.url}/console/model-packages/approval",
+                        data={"arn": arn, "status": "Approved", "csrf_token": csrf_of(registry.text)})
+    assert "AccessDenied" in refused.text and "sagemaker:UpdateModelPackage" in refused.text
+    assert sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    lake = http.get(f"{srv.url}/console/lake")  # no s3:ListAllMyBuckets: the page says so, as AWS would
+    assert lake.status_code == 403 and "AccessDenied" in lake.text
+    iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    gone = http.get(f"{srv.url}/console/model-packages", allow_redirects=False)
+    assert gone.status_code == 303  # a deleted key's session ends
