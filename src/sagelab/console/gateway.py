@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 #: Signing name -> (X-Amz-Target prefix, content type) of the JSON faces the console reads.
 JSON_TARGETS = {"sagemaker": ("SageMaker", "application/x-amz-json-1.1"),
                 "athena": ("AmazonAthena", "application/x-amz-json-1.1"),
+                "logs": ("Logs_20140328", "application/x-amz-json-1.1"),
                 "monitoring": ("GraniteServiceVersion20100801", "application/x-amz-json-1.0")}
 
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"

@@ -9,9 +9,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sagelab.algorithms.base import MetricDefinition
 from sagelab.console.gateway import Gateway
 from sagelab.console.html import Safe, error_box, esc, form, join, link, seg, table, tag, url
 from sagelab.errors import SagelabError
+from sagelab.training.metrics import TRAINING_NAMESPACE, metric_series
 
 #: How much of an object the lake browser previews.
 PREVIEW_BYTES = 1024
@@ -19,6 +21,8 @@ PREVIEW_BYTES = 1024
 REPORT_BYTES = 20 * 1024 * 1024
 TRAINING_DONE = {"Completed", "Failed", "Stopped"}
 ATHENA_DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
+#: Where SageMaker (and sagelab) writes training jobs' logs, one stream per host.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 @dataclasses.dataclass
@@ -82,7 +86,7 @@ def training_job(view: View) -> Html:
         for t in job.get("SecondaryStatusTransitions", [])], id="transitions")
     final = table(["Metric", "Value"], [(m["MetricName"], m["Value"]) for m in job.get("FinalMetricDataList", [])],
                   id="final-metrics")
-    facts = table(["", ""], [
+    facts = table([], [
         ("Status", Safe(f'<span id="status" class="status-{esc(status)}">{esc(status)}</span>')),
         ("Secondary status", tag("span", job.get("SecondaryStatus", ""), id="secondary")),
         ("Algorithm", job["AlgorithmSpecification"].get("TrainingImage")
@@ -100,22 +104,54 @@ def training_job(view: View) -> Html:
 def training_job_feed(view: View) -> dict[str, Any]:
     name = view.path_params["name"]
     job = view.gateway.json("sagemaker", "DescribeTrainingJob", {"TrainingJobName": name})
+    try:
+        series, x = _log_curves(view.gateway, job), "value number in the log (round, epoch, ...)"
+    except SagelabError:  # no logs:FilterLogEvents: what CloudWatch metrics keep, one average a second
+        series, x = _cloudwatch_curves(view.gateway, job), "seconds since training started"
     return {"status": job["TrainingJobStatus"], "secondary": job.get("SecondaryStatus", ""),
-            "done": job["TrainingJobStatus"] in TRAINING_DONE, "x": "seconds since training started",
-            "series": _training_curves(view.gateway, job), "empty": "no metrics yet"}
+            "done": job["TrainingJobStatus"] in TRAINING_DONE, "x": x, "series": series,
+            "empty": "no metrics yet"}
 
 
-def _training_curves(gateway: Gateway, job: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _log_curves(gateway: Gateway, job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every value each MetricDefinition finds in the job's log so far, in order: the whole curve even when
+    rounds finish faster than CloudWatch's one-second resolution, and live while the job runs."""
+    definitions = [MetricDefinition(d["Name"], d["Regex"])
+                   for d in job["AlgorithmSpecification"].get("MetricDefinitions", [])]
+    lines: list[str] = []
+    token = None
+    while True:
+        params: dict[str, Any] = {"logGroupName": TRAINING_LOG_GROUP, "logStreamNamePrefix": f"{job['TrainingJobName']}/"}
+        if token:
+            params["nextToken"] = token
+        try:
+            page = gateway.json("logs", "FilterLogEvents", params)
+        except SagelabError as missing:
+            if missing.code_for("json") == "ResourceNotFoundException":  # no job has logged yet
+                return []
+            raise
+        lines += [event["message"] for event in page.get("events", [])]
+        token = page.get("nextToken")
+        if not token:
+            break
+    curves: dict[str, list[list[float]]] = {}
+    for metric, value in metric_series(lines, definitions):
+        points = curves.setdefault(metric, [])
+        points.append([len(points) + 1, value])
+    return [{"name": metric, "points": points} for metric, points in sorted(curves.items())]
+
+
+def _cloudwatch_curves(gateway: Gateway, job: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each metric the job published to CloudWatch, as (seconds since start, value) points."""
     host = [{"Name": "Host", "Value": f"{job['TrainingJobName']}/algo-1"}]
-    namespace = "/aws/sagemaker/TrainingJobs"
-    metrics = gateway.json("monitoring", "ListMetrics", {"Namespace": namespace, "Dimensions": host})["Metrics"]
+    metrics = gateway.json("monitoring", "ListMetrics", {"Namespace": TRAINING_NAMESPACE,
+                                                         "Dimensions": host})["Metrics"]
     start = float(job.get("TrainingStartTime") or job["CreationTime"])
     end = float(job.get("TrainingEndTime") or time.time()) + 2
     series = []
     for name in sorted({m["MetricName"] for m in metrics}):
         points = gateway.json("monitoring", "GetMetricStatistics", {
-            "Namespace": namespace, "MetricName": name, "Dimensions": host, "StartTime": start - 2,
+            "Namespace": TRAINING_NAMESPACE, "MetricName": name, "Dimensions": host, "StartTime": start - 2,
             "EndTime": end, "Period": 1, "Statistics": ["Average"]})["Datapoints"]
         points = sorted((float(p["Timestamp"]) - start, p["Average"]) for p in points)
         series.append({"name": name, "points": [list(p) for p in points]})
@@ -159,7 +195,7 @@ def tuning_job(view: View) -> Html:
         rows.append((link(trial["TrainingJobName"], f"/training-jobs/{seg(trial['TrainingJobName'])}"),
                      status_cell(trial["TrainingJobStatus"]), value,
                      ", ".join(f"{k}={v}" for k, v in sorted((trial.get("TunedHyperParameters") or {}).items()))))
-    facts = table(["", ""], [
+    facts = table([], [
         ("Status", status_cell(job["HyperParameterTuningJobStatus"])),
         ("Objective", f"{objective.get('Type', '')} {objective.get('MetricName', '')}"),
         ("Best trial", best.get("TrainingJobName", "")),
@@ -204,7 +240,7 @@ def endpoint(view: View) -> Html:
         (v["VariantName"], v.get("CurrentInstanceCount", ""), v.get("DesiredInstanceCount", ""),
          v.get("CurrentWeight", ""), v.get("DesiredWeight", "")) for v in described.get("ProductionVariants", [])],
         id="variants")
-    facts = table(["", ""], [("Status", status_cell(described["EndpointStatus"])),
+    facts = table([], [("Status", status_cell(described["EndpointStatus"])),
                              ("Config", described.get("EndpointConfigName", "")),
                              ("Failure reason", described.get("FailureReason", ""))])
     body = join([facts, tag("h2", "Production variants"), variants, tag("h2", "Invocations (CloudWatch)"),
@@ -271,7 +307,7 @@ def model_package(view: View) -> Html:
     arn = view.query.get("arn", "")
     package = view.gateway.json("sagemaker", "DescribeModelPackage", {"ModelPackageName": arn})
     containers = (package.get("InferenceSpecification") or {}).get("Containers", [])
-    facts = table(["", ""], [
+    facts = table([], [
         ("Group", package.get("ModelPackageGroupName", "")), ("Version", package.get("ModelPackageVersion", "")),
         ("Approval", status_cell(package.get("ModelApprovalStatus", ""))),
         ("Description", package.get("ModelPackageDescription", "")),
@@ -434,7 +470,7 @@ def athena_query(view: View) -> Html:
     query_id = view.path_params["query_id"]
     execution = view.gateway.json("athena", "GetQueryExecution", {"QueryExecutionId": query_id})["QueryExecution"]
     state = execution["Status"]["State"]
-    facts = table(["", ""], [("State", Safe(f'<span id="state" class="status-{esc(state)}">{esc(state)}</span>')),
+    facts = table([], [("State", Safe(f'<span id="state" class="status-{esc(state)}">{esc(state)}</span>')),
                              ("Query", tag("pre", execution.get("Query", ""))),
                              ("Reason", execution["Status"].get("StateChangeReason", "")),
                              ("Output", (execution.get("ResultConfiguration") or {}).get("OutputLocation", ""))])
