@@ -68,10 +68,6 @@ def build_app(platform: Platform) -> SagelabApp:
 
     # IAM holds every signed caller to its policies; with auth off there is no caller to hold.
     guards = [IamEnforcer(platform, service_namespaces())] if settings.auth else []
-    app = SagelabApp(build_faces(platform), verifier, default_region=settings.region,
-                     account_id=platform.account_id, on_shutdown=platform.close, guards=guards,
-                     observers=[cloudtrail_observer(platform.recorder.record)])
-    from sagelab.console import console_app
-
-    app.console = console_app(platform, app)
-    return app
+    return SagelabApp(build_faces(platform), verifier, default_region=settings.region,
+                      account_id=platform.account_id, on_shutdown=platform.close, guards=guards,
+                      observers=[cloudtrail_observer(platform.recorder.record)])

@@ -24,8 +24,9 @@ from sagelab.console.static import CSS, PLOT_JS
 from sagelab.errors import SagelabError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sagelab.api.app import SagelabApp
-    from sagelab.platform import Platform
 
 CONSOLE_PREFIX = PREFIX
 #: How long a console session lasts before the user logs in again.
@@ -39,16 +40,16 @@ _STATIC = {"console.css": (CSS, "text/css"), "plot.js": (PLOT_JS, "text/javascri
 
 
 class Console:
-    def __init__(self, platform: Platform, app: SagelabApp):
-        self.platform = platform
+    def __init__(self, app: SagelabApp, lookup_secret: Callable[[str], str | None], home: Path):
         self.app = app
-        self.signer = SessionSigner(platform.home.root, SESSION_SECONDS)
+        self.lookup_secret = lookup_secret
+        self.signer = SessionSigner(home, SESSION_SECONDS)
 
     # --- sessions -------------------------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
         session = self.signer.verify(request.cookies.get(COOKIE_NAME))
         # A key deleted or made inactive since login ends its sessions too.
-        if session is None or self.platform.lookup_secret(session.access_key_id) is None:
+        if session is None or self.lookup_secret(session.access_key_id) is None:
             return None
         return session
 
@@ -72,7 +73,7 @@ class Console:
             return HTMLResponse("Request body too large", status_code=413)
         key_id = form.get("access_key_id", "").strip()
         given = form.get("secret_access_key", "")
-        secret = await anyio.to_thread.run_sync(self.platform.lookup_secret, key_id) if key_id else None
+        secret = await anyio.to_thread.run_sync(self.lookup_secret, key_id) if key_id else None
         if secret is None or not hmac.compare_digest(secret.encode(), given.encode()):
             return self._login_page(form.get("next", ""), "The access key ID or secret access key is not valid.",
                                     401)
@@ -210,6 +211,7 @@ async def _form(request: Request) -> dict[str, str] | None:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-def console_app(platform: Platform, app: SagelabApp) -> Router:
-    """The ASGI app for `/console/...`, acting through `app`'s faces, guards and observers."""
-    return Console(platform, app).router()
+def console_app(app: SagelabApp, *, lookup_secret: Callable[[str], str | None], home: Path) -> Router:
+    """The ASGI app for `/console/...`, acting through `app`'s faces, guards and observers. `lookup_secret`
+    is what SigV4 checks keys with; the session key is kept in `home`."""
+    return Console(app, lookup_secret, home).router()
