@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import unique
-from helpers import IMAGES, job_request, upload_breast_cancer, wait_job
+from helpers import IMAGES, ROLE, job_request, upload_breast_cancer, wait_job
 
 from sagelab.catalog.formats import storage_descriptor
 from sagelab.embedded import ServerProcess
@@ -59,7 +59,7 @@ def page(browser, srv):
     problems: list[str] = []
     tab = context.new_page()
     tab.on("pageerror", lambda e: problems.append(str(e)))
-    tab.on("request", lambda r: problems.append(f"fetched {r.url}") if not r.url.startswith(srv.url) else None)
+    tab.on("request", lambda r: problems.append(f"fetched {r.url}") if not r.url.startswith((srv.url, "data:")) else None)
     key, secret = srv.credentials()
     tab.goto(f"{srv.url}/console/")
     tab.fill("input[name=access_key_id]", key)
@@ -79,11 +79,31 @@ def lake_bucket(srv) -> str:
     s3.put_object(Bucket=name, Key="people/p.csv", Body=b"id,name\n1,ann\n2,bob\n3,cy\n")
     s3.put_object(Bucket=name, Key=f"odd/{EVIL}.txt", Body=f"hello {EVIL}".encode())
     s3.put_object(Bucket=name, Key="reports/report.html", Body=b"<html><body><h1>profile</h1></body></html>")
+    rows = "".join(f"{i},{i % 7 * 1.5},{'ab'[i % 2]}\n" for i in range(60))
+    s3.put_object(Bucket=name, Key="raw/data.csv", Body=f"id,x,label\n{rows}".encode())
     return name
 
 
 @pytest.fixture(scope="module")
-def trained(srv, lake_bucket, tmp_path_factory) -> dict:
+def profiled(srv, lake_bucket) -> str:
+    """A profiler processing job (report.html, statistics.json) started early; its name."""
+    job = unique("profile")
+    srv.client("sagemaker").create_processing_job(
+        ProcessingJobName=job, RoleArn=ROLE, AppSpecification={"ImageUri": "sagelab-profiler:latest"},
+        Environment={"target": "label", "dataset_format": '{"csv": {"header": true}}'},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                               "VolumeSizeInGB": 5}},
+        ProcessingInputs=[{"InputName": "data", "S3Input": {
+            "S3Uri": f"s3://{lake_bucket}/raw/", "LocalPath": "/opt/ml/processing/input/data",
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "output", "S3Output": {
+            "S3Uri": f"s3://{lake_bucket}/profile/{job}", "LocalPath": "/opt/ml/processing/output",
+            "S3UploadMode": "EndOfJob"}}]})
+    return job
+
+
+@pytest.fixture(scope="module")
+def trained(srv, lake_bucket, profiled, tmp_path_factory) -> dict:
     sm = srv.client("sagemaker")
     upload_breast_cancer(srv.client("s3"), lake_bucket, tmp_path_factory.mktemp("bc"))
     job = unique("xgb")
@@ -204,6 +224,19 @@ def test_browse_the_lake(page, lake_bucket, screens):
     page.click("#objects a:text-is('odd/')")
     assert page.locator("#objects a", has_text="onerror").inner_text() == f"{EVIL}.txt"  # shown, not run
     assert page.evaluate("window.__pwned") is None
+
+
+@pytest.mark.slow
+def test_a_profile_report_shows_inline(page, srv, profiled, screens):
+    sm = srv.client("sagemaker")
+    sm.get_waiter("processing_job_completed_or_stopped").wait(
+        ProcessingJobName=profiled, WaiterConfig={"Delay": 1, "MaxAttempts": 240})
+    described = sm.describe_processing_job(ProcessingJobName=profiled)
+    assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
+    page.click("text=Reports")
+    frame = page.frame_locator(f"iframe.report[title$='profile/{profiled}/report.html']")
+    assert frame.locator("section").count() >= 2
+    page.screenshot(path=str(screens / "reports.png"), full_page=True)
 
 
 # --- plain HTTP -----------------------------------------------------------------------------------------
