@@ -8,12 +8,13 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import unique
-from helpers import IMAGES, ROLE, job_request, upload_breast_cancer, wait_job
+from helpers import IMAGES, ROLE, channel, job_request, upload_breast_cancer, wait_job
 
 from sagelab.catalog.formats import storage_descriptor
 from sagelab.embedded import ServerProcess
@@ -112,6 +113,26 @@ def trained(srv, lake_bucket, profiled, tmp_path_factory) -> dict:
     return {"job": job, "sm": sm}
 
 
+@pytest.fixture(scope="module")
+def tuned(trained, lake_bucket) -> str:
+    """A two-trial grid over max_depth on the same data, started once the data is there; its name."""
+    name = unique("grid")
+    trained["sm"].create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, HyperParameterTuningJobConfig={
+            "Strategy": "Grid", "ResourceLimits": {"MaxParallelTrainingJobs": 2},
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "max_depth", "Values": ["1", "2"]}]}},
+        TrainingJobDefinition={
+            "StaticHyperParameters": {"num_round": "3", "objective": "binary:logistic", "eval_metric": "auc"},
+            "AlgorithmSpecification": {"TrainingImage": IMAGES["xgboost"], "TrainingInputMode": "File"},
+            "RoleArn": ROLE, "InputDataConfig": [channel("train", f"s3://{lake_bucket}/data/train/"),
+                                                 channel("validation", f"s3://{lake_bucket}/data/validation/")],
+            "OutputDataConfig": {"S3OutputPath": f"s3://{lake_bucket}/tuning-output"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600}})
+    return name
+
+
 def session(srv, key: str | None = None, secret: str | None = None) -> requests.Session:
     """A logged-in plain HTTP client."""
     if key is None:
@@ -153,7 +174,7 @@ def test_login_refuses_a_wrong_secret_and_admits_the_right_one(browser, srv, scr
 
 
 @pytest.mark.slow
-def test_a_training_job_finishes_on_its_page(page, trained, screens):
+def test_a_training_job_finishes_on_its_page(page, trained, tuned, screens):
     job = trained["job"]
     page.goto(page.url.rsplit("/console/", 1)[0] + f"/console/training-jobs/{job}")
     page.wait_for_function("document.getElementById('status').textContent === 'Completed'", timeout=240_000)
@@ -166,6 +187,26 @@ def test_a_training_job_finishes_on_its_page(page, trained, screens):
     page.screenshot(path=str(screens / "training-job.png"), full_page=True)
     page.click("text=Training")
     assert job in page.locator("#training-jobs").inner_text()
+
+
+@pytest.mark.slow
+def test_a_tuning_job_shows_each_trials_objective_and_the_best_so_far(page, srv, tuned, screens):
+    sm = srv.client("sagemaker")
+    for _ in range(300):
+        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuned)
+        if described["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+            break
+        time.sleep(0.5)
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    page.click("text=Tuning")
+    page.click(f"#tuning-jobs a:text-is('{tuned}')")
+    page.wait_for_selector("svg.plot[data-final=true]")
+    assert page.locator("svg.plot polyline").count() == 2  # the objective per trial, the best so far
+    assert page.locator("svg.plot .legend").all_text_contents() == ["validation:auc", "best so far"]
+    assert page.locator("#trials tbody tr").count() == 2
+    best = described["BestTrainingJob"]
+    assert best["TrainingJobName"] in page.locator("main table").first.inner_text()
+    page.screenshot(path=str(screens / "tuning-job.png"), full_page=True)
 
 
 @pytest.mark.slow
