@@ -345,3 +345,27 @@ def test_the_console_acts_as_the_user_and_iam_decides(srv, trained):
     iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
     gone = http.get(f"{srv.url}/console/model-packages", allow_redirects=False)
     assert gone.status_code == 303  # a deleted key's session ends
+
+
+def test_missing_things_are_the_apis_errors_escaped(srv):
+    http = session(srv)
+    for path in ("/console/endpoints", "/console/tuning-jobs", "/console/training-jobs", "/console/reports"):
+        assert http.get(f"{srv.url}{path}").status_code == 200, path
+    missing = http.get(f"{srv.url}/console/endpoints/{EVIL}")
+    assert missing.status_code == 400 and "ValidationException" in missing.text
+    assert "&lt;img" in missing.text and "<img" not in missing.text
+    feed = http.get(f"{srv.url}/console/api/training-jobs/nope")
+    assert feed.status_code == 400 and "ValidationException" in feed.json()["error"]
+    assert http.get(f"{srv.url}/console/api/endpoints/nope").json()["series"] == []  # no invocations yet
+
+
+def test_console_calls_are_in_cloudtrail_as_the_console(srv):
+    http = session(srv)
+    registry = http.get(f"{srv.url}/console/model-packages")
+    http.post(f"{srv.url}/console/model-packages/approval", data={
+        "arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/none/1", "status": "Approved",
+        "csrf_token": csrf_of(registry.text)})
+    events = srv.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    assert any(r["userAgent"] == "sagelab-console" and r.get("errorCode") for r in records)

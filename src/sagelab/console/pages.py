@@ -222,7 +222,7 @@ def tuning_job_feed(view: View) -> dict[str, Any]:
         best_so_far.append([i, best])
     return {"status": job["HyperParameterTuningJobStatus"], "done": True, "x": "trial",
             "series": [{"name": objective.get("MetricName", "objective"), "points": per_trial},
-                       {"name": "best so far", "points": best_so_far}]}
+                       {"name": "best so far", "points": best_so_far, "dash": True}]}
 
 
 # --- endpoints ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The console's only static files, served from memory: a style sheet and a small SVG line plot.
 
-The plot reads JSON from `/console/api/...` (`{"series": [{"name", "points": [[x, y], ...]}], "x": label}`)
+The plot reads JSON from `/console/api/...` (`{"series": [{"name", "points": [[x, y], ...], "dash"?}], "x": label}`)
 and draws in the browser; nothing is fetched from outside (the server may have no internet).
 """
 
@@ -49,7 +49,9 @@ function drawPlot(svg, data) {
   el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "font-size": 12}, data.x || "");
   data.series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
-    el("polyline", {fill: "none", stroke: c, "stroke-width": 2, points: s.points.map(p => `${sx(p[0])},${sy(p[1])}`).join(" ")});
+    const line = {fill: "none", stroke: c, "stroke-width": 2, points: s.points.map(p => `${sx(p[0])},${sy(p[1])}`).join(" ")};
+    if (s.dash) line["stroke-dasharray"] = "6 4";
+    el("polyline", line);
     for (const p of s.points) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: c});
     el("text", {x: W - R + 8, y: T + 14 + 16 * i, fill: c, "font-size": 12, class: "legend"}, s.name);
   });
