@@ -26,7 +26,9 @@ EVIL = '<img src=x onerror="window.__pwned=1">'
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    proc = ServerProcess(tmp_path_factory.mktemp("console-home")).start()
+    # Endpoint metrics in 2-second periods, so that invocations reach CloudWatch within the test.
+    proc = ServerProcess(tmp_path_factory.mktemp("console-home"),
+                         env={"SAGELAB_ENDPOINT_METRIC_PERIOD_SECONDS": "2"}).start()
     yield proc
     proc.stop()
 
@@ -359,13 +361,29 @@ def test_missing_things_are_the_apis_errors_escaped(srv):
     assert http.get(f"{srv.url}/console/api/endpoints/nope").json()["series"] == []  # no invocations yet
 
 
-def test_console_calls_are_in_cloudtrail_as_the_console(srv):
-    http = session(srv)
-    registry = http.get(f"{srv.url}/console/model-packages")
-    http.post(f"{srv.url}/console/model-packages/approval", data={
-        "arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/none/1", "status": "Approved",
-        "csrf_token": csrf_of(registry.text)})
-    events = srv.client("cloudtrail").lookup_events(LookupAttributes=[
-        {"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}])["Events"]
-    records = [json.loads(e["CloudTrailEvent"]) for e in events]
-    assert any(r["userAgent"] == "sagelab-console" and r.get("errorCode") for r in records)
+@pytest.mark.slow
+def test_an_endpoint_shows_its_variants_and_invocations(page, srv, trained, screens):
+    sm = trained["sm"]
+    artifact = wait_job(sm, trained["job"])["ModelArtifacts"]["S3ModelArtifacts"]
+    name = unique("ep")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": IMAGES["xgboost"], "ModelDataUrl": artifact})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+    runtime = srv.client("sagemaker-runtime")
+    for _ in range(3):
+        runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=",".join(["1.0"] * 30))
+    page.click("text=Endpoints")
+    page.click(f"#endpoints a:text-is('{name}')")
+    assert page.locator("#variants tbody tr").all_inner_texts()[0].split("\t")[:3] == ["AllTraffic", "1", "1"]
+    for _ in range(60):  # the server flushes invocation counts every half period (1 s here)
+        page.reload()
+        page.wait_for_selector("svg.plot[data-final=true]")
+        if page.locator("svg.plot polyline").count():
+            break
+        time.sleep(0.5)
+    assert page.locator("svg.plot .legend").all_text_contents() == ["AllTraffic"]
+    page.screenshot(path=str(screens / "endpoint.png"), full_page=True)
+    sm.delete_endpoint(EndpointName=name)

@@ -14,15 +14,13 @@ import traceback
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
+from sagelab.api.app import Answered, SagelabApp
 from sagelab.api.http import Request, Response
 from sagelab.errors import SagelabError
 from sagelab.security.sigv4 import Principal
-
-if TYPE_CHECKING:
-    from sagelab.api.app import SagelabApp
 
 #: Signing name -> (X-Amz-Target prefix, content type) of the JSON faces the console reads.
 JSON_TARGETS = {"sagemaker": ("SageMaker", "application/x-amz-json-1.1"),
@@ -97,8 +95,6 @@ class Gateway:
         return response
 
     def _observe(self, request: Request, face: Any, response: Response, failure: SagelabError | None) -> None:
-        from sagelab.api.app import Answered
-
         answered = Answered(request, face.operations, response,
                             None if failure is None else failure.code_for(face.protocol),
                             None if failure is None else failure.message)

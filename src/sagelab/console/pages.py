@@ -3,7 +3,9 @@ query and form) and reads or acts only through the gateway, so IAM decides what 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import time
 from collections.abc import Mapping
@@ -410,9 +412,6 @@ def lake_object(view: View) -> Html:
                                          prefix=f"{parent}/" if parent else None))]
     text = head.decode("utf-8", "replace")
     if key.endswith(".csv"):
-        import csv
-        import io
-
         lines = text.splitlines()[:-1] if len(head) == PREVIEW_BYTES else text.splitlines()
         rows = list(csv.reader(io.StringIO("\n".join(lines))))
         parts += [tag("h2", f"First {len(head)} bytes as CSV"), table([], rows, id="preview")]

@@ -18,7 +18,7 @@ from starlette.routing import Route, Router
 
 from sagelab.console import pages
 from sagelab.console.gateway import ConsoleCallFailed, Gateway
-from sagelab.console.html import PREFIX, error_box, esc, tag, url
+from sagelab.console.html import PREFIX, Safe, error_box, esc, page, tag, url
 from sagelab.console.session import COOKIE_NAME, Session, SessionSigner
 from sagelab.console.static import CSS, PLOT_JS
 from sagelab.errors import SagelabError
@@ -63,8 +63,6 @@ class Console:
                   'autocomplete="current-password" required></label><button type="submit">Log in</button>')
         body = (error_box(error) if error else "") + f'<form class="login" method="post" action="{url("/login")}">' \
             f"{fields}</form>"
-        from sagelab.console.html import Safe, page
-
         return HTMLResponse(page("Log in", Safe(body)), status_code=status, headers=_NO_STORE)
 
     async def login(self, request: Request) -> Response:
@@ -132,8 +130,6 @@ class Console:
             if feed:
                 return JSONResponse({"error": f"Internal error: {type(exc).__name__}"}, status_code=500)
             answer = pages.Html("Error", error_box(f"Internal error: {type(exc).__name__}: {exc}"), status=500)
-        from sagelab.console.html import page
-
         if isinstance(answer, pages.Redirect):
             return RedirectResponse(answer.location, status_code=303)
         if isinstance(answer, pages.Raw):
