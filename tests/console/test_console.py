@@ -135,14 +135,23 @@ def tuned(trained, lake_bucket) -> str:
     return name
 
 
-def session(srv, key: str | None = None, secret: str | None = None) -> requests.Session:
-    """A logged-in plain HTTP client."""
-    if key is None:
-        key, secret = srv.credentials()
-    http = requests.Session()
-    answer = http.post(f"{srv.url}/console/login", data={"access_key_id": key, "secret_access_key": secret})
-    assert answer.status_code == 200 and answer.url.endswith("/console/training-jobs")
-    return http
+@pytest.fixture
+def login(srv):
+    """Logs a plain HTTP client in (as root, or with the key pair given); every client is closed after."""
+    clients: list[requests.Session] = []
+
+    def logged_in(key: str | None = None, secret: str | None = None) -> requests.Session:
+        if key is None:
+            key, secret = srv.credentials()
+        http = requests.Session()
+        clients.append(http)
+        answer = http.post(f"{srv.url}/console/login", data={"access_key_id": key, "secret_access_key": secret})
+        assert answer.status_code == 200 and answer.url.endswith("/console/training-jobs")
+        return http
+
+    yield logged_in
+    for http in clients:
+        http.close()
 
 
 def csrf_of(html: str) -> str:
@@ -283,18 +292,18 @@ def test_a_profile_report_shows_inline(page, srv, profiled, screens):
 
 
 # --- plain HTTP -----------------------------------------------------------------------------------------
-def test_a_post_without_the_sessions_csrf_token_is_refused(srv):
-    http = session(srv)
+def test_a_post_without_the_sessions_csrf_token_is_refused(srv, login):
+    http = login()
     approval = f"{srv.url}/console/model-packages/approval"
     assert http.post(approval, data={"arn": "x", "status": "Approved"}).status_code == 403
     assert http.post(approval, data={"arn": "x", "status": "Approved", "csrf_token": "forged"}).status_code == 403
     # A token from another session does not fit this one.
-    other = csrf_of(session(srv).get(f"{srv.url}/console/athena").text)
+    other = csrf_of(login().get(f"{srv.url}/console/athena").text)
     assert http.post(approval, data={"arn": "x", "status": "Approved", "csrf_token": other}).status_code == 403
 
 
-def test_a_tampered_or_foreign_cookie_sends_back_to_login(srv):
-    http = session(srv)
+def test_a_tampered_or_foreign_cookie_sends_back_to_login(srv, login):
+    http = login()
     cookie = http.cookies["sagelab_console"]
     key_id, expires, nonce, mac = cookie.split(".")
     forged = [f"{key_id}.{int(expires) + 3600}.{nonce}.{mac}", f"{key_id}.{expires}.{nonce}.{mac[:-2]}AA",
@@ -307,8 +316,8 @@ def test_a_tampered_or_foreign_cookie_sends_back_to_login(srv):
     assert http.get(f"{srv.url}/console/lake", allow_redirects=False).status_code == 200
 
 
-def test_user_data_is_escaped_and_reports_are_sandboxed(srv, lake_bucket):
-    http = session(srv)
+def test_user_data_is_escaped_and_reports_are_sandboxed(srv, lake_bucket, login):
+    http = login()
     listing = http.get(f"{srv.url}/console/lake/{lake_bucket}", params={"prefix": "odd/"}).text
     assert "&lt;img src=x onerror=" in listing and "<img" not in listing
     shown = http.get(f"{srv.url}/console/lake/{lake_bucket}/object", params={"key": f"odd/{EVIL}.txt"}).text
@@ -320,7 +329,7 @@ def test_user_data_is_escaped_and_reports_are_sandboxed(srv, lake_bucket):
     assert http.get(f"{srv.url}/console/lake").headers["x-frame-options"] == "DENY"
 
 
-def test_the_console_acts_as_the_user_and_iam_decides(srv, trained):
+def test_the_console_acts_as_the_user_and_iam_decides(srv, trained, login):
     iam, sm = srv.client("iam"), trained["sm"]
     name = unique("viewer")
     iam.create_user(UserName=name)
@@ -335,7 +344,7 @@ def test_the_console_acts_as_the_user_and_iam_decides(srv, trained):
         "Containers": [{"Image": IMAGES["xgboost"], "ModelDataUrl": artifact}],
         "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
         ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
-    http = session(srv, key["AccessKeyId"], key["SecretAccessKey"])
+    http = login(key["AccessKeyId"], key["SecretAccessKey"])
     registry = http.get(f"{srv.url}/console/model-packages")
     assert registry.status_code == 200 and group in registry.text
     refused = http.post(f"{srv.url}/console/model-packages/approval",
@@ -349,8 +358,8 @@ def test_the_console_acts_as_the_user_and_iam_decides(srv, trained):
     assert gone.status_code == 303  # a deleted key's session ends
 
 
-def test_missing_things_are_the_apis_errors_escaped(srv):
-    http = session(srv)
+def test_missing_things_are_the_apis_errors_escaped(srv, login):
+    http = login()
     for path in ("/console/endpoints", "/console/tuning-jobs", "/console/training-jobs", "/console/reports"):
         assert http.get(f"{srv.url}{path}").status_code == 200, path
     missing = http.get(f"{srv.url}/console/endpoints/{EVIL}")
@@ -387,3 +396,15 @@ def test_an_endpoint_shows_its_variants_and_invocations(page, srv, trained, scre
     assert page.locator("svg.plot .legend").all_text_contents() == ["AllTraffic"]
     page.screenshot(path=str(screens / "endpoint.png"), full_page=True)
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_console_calls_are_in_cloudtrail_as_the_console(srv, login):
+    http = login()
+    registry = http.get(f"{srv.url}/console/model-packages")
+    http.post(f"{srv.url}/console/model-packages/approval", data={
+        "arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/none/1", "status": "Approved",
+        "csrf_token": csrf_of(registry.text)})
+    events = srv.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    assert any(r["userAgent"] == "sagelab-console" and r.get("errorCode") for r in records)
