@@ -33,6 +33,8 @@ from sagelab.errors import InternalError, SagelabError
 from sagelab.security.sigv4 import SignedRequest, SigV4Verifier, service_of
 
 HEALTH_PATH = "/_sagelab/health"
+#: The web console's pages: not signed with SigV4, they carry the console's own session (see console/).
+CONSOLE_PATH = "/console"
 
 
 class Face(Protocol):
@@ -94,6 +96,8 @@ class SagelabApp:
         self.account_id = account_id
         self.guards = tuple(guards)
         self.observers = tuple(observers)
+        #: The ASGI app answering `/console/...`, set by whoever builds the console on this app.
+        self.console: Callable[..., Awaitable[None]] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -105,6 +109,9 @@ class SagelabApp:
         request_id = str(uuid.uuid4())
         if scope["path"] == HEALTH_PATH:
             await self._send(send, Response(body=b'{"status":"ok"}', content_type="application/json"), request_id)
+            return
+        if self.console is not None and (scope["path"] == CONSOLE_PATH or scope["path"].startswith(CONSOLE_PATH + "/")):
+            await self.console(scope, receive, send)
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
