@@ -9,6 +9,8 @@ settles it (Failed, "server stopped") exactly once, as a restart does on SQLite.
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 import uuid
 
@@ -32,13 +34,16 @@ def test_two_servers_share_one_platform(postgres_cluster, tmp_path):
     url = postgres_cluster.create_database(f"two_{uuid.uuid4().hex[:10]}").replace("postgresql+psycopg://",
                                                                                    "postgresql://", 1)
     home = tmp_path / "home"
-    env = {"SAGELAB_DATABASE_URL": url}
+    env = {"SAGELAB_DATABASE_URL": url, "SAGELAB_CLOUDTRAIL_DELIVERY_SECONDS": "0.3"}
     first = ServerProcess(home, env=env).start()
     servers = [first]
     try:
         s3_a, sm_a = first.client("s3"), first.client("sagemaker")
         s3_a.create_bucket(Bucket="shared")
         s3_a.put_object(Bucket="shared", Key="data/train.csv", Body=b"1,1.0\n0,0.0\n" * 500)
+        s3_a.create_bucket(Bucket="trail-logs")
+        first.client("cloudtrail").create_trail(Name="both", S3BucketName="trail-logs")
+        first.client("cloudtrail").start_logging(Name="both")
         # A long job on the first server; the second starts meanwhile and must leave it running.
         sm_a.create_training_job(**job_request("long", "xgboost", "shared",
                                                {"num_round": "1000000", "max_depth": "10"},
@@ -69,6 +74,16 @@ def test_two_servers_share_one_platform(postgres_cluster, tmp_path):
         models = s3_b.list_objects_v2(Bucket="shared", Prefix="output/once/")["Contents"]
         assert [m["Key"] for m in models] == ["output/once/output/model.tar.gz"]
         assert sm_b.describe_training_job(TrainingJobName="long")["TrainingJobStatus"] == "InProgress"
+
+        # Both servers deliver the one trail, taking turns: every recorded call is in the logs exactly once.
+        second.client("cloudtrail").stop_logging(Name="both")
+        time.sleep(1)  # the round under way finishes
+        event_ids = []
+        for item in s3_b.list_objects_v2(Bucket="trail-logs", Prefix="AWSLogs/")["Contents"]:
+            body = gzip.decompress(s3_b.get_object(Bucket="trail-logs", Key=item["Key"])["Body"].read())
+            event_ids += [record["eventID"] for record in json.loads(body)["Records"]]
+        names = {record["eventName"] for record in json.loads(body)["Records"]}
+        assert len(event_ids) == len(set(event_ids)) > 5, names
 
         # The first server dies with the job. The second, already up, does not take the job over.
         first.kill()

@@ -122,6 +122,23 @@ class Database:
         if self.is_postgres:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
 
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Yields whether this caller may do the work called `name` now, while no other server does it: work
+        that writes outside the database (files in the lake) and must not be done twice. On PostgreSQL a
+        session advisory lock, tried without waiting; SQLite's one server needs none."""
+        if not self.is_postgres:
+            yield True
+            return
+        key = {"key": zlib.crc32(name.encode())}
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            mine = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), key).scalar())
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), key)
+
     def upgrade(self) -> int:
         """Apply every numbered migration not yet applied; returns the schema version."""
         with self.write() as conn:
