@@ -23,6 +23,7 @@ from sagelab.process_parts import algorithm_registry, read_account
 from sagelab.security.credentials import Credentials, ensure_root_credentials
 from sagelab.settings import Settings
 from sagelab.storage.db import Database
+from sagelab.storage.presence import ServerPresence
 from sagelab.storage.resources import ResourceStore
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ class Platform:
         if self._db is None:
             self._db = Database(self.settings.resolved_database_url)
         return self._db
+
+    @functools.cached_property
+    def presence(self) -> ServerPresence:
+        return ServerPresence(self.db)
 
     @functools.cached_property
     def resources(self) -> ResourceStore:
@@ -464,21 +469,14 @@ class Platform:
         self.credentials = ensure_root_credentials(self.home.root, self.settings.root_access_key_id,
                                                    self.settings.root_secret_access_key)
         write_sdk_defaults(self.home.root, self.settings.region, self.account.id)
-        self.training.recover()
-        self.tuning.recover()
-        self.transforms.recover()
-        self.processing.recover()
+        with self.presence.arrival() as alone:
+            if alone:  # no other server is up on this database: every active job was left behind
+                self.recover_left_behind()
+        # What each server serves itself, whoever else is up.
         self.endpoints.recover()
         self.async_inference.recover()  # after the endpoints: its queue drains into their instances
-        self.crawlers.recover()
-        self.glue_jobs.recover()
-        self.athena.recover()
         self.streams.recover()
         self.firehose.recover()
-        self.analytics.recover()
-        self.dms_tasks.recover()
-        self.sessions.purge_expired()
-        self.pipelines.recover()  # after the job services: a step whose job they settled runs again
         self.trails.start()
         self.scaling_controller.start()  # before the alarms, whose scaling actions it takes
         self.alarms.start()
@@ -487,6 +485,20 @@ class Platform:
         self.monitoring_schedules.start()
         self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_metrics, name="metrics-flush", daemon=True).start()
+
+    def recover_left_behind(self) -> None:
+        """Settle or take over the work a stopped server left active (jobs, runs, queries, drivers)."""
+        self.training.recover()
+        self.tuning.recover()
+        self.transforms.recover()
+        self.processing.recover()
+        self.crawlers.recover()
+        self.glue_jobs.recover()
+        self.athena.recover()
+        self.analytics.recover()
+        self.dms_tasks.recover()
+        self.sessions.purge_expired()
+        self.pipelines.recover()  # after the job services: a step whose job they settled runs again
 
     def _flush_metrics(self) -> None:
         # Twice a period when periods are scaled down, so that every period of a serving variant has a point.
@@ -543,5 +555,7 @@ class Platform:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if "presence" in self.__dict__:
+            self.presence.leave()  # last: the next server to start alone settles what this one left
         if self._db is not None:
             self._db.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from sagelab.catalog.expressions import parse_partition_filter
 from sagelab.catalog.types import parse_hive_type
@@ -66,10 +67,13 @@ class CatalogStore:
         for optional in ("Description", "LocationUri", "Parameters", "TargetDatabase", "FederatedDatabase"):
             if spec.get(optional) is not None:
                 doc[optional] = spec[optional]
-        with self.db.write() as conn:
-            if conn.execute(sa.select(_DB.c.name).where(_DB.c.name == name)).first():
-                raise AlreadyExistsError(f"Database already exists: {name}")
-            conn.execute(_DB.insert().values(name=name, created_at=now, doc=doc))
+        try:
+            with self.db.write() as conn:
+                if conn.execute(sa.select(_DB.c.name).where(_DB.c.name == name)).first():
+                    raise AlreadyExistsError(f"Database already exists: {name}")
+                conn.execute(_DB.insert().values(name=name, created_at=now, doc=doc))
+        except sa.exc.IntegrityError:  # a concurrent writer (another server) created it after our look
+            raise AlreadyExistsError(f"Database already exists: {name}") from None
         return doc
 
     def get_database(self, name: str) -> dict[str, Any]:
@@ -90,7 +94,8 @@ class CatalogStore:
     def update_database(self, name: str, spec: dict[str, Any]) -> None:
         name = name.lower()
         with self.db.write() as conn:
-            row = conn.execute(sa.select(_DB.c.doc).where(_DB.c.name == name)).first()
+            # Locked from the read on: a concurrent update waits and then applies on top of this one.
+            row = conn.execute(sa.select(_DB.c.doc).where(_DB.c.name == name).with_for_update()).first()
             if row is None:
                 raise EntityNotFound(f"Database {name} not found.")
             if spec["Name"].lower() != name:
@@ -137,14 +142,19 @@ class CatalogStore:
         database = database.lower()
         now = time.time()
         doc = self._table_doc(database, spec, created=now, version=0, created_by=created_by)
-        with self.db.write() as conn:
-            if conn.execute(sa.select(_DB.c.name).where(_DB.c.name == database)).first() is None:
-                raise EntityNotFound(f"Database {database} not found.")
-            if conn.execute(sa.select(_TABLE.c.name).where(_TABLE.c.database == database,
-                                                          _TABLE.c.name == doc["Name"])).first():
-                raise AlreadyExistsError(f"Table already exists: {database}.{doc['Name']}")
-            conn.execute(_TABLE.insert().values(database=database, name=doc["Name"], created_at=now,
-                                                updated_at=now, doc=doc))
+        try:
+            with self.db.write() as conn:
+                # FOR SHARE: the database cannot be deleted under the new table before this commits.
+                found = sa.select(_DB.c.name).where(_DB.c.name == database).with_for_update(read=True)
+                if conn.execute(found).first() is None:
+                    raise EntityNotFound(f"Database {database} not found.")
+                if conn.execute(sa.select(_TABLE.c.name).where(_TABLE.c.database == database,
+                                                              _TABLE.c.name == doc["Name"])).first():
+                    raise AlreadyExistsError(f"Table already exists: {database}.{doc['Name']}")
+                conn.execute(_TABLE.insert().values(database=database, name=doc["Name"], created_at=now,
+                                                    updated_at=now, doc=doc))
+        except sa.exc.IntegrityError:  # a concurrent writer (another server) created it after our look
+            raise AlreadyExistsError(f"Table already exists: {database}.{doc['Name']}") from None
         return doc
 
     def get_table(self, database: str, name: str) -> dict[str, Any]:
@@ -179,7 +189,9 @@ class CatalogStore:
     def update_table(self, database: str, spec: dict[str, Any]) -> dict[str, Any]:
         database, name = database.lower(), spec["Name"].lower()
         with self.db.write() as conn:
-            row = conn.execute(sa.select(_TABLE).where(_TABLE.c.database == database, _TABLE.c.name == name)).first()
+            # Locked from the read on, so concurrent updates each get their own VersionId.
+            row = conn.execute(sa.select(_TABLE).where(_TABLE.c.database == database, _TABLE.c.name == name)
+                               .with_for_update()).first()
             if row is None:
                 raise EntityNotFound(f"Table {name} not found.")
             old = dict(row.doc)
@@ -220,8 +232,9 @@ class CatalogStore:
         """Add partitions; returns Glue's PartitionError entries for the ones that could not be added."""
         table = self.get_table(database, table_name)
         now = time.time()
-        errors: list[dict[str, Any]] = []
-        with self.db.write() as conn:
+
+        def add(conn: Connection) -> list[dict[str, Any]]:
+            errors: list[dict[str, Any]] = []
             for spec in specs:
                 try:
                     doc = self._partition_doc(table, spec, now)
@@ -239,7 +252,10 @@ class CatalogStore:
                     conn.execute(sa.delete(_PART).where(*where))
                 conn.execute(_PART.insert().values(database=table["DatabaseName"], table_name=table["Name"],
                                                    values_key=key, created_at=now, doc=doc))
-        return errors
+            return errors
+
+        # Two writers adding one partition at once both find it absent; the loser runs again and sees it.
+        return self.db.write_retrying(add)
 
     def get_partition(self, database: str, table_name: str, values: list[str]) -> dict[str, Any]:
         table = self.get_table(database, table_name)

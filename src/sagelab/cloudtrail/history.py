@@ -38,6 +38,9 @@ class EventHistory:
         """Store (record, columns) pairs in one transaction."""
         t, r = tables.cloudtrail_events, tables.cloudtrail_event_resources
         with self.db.write() as conn:
+            # Trails deliver from a cursor on `id`, so ids must be taken in commit order: concurrent writers
+            # (several servers on PostgreSQL) would otherwise commit a lower id after a reader moved past it.
+            self.db.serialize(conn, "cloudtrail_events")
             for record, columns in entries:
                 conn.execute(t.insert().values(
                     event_id=record["eventID"], event_time=columns["event_time"], event_name=record["eventName"],

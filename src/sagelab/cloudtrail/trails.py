@@ -227,9 +227,14 @@ class TrailService:
     def deliver(self) -> None:
         """One delivery round for every logging trail."""
         with self._lock:
-            for trail in self.resources.list(TRAIL):
-                if trail.doc["_status"].get("IsLogging"):
-                    self._deliver(trail)
+            for listed in self.resources.list(TRAIL):
+                if not listed.doc["_status"].get("IsLogging"):
+                    continue
+                # Servers sharing one database take turns: each round starts from the cursor the last one left.
+                with self.resources.db.exclusive(f"cloudtrail.delivery:{listed.arn}") as mine:
+                    trail = self.resources.get(TRAIL, listed.name) if mine else None
+                    if trail is not None and trail.doc["_status"].get("IsLogging"):
+                        self._deliver(trail)
 
     def _deliver(self, trail: Resource) -> None:
         doc = trail.doc

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from sagelab.storage import tables
 from sagelab.storage.db import Database
@@ -59,12 +61,18 @@ class ResourceStore:
                *, created_at: float | None = None, lease: str | None = None) -> Resource:
         now = created_at if created_at is not None else time.time()
         t = tables.resources
-        with self.db.write() as conn:
-            exists = conn.execute(sa.select(t.c.name).where(t.c.kind == kind, t.c.name == name)).first()
-            if exists:
-                raise AlreadyExists(name)
-            conn.execute(t.insert().values(kind=kind, name=name, arn=arn, status=status, created_at=now,
-                                           modified_at=now, lease=lease, doc=doc))
+        try:
+            with self.db.write() as conn:
+                exists = conn.execute(sa.select(t.c.name).where(t.c.kind == kind, t.c.name == name)).first()
+                if exists:
+                    raise AlreadyExists(name)
+                conn.execute(t.insert().values(kind=kind, name=name, arn=arn, status=status, created_at=now,
+                                               modified_at=now, lease=lease, doc=doc))
+        except sa.exc.IntegrityError:
+            # A concurrent writer (another server, on PostgreSQL) inserted it between our look and our insert.
+            if self.get(kind, name) is None and self.get_by_arn(arn) is None:
+                raise
+            raise AlreadyExists(name) from None
         return Resource(kind, name, arn, status, now, now, lease, doc)
 
     def get(self, kind: str, name: str) -> Resource | None:
@@ -81,10 +89,13 @@ class ResourceStore:
 
     def update(self, kind: str, name: str, mutate: Callable[[Resource], None],
                *, lease: str | None = None) -> Resource:
-        """Read-modify-write in one transaction. With `lease`, refuse unless the caller still owns it."""
+        """Read-modify-write in one transaction. With `lease`, refuse unless the caller still owns it.
+
+        The row is locked from the read on (FOR UPDATE), so a concurrent writer waits and then mutates what
+        this one wrote: no update is lost and a lease checked here cannot change before the write."""
         t = tables.resources
         with self.db.write() as conn:
-            row = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.name == name)).first()
+            row = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.name == name).with_for_update()).first()
             if row is None:
                 raise NotFound(name)
             res = _row_to_resource(row)
@@ -114,7 +125,8 @@ class ResourceStore:
         t = tables.resources
         query = sa.select(t).where(t.c.kind == kind, *where)
         if name_contains:
-            query = query.where(t.c.name.contains(name_contains, autoescape=True))
+            # Case-insensitive on every backend (SQLite's LIKE is, PostgreSQL's is not), as SageMaker's is.
+            query = query.where(t.c.name.icontains(name_contains, autoescape=True))
         if status:
             query = query.where(t.c.status == status)
         if created_after is not None:
@@ -146,11 +158,17 @@ class ResourceStore:
 
     # --- tags -------------------------------------------------------------------------------------
     def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        if not tags:
+            return
         t = tables.tags
+        # An upsert: two writers tagging one key at once would both find nothing to replace and both insert.
+        # SQLite and PostgreSQL spell it alike (INSERT ... ON CONFLICT DO UPDATE).
+        dialect = postgresql if self.db.is_postgres else sqlite
+        statement = dialect.insert(t).values([{"arn": arn, "key": k, "value": v} for k, v in tags.items()])
+        statement = statement.on_conflict_do_update(index_elements=[t.c.arn, t.c.key],
+                                                    set_={"value": statement.excluded.value})
         with self.db.write() as conn:
-            for key, value in tags.items():
-                conn.execute(t.delete().where(t.c.arn == arn, t.c.key == key))
-                conn.execute(t.insert().values(arn=arn, key=key, value=value))
+            conn.execute(statement)
 
     def get_tags(self, arn: str) -> dict[str, str]:
         t = tables.tags
@@ -170,10 +188,14 @@ class ResourceStore:
             row = conn.execute(sa.select(t.c.value).where(t.c.key == key)).first()
             if row:
                 return row.value
-        with self.db.write() as conn:
+
+        def create(conn: Connection) -> str:
             row = conn.execute(sa.select(t.c.value).where(t.c.key == key)).first()
             if row:
                 return row.value
             value = make()
             conn.execute(t.insert().values(key=key, value=value))
             return value
+
+        # Servers starting together race to create it: the loser runs again and reads the winner's value.
+        return self.db.write_retrying(create)
