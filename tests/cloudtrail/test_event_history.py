@@ -125,7 +125,7 @@ def test_every_recorded_resource_type_spells_its_service_as_aws_does():
     from sagelab.api.operations import ANY, Audit
 
     spelled = {"SageMaker", "S3", "Glue", "Athena", "Logs", "KMS", "CloudTrail", "STS", "IAM", "Kinesis",
-               "KinesisFirehose", "KinesisAnalytics", "CloudWatch"}
+               "KinesisFirehose", "KinesisAnalytics", "CloudWatch", "DMS"}
     services = {resource_type(table, op.resource).split("::")[1] for table in operation_tables()
                 for op in table.operations if op.audit is not Audit.NOT_RECORDED and op.resource != ANY}
     assert services <= spelled, services - spelled

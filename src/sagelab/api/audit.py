@@ -22,7 +22,7 @@ _SOURCES = {"sagemaker-runtime": "runtime.sagemaker.amazonaws.com", "cloudwatch"
 #: IAM/ARN service prefix -> the service's name in resource types (`AWS::SageMaker::TrainingJob`).
 _TYPE_SERVICES = {"sagemaker": "SageMaker", "s3": "S3", "glue": "Glue", "athena": "Athena", "logs": "Logs",
                   "kms": "KMS", "cloudtrail": "CloudTrail", "sts": "STS", "iam": "IAM", "kinesis": "Kinesis",
-                  "firehose": "KinesisFirehose", "kinesisanalytics": "KinesisAnalytics", "cloudwatch": "CloudWatch"}
+                  "firehose": "KinesisFirehose", "kinesisanalytics": "KinesisAnalytics", "cloudwatch": "CloudWatch", "dms": "DMS"}
 _KIND = re.compile(r"^([a-z][a-z0-9-]*)[/:]")
 
 
