@@ -58,6 +58,10 @@ def sdk_env(server, monkeypatch, tmp_path):
     for name, value in client_env(server, tmp_path).items():
         if name.startswith(("AWS_", "SAGEMAKER_")):
             monkeypatch.setenv(name, value)
+    # boto3's default session keeps the credentials it first resolved: an earlier test's server's key.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     return server
 
 

@@ -63,7 +63,8 @@ def test_endpoints_are_answered_like_dms_and_never_echo_the_password(dms, shop, 
     events = cloudtrail.lookup_events(LookupAttributes=[
         {"AttributeKey": "EventName", "AttributeValue": "CreateEndpoint"}])["Events"]
     recorded = [r for r in (json.loads(e["CloudTrailEvent"]) for e in events)
-                if r["requestParameters"]["endpointIdentifier"] == source["EndpointIdentifier"]]
+                if r["eventSource"] == "dms.amazonaws.com"  # SageMaker's CreateEndpoint shares the name
+                and r["requestParameters"]["endpointIdentifier"] == source["EndpointIdentifier"]]
     assert len(recorded) == 1 and recorded[0]["eventSource"] == "dms.amazonaws.com"
     assert recorded[0]["requestParameters"]["username"] == "reader" and "hunter2" not in json.dumps(recorded)
 

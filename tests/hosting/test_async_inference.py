@@ -208,18 +208,24 @@ def test_pending_requests_survive_a_crash_and_complete_exactly_once(tmp_path):
         outputs = [o["Key"] for o in s3.list_objects_v2(Bucket="queue", Prefix="out/")["Contents"]]
         assert sorted(outputs) == sorted([f"out/req-{i}.out" for i in range(5)] + [f"out/{warm['InferenceId']}.out"])
         assert "Contents" not in s3.list_objects_v2(Bucket="queue", Prefix="fail/")
+        # The backlog is sampled each second and written every 10 s (and at shutdown): wait for its points.
+        db = Database(f"sqlite:///{home / 'sagelab.db'}")
+        t = tables.metric_points
+        deadline = time.monotonic() + 60
+        while True:
+            with db.read() as conn:
+                backlog = conn.execute(sa.select(t.c.maximum, t.c.dimensions).where(
+                    t.c.metric_name == "ApproximateBacklogSize")).all()
+                per_instance = conn.execute(sa.select(t.c.maximum).where(
+                    t.c.metric_name == "ApproximateBacklogSizePerInstance")).all()
+            if backlog and per_instance:
+                break
+            assert time.monotonic() < deadline, "no ApproximateBacklogSize points were written"
+            time.sleep(0.5)
+        db.close()
     rows = [r for r in _queue(home) if r.doc["InferenceId"].startswith("req-")]
     # Claimed once each, except the one the crash interrupted, which was claimed again after the restart.
     assert sorted(r.doc["Attempts"] for r in rows) == [1, 1, 1, 1, 2]
 
-    db = Database(f"sqlite:///{home / 'sagelab.db'}")
-    t = tables.metric_points
-    with db.read() as conn:
-        backlog = conn.execute(sa.select(t.c.maximum, t.c.dimensions).where(
-            t.c.metric_name == "ApproximateBacklogSize")).all()
-        per_instance = conn.execute(sa.select(t.c.maximum).where(
-            t.c.metric_name == "ApproximateBacklogSizePerInstance")).all()
-    db.close()
-    assert backlog and per_instance
     assert {json.loads(d)["EndpointName"] for _, d in backlog} == {endpoint}
     assert max(m for m, _ in backlog) >= 1
