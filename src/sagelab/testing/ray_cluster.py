@@ -1,8 +1,8 @@
 """A throwaway local Ray instance for tests, started once and shut down with nothing left behind.
 
 Skips the test (pytest.importorskip) where Ray is not installed. `ray.shutdown()` normally ends every
-process Ray started; any that outlive it (a helper still exiting) are ended by PID, since a test run must
-leave no processes behind.
+process Ray started; any of Ray's processes that outlive it (a helper still exiting) are ended by PID, since a test run
+must leave no processes behind; the test process's other children are left alone.
 """
 
 from __future__ import annotations
@@ -25,9 +25,18 @@ def local_ray(num_cpus: int = 2) -> Iterator[Any]:
     try:
         yield ray
     finally:
-        started = me.children(recursive=True)
+        # Only Ray's own processes: the test process may have others of its own (a session's sagelab server).
+        started = [p for p in me.children(recursive=True) if _is_ray(p)]
         ray.shutdown()
         _, alive = psutil.wait_procs(started, timeout=5)
         for process in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+def _is_ray(process: psutil.Process) -> bool:
+    try:
+        command = " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return "ray" in command.lower()
