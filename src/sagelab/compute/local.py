@@ -22,9 +22,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,14 +31,12 @@ from sagelab.compute.engine import (
     Task,
     TaskState,
     TaskStatus,
-    UnknownTask,
     describe_exception,
-    read_log,
     resolve_target,
-    wait_until_finished,
 )
 from sagelab.compute.lifetime import die_with_parent
 from sagelab.compute.log_times import LogClock, TimedLog
+from sagelab.compute.queued import QueuedEngine
 
 # Task processes keep libgomp's default OpenMP waiting: OMP_WAIT_POLICY=PASSIVE (or a small GOMP_SPINCOUNT)
 # made a lone 2-thread XGBoost training 15 % slower here, while parallel tuning trials (one thread each)
@@ -159,76 +155,22 @@ class _Standby:
         self.process.join(timeout=5)
 
 
-class LocalProcessEngine:
+class LocalProcessEngine(QueuedEngine):
+    monitor_name = "local-engine"
+
     def __init__(self, max_concurrency: int | None = None, preload: Sequence[str] = (), warmup: str | None = None):
-        self.max_concurrency = max(1, max_concurrency or (os.cpu_count() or 1))
+        super().__init__(max_concurrency or (os.cpu_count() or 1))
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(preload))
         #: "module:function" a stand-by process calls before it waits for a task; None: no stand-by.
         self.warmup = warmup
         self._standby: _Standby | None = None
-        self._tasks: dict[str, _Running] = {}
-        self._queue: deque[str] = deque()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._monitor: threading.Thread | None = None
 
-    # --- public contract ----------------------------------------------------------------------------
-    def submit(self, task: Task, on_done: OnDone | None = None) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("engine is closed")
-            self._tasks[task.id] = _Running(task, TaskStatus(TaskState.PENDING), on_done)
-            self._queue.append(task.id)
-            if self._monitor is None:
-                self._monitor = threading.Thread(target=self._loop, name="local-engine", daemon=True)
-                self._monitor.start()
-        self._wake.set()
+    def _entry(self, task: Task, on_done: OnDone | None) -> _Running:
+        return _Running(task, TaskStatus(TaskState.PENDING), on_done)
 
-    def status(self, task_id: str) -> TaskStatus:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            return self._tasks[task_id].status
-
-    def stop(self, task_id: str) -> None:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            entry = self._tasks[task_id]
-            if entry.status.state.finished:
-                return
-            entry.stop_as = TaskState.STOPPED
-            if entry.process is None:  # still queued: it never starts
-                self._queue.remove(task_id)
-                finished = self._mark(entry, TaskState.STOPPED, None)
-            else:
-                self._kill(entry)
-                finished = None
-        if finished:
-            self._notify(finished)
-        self._wake.set()
-
-    def logs(self, task_id: str) -> str:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            return read_log(self._tasks[task_id].task.log_path)
-
-    def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
-        return wait_until_finished(lambda: self.status(task_id), timeout)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for entry in self._tasks.values():
-                if entry.process is not None and not entry.status.state.finished:
-                    entry.stop_as = TaskState.STOPPED
-                    self._kill(entry)
-        self._wake.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=10)
+    def _started(self, entry: _Running) -> bool:
+        return entry.process is not None
 
     def wait_for_standby(self, timeout: float) -> bool:
         """Wait until a warmed stand-by process is ready for the next task; False if none is within `timeout`."""
@@ -330,17 +272,3 @@ class LocalProcessEngine:
             code = entry.process.exitcode
             error = f"The task process died (exit code {code})." if code else None
         return self._mark(entry, TaskState.FAILED if error else TaskState.SUCCEEDED, error)
-
-    @staticmethod
-    def _mark(entry: _Running, state: TaskState, error: str | None) -> _Running:
-        entry.status.state, entry.status.error, entry.status.ended_at = state, error, time.time()
-        return entry
-
-    @staticmethod
-    def _notify(entry: _Running) -> None:
-        if entry.on_done is not None:
-            try:
-                entry.on_done(entry.task, entry.status)
-            except Exception as exc:  # noqa: BLE001 - a callback bug must not kill the monitor
-                print(f"sagelab: task callback failed for {entry.task.id}: {describe_exception(exc)}",
-                      file=sys.stderr)

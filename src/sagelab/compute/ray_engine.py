@@ -23,9 +23,7 @@ import json
 import multiprocessing
 import os
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,12 +32,10 @@ from sagelab.compute.engine import (
     Task,
     TaskState,
     TaskStatus,
-    UnknownTask,
     describe_exception,
-    read_log,
-    wait_until_finished,
 )
 from sagelab.compute.local import _child_main, _result_path
+from sagelab.compute.queued import QueuedEngine
 
 #: What a Ray instance this engine starts is told through its environment. Ray's own telemetry phones
 #: home, and a sagelab server never reaches the network on its own. Ray starts its workers 15 steps nicer
@@ -93,10 +89,14 @@ class _Running:
         self.stop_as: TaskState | None = None
 
 
-class RayEngine:
+class RayEngine(QueuedEngine):
     """`address` is "local" (start a Ray instance on this machine with `num_cpus` CPUs) or a cluster
     address such as `ray://host:10001`. When Ray is already initialised in this process (a test's cluster),
     the engine uses it and leaves it running when it closes."""
+
+    monitor_name = "ray-engine"
+    close_timeout = 30.0
+
 
     def __init__(self, address: str = "local", *, num_cpus: int | None = None, max_concurrency: int | None = None,
                  preload: Sequence[str] = ()):
@@ -112,73 +112,20 @@ class RayEngine:
             local = {"num_cpus": num_cpus, "include_dashboard": False, "log_to_driver": False}
             ray.init(address=address, **(local if address == "local" else {}))
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.max_concurrency = max(1, max_concurrency or cpus)
+        super().__init__(max_concurrency or cpus)
         # One CPU each, so that Ray spreads tasks over the cluster's nodes; never retried: a job that died
         # is reported as failed, as on the local engine, and its service decides what happens next.
         self._remote = ray.remote(num_cpus=1, max_retries=0, retry_exceptions=False)(run_in_fresh_process)
         self._preload = list(preload)
-        self._tasks: dict[str, _Running] = {}
-        self._queue: deque[str] = deque()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._monitor: threading.Thread | None = None
 
-    # --- public contract ----------------------------------------------------------------------------
-    def submit(self, task: Task, on_done: OnDone | None = None) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("engine is closed")
-            self._tasks[task.id] = _Running(task, TaskStatus(TaskState.PENDING), on_done)
-            self._queue.append(task.id)
-            if self._monitor is None:
-                self._monitor = threading.Thread(target=self._loop, name="ray-engine", daemon=True)
-                self._monitor.start()
-        self._wake.set()
+    def _entry(self, task: Task, on_done: OnDone | None) -> _Running:
+        return _Running(task, TaskStatus(TaskState.PENDING), on_done)
 
-    def status(self, task_id: str) -> TaskStatus:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            return self._tasks[task_id].status
-
-    def stop(self, task_id: str) -> None:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            entry = self._tasks[task_id]
-            if entry.status.state.finished:
-                return
-            entry.stop_as = TaskState.STOPPED
-            if entry.ref is None:  # still queued: it never starts
-                self._queue.remove(task_id)
-                finished = self._mark(entry, TaskState.STOPPED, None)
-            else:
-                self._cancel(entry)
-                finished = None
-        if finished:
-            self._notify(finished)
-        self._wake.set()
-
-    def logs(self, task_id: str) -> str:
-        with self._lock:
-            if task_id not in self._tasks:
-                raise UnknownTask(task_id)
-            return read_log(self._tasks[task_id].task.log_path)
-
-    def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
-        return wait_until_finished(lambda: self.status(task_id), timeout)
+    def _started(self, entry: _Running) -> bool:
+        return entry.ref is not None
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for entry in self._tasks.values():
-                if entry.ref is not None and not entry.status.state.finished:
-                    entry.stop_as = TaskState.STOPPED
-                    self._cancel(entry)
-        self._wake.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=30)
+        super().close()
         if self._owns_ray:
             self._ray.shutdown()
 
@@ -193,7 +140,7 @@ class RayEngine:
                 for entry in running:
                     if entry.deadline is not None and now >= entry.deadline and entry.stop_as is None:
                         entry.stop_as = TaskState.TIMED_OUT
-                        self._cancel(entry)
+                        self._kill(entry)
                 refs = [e.ref for e in running]
                 done = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
                 for entry in running:
@@ -223,7 +170,7 @@ class RayEngine:
         if entry.task.timeout is not None:
             entry.deadline = time.monotonic() + entry.task.timeout
 
-    def _cancel(self, entry: _Running) -> None:
+    def _kill(self, entry: _Running) -> None:
         # force=True kills the worker, and with it the forkserver and the task's process.
         with contextlib.suppress(Exception):
             self._ray.cancel(entry.ref, force=True)
@@ -243,17 +190,3 @@ class RayEngine:
         if entry.stop_as is not None:
             return self._mark(entry, entry.stop_as, None)
         return self._mark(entry, TaskState.FAILED if error else TaskState.SUCCEEDED, error)
-
-    @staticmethod
-    def _mark(entry: _Running, state: TaskState, error: str | None) -> _Running:
-        entry.status.state, entry.status.error, entry.status.ended_at = state, error, time.time()
-        return entry
-
-    @staticmethod
-    def _notify(entry: _Running) -> None:
-        if entry.on_done is not None:
-            try:
-                entry.on_done(entry.task, entry.status)
-            except Exception as exc:  # noqa: BLE001 - a callback bug must not kill the monitor
-                print(f"sagelab: task callback failed for {entry.task.id}: {describe_exception(exc)}",
-                      file=sys.stderr)
