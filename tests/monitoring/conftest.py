@@ -97,13 +97,16 @@ def deploy_capturing(msm, lab, *, sampling: int = 100, prefix: str | None = None
 
 
 @pytest.fixture(scope="session")
-def drifted_endpoint(msm, mrt, lab):
+def drifted_endpoint(msm, mrt, ms3, lab):
     """An endpoint whose captured requests have feature a moved by 4 standard deviations."""
     endpoint, destination = deploy_capturing(msm, lab)
     rng = np.random.default_rng(3)
     for _ in range(10):
         mrt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_text(feature_rows(rng, 10, 4.0)))
-    time.sleep(1.0)  # past the capture flush interval (0.3 s): the execution's window must see the records
+    deadline = time.monotonic() + 30
+    while not captured_keys(ms3, destination):  # the capture flush: the execution's window must see the records
+        assert time.monotonic() < deadline, "the endpoint's captures were never written"
+        time.sleep(0.2)
     yield endpoint
     msm.delete_endpoint(EndpointName=endpoint)
 
