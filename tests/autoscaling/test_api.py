@@ -223,6 +223,13 @@ def test_an_alarm_naming_a_step_policy_scales_the_variant(aas, scaling_server, r
     cw.put_metric_alarm(AlarmName="queue-deep", Namespace="Custom/Queue", MetricName="Depth", Statistic="Maximum",
                         Period=60, EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold",
                         AlarmActions=[arn])
+    # A policy acts only on a settled variant: an earlier test's activity may still be InProgress on a busy
+    # machine, and the alarm put in ALARM by hand falls back to INSUFFICIENT_DATA before it could act again.
+    deadline = time.monotonic() + 60
+    while any(a["StatusCode"] == "InProgress" for a in aas.describe_scaling_activities(
+            ServiceNamespace=NS, ResourceId=resource_id)["ScalingActivities"]):
+        assert time.monotonic() < deadline, "an earlier scaling activity did not finish"
+        time.sleep(0.25)
     cw.set_alarm_state(AlarmName="queue-deep", StateValue="ALARM", StateReason="testing the policy")
 
     def scaled():
