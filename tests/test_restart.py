@@ -81,3 +81,53 @@ def test_root_credentials_from_environment(tmp_path):
     with ServerProcess(tmp_path / "home", env=env) as srv:
         assert srv.credentials() == ("AKIAEXAMPLEROOT00001", "s" * 40)
         assert srv.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+
+
+SLEEPER = """
+    import os, pathlib, time
+    marks = pathlib.Path(os.environ["SM_HP_MARKS"])
+    (marks / str(os.getpid())).write_text("started")
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_retry_strategy_retries_a_job_a_crash_ended_until_its_attempts_run_out(tmp_path):
+    from script_mode.script_helpers import script_job_request, sourcedir_tarball
+
+    home, marks = tmp_path / "home", tmp_path / "marks"
+    marks.mkdir()
+
+    def crash_while_attempt_runs(attempt: int) -> None:
+        server = ServerProcess(home).start()
+        try:
+            sm = server.client("sagemaker")
+            if attempt == 1:
+                s3 = server.client("s3")
+                s3.create_bucket(Bucket="retry")
+                s3.put_object(Bucket="retry", Key="src.tar.gz", Body=sourcedir_tarball({"sleep.py": SLEEPER}))
+                sm.create_training_job(**script_job_request(
+                    "retried", "retry", "s3://retry/src.tar.gz", "sleep.py", hyperparameters={"marks": f'"{marks}"'},
+                    RetryStrategy={"MaximumRetryAttempts": 1}))
+            deadline = time.monotonic() + 60
+            while len(list(marks.iterdir())) < attempt:
+                assert time.monotonic() < deadline, f"attempt {attempt} never started"
+                time.sleep(0.1)
+            desc = sm.describe_training_job(TrainingJobName="retried")
+            assert desc["TrainingJobStatus"] == "InProgress"
+            if attempt == 2:
+                assert desc["SecondaryStatusTransitions"][-1]["Status"] in ("Starting", "Downloading", "Training")
+                assert any("retry 1 of the RetryStrategy" in t.get("StatusMessage", "")
+                           for t in desc["SecondaryStatusTransitions"])
+        finally:
+            server.kill()
+
+    crash_while_attempt_runs(1)
+    crash_while_attempt_runs(2)  # the restarted server retried it
+    last = ServerProcess(home).start()
+    try:
+        desc = last.client("sagemaker").describe_training_job(TrainingJobName="retried")
+        assert desc["TrainingJobStatus"] == "Failed" and "server stopped" in desc["FailureReason"]
+        assert desc["RetryStrategy"] == {"MaximumRetryAttempts": 1}
+    finally:
+        last.stop()

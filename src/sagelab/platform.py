@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sagelab.iam.authorizer import Authorizer
     from sagelab.iam.directory import IamDirectory
     from sagelab.iam.sessions import SessionStore
+    from sagelab.jobs.takeover import TakeoverWatch
     from sagelab.kms.envelope import LakeKeys
     from sagelab.kms.service import KmsService
     from sagelab.lake.bucket_policies import BucketPolicies
@@ -470,8 +471,11 @@ class Platform:
                                                    self.settings.root_secret_access_key)
         write_sdk_defaults(self.home.root, self.settings.region, self.account.id)
         with self.presence.arrival() as alone:
+            self.resources.owner = self.presence.server_id  # the leases this server issues name it from now on
             if alone:  # no other server is up on this database: every active job was left behind
                 self.recover_left_behind()
+        if self.db.is_postgres:  # others may be up: whichever of them dies, its jobs are taken over
+            self.takeover.start()
         # What each server serves itself, whoever else is up.
         self.endpoints.recover()
         self.async_inference.recover()  # after the endpoints: its queue drains into their instances
@@ -488,17 +492,37 @@ class Platform:
 
     def recover_left_behind(self) -> None:
         """Settle or take over the work a stopped server left active (jobs, runs, queries, drivers)."""
-        self.training.recover()
-        self.tuning.recover()
-        self.transforms.recover()
-        self.processing.recover()
-        self.crawlers.recover()
-        self.glue_jobs.recover()
+        self.take_over_from(None)
         self.athena.recover()
         self.analytics.recover()
         self.dms_tasks.recover()
         self.sessions.purge_expired()
-        self.pipelines.recover()  # after the job services: a step whose job they settled runs again
+
+    def take_over_from(self, server_id: str | None) -> None:
+        """Settle or resume the leased work the server `server_id` left (None: every server's), as a restart
+        does: jobs end or are retried, tuning jobs and pipeline executions resume, runs and crawls end."""
+        self.training.recover(server_id)
+        self.tuning.recover(server_id)
+        self.transforms.recover(server_id)
+        self.processing.recover(server_id)
+        self.crawlers.recover(server_id)
+        self.glue_jobs.recover(server_id)
+        self.pipelines.recover(server_id)  # after the job services: a step whose job they settled runs again
+
+    @functools.cached_property
+    def takeover(self) -> TakeoverWatch:
+        from sagelab.catalog import crawlers
+        from sagelab.glue import states as glue_states
+        from sagelab.jobs.kind import ACTIVE
+        from sagelab.jobs.takeover import TakeoverWatch
+        from sagelab.pipelines import states as pipeline_states
+        from sagelab.tuning import states as tuning_states
+
+        active = {service.kind.resource: ACTIVE for service in (self.training, self.transforms, self.processing)}
+        active |= {tuning_states.KIND: tuning_states.ACTIVE, pipeline_states.EXECUTION: pipeline_states.ACTIVE,
+                   crawlers.KIND: ("RUNNING", "STOPPING"), glue_states.RUN_KIND: glue_states.ACTIVE}
+        return TakeoverWatch(presence=self.presence, resources=self.resources, active=active,
+                             take_over=self.take_over_from, every=self.settings.takeover_scan_seconds)
 
     def _flush_metrics(self) -> None:
         # Twice a period when periods are scaled down, so that every period of a serving variant has a point.
@@ -512,6 +536,8 @@ class Platform:
         return self.authorizer.secret_for(access_key_id)
 
     def close(self) -> None:
+        if "takeover" in self.__dict__:
+            self.takeover.close()  # first: nothing is taken over by a server on its way out
         if "history_writer" in self.__dict__:
             self.history_writer.close()  # every recorded call is committed before the trails' last delivery
         if "trails" in self.__dict__:

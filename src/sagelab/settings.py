@@ -67,6 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("multi_model_memory_mb", 1024.0, "Memory each instance of a multi-model endpoint may fill with loaded "
             "models; past it the least recently used are unloaded.", float),
     Setting("multi_model_max_loaded", 50, "Most models one multi-model endpoint instance keeps loaded at once.", int),
+    Setting("takeover_scan_seconds", 5.0, "How often a server sharing a PostgreSQL database with others looks for a "
+            "server that died, to take over the jobs it left.", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -102,6 +104,7 @@ class Settings:
     tls_key: str = ""
     multi_model_memory_mb: float = 1024.0
     multi_model_max_loaded: int = 50
+    takeover_scan_seconds: float = 5.0
 
     @property
     def resolved_database_url(self) -> str:

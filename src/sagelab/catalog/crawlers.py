@@ -143,7 +143,7 @@ class CrawlerService:
 
     # --- start / stop ----------------------------------------------------------------------------------
     def start(self, name: str) -> None:
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         now = time.time()
 
         def running(res: Resource) -> None:
@@ -218,13 +218,13 @@ class CrawlerService:
                 if self._cancel.get(name) is cancelled:
                     del self._cancel[name]
 
-    def recover(self) -> None:
-        for res in self.resources.in_status(KIND, ("RUNNING", "STOPPING")):
+    def recover(self, left_by: str | None = None) -> None:
+        for res in self.resources.left_behind(KIND, ("RUNNING", "STOPPING"), left_by):
             try:
                 self.resources.update(KIND, res.name, lambda r: _finish(
                     r, "CANCELLED" if r.status == "STOPPING" else "FAILED",
-                    None if r.status == "STOPPING" else SERVER_STOPPED))
-            except NotFound:
+                    None if r.status == "STOPPING" else SERVER_STOPPED), lease=res.lease)
+            except (LeaseLost, NotFound):
                 continue
 
 

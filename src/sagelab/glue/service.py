@@ -14,7 +14,6 @@ import hashlib
 import json
 import secrets
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +132,7 @@ class GlueJobService:
         previous = self._runs_of(job.name)
         if previous:
             doc["PreviousRunId"] = previous[0].name
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         arn = self.account.arn("glue", f"job/{job.name}/run/{run_id}")
         try:
             self.resources.insert(states.RUN_KIND, run_id, arn, "STARTING", doc, created_at=now, lease=lease)
@@ -221,12 +220,12 @@ class GlueJobService:
         return _bookmark_entry(job_name, {**entry, "State": {}})
 
     # --- restart safety ---------------------------------------------------------------------------------
-    def recover(self) -> None:
-        for res in self.resources.in_status(states.RUN_KIND, states.ACTIVE):
-            with contextlib.suppress(NotFound):
+    def recover(self, left_by: str | None = None) -> None:
+        for res in self.resources.left_behind(states.RUN_KIND, states.ACTIVE, left_by):
+            with contextlib.suppress(LeaseLost, NotFound):
                 self.resources.update(states.RUN_KIND, res.name, lambda r: states.finish(
                     r, "STOPPED" if r.status == "STOPPING" else "FAILED",
-                    None if r.status == "STOPPING" else SERVER_STOPPED))
+                    None if r.status == "STOPPING" else SERVER_STOPPED), lease=res.lease)
 
 
 def _bookmark_entry(job_name: str, entry: dict[str, Any]) -> dict[str, Any]:

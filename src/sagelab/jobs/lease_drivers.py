@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-import uuid
 from collections.abc import Callable
 from typing import ClassVar, Generic, TypeVar
 
@@ -97,17 +96,18 @@ class DriverPool(Generic[D]):
             self._drivers[name] = driver
         driver.start()
 
-    def take_over(self, name: str) -> bool:
-        """Claim a new lease on an active resource and drive it; False when it is no longer active."""
-        lease = uuid.uuid4().hex
+    def take_over(self, name: str, seen: str | None = None) -> bool:
+        """Claim a new lease on an active resource and drive it; False when it is no longer active, or when
+        its lease is no longer `seen` (someone else took it over first)."""
+        lease = self.resources.new_lease()
 
         def claim(r: Resource) -> None:
             if r.status in self.active:
                 r.lease = lease
 
         try:
-            res = self.resources.update(self.kind, name, claim)
-        except NotFound:
+            res = self.resources.update(self.kind, name, claim, lease=seen)
+        except (LeaseLost, NotFound):
             return False
         if res.lease != lease:
             return False
@@ -132,9 +132,10 @@ class DriverPool(Generic[D]):
         for driver in drivers:
             driver.wake()
 
-    def recover(self) -> int:
-        """Resume the resources a previous server left active."""
-        return sum(1 for res in self.resources.in_status(self.kind, self.active) if self.take_over(res.name))
+    def recover(self, left_by: str | None = None) -> int:
+        """Resume the resources a stopped server left active: all of them, or those of the server `left_by`."""
+        return sum(1 for res in self.resources.left_behind(self.kind, self.active, left_by)
+                   if self.take_over(res.name, res.lease))
 
     def close(self) -> None:
         with self._lock:

@@ -10,7 +10,6 @@ final status (`_finish`) and a stop request (`_mark_stopping`).
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,7 +56,7 @@ class JobService:
         """Record a new job (its Describe document) and hand its work to the compute engine."""
         kind = self.kind
         name, arn = doc[kind.name_field], doc[kind.arn_field]
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         try:
             self.resources.insert(kind.resource, name, arn, "InProgress", doc, created_at=doc["CreationTime"],
                                   lease=lease)
@@ -154,16 +153,17 @@ class JobService:
         elif res.status == "InProgress":
             self._finish(res, "Failed", reason=self.kind.server_stopped)
 
-    def recover(self) -> int:
-        """Settle jobs a previous server left active."""
+    def recover(self, left_by: str | None = None) -> int:
+        """Settle jobs a stopped server left active: every active one, or those of the server `left_by`."""
         def settle(res: Resource) -> None:
             self._settle_left_behind(res)
 
         settled = 0
-        for res in self.resources.in_status(self.kind.resource, ACTIVE):
+        for res in self.resources.left_behind(self.kind.resource, ACTIVE, left_by):
             try:
-                self.resources.update(self.kind.resource, res.name, settle)
+                # Fenced by the lease seen: a job another server took over meanwhile is its business.
+                self.resources.update(self.kind.resource, res.name, settle, lease=res.lease)
                 settled += 1
-            except NotFound:
+            except (LeaseLost, NotFound):
                 continue
         return settled

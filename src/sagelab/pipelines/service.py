@@ -15,7 +15,6 @@ import json
 import secrets
 import string
 import time
-import uuid
 from typing import Any
 
 from sagelab.account import Account
@@ -184,7 +183,7 @@ class PipelineService:
                 doc[optional] = value
         if pipeline.doc.get("RoleArn"):
             doc["RoleArn"] = pipeline.doc["RoleArn"]
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         self.resources.insert(states.EXECUTION, execution_id, arn, "Executing", doc, created_at=now, lease=lease)
         self.resources.update(states.PIPELINE, pipeline.name, lambda r: r.doc.__setitem__("LastRunTime", now))
         self.drivers.start(execution_id, lease)
@@ -265,7 +264,7 @@ class PipelineService:
     def retry(self, params: dict[str, Any]) -> str:
         """Run a Failed or Stopped execution again from where it ended: its succeeded steps are kept."""
         res = self.get_execution(params["PipelineExecutionArn"])
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         definition = parse_definition(res.doc["_Definition"])
 
         def reopen(r: Resource) -> None:
@@ -298,9 +297,9 @@ class PipelineService:
             raise ValidationError(f"{uri} is not JSON: {exc}.") from None
 
     # --- restart safety --------------------------------------------------------------------------------
-    def recover(self) -> int:
+    def recover(self, left_by: str | None = None) -> int:
         """Resume the executions a previous server left active (their jobs were settled already)."""
-        return self.drivers.recover()
+        return self.drivers.recover(left_by)
 
     def close(self) -> None:
         self.drivers.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,14 +49,29 @@ _SORT_COLUMNS = {"Name": tables.resources.c.name, "CreationTime": tables.resourc
                  "Status": tables.resources.c.status, "LastModifiedTime": tables.resources.c.modified_at}
 
 
+def lease_owner(lease: str | None) -> str | None:
+    """The server that issued a lease ("<server id>.<nonce>"); None for one issued outside a server."""
+    if not lease or "." not in lease:
+        return None
+    return lease.partition(".")[0]
+
+
 def _row_to_resource(row: Any) -> Resource:
     return Resource(kind=row.kind, name=row.name, arn=row.arn, status=row.status, created_at=row.created_at,
                     modified_at=row.modified_at, lease=row.lease, doc=dict(row.doc))
 
 
 class ResourceStore:
-    def __init__(self, db: Database):
+    """`owner` is the id of the server using the store: the leases it issues name it, so that when it dies
+    another server sharing the database knows whose work to take over."""
+
+    def __init__(self, db: Database, *, owner: str | None = None):
         self.db = db
+        self.owner = owner
+
+    def new_lease(self) -> str:
+        nonce = uuid.uuid4().hex
+        return f"{self.owner}.{nonce}" if self.owner else nonce
 
     def insert(self, kind: str, name: str, arn: str, status: str, doc: dict[str, Any],
                *, created_at: float | None = None, lease: str | None = None) -> Resource:
@@ -155,6 +171,21 @@ class ResourceStore:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(t).where(t.c.kind == kind, t.c.status.in_(list(statuses))))
             return [_row_to_resource(r) for r in rows]
+
+    def left_behind(self, kind: str, statuses: Iterable[str], owner: str | None = None) -> list[Resource]:
+        """Resources in `statuses` whose work a server left: those whose lease `owner` issued, or all of them
+        when no owner is named (a server starting alone on its database)."""
+        found = self.in_status(kind, statuses)
+        return found if owner is None else [r for r in found if lease_owner(r.lease) == owner]
+
+    def lease_owners(self, active: dict[str, Iterable[str]]) -> set[str]:
+        """The servers whose leases hold resources of each kind in one of its active statuses."""
+        t = tables.resources
+        where = sa.or_(*(sa.and_(t.c.kind == kind, t.c.status.in_(list(statuses)))
+                         for kind, statuses in active.items()))
+        with self.db.read() as conn:
+            leases = conn.execute(sa.select(t.c.lease).where(where, t.c.lease.is_not(None)).distinct()).scalars()
+            return {owner for owner in map(lease_owner, leases) if owner}
 
     # --- tags -------------------------------------------------------------------------------------
     def put_tags(self, arn: str, tags: dict[str, str]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from typing import Any
 
 from sagelab.algorithms.registry import AlgorithmRegistry
@@ -21,6 +20,8 @@ from sagelab.training.spec import parse_training_job
 
 #: Private field: which limit the current attempt's task timeout stands for.
 ATTEMPT_LIMIT = "_AttemptLimit"
+#: Private field: how many times the job's RetryStrategy has retried it.
+RETRIES = "_Retries"
 
 SERVER_STOPPED = ("sagelab server stopped while the job was running; the job was not resumed. "
                   "Create a new training job to run it again.")
@@ -139,7 +140,7 @@ class TrainingService(JobService):
         doc[spot.ATTEMPT] = int(doc.get(spot.ATTEMPT, 1)) + 1
         doc[ATTEMPT_LIMIT] = "MaxRuntimeExceeded" if max_runtime <= left else "MaxWaitTimeExceeded"
         states.set_secondary(doc, "Starting", message=f"{states.MESSAGES['Starting']} ({why})")
-        res.lease = uuid.uuid4().hex
+        res.lease = self.resources.new_lease()
         return min(max_runtime, left)
 
     def _settle_left_behind(self, res: Resource) -> None:
@@ -151,11 +152,33 @@ class TrainingService(JobService):
             if timeout is not None:
                 self._resumed_on_recover.append((res.name, res.lease or "", timeout))
             return
+        # The server dying is SageMaker's InternalServerError, which a job's RetryStrategy retries.
+        if res.status == "InProgress" and self._retries_left(res):
+            self._resumed_on_recover.append((res.name, *self._retry(res)))
+            return
         super()._settle_left_behind(res)
 
-    def recover(self) -> int:
+    @staticmethod
+    def _retries_left(res: Resource) -> bool:
+        allowed = int((res.doc.get("RetryStrategy") or {}).get("MaximumRetryAttempts") or 0)
+        return int(res.doc.get(RETRIES, 0)) < allowed
+
+    def _retry(self, res: Resource) -> tuple[str, float]:
+        """Record the next attempt of a job under a new lease; returns the lease and the attempt's timeout
+        (a full MaxRuntimeInSeconds: each attempt gets its own, as on SageMaker)."""
+        doc = res.doc
+        doc[RETRIES] = int(doc.get(RETRIES, 0)) + 1
+        doc[spot.ATTEMPT] = int(doc.get(spot.ATTEMPT, 1)) + 1
+        doc[ATTEMPT_LIMIT] = "MaxRuntimeExceeded"
+        states.set_secondary(doc, "Starting", message=f"{states.MESSAGES['Starting']} (retry {doc[RETRIES]} of "
+                             "the RetryStrategy: the sagelab server running the job stopped)")
+        res.lease = self.resources.new_lease()
+        stopping = doc.get("StoppingCondition") or {}
+        return res.lease, float(stopping.get("MaxRuntimeInSeconds") or describe_defaults.DEFAULT_MAX_RUNTIME)
+
+    def recover(self, left_by: str | None = None) -> int:
         self._resumed_on_recover = []
-        settled = super().recover()
+        settled = super().recover(left_by)
         for name, lease, timeout in self._resumed_on_recover:
             self._submit(name, lease, timeout)
         return settled

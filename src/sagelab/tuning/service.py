@@ -8,7 +8,6 @@ driver stops the trials and settles the job. A restarted server takes the lease 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from sagelab.account import Account
@@ -81,7 +80,7 @@ class TuningService:
         for optional in ("TrainingJobDefinition", "TrainingJobDefinitions", "WarmStartConfig"):
             if params.get(optional):
                 doc[optional] = params[optional]
-        lease = uuid.uuid4().hex
+        lease = self.resources.new_lease()
         try:
             self.resources.insert(states.KIND, spec.name, arn, "InProgress", doc, created_at=now, lease=lease)
         except AlreadyExists:
@@ -257,9 +256,9 @@ class TuningService:
         self.drivers.nudge(name, leased=bool(updated.lease))
 
     # --- restart safety --------------------------------------------------------------------------------
-    def recover(self) -> int:
+    def recover(self, left_by: str | None = None) -> int:
         """Resume the tuning jobs a previous server left active (their running trials were settled already)."""
-        return self.drivers.recover()
+        return self.drivers.recover(left_by)
 
     def close(self) -> None:
         self.drivers.close()
