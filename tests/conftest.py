@@ -9,11 +9,22 @@ from collections.abc import Iterator
 import pytest
 
 from sagelab.embedded import ServerProcess
+from sagelab.testing.postgres import postgres_cluster  # noqa: F401 - a session fixture
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--metadata-store", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the metadata database of the shared session server: its SQLite file (the default), or "
+                          "a database on a PostgreSQL cluster the session starts")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("sagelab-home")).start()
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {}
+    if request.config.getoption("--metadata-store") == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        env["SAGELAB_DATABASE_URL"] = cluster.create_database(f"session_{uuid.uuid4().hex[:10]}")
+    proc = ServerProcess(tmp_path_factory.mktemp("sagelab-home"), env=env).start()
     yield proc
     proc.stop()
 

@@ -1,10 +1,8 @@
-"""DMS fixtures: a dms client on the shared server, and a real PostgreSQL cluster (skipped when not installed)."""
+"""DMS fixtures: a dms client on the shared server (the PostgreSQL cluster is the session's, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from sagelab.testing.postgres import postgres_cluster  # noqa: F401 - a session fixture, re-exported for pytest
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Storage fixtures: a real PostgreSQL cluster (skipped when not installed) and a fresh database per test."""
+"""Storage fixtures: a fresh database per test, on SQLite and on the session's PostgreSQL cluster
+(tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 
 import pytest
 
-from sagelab.testing.postgres import PostgresCluster, postgres_cluster  # noqa: F401 - a session fixture
+from sagelab.testing.postgres import PostgresCluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
