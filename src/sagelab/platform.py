@@ -508,11 +508,13 @@ class Platform:
         self.crawlers.recover(server_id)
         self.glue_jobs.recover(server_id)
         self.pipelines.recover(server_id)  # after the job services: a step whose job they settled runs again
+        self.async_inference.requeue(server_id)
 
     @functools.cached_property
     def takeover(self) -> TakeoverWatch:
         from sagelab.catalog import crawlers
         from sagelab.glue import states as glue_states
+        from sagelab.hosting import async_inference
         from sagelab.jobs.kind import ACTIVE
         from sagelab.jobs.takeover import TakeoverWatch
         from sagelab.pipelines import states as pipeline_states
@@ -520,7 +522,8 @@ class Platform:
 
         active = {service.kind.resource: ACTIVE for service in (self.training, self.transforms, self.processing)}
         active |= {tuning_states.KIND: tuning_states.ACTIVE, pipeline_states.EXECUTION: pipeline_states.ACTIVE,
-                   crawlers.KIND: ("RUNNING", "STOPPING"), glue_states.RUN_KIND: glue_states.ACTIVE}
+                   crawlers.KIND: ("RUNNING", "STOPPING"), glue_states.RUN_KIND: glue_states.ACTIVE,
+                   async_inference.KIND: (async_inference.IN_PROGRESS,)}
         return TakeoverWatch(presence=self.presence, resources=self.resources, active=active,
                              take_over=self.take_over_from, every=self.settings.takeover_scan_seconds)
 

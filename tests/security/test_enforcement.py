@@ -217,7 +217,7 @@ def test_get_session_token_acts_as_the_user_and_refuses_session_credentials(serv
 
 def _expired_session(server, account: str, user_name: str) -> dict:
     """A session of the user that expired a minute ago, issued the way the server issues them."""
-    db = Database(f"sqlite:///{server.home / 'sagelab.db'}")
+    db = Database(server.env.get("SAGELAB_DATABASE_URL") or f"sqlite:///{server.home / 'sagelab.db'}")
     try:
         store = SessionStore(resources=ResourceStore(db), account=Account(account, "us-east-1"))
         return store.issue(-60, user_name=user_name).credentials

@@ -2,8 +2,9 @@
 
 Each accepted request is a `resources` row (kind `async-inference`) written before the 202 answer, so a
 crash loses none: Pending -> InProgress (claimed by the worker in one transaction) -> Completed or Failed.
-A server that starts again puts its predecessor's InProgress rows back to Pending. The result is written to
-`<S3OutputPath>/<InferenceId>.out` (or `<S3OutputPath>/<S3OutputPathExtension>/<Filename>`), a failure's
+A server that starts alone puts its predecessor's InProgress rows back to Pending; with several servers on one
+database, a claim's lease names the server that claimed it, and only a dead server's claims are put back
+(`Platform.take_over_from`). The result is written to `<S3OutputPath>/<InferenceId>.out` (or `<S3OutputPath>/<S3OutputPathExtension>/<Filename>`), a failure's
 message to `<S3FailurePath>/<InferenceId>-error.out`, before the row is marked Completed or Failed; a
 request redone after a crash writes the same object again, so each request's result appears once.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -37,7 +39,7 @@ from sagelab.lake.blobs import BlobStore
 from sagelab.lake.uris import parse_s3_uri
 from sagelab.storage import tables
 from sagelab.storage.db import Database
-from sagelab.storage.resources import NotFound, Resource, ResourceStore
+from sagelab.storage.resources import LeaseLost, NotFound, Resource, ResourceStore
 
 KIND = "async-inference"
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "Pending", "InProgress", "Completed", "Failed"
@@ -116,13 +118,18 @@ class AsyncInferenceService:
         return {"InferenceId": inference_id, "OutputLocation": str(output), "FailureLocation": str(failure)}
 
     # --- life cycle ------------------------------------------------------------------------------------
+    def requeue(self, left_by: str | None = None) -> None:
+        """Put back what a stopped server had claimed but not finished: every server's claims, or those of
+        the server `left_by` (a live server's claims are its own; a claim's lease names its server)."""
+        for res in self.resources.left_behind(KIND, (IN_PROGRESS,), left_by):
+            with contextlib.suppress(LeaseLost, NotFound):
+                self.resources.update(KIND, res.name, _to_pending, lease=res.lease)
+
     def recover(self) -> None:
-        """Requeue what a previous server had claimed but not finished, prune old results, start the worker."""
+        """Prune old results and start the worker (what was left claimed is requeued by `requeue`)."""
         cutoff = time.time() - KEEP_FINISHED_SECONDS
-        for res in self.resources.in_status(KIND, (IN_PROGRESS, COMPLETED, FAILED)):
-            if res.status == IN_PROGRESS:
-                self._update(res.name, _to_pending)
-            elif res.modified_at < cutoff:
+        for res in self.resources.in_status(KIND, (COMPLETED, FAILED)):
+            if res.modified_at < cutoff:
                 self.resources.delete(KIND, res.name)
         self.start()
 
@@ -145,6 +152,7 @@ class AsyncInferenceService:
     # --- the worker ------------------------------------------------------------------------------------
     def _run(self) -> None:
         last_sample = last_flush = 0.0
+        sampled: tuple[dict[str, int], frozenset[str]] = ({}, frozenset())
         while not self._closing.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
@@ -153,8 +161,11 @@ class AsyncInferenceService:
             try:
                 backlog = self._dispatch()
                 now = time.monotonic()
-                if now - last_sample >= SAMPLE_SECONDS:
-                    last_sample = now
+                # Also whenever the backlog or the endpoints changed: a queue that fills and drains within a
+                # second (or that an endpoint's deployment drains at once) still shows.
+                seen = (dict(backlog), frozenset(self.fleet.routes))
+                if now - last_sample >= SAMPLE_SECONDS or seen != sampled:
+                    last_sample, sampled = now, seen
                     self._sample(backlog)
                 if now - last_flush >= FLUSH_SECONDS:
                     last_flush = now
@@ -184,7 +195,8 @@ class AsyncInferenceService:
                     continue
                 self._inflight[endpoint] += 1
             try:
-                claimed = self.resources.update(KIND, res.name, _claim)
+                claimed = self.resources.update(KIND, res.name, functools.partial(
+                    _claim, lease=self.resources.new_lease()))
             except (_NotPending, NotFound):
                 self._release(endpoint)
                 continue
@@ -298,10 +310,11 @@ class AsyncInferenceService:
         return len(rows)
 
 
-def _claim(res: Resource) -> None:
+def _claim(res: Resource, *, lease: str) -> None:
     if res.status != PENDING:
         raise _NotPending(res.name)
     res.status = IN_PROGRESS
+    res.lease = lease
     res.doc["Attempts"] = int(res.doc.get("Attempts", 0)) + 1
 
 
