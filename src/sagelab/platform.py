@@ -476,8 +476,12 @@ class Platform:
                 self.recover_left_behind()
         if self.db.is_postgres:  # others may be up: whichever of them dies, its jobs are taken over
             self.takeover.start()
-        # What each server serves itself, whoever else is up.
-        self.endpoints.recover()
+        # What each server serves itself, whoever else is up: alone, the endpoints it brings back; with others
+        # up, those they serve (endpoints they are still creating or updating are theirs to finish).
+        if alone:
+            self.endpoints.recover()
+        else:
+            self.endpoints.sync_with_store()
         self.async_inference.recover()  # after the endpoints: its queue drains into their instances
         self.streams.recover()
         self.firehose.recover()
@@ -525,7 +529,8 @@ class Platform:
                    crawlers.KIND: ("RUNNING", "STOPPING"), glue_states.RUN_KIND: glue_states.ACTIVE,
                    async_inference.KIND: (async_inference.IN_PROGRESS,)}
         return TakeoverWatch(presence=self.presence, resources=self.resources, active=active,
-                             take_over=self.take_over_from, every=self.settings.takeover_scan_seconds)
+                             take_over=self.take_over_from, every=self.settings.takeover_scan_seconds,
+                             each_scan=(self.endpoints.sync_with_store,))
 
     def _flush_metrics(self) -> None:
         # Twice a period when periods are scaled down, so that every period of a serving variant has a point.

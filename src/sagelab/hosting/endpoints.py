@@ -29,6 +29,13 @@ class EndpointService:
         self.endpoint_configs = endpoint_configs
         self.fleet = fleet
         self.capture = capture
+        #: The endpoint configuration this server's instances of each endpoint serve.
+        self._served: dict[str, str] = {}
+        #: Endpoints another server made that this one is deploying (`sync_with_store`), and the (endpoint,
+        #: configuration) pairs whose instances failed to start here, which are not tried again.
+        self._adopting: set[str] = set()
+        self._unadoptable: set[tuple[str, str]] = set()
+        self._adopting_lock = threading.Lock()
 
     # --- create / describe / list -----------------------------------------------------------------------
     def create(self, params: dict[str, Any], *, region: str) -> str:
@@ -72,6 +79,7 @@ class EndpointService:
         self.get(name)
         self._set_status(name, "Deleting")
         route = self.fleet.remove(name)
+        self._served.pop(name, None)
         if self.capture is not None:
             self.capture.remove(name)
         if route is not None:
@@ -121,15 +129,51 @@ class EndpointService:
                 continue
             self._in_background(self._deploy, res.name, config.doc)
 
+    # --- several servers on one database -------------------------------------------------------------
+    def sync_with_store(self) -> None:
+        """Serve what the shared database says, whichever server changed it: deploy here the InService
+        endpoints this server does not serve, or serves under an older configuration, and retire those that
+        were deleted. The endpoint's document stays the business of the server that made the change."""
+        for res in self.resources.in_status(ENDPOINT, ("InService",)):
+            config_name = res.doc["EndpointConfigName"]
+            if self._served.get(res.name) == config_name and res.name in self.fleet.routes:
+                continue
+            config = self.resources.get("endpoint-config", config_name)
+            with self._adopting_lock:
+                if config is None or res.name in self._adopting or (res.name, config_name) in self._unadoptable:
+                    continue
+                self._adopting.add(res.name)
+            self._in_background(self._adopt, res.name, config.doc)
+        for name in list(self.fleet.routes):
+            if name not in self._adopting and self.resources.get(ENDPOINT, name) is None:
+                route = self.fleet.remove(name)
+                self._served.pop(name, None)
+                if self.capture is not None:
+                    self.capture.remove(name)
+                if route is not None:
+                    self.fleet.retire([i for v in route.variants.values() for i in v.instances])
+
+    def _adopt(self, name: str, config_doc: dict[str, Any]) -> None:
+        try:
+            self._deploy(name, config_doc, record=False)
+            if self._served.get(name) != config_doc["EndpointConfigName"]:
+                self._unadoptable.add((name, config_doc["EndpointConfigName"]))
+        finally:
+            with self._adopting_lock:
+                self._adopting.discard(name)
+
     # --- background work -------------------------------------------------------------------------------
     def _in_background(self, work, *args) -> None:
         threading.Thread(target=work, args=args, name=f"endpoint-{args[0]}", daemon=True).start()
 
-    def _deploy(self, name: str, config_doc: dict[str, Any]) -> None:
+    def _deploy(self, name: str, config_doc: dict[str, Any], *, record: bool = True) -> None:
+        """Start the endpoint's instances and switch its traffic to them; with `record`, this server made the
+        change and says so in the endpoint's document (InService, or Failed)."""
         try:
             route = self.fleet.deploy(name, variant_specs(config_doc))
         except ModelLoadFailed as exc:
-            self._fail(name, f"Failed to start the endpoint's serving instances: {exc}")
+            if record:
+                self._fail(name, f"Failed to start the endpoint's serving instances: {exc}")
             return
         route.async_inference = config_doc.get("AsyncInferenceConfig")  # before traffic can reach it
         try:
@@ -140,8 +184,11 @@ class EndpointService:
         if self.capture is not None:
             self.capture.configure(name, config_doc.get("DataCaptureConfig"))
         previous = self.fleet.install(route)
+        self._served[name] = config_doc["EndpointConfigName"]
         if previous is not None:
             self.fleet.retire([i for v in previous.variants.values() for i in v.instances], drain_seconds=30)
+        if not record:
+            return
 
         def in_service(res: Resource) -> None:
             res.status = "InService"
