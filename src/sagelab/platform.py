@@ -497,26 +497,30 @@ class Platform:
     def recover_left_behind(self) -> None:
         """Settle or take over the work a stopped server left active (jobs, runs, queries, drivers)."""
         self.take_over_from(None)
-        self.athena.recover()
-        self.analytics.recover()
-        self.dms_tasks.recover()
         self.sessions.purge_expired()
 
     def take_over_from(self, server_id: str | None) -> None:
         """Settle or resume the leased work the server `server_id` left (None: every server's), as a restart
-        does: jobs end or are retried, tuning jobs and pipeline executions resume, runs and crawls end."""
+        does: jobs end or are retried, tuning jobs and pipeline executions resume, runs, crawls and queries
+        end, streaming applications and replication tasks start again, claimed async requests are requeued."""
         self.training.recover(server_id)
         self.tuning.recover(server_id)
         self.transforms.recover(server_id)
         self.processing.recover(server_id)
         self.crawlers.recover(server_id)
         self.glue_jobs.recover(server_id)
+        self.athena.recover(server_id)
+        self.analytics.recover(server_id)
+        self.dms_tasks.recover(server_id)
         self.pipelines.recover(server_id)  # after the job services: a step whose job they settled runs again
         self.async_inference.requeue(server_id)
 
     @functools.cached_property
     def takeover(self) -> TakeoverWatch:
+        from sagelab.analytics import service as analytics
+        from sagelab.athena import service as athena
         from sagelab.catalog import crawlers
+        from sagelab.dms import tasks as dms_tasks
         from sagelab.glue import states as glue_states
         from sagelab.hosting import async_inference
         from sagelab.jobs.kind import ACTIVE
@@ -527,7 +531,8 @@ class Platform:
         active = {service.kind.resource: ACTIVE for service in (self.training, self.transforms, self.processing)}
         active |= {tuning_states.KIND: tuning_states.ACTIVE, pipeline_states.EXECUTION: pipeline_states.ACTIVE,
                    crawlers.KIND: ("RUNNING", "STOPPING"), glue_states.RUN_KIND: glue_states.ACTIVE,
-                   async_inference.KIND: (async_inference.IN_PROGRESS,)}
+                   async_inference.KIND: (async_inference.IN_PROGRESS,), athena.QUERY_KIND: athena.ACTIVE_QUERY,
+                   analytics.KIND: analytics.RUNNING, dms_tasks.TASK: dms_tasks.ACTIVE}
         return TakeoverWatch(presence=self.presence, resources=self.resources, active=active,
                              take_over=self.take_over_from, every=self.settings.takeover_scan_seconds,
                              each_scan=(self.endpoints.sync_with_store,))

@@ -11,6 +11,7 @@ are saved: a crash in between writes that tick's output again (at least once).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import sys
@@ -24,7 +25,7 @@ from sagelab.account import Account
 from sagelab.analytics.runner import ApplicationRunner, InputSpec, arrow_type
 from sagelab.analytics.sql import Plan, parse
 from sagelab.errors import SagelabError, ValidationError
-from sagelab.storage.resources import AlreadyExists, ResourceStore
+from sagelab.storage.resources import AlreadyExists, NotFound, ResourceStore
 from sagelab.streams.errors import InvalidArgument, ResourceNotFoundError, StreamInUse
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from sagelab.streams.service import StreamService
 
 KIND = "kinesisanalytics-application"
+#: The statuses of an application whose runner a server keeps.
+RUNNING = ("RUNNING", "STARTING")
 TICK_SECONDS = 1.0
 
 
@@ -50,8 +53,9 @@ class AnalyticsService:
         self._thread: threading.Thread | None = None
 
     # --- life cycle -------------------------------------------------------------------------------------
-    def recover(self) -> None:
-        for resource in self.resources.in_status(KIND, ["RUNNING", "STARTING"]):
+    def recover(self, left_by: str | None = None) -> None:
+        """Start again the applications a stopped server ran: every one, or those of the server `left_by`."""
+        for resource in self.resources.left_behind(KIND, RUNNING, left_by):
             self._launch(resource.name, resource.doc, "LAST_STOPPED_POINT")
 
     def close(self) -> None:
@@ -145,6 +149,9 @@ class AnalyticsService:
 
     # --- running ------------------------------------------------------------------------------------------
     def _launch(self, name: str, doc: dict[str, Any], position: str) -> None:
+        lease = self.resources.new_lease()  # names this server: if it dies, another one launches it again
+        with contextlib.suppress(NotFound):
+            self.resources.update(KIND, name, lambda r: setattr(r, "lease", lease))
         given = doc["InputDescriptions"][0]
         schema = given["InputSchema"]
         record_format = schema["RecordFormat"]

@@ -31,6 +31,8 @@ from sagelab.pagination import decode_token, encode_token, page
 from sagelab.storage.resources import AlreadyExists, NotFound, Resource, ResourceStore, public
 
 QUERY_KIND = "athena-query"
+#: The states of a query some server is running.
+ACTIVE_QUERY = ("QUEUED", "RUNNING")
 WORKGROUP_KIND = "athena-workgroup"
 PRIMARY = "primary"
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -201,7 +203,8 @@ class AthenaService:
         if params.get("ExecutionParameters"):
             doc["ExecutionParameters"] = params["ExecutionParameters"]
         arn = self.account.arn("athena", f"queryexecution/{query_id}", region)
-        self.resources.insert(QUERY_KIND, query_id, arn, "QUEUED", doc, created_at=now)
+        self.resources.insert(QUERY_KIND, query_id, arn, "QUEUED", doc, created_at=now,
+                              lease=self.resources.new_lease())
         if token:
             with self._lock:
                 self._tokens[token] = query_id
@@ -386,8 +389,9 @@ class AthenaService:
         return stored
 
     # --- life cycle ------------------------------------------------------------------------------------
-    def recover(self) -> None:
-        for res in self.resources.in_status(QUERY_KIND, ("QUEUED", "RUNNING")):
+    def recover(self, left_by: str | None = None) -> None:
+        """Fail the queries a stopped server was running: every one, or those of the server `left_by`."""
+        for res in self.resources.left_behind(QUERY_KIND, ACTIVE_QUERY, left_by):
             self._finish(res.name, "FAILED", reason=SERVER_STOPPED, category=1)
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ from sagelab.storage.resources import AlreadyExists, NotFound, Resource, Resourc
 
 TASK = "dms-replication-task"
 _STARTABLE = ("ready", "stopped", "failed")
-_ACTIVE = ("starting", "running", "stopping")
+ACTIVE = ("starting", "running", "stopping")
 _CDC = ("cdc", "full-load-and-cdc")
 _DEFAULT_SETTINGS = '{"TargetMetadata":{"TargetSchema":"","SupportLobs":true,"LobChunkSize":64},' \
                     '"FullLoadSettings":{"TargetTablePrepMode":"DROP_AND_CREATE"},"Logging":{"EnableLogging":false}}'
@@ -76,9 +76,10 @@ class ReplicationTaskService:
         self._closing = threading.Event()
 
     # --- life cycle -------------------------------------------------------------------------------------
-    def recover(self) -> None:
-        """Resume the tasks a previous server left running (a stopping one is stopped)."""
-        for resource in self.resources.in_status(TASK, _ACTIVE):
+    def recover(self, left_by: str | None = None) -> None:
+        """Resume the tasks a stopped server left running (a stopping one is stopped): every one, or those of
+        the server `left_by`."""
+        for resource in self.resources.left_behind(TASK, ACTIVE, left_by):
             if resource.status == "stopping":
                 self._finish(resource.name, "stopped", "Stop Reason NORMAL")
             else:
@@ -195,7 +196,7 @@ class ReplicationTaskService:
 
     def delete(self, arn: str) -> dict[str, Any]:
         resource = self.task(arn)
-        if resource.status in _ACTIVE:
+        if resource.status in ACTIVE:
             raise InvalidResourceStateFault(f"Replication task {arn} is {resource.status}: stop it before deleting "
                                             "it.")
         if resource.doc["MigrationType"] in _CDC and resource.doc["_started"]:
@@ -258,6 +259,9 @@ class ReplicationTaskService:
 
     # --- runs -------------------------------------------------------------------------------------------
     def _launch(self, name: str, *, reload: bool) -> None:
+        lease = self.resources.new_lease()  # names this server: if it dies, another one resumes the task
+        with contextlib.suppress(NotFound):
+            self.resources.update(TASK, name, lambda r: setattr(r, "lease", lease))
         stop = threading.Event()
         thread = threading.Thread(target=self._run, args=(name, reload, stop), name=f"dms-task-{name}", daemon=True)
         with self._lock:
