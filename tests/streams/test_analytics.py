@@ -113,6 +113,50 @@ def test_code_that_cannot_run_is_refused(server):
     assert "CREATE PUMP" in str(info.value)
 
 
+def _start_filter(server) -> None:
+    """Streams src and big, and an application "filter" copying src's numbers >= 100 to big, seen at work."""
+    kinesis, analytics = server.client("kinesis"), server.client("kinesisanalytics")
+    for stream in ("src", "big"):
+        kinesis.create_stream(StreamName=stream, ShardCount=1)
+    arns = {s: kinesis.describe_stream_summary(StreamName=s)["StreamDescriptionSummary"]["StreamARN"]
+            for s in ("src", "big")}
+    analytics.create_application(
+        ApplicationName="filter", ApplicationCode='''
+            CREATE OR REPLACE STREAM "BIG" (n INTEGER);
+            CREATE OR REPLACE PUMP "P" AS INSERT INTO "BIG"
+              SELECT STREAM n FROM "SOURCE_SQL_STREAM_001" WHERE n >= 100;''',
+        Inputs=[{"NamePrefix": "SOURCE_SQL_STREAM", "KinesisStreamsInput": {"ResourceARN": arns["src"],
+                                                                             "RoleARN": ROLE},
+                 "InputSchema": {"RecordFormat": {"RecordFormatType": "CSV", "MappingParameters": {
+                     "CSVMappingParameters": {"RecordRowDelimiter": "\n", "RecordColumnDelimiter": ","}}},
+                     "RecordColumns": [{"Name": "n", "SqlType": "INTEGER"}]}}],
+        Outputs=[{"Name": "BIG", "KinesisStreamsOutput": {"ResourceARN": arns["big"], "RoleARN": ROLE},
+                  "DestinationSchema": {"RecordFormatType": "CSV"}}])
+    analytics.start_application(ApplicationName="filter", InputConfigurations=[{
+        "Id": "1.1", "InputStartingPositionConfiguration": {"InputStartingPosition": "TRIM_HORIZON"}}])
+    kinesis.put_record(StreamName="src", PartitionKey="k", Data=b"5\n150\n")
+    deadline = time.monotonic() + 30
+    while len(_raw(kinesis, "big")) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    # Positions are saved right after a tick's output is written; a crash in between would write that
+    # output again (at least once). Let the tick finish, so the check below can be exact.
+    time.sleep(1.5)
+
+
+def _resumed_filter(server) -> None:
+    """The filter runs on `server`, from where it was."""
+    kinesis, analytics = server.client("kinesis"), server.client("kinesisanalytics")
+    assert analytics.describe_application(ApplicationName="filter")["ApplicationDetail"][
+        "ApplicationStatus"] == "RUNNING"
+    kinesis.put_record(StreamName="src", PartitionKey="k", Data=b"7\n300\n")
+    deadline = time.monotonic() + 30
+    while len(_raw(kinesis, "big")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert _raw(kinesis, "big") == [b"150\n", b"300\n"]  # resumed where it was: nothing read twice
+
+
 @pytest.mark.slow
 def test_a_running_application_resumes_after_kill_9(tmp_path):
     from sagelab.embedded import ServerProcess
@@ -120,47 +164,30 @@ def test_a_running_application_resumes_after_kill_9(tmp_path):
     home = tmp_path / "home"
     first = ServerProcess(home).start()
     try:
-        kinesis, analytics = first.client("kinesis"), first.client("kinesisanalytics")
-        for stream in ("src", "big"):
-            kinesis.create_stream(StreamName=stream, ShardCount=1)
-        arns = {s: kinesis.describe_stream_summary(StreamName=s)["StreamDescriptionSummary"]["StreamARN"]
-                for s in ("src", "big")}
-        analytics.create_application(
-            ApplicationName="filter", ApplicationCode='''
-                CREATE OR REPLACE STREAM "BIG" (n INTEGER);
-                CREATE OR REPLACE PUMP "P" AS INSERT INTO "BIG"
-                  SELECT STREAM n FROM "SOURCE_SQL_STREAM_001" WHERE n >= 100;''',
-            Inputs=[{"NamePrefix": "SOURCE_SQL_STREAM", "KinesisStreamsInput": {"ResourceARN": arns["src"],
-                                                                                 "RoleARN": ROLE},
-                     "InputSchema": {"RecordFormat": {"RecordFormatType": "CSV", "MappingParameters": {
-                         "CSVMappingParameters": {"RecordRowDelimiter": "\n", "RecordColumnDelimiter": ","}}},
-                         "RecordColumns": [{"Name": "n", "SqlType": "INTEGER"}]}}],
-            Outputs=[{"Name": "BIG", "KinesisStreamsOutput": {"ResourceARN": arns["big"], "RoleARN": ROLE},
-                      "DestinationSchema": {"RecordFormatType": "CSV"}}])
-        analytics.start_application(ApplicationName="filter", InputConfigurations=[{
-            "Id": "1.1", "InputStartingPositionConfiguration": {"InputStartingPosition": "TRIM_HORIZON"}}])
-        kinesis.put_record(StreamName="src", PartitionKey="k", Data=b"5\n150\n")
-        deadline = time.monotonic() + 30
-        while len(_raw(kinesis, "big")) < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        # Positions are saved right after a tick's output is written; a crash in between would write that
-        # output again (at least once). Let the tick finish, so the check below can be exact.
-        time.sleep(1.5)
+        _start_filter(first)
     finally:
         first.kill()
     second = ServerProcess(home).start()
     try:
-        kinesis, analytics = second.client("kinesis"), second.client("kinesisanalytics")
-        assert analytics.describe_application(ApplicationName="filter")["ApplicationDetail"][
-            "ApplicationStatus"] == "RUNNING"
-        kinesis.put_record(StreamName="src", PartitionKey="k", Data=b"7\n300\n")
-        deadline = time.monotonic() + 30
-        while len(_raw(kinesis, "big")) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        assert _raw(kinesis, "big") == [b"150\n", b"300\n"]  # resumed where it was: nothing read twice
+        _resumed_filter(second)
     finally:
+        second.stop()
+
+
+@pytest.mark.slow
+def test_a_running_application_moves_to_a_live_server_when_its_own_dies(tmp_path, postgres_cluster):
+    from sagelab.embedded import ServerProcess
+
+    url = postgres_cluster.create_database(f"analytics_{uuid.uuid4().hex[:10]}")
+    env = {"SAGELAB_DATABASE_URL": url, "SAGELAB_TAKEOVER_SCAN_SECONDS": "0.3"}
+    first = ServerProcess(tmp_path / "home", env=env).start()
+    second = ServerProcess(tmp_path / "home", env=env).start()
+    try:
+        _start_filter(first)
+        first.kill()
+        _resumed_filter(second)
+    finally:
+        first.kill()
         second.stop()
 
 
