@@ -1,4 +1,5 @@
-"""A throwaway local Ray instance for tests, started once and shut down with nothing left behind.
+"""Throwaway Ray for tests, shut down with nothing left behind: a local instance in the test process
+(`local_ray`), or a cluster of its own processes joined through Ray's client, `ray://` (`remote_ray`).
 
 Skips the test (pytest.importorskip) where Ray is not installed. `ray.shutdown()` normally ends every
 process Ray started; any of Ray's processes that outlive it (a helper still exiting) are ended by PID, since a test run
@@ -8,8 +9,15 @@ must leave no processes behind; the test process's other children are left alone
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -40,3 +48,73 @@ def _is_ray(process: psutil.Process) -> bool:
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
     return "ray" in command.lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteRay:
+    """A Ray cluster of its own processes, as an operator runs one: its client address is `ray://...`."""
+
+    client_address: str
+    head: subprocess.Popen
+
+
+@contextlib.contextmanager
+def remote_ray(num_cpus: int = 2, timeout: float = 90) -> Iterator[RemoteRay]:
+    """`ray start --head --block` on free ports of 127.0.0.1, with its client server; ended (and every
+    process it started) when the block exits. Skips where Ray's client (grpcio) is not installed."""
+    pytest.importorskip("ray")
+    pytest.importorskip("grpc", reason="Ray's client needs grpcio (the `ray` extra installs ray[client])")
+    gcs, client = _free_port(), _free_port()
+    first_worker = _free_port_range(200)
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={gcs}",
+               f"--ray-client-server-port={client}", f"--min-worker-port={first_worker}",
+               f"--max-worker-port={first_worker + 199}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
+               "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(client):
+            if head.poll() is not None:
+                raise RuntimeError(f"ray start --head exited with {head.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Ray head's client server never answered")
+            time.sleep(0.2)
+        yield RemoteRay(f"ray://127.0.0.1:{client}", head)
+    finally:
+        started = psutil.Process(head.pid).children(recursive=True) if head.poll() is None else []
+        os.killpg(head.pid, signal.SIGTERM)  # `--block` ends the processes it started
+        _, alive = psutil.wait_procs([psutil.Process(head.pid), *started], timeout=15)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _free_port_range(size: int) -> int:
+    """The first of `size` consecutive ports free now, above the ephemeral ones Linux hands out."""
+    for start in range(20000, 30000, size):
+        if all(_bindable(port) for port in range(start, start + size, 37)):
+            return start
+    raise RuntimeError("no free port range for Ray's workers")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
