@@ -43,7 +43,7 @@ def main() -> None:
         for scan, report in results:
             median = statistics.median(report.takeover_seconds) if report.takeover_seconds else float("nan")
             print(f"scan {scan} s: lost {len(report.lost)}, doubled {len(report.doubled)} (target 0, 0); "
-                  f"kill to retry median {median:.2f} s = {median / scan:.2f} x the scan period")
+                  f"kill to retry median {median:.3f} s = {median / scan:.2f} x the scan period")
     finally:
         cluster.stop()
         shutil.rmtree(cluster.folder, ignore_errors=True)

@@ -125,8 +125,8 @@ def run_kill_test(database_url: str, folder: Path, *, before: int = 8, after: in
             if time.monotonic() > deadline:
                 raise TimeoutError("the doomed server's jobs never started")
             time.sleep(0.1)
-        doomed.kill()
         killed_at = time.time()
+        doomed.kill()
         for i in range(after):  # the load goes on at the survivor
             jobs[f"after-{i}"] = "survivor"
             clients["survivor"].create_training_job(**_request(f"after-{i}", marks, 1))
