@@ -19,6 +19,7 @@ scratch and the object cache stay local, in `staging_dir`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import threading
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 _BUCKET_FACTS = "@bucket.json"
 #: How often a read looks a key up again when the blob it named was replaced under it.
 _READ_ATTEMPTS = 3
+#: A listing reads its objects' facts this many at a time, on this many threads.
+_LIST_WINDOW = 32
+_LIST_READERS = 8
 
 
 class S3BlobStore:
@@ -227,7 +231,7 @@ class S3BlobStore:
             current = versions.current()
             if current is not None:
                 return current
-            latest = versions.latest()  # raises when a delete marker, or nothing, is the latest
+            latest = versions.latest(current_missing=True)  # raises when a marker, or nothing, is the latest
             with self._lock:
                 versions.promote_newest()  # an object latest but not current: a write cut short
             return latest
@@ -277,13 +281,20 @@ class S3BlobStore:
         self._facts(bucket)
         found = sorted((key.encode(), key, name) for key, name, kind in self._key_entries(bucket, prefix)
                        if kind == "current")
-        return self._infos(name for _, _, name in found)
+        return self._infos([name for _, _, name in found])
 
-    def _infos(self, names: Iterable[str]) -> Iterator[ObjectInfo]:
-        for name in names:
-            record = self.external.record(name)
-            if record is not None:  # deleted since it was listed
-                yield record.info
+    def _infos(self, names: list[str]) -> Iterator[ObjectInfo]:
+        """The objects' facts, in order. Each is one GET; a long listing makes them a window at a time on a
+        few threads, so it costs round trips by the window, not by the object."""
+        if len(names) <= _LIST_WINDOW:
+            records: Iterable[Record | None] = map(self.external.record, names)
+            yield from (record.info for record in records if record is not None)
+            return
+        with concurrent.futures.ThreadPoolExecutor(_LIST_READERS, thread_name_prefix="s3-lake-list") as pool:
+            for start in range(0, len(names), _LIST_WINDOW):
+                for record in pool.map(self.external.record, names[start:start + _LIST_WINDOW]):
+                    if record is not None:  # deleted since it was listed
+                        yield record.info
 
     def list_versions(self, bucket: str, prefix: str = "") -> Iterator[VersionEntry]:
         """Every version and delete marker of keys starting with `prefix`: by key, newest first within a key."""

@@ -65,17 +65,17 @@ class S3KeyVersions:
                     found.append(record)
         return sorted(found, key=lambda r: (r.info.last_modified, name_of(r.info.version_id)), reverse=True)
 
-    def all(self) -> list[Record]:
-        """Every version, newest (the latest) first."""
-        top = self.current()
+    def all(self, *, current_missing: bool = False) -> list[Record]:
+        """Every version, newest (the latest) first (`current_missing`: the caller just found no `@meta.json`)."""
+        top = None if current_missing else self.current()
         rest = self.stored()
         if top is None:
             return rest
         return [top, *(r for r in rest if name_of(r.info.version_id) != name_of(top.info.version_id))]
 
-    def latest(self) -> Record:
+    def latest(self, *, current_missing: bool = False) -> Record:
         """The latest version that is an object; NoSuchKey (with the marker's headers) when a marker is."""
-        versions = self.all()
+        versions = self.all(current_missing=current_missing)
         if not versions:
             raise self.missing()
         if versions[0].info.delete_marker:

@@ -174,6 +174,18 @@ def check_list_prefixes(open_store: OpenStore) -> None:
     assert [e.info.key for e in store.list_versions(bucket, "logs/2024/")] == ["logs/2024/01.txt", "logs/2024/02.txt"]
 
 
+def check_long_listing(open_store: OpenStore) -> None:
+    """A listing longer than any batch a store reads in comes back whole, in order, each object its own."""
+    store = open_store(None)
+    bucket = _bucket(store)
+    keys = [f"part-{n:03d}" for n in range(45)]
+    for key in reversed(keys):
+        store.put(bucket, key, [key.encode()], metadata={"n": key[-3:]})
+    listed = list(store.list(bucket, "part-"))
+    assert [i.key for i in listed] == keys
+    assert all(i.metadata == {"n": i.key[-3:]} and i.size == len(i.key) for i in listed)
+
+
 def check_delete(open_store: OpenStore) -> None:
     store = open_store(None)
     bucket = _bucket(store)
@@ -365,7 +377,7 @@ def check_readers_see_whole_objects(open_store: OpenStore) -> None:
 
 CHECKS: tuple[Callable[[OpenStore], None], ...] = (
     check_buckets, check_put_head_read, check_large_objects_stream, check_keys_that_nest_and_odd_segments,
-    check_list_prefixes, check_delete, check_versioning_enabled, check_versioning_suspended,
+    check_list_prefixes, check_long_listing, check_delete, check_versioning_enabled, check_versioning_suspended,
     check_tags_storage_class_restore, check_bucket_configs, check_encryption_at_rest, check_local_path,
     check_readers_see_whole_objects,
 )
