@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from sagelab.errors import S3Error, ValidationError, no_such_bucket, no_such_key
 from sagelab.lake.encryption import DataKeys, Encryption
+from sagelab.lake.key_paths import decode_segment, encode_segment
 from sagelab.lake.objects import ARCHIVE_CLASSES as ARCHIVE_CLASSES
 from sagelab.lake.objects import STORAGE_CLASSES as STORAGE_CLASSES
+from sagelab.lake.objects import BucketInfo as BucketInfo
 from sagelab.lake.objects import ObjectInfo
 from sagelab.lake.stored_bytes import effective_encryption, open_stored, start_write
 from sagelab.lake.uris import check_bucket_name, check_key
@@ -55,12 +57,6 @@ if TYPE_CHECKING:
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class BucketInfo:
-    name: str
-    created: float
 
 
 class BlobStore(Protocol):
@@ -95,20 +91,6 @@ class BlobStore(Protocol):
     def set_bucket_encryption(self, bucket: str, configuration: dict | None) -> None: ...
     def bucket_config(self, bucket: str, name: str) -> object | None: ...
     def set_bucket_config(self, bucket: str, name: str, value: object | None) -> None: ...
-
-
-def encode_segment(segment: str) -> str:
-    """A key segment as a folder name: one more "@" before a leading "@", and "@" for an empty segment, so
-    no key collides with the names a store reserves (which all begin with one "@")."""
-    if segment == "":
-        return "@"
-    return "@" + segment if segment.startswith("@") else segment
-
-
-def decode_segment(segment: str) -> str:
-    if segment == "@":
-        return ""
-    return segment[1:] if segment.startswith("@@") else segment
 
 
 def _fsync_dir(path: Path) -> None:

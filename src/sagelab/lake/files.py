@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 
 from sagelab.errors import S3Error
-from sagelab.lake.blobs import BlobStore, encode_segment
+from sagelab.lake.blobs import BlobStore
+from sagelab.lake.key_paths import encode_segment
 
 
 def local_file(blobs: BlobStore, bucket: str, key: str, scratch: Path | None = None) -> Path:

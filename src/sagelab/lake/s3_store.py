@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sagelab.errors import S3Error, ValidationError, no_such_bucket, no_such_key
-from sagelab.lake.blobs import BucketInfo, decode_segment, encode_segment
 from sagelab.lake.encryption import CHUNK, TAG, DataKeys, Encryption, stored_size
-from sagelab.lake.objects import ObjectInfo
+from sagelab.lake.key_paths import decode_segment, encode_segment
+from sagelab.lake.objects import BucketInfo, ObjectInfo
 from sagelab.lake.s3_external import ExternalBucket, Record, SequentialReader, iter_body
 from sagelab.lake.s3_versions import DATA, META, S3KeyVersions
 from sagelab.lake.stored_bytes import effective_encryption, open_stored, start_write
