@@ -3,12 +3,17 @@ server, a real HTTP S3 endpoint started once for the session)."""
 
 from __future__ import annotations
 
+import dataclasses
+import random
+
 import pytest
 
-from sagelab.errors import ValidationError
+from sagelab.errors import S3Error, ValidationError
 from sagelab.lake.blobs import LocalBlobStore, open_blob_store
 from sagelab.lake.encryption import Encryption
+from sagelab.lake.objects import ObjectInfo
 from sagelab.lake.s3_store import S3BlobStore
+from sagelab.lake.versions import DeleteOutcome, VersionEntry
 from sagelab.settings import load_settings
 from sagelab.testing import blob_kit
 from sagelab.testing.s3_server import s3_server  # noqa: F401  (a session fixture)
@@ -62,3 +67,81 @@ def test_s3_store_keeps_everything_in_the_external_bucket(s3_server, tmp_path): 
 def test_bad_lake_settings_are_refused_by_name(flags, named, tmp_path):
     with pytest.raises(ValidationError, match=named):
         open_blob_store(load_settings({"home": str(tmp_path), **flags}, environ={}))
+
+
+def _normal(value, ids: list[str]):
+    """A store's answer with what may differ between stores (times, the spelling of version ids) taken out:
+    version ids become their order of first appearance in this store."""
+    if isinstance(value, ObjectInfo):
+        facts = dataclasses.asdict(value)
+        facts.pop("last_modified")
+        facts["version_id"] = _ordinal(facts["version_id"], ids)
+        return facts
+    if isinstance(value, VersionEntry):
+        return _normal(value.info, ids), value.is_latest
+    if isinstance(value, DeleteOutcome):
+        return _ordinal(value.version_id, ids), value.delete_marker
+    if isinstance(value, list):
+        return [_normal(v, ids) for v in value]
+    return value
+
+
+def _ordinal(version_id: str | None, ids: list[str]) -> object:
+    if version_id in (None, "null"):
+        return version_id
+    if version_id not in ids:
+        ids.append(version_id)
+    return ids.index(version_id)
+
+
+@pytest.mark.parametrize("seed", [19, 2026])
+def test_s3_store_answers_as_the_folder_store_does_op_for_op(seed, s3_server, tmp_path):  # noqa: F811
+    """The same random operations on both stores give the same answers, errors and listings."""
+    local = LocalBlobStore(tmp_path / "lake")
+    remote = _s3_opener(s3_server, tmp_path)(None)
+    stores = {"local": (local, []), "s3": (remote, [])}
+    rng = random.Random(seed)
+    keys = ["a", "a/b", "b/", "@c"]
+
+    def op_for(step: int):
+        # Unversioned first, then versioning on, suspended, and on again.
+        status = {15: "Enabled", 40: "Suspended", 60: "Enabled"}.get(step)
+        kind = "versioning" if status else rng.choice(["put", "put", "put", "delete", "delete-version", "tags",
+                                                       "head", "read"])
+        key, pick = rng.choice(keys), rng.random()
+        body = [f"{step}".encode()] * rng.randint(0, 3)
+
+        def run(store, ids):
+            version = ids[int(pick * len(ids))] if ids and pick < 0.8 else ("null" if pick < 0.9 else None)
+            if kind == "put":
+                return store.put("bkt", key, body, metadata={"step": str(step)})
+            if kind == "delete":
+                return store.delete("bkt", key)
+            if kind == "delete-version":
+                return store.delete("bkt", key, version_id=version or "null")
+            if kind == "tags":
+                return store.set_tags("bkt", key, {"step": str(step)}, version_id=version)
+            if kind == "head":
+                return store.head("bkt", key, version_id=version)
+            if kind == "read":
+                return b"".join(store.read("bkt", key, version_id=version))
+            store.set_bucket_config("bkt", "versioning", status)
+            return None
+        return kind, run
+
+    def answer(run, store, ids):
+        try:
+            return _normal(run(store, ids), ids)
+        except S3Error as error:
+            return error.code, error.headers and "with headers"
+
+    for store, _ in stores.values():
+        store.create_bucket("bkt")
+    for step in range(80):
+        kind, run = op_for(step)
+        answers = {name: answer(run, store, ids) for name, (store, ids) in stores.items()}
+        assert answers["local"] == answers["s3"], (step, kind)
+        if step % 7 == 6:
+            listings = {name: (_normal(list(store.list("bkt")), ids), _normal(list(store.list_versions("bkt")), ids))
+                        for name, (store, ids) in stores.items()}
+            assert listings["local"] == listings["s3"], step
