@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import socket
 
 import pytest
 
@@ -67,6 +68,18 @@ def test_s3_store_keeps_everything_in_the_external_bucket(s3_server, tmp_path): 
 def test_bad_lake_settings_are_refused_by_name(flags, named, tmp_path):
     with pytest.raises(ValidationError, match=named):
         open_blob_store(load_settings({"home": str(tmp_path), **flags}, environ={}))
+
+
+def test_a_lake_bucket_the_store_lacks_or_a_store_that_is_not_there_is_refused(s3_server, tmp_path):  # noqa: F811
+    lake = s3_server.new_lake()
+    missing = {**lake.settings, "lake_url": "s3://no-such-lake-bucket/lake"}
+    with pytest.raises(ValidationError, match="'lake_url' names the bucket 'no-such-lake-bucket'"):
+        open_blob_store(load_settings({"home": str(tmp_path), **missing}, environ={}))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = {**lake.settings, "lake_endpoint_url": f"http://127.0.0.1:{probe.getsockname()[1]}"}
+        with pytest.raises(ValidationError, match="lake_endpoint_url"):
+            open_blob_store(load_settings({"home": str(tmp_path), **nowhere}, environ={}))
 
 
 def _normal(value, ids: list[str]):

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagelab.errors import S3Error
+from sagelab.errors import S3Error, ValidationError
 from sagelab.lake.objects import ObjectInfo
 
 #: Bodies up to this size go up in one PUT; larger ones as a multipart upload of parts this size.
@@ -64,6 +64,24 @@ class ExternalBucket:
             raise
         except BotoCoreError as exc:
             raise unreachable(exc) from None
+
+    def check(self, endpoint: str | None) -> None:
+        """Refuse, naming the setting to fix, a lake whose store cannot be reached or has no such bucket."""
+        where = endpoint or "AWS S3"
+        try:
+            self.client.head_bucket(Bucket=self.name)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise ValidationError(f"Setting 'lake_url' names the bucket {self.name!r}, which the store at "
+                                      f"{where} does not have: create it first.") from None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise ValidationError(f"The store at {where} refuses access to the bucket {self.name!r} of setting "
+                                      "'lake_url': check lake_access_key_id and lake_secret_access_key.") from None
+            raise unreachable(exc) from None
+        except BotoCoreError as exc:
+            raise ValidationError(f"Setting 'lake_endpoint_url': the lake's store at {where} cannot be reached "
+                                  f"({exc}).") from None
 
     # --- records ----------------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:

@@ -363,4 +363,6 @@ def open_s3_blob_store(settings: Settings, data_keys: DataKeys | None = None) ->
     client = boto3.session.Session().client("s3", endpoint_url=endpoint,
                                             region_name=settings.lake_region or settings.region, config=config,
                                             **credentials)
-    return S3BlobStore(ExternalBucket(client, bucket), prefix, settings.home / "lake-staging", data_keys)
+    external = ExternalBucket(client, bucket)
+    external.check(endpoint)
+    return S3BlobStore(external, prefix, settings.home / "lake-staging", data_keys)
