@@ -20,6 +20,7 @@ scratch and the object cache stay local, in `staging_dir`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import threading
@@ -99,8 +100,10 @@ class S3BlobStore:
 
     def create_bucket(self, bucket: str) -> BucketInfo:
         info = BucketInfo(bucket, time.time())
-        if not self.external.put(self._base(bucket) + _BUCKET_FACTS, json.dumps({"created": info.created}).encode(),
-                                 only_new=True):
+        facts = self._base(bucket) + _BUCKET_FACTS
+        # Looked for first too: not every S3-compatible store honours a conditional PUT (If-None-Match).
+        if self.external.get(facts) is not None or not self.external.put(
+                facts, json.dumps({"created": info.created}).encode(), only_new=True):
             raise S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
                           "succeeded and you already own it.", 409, BucketName=bucket)
         return info
@@ -167,21 +170,24 @@ class S3BlobStore:
         self.external.upload(f"{folder}{DATA}/{blob}", write.stored(chunks))
         info = write.info(etag=etag, content_type=content_type, metadata=metadata, tags=tags,
                           storage_class=storage_class)
-        placed = False
         try:
             with self._lock:
                 if status := facts.get("versioning"):
-                    info = self._versions(bucket, key).place(info, blob, status)
-                    placed = True
-                    return info
+                    return self._versions(bucket, key).place(info, blob, status)
                 replaced = self.external.record(folder + META)
                 self.external.put_record(folder + META, Record(info, blob))
-                placed = True
-            if replaced is not None and replaced.blob not in (None, blob):
-                self.external.delete(f"{folder}{DATA}/{replaced.blob}")
-            return info
-        finally:
-            if not placed:
+        except BaseException:
+            self._discard_unless_current(folder, blob)
+            raise
+        if replaced is not None and replaced.blob not in (None, blob):
+            self.external.delete(f"{folder}{DATA}/{replaced.blob}")
+        return info
+
+    def _discard_unless_current(self, folder: str, blob: str) -> None:
+        """After a write failed: remove its blob, unless the key was switched to it before the failure."""
+        with contextlib.suppress(S3Error):  # the write's own failure is the one to report
+            current = self.external.record(folder + META)
+            if current is None or current.blob != blob:
                 self.external.delete(f"{folder}{DATA}/{blob}")
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo:
