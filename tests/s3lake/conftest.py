@@ -1,7 +1,8 @@
 """A sagelab server whose lake is an external S3 store (moto's server), and boto3 clients of both.
 
-The fixtures shadow the root conftest's `server`, `s3`, `sm`, `glue` and `athena` under their own names'
-definitions here, so the shared helpers (`bucket`, `lake_helpers`) run against this server unchanged.
+These fixtures override the root conftest's `server`, `s3`, `sm`, `glue` and `athena` for the tests of this
+folder (each under its own definition, so no session-cached client of the default server is reused), and
+the shared helpers (`bucket`, `lake_helpers`) run against this server unchanged.
 """
 
 from __future__ import annotations
