@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import shutil
 import socket
 import subprocess
 import sys
@@ -149,3 +150,4 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
