@@ -8,7 +8,8 @@ import secrets
 
 import botocore.exceptions
 import pytest
-from conftest import external_keys
+
+from .external import external_keys
 
 
 def test_put_get_range_head_and_delete(s3, bucket, external, lake):

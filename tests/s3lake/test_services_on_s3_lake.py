@@ -8,23 +8,19 @@ import tarfile
 
 import pyarrow as pa
 import pytest
-from conftest import external_keys
+from conftest import unique
 from helpers import job_request, upload_breast_cancer, wait_job
 from lake_helpers import ROLE, crawl, put_parquet, select
 
 from sagelab.catalog.formats import storage_descriptor
 
-
-def _unique(prefix: str) -> str:
-    import uuid
-
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+from .external import external_keys
 
 
 @pytest.mark.slow
 def test_xgboost_training_job_reads_and_writes_the_external_lake(sm, s3, bucket, external, lake, tmp_path):
     upload_breast_cancer(s3, bucket, tmp_path)
-    name = _unique("s3lake-xgb").replace("_", "-")
+    name = unique("s3lake-xgb")
     sm.create_training_job(**job_request(name, "xgboost", bucket, {"num_round": "5", "objective": "binary:logistic",
                                                                    "eval_metric": "auc"}))
     desc = wait_job(sm, name, timeout=240)
@@ -39,7 +35,7 @@ def test_xgboost_training_job_reads_and_writes_the_external_lake(sm, s3, bucket,
 
 @pytest.fixture
 def database(glue):
-    name = _unique("s3lake")
+    name = unique("s3lake").replace("-", "_")
     glue.create_database(DatabaseInput={"Name": name})
     return name
 
@@ -67,8 +63,8 @@ def test_glue_crawler_catalogues_a_prefix(glue, athena, s3, bucket):
     s3.put_object(Bucket=bucket, Key="raw/people/part1.csv", Body=b"id,name,score\n1,ann,1.5\n2,bob,2.5\n")
     for year in (2023, 2024):
         put_parquet(s3, bucket, f"raw/sales/year={year}/part-0.parquet", pa.table({"id": [1, 2], "amount": [1.0, 2.0]}))
-    database = _unique("crawled")
-    name = _unique("crawler").replace("_", "-")
+    database = unique("crawled").replace("-", "_")
+    name = unique("crawler")
     glue.create_crawler(Name=name, Role=ROLE, DatabaseName=database,
                         Targets={"S3Targets": [{"Path": f"s3://{bucket}/raw/"}]})
     crawler = crawl(glue, name)
