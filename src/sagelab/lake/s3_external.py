@@ -3,7 +3,7 @@
 Everything the lake keeps there is either a small JSON record (bucket facts, an object version's facts) or
 a blob, an object's stored bytes, written once under a name of its own and never changed. Missing objects
 read as None rather than as botocore's errors, so the store above speaks only in lake terms; a store that
-cannot be reached is an S3 ServiceUnavailable naming the setting that points at it.
+fails, or cannot be reached, is an S3 ServiceUnavailable naming the settings that point at it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Record:
         return cls(ObjectInfo(**fields), blob)
 
 
-def unreachable(exc: Exception) -> S3Error:
+def store_failure(exc: Exception) -> S3Error:
     return S3Error("ServiceUnavailable", f"The lake's external S3 store failed ({exc}); check lake_url and "
                    "lake_endpoint_url and that the store is up.", 503)
 
@@ -54,16 +54,17 @@ def is_missing(exc: ClientError) -> bool:
 
 @dataclasses.dataclass
 class ExternalBucket:
+    """The external bucket `name`, reached with a boto3 S3 `client` (thread-safe: one serves every thread)."""
+
     client: Any
     name: str
 
     def _call(self, operation: str, **params: Any) -> Any:
+        """One S3 call on the bucket; its ClientError (an answer) is the caller's to read, no answer is a failure."""
         try:
             return getattr(self.client, operation)(Bucket=self.name, **params)
-        except ClientError:
-            raise
         except BotoCoreError as exc:
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
 
     def check(self, endpoint: str | None) -> None:
         """Refuse, naming the setting to fix, a lake whose store cannot be reached or has no such bucket."""
@@ -78,7 +79,7 @@ class ExternalBucket:
             if code in ("403", "AccessDenied", "Forbidden"):
                 raise ValidationError(f"The store at {where} refuses access to the bucket {self.name!r} of setting "
                                       "'lake_url': check lake_access_key_id and lake_secret_access_key.") from None
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
         except BotoCoreError as exc:
             raise ValidationError(f"Setting 'lake_endpoint_url': the lake's store at {where} cannot be reached "
                                   f"({exc}).") from None
@@ -90,7 +91,7 @@ class ExternalBucket:
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
         with response["Body"] as body:
             return body.read()
 
@@ -101,7 +102,7 @@ class ExternalBucket:
         except ClientError as exc:
             if only_new and exc.response.get("Error", {}).get("Code") in _TAKEN:
                 return False
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
         return True
 
     def record(self, key: str) -> Record | None:
@@ -121,7 +122,7 @@ class ExternalBucket:
                 else:
                     self._call("delete_objects", Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
             except ClientError as exc:
-                raise unreachable(exc) from None
+                raise store_failure(exc) from None
 
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key under `prefix`, in the store's (UTF-8 byte) order."""
@@ -136,7 +137,7 @@ class ExternalBucket:
             paginator = self.client.get_paginator("list_objects_v2")
             yield from paginator.paginate(Bucket=self.name, Prefix=prefix, **params)
         except (ClientError, BotoCoreError) as exc:
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
 
     # --- blobs ------------------------------------------------------------------------------------
     def upload(self, key: str, pieces: Iterable[bytes]) -> None:
@@ -166,7 +167,7 @@ class ExternalBucket:
                 with contextlib.suppress(ClientError, S3Error):
                     self._call("abort_multipart_upload", Key=key, UploadId=upload_id)
             if isinstance(exc, ClientError):
-                raise unreachable(exc) from None
+                raise store_failure(exc) from None
             raise
 
     def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
@@ -181,7 +182,7 @@ class ExternalBucket:
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise unreachable(exc) from None
+            raise store_failure(exc) from None
         return response["Body"]
 
 
