@@ -29,7 +29,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address the server listens on."),
     Setting("port", 8080, "Port the server listens on.", int),
     Setting("database_url", "", "SQLAlchemy URL of the metadata store; empty means SQLite in the home folder."),
-    Setting("lake_url", "", "Where lake objects live; empty means the folder `<home>/lake`."),
+    Setting("lake_url", "", "Where lake objects live: `file:///folder`, or `s3://<bucket>/<prefix>` for an external "
+            "S3-compatible store; empty means the folder `<home>/lake`."),
+    Setting("lake_endpoint_url", "", "Endpoint of the S3-compatible store an `s3://` lake_url names (MinIO, Ceph, "
+            "...); empty means AWS S3's own endpoints."),
+    Setting("lake_access_key_id", "", "Access key id for the `s3://` lake's store; empty means boto3's usual "
+            "credential chain."),
+    Setting("lake_secret_access_key", "", "Secret access key of lake_access_key_id."),
+    Setting("lake_region", "", "Region of the `s3://` lake's store; empty means the `region` setting."),
     Setting("engine", "local", "Compute engine for jobs: `local` (one OS process per job), `inline`, `ray` (a "
             "Ray instance on this machine) or `ray://host:port` (a Ray cluster sharing the home folder).", str),
     Setting("max_concurrent_jobs", 0, "Jobs run at once by the local engine; 0 means one per CPU core.", int),
@@ -105,6 +112,10 @@ class Settings:
     multi_model_memory_mb: float = 1024.0
     multi_model_max_loaded: int = 50
     takeover_scan_seconds: float = 5.0
+    lake_endpoint_url: str = ""
+    lake_access_key_id: str = ""
+    lake_secret_access_key: str = ""
+    lake_region: str = ""
 
     @property
     def resolved_database_url(self) -> str:

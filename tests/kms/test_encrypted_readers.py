@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 from conftest import unique
 from helpers import job_request, wait_failed, wait_job
-from lake_helpers import crawl, select
+from lake_helpers import crawl, put_parquet, select
 
 from sagelab.catalog.formats import storage_descriptor
 from sagelab.demo import split_dataset, write_csv
@@ -125,3 +126,24 @@ def test_a_processing_job_reads_an_encrypted_input_and_writes_its_outputs_under_
     head = s3.head_object(Bucket=bucket, Key="out/out.txt")
     assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
     assert s3.get_object(Bucket=bucket, Key="out/out.txt")["Body"].read() == b"SEALED INPUT"
+
+
+def test_athena_reads_a_partitioned_table_encrypted_at_rest(s3, glue, athena, bucket):
+    """The plain copies of encrypted objects keep their keys' paths, where DuckDB reads the partition values."""
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    for year in (2023, 2024):
+        put_parquet(s3, bucket, f"sales/year={year}/part-0.parquet", pa.table({"amount": [1.0, float(year - 2020)]}))
+    database = unique("enc_parts").replace("-", "_")
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(DatabaseName=database, TableInput={
+        "Name": "sales", "PartitionKeys": [{"Name": "year", "Type": "int"}],
+        "StorageDescriptor": storage_descriptor("parquet", f"s3://{bucket}/sales/", [
+            {"Name": "amount", "Type": "double"}])})
+    glue.batch_create_partition(DatabaseName=database, TableName="sales", PartitionInputList=[
+        {"Values": [str(year)], "StorageDescriptor": storage_descriptor(
+            "parquet", f"s3://{bucket}/sales/year={year}/", [{"Name": "amount", "Type": "double"}])}
+        for year in (2023, 2024)])
+    rows = select(athena, "SELECT year, sum(amount) FROM sales GROUP BY year ORDER BY year", database,
+                  f"s3://{bucket}/results/")
+    assert rows[1:] == [["2023", "4.0"], ["2024", "5.0"]]

@@ -33,18 +33,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from sagelab.errors import S3Error, no_such_bucket, no_such_key
-from sagelab.lake.encryption import (
-    ChunkSealer,
-    DataKeys,
-    Encryption,
-    new_nonce_prefix,
-    object_arn,
-    open_range,
-)
+from sagelab.errors import S3Error, ValidationError, no_such_bucket, no_such_key
+from sagelab.lake.encryption import DataKeys, Encryption
+from sagelab.lake.key_paths import decode_segment, encode_segment
 from sagelab.lake.objects import ARCHIVE_CLASSES as ARCHIVE_CLASSES
 from sagelab.lake.objects import STORAGE_CLASSES as STORAGE_CLASSES
+from sagelab.lake.objects import BucketInfo as BucketInfo
 from sagelab.lake.objects import ObjectInfo
+from sagelab.lake.stored_bytes import effective_encryption, open_stored, start_write
 from sagelab.lake.uris import check_bucket_name, check_key
 from sagelab.lake.versions import (
     VERSIONS_DIR,
@@ -61,12 +57,6 @@ if TYPE_CHECKING:
 _DATA = "@data"
 _META = "@meta.json"
 _CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class BucketInfo:
-    name: str
-    created: float
 
 
 class BlobStore(Protocol):
@@ -103,18 +93,6 @@ class BlobStore(Protocol):
     def set_bucket_config(self, bucket: str, name: str, value: object | None) -> None: ...
 
 
-def _encode_segment(segment: str) -> str:
-    if segment == "":
-        return "@"
-    return "@" + segment if segment.startswith("@") else segment
-
-
-def _decode_segment(segment: str) -> str:
-    if segment == "@":
-        return ""
-    return segment[1:] if segment.startswith("@@") else segment
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -129,12 +107,6 @@ class LocalBlobStore:
         self.data_keys = data_keys
         #: Versioned writes move a key's versions about in several steps: one at a time.
         self._versions_lock = threading.RLock()
-
-    def _keys(self) -> DataKeys:
-        if self.data_keys is None:
-            raise S3Error("InvalidRequest", "This lake was opened without its keys, so it cannot encrypt or "
-                          "decrypt objects at rest: read encrypted objects through the server.", 400)
-        return self.data_keys
 
     # --- buckets ----------------------------------------------------------------------------------
     def _bucket_meta(self, bucket: str) -> Path:
@@ -206,7 +178,7 @@ class LocalBlobStore:
     # --- objects ----------------------------------------------------------------------------------
     def _object_dir(self, bucket: str, key: str) -> Path:
         check_key(key)
-        return self._bucket_dir(bucket).joinpath(*(_encode_segment(s) for s in key.split("/")))
+        return self._bucket_dir(bucket).joinpath(*(encode_segment(s) for s in key.split("/")))
 
     def staging_dir(self) -> Path:
         path = self.root / ".staging"
@@ -226,34 +198,19 @@ class LocalBlobStore:
             encryption: Encryption | None = None, tags: dict[str, str] | None = None,
             storage_class: str = "STANDARD") -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)
-        md5 = hashlib.md5(usedforsecurity=False)
-        size = 0
-        sealer, sealed = None, {}
         facts = json.loads(self._bucket_meta(bucket).read_text())
-        # The bucket's default encryption applies to every write that asks for none, whoever writes
-        # (a training job's artifact, Athena's results, a trail's log files), as S3 applies it; and so
-        # does its versioning: any writer's overwrite keeps the version it replaces.
-        if encryption is None and (rule := facts.get("encryption")):
-            encryption = Encryption(rule["SSEAlgorithm"], rule.get("KMSMasterKeyID"))
-        if encryption is not None:
-            data_key, sealed = self._keys().generate(encryption.algorithm, encryption.kms_key_id,
-                                                     object_arn(bucket, key))
-            sealed = {**sealed, "nonce_prefix": new_nonce_prefix()}
-            sealer = ChunkSealer(data_key, sealed["nonce_prefix"])
+        # The bucket's default encryption applies to every write that asks for none, and so does its
+        # versioning: any writer's overwrite keeps the version it replaces.
+        write = start_write(self.data_keys, bucket, key, effective_encryption(encryption, facts))
         fd, tmp = tempfile.mkstemp(dir=self.staging_dir())
         try:
             with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    md5.update(chunk)
-                    size += len(chunk)
-                    f.write(chunk if sealer is None else sealer.feed(chunk))
-                if sealer is not None:
-                    f.write(sealer.finish())
+                for piece in write.stored(chunks):
+                    f.write(piece)
                 f.flush()
                 os.fsync(f.fileno())
-            info = ObjectInfo(key=key, size=size, etag=etag or md5.hexdigest(), last_modified=time.time(),
-                              content_type=content_type or "binary/octet-stream", metadata=dict(metadata or {}),
-                              encryption=sealed, tags=dict(tags or {}), storage_class=storage_class)
+            info = write.info(etag=etag, content_type=content_type, metadata=metadata, tags=tags,
+                              storage_class=storage_class)
             if obj_dir.is_file():  # pragma: no cover - guarded by the segment encoding
                 raise S3Error("InvalidArgument", f"Key {key!r} collides with stored data.", 400)
             if status := facts.get("versioning"):
@@ -341,20 +298,21 @@ class LocalBlobStore:
                 raise no_such_key(key) from None
         if not info.encryption:
             return self._iter_file(f, start, end)
-        try:
-            data_key = self._keys().unwrap(info.encryption, object_arn(bucket, key))
-        except BaseException:
-            f.close()
-            raise
-        return self._iter_sealed(f, data_key, info, start, end)
 
-    @staticmethod
-    def _iter_sealed(f, data_key: bytes, info: ObjectInfo, start: int, end: int | None) -> Iterator[bytes]:
         def read_stored(offset: int, length: int) -> bytes:
             f.seek(offset)
             return f.read(length)
+        try:
+            plain = open_stored(self.data_keys, bucket, info, read_stored, start, end)
+        except BaseException:
+            f.close()
+            raise
+        return self._iter_sealed(f, plain)
+
+    @staticmethod
+    def _iter_sealed(f, plain: Iterator[bytes]) -> Iterator[bytes]:
         with f:
-            yield from open_range(data_key, info.encryption["nonce_prefix"], info.size, read_stored, start, end)
+            yield from plain
 
     @staticmethod
     def _iter_file(f, start: int, end: int | None) -> Iterator[bytes]:
@@ -396,7 +354,7 @@ class LocalBlobStore:
         bucket_dir = self._bucket_dir(bucket)
         # Walk only below the deepest folder the prefix fully names.
         fixed_segments = prefix.split("/")[:-1]
-        start = bucket_dir.joinpath(*(_encode_segment(s) for s in fixed_segments))
+        start = bucket_dir.joinpath(*(encode_segment(s) for s in fixed_segments))
         if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
             return iter(())
         keys: list[tuple[bytes, str, Path]] = []
@@ -405,7 +363,7 @@ class LocalBlobStore:
                 dirnames.remove(VERSIONS_DIR)
             if _DATA in filenames:
                 rel = Path(dirpath).relative_to(bucket_dir)
-                key = "/".join(_decode_segment(s) for s in rel.parts)
+                key = "/".join(decode_segment(s) for s in rel.parts)
                 if key.startswith(prefix):
                     keys.append((key.encode(), key, Path(dirpath)))
         keys.sort()
@@ -415,10 +373,10 @@ class LocalBlobStore:
         """Every version and delete marker of keys starting with `prefix`: by key, newest first within a key."""
         bucket_dir = self._bucket_dir(bucket)
         fixed_segments = prefix.split("/")[:-1]
-        start = bucket_dir.joinpath(*(_encode_segment(s) for s in fixed_segments))
+        start = bucket_dir.joinpath(*(encode_segment(s) for s in fixed_segments))
         if any(s in (".", "..") for s in fixed_segments) or not start.is_dir():
             return
-        found = sorted((key.encode(), key, path) for key, path in key_folders(bucket_dir, start, _decode_segment)
+        found = sorted((key.encode(), key, path) for key, path in key_folders(bucket_dir, start, decode_segment)
                        if key.startswith(prefix))
         for _, key, path in found:
             for index, info in enumerate(KeyVersions(self, path, key).all()):
@@ -438,9 +396,15 @@ def new_upload_id() -> str:
 
 
 def open_blob_store(settings: Settings, data_keys: DataKeys | None = None) -> BlobStore:
-    """The lake the settings name: a folder (`file://...`, or `<home>/lake` when none is named). Without
-    `data_keys` it can neither write nor read objects encrypted at rest."""
+    """The lake the settings name: a folder (`file://...`, or `<home>/lake` when none is named), or an external
+    S3-compatible store (`s3://<bucket>/<prefix>`). Without `data_keys` it can neither write nor read objects
+    encrypted at rest."""
+    if settings.lake_url.startswith("s3://"):
+        from sagelab.lake.s3_store import open_s3_blob_store
+
+        return open_s3_blob_store(settings, data_keys)
     if settings.lake_url and not settings.lake_url.startswith("file://"):
-        raise NotImplementedError(f"lake_url {settings.lake_url!r}: only the local folder store exists yet.")
+        raise ValidationError(f"Setting 'lake_url' must be file:///<folder> or s3://<bucket>/<prefix> (or empty "
+                              f"for <home>/lake), got {settings.lake_url!r}.")
     root = Path(settings.lake_url.removeprefix("file://")) if settings.lake_url else settings.home / "lake"
     return LocalBlobStore(root, data_keys)

@@ -1,8 +1,9 @@
 """Lake objects as local files, for engines (DuckDB, pyarrow) that read paths rather than streams.
 
-An object encrypted at rest has no plain file of its own. Given a `scratch` folder (one query's, removed
-when it ends) its plain copy goes there and lives no longer than the work that needs it; the shared cache
-below only ever holds copies of objects the lake itself stores in plain.
+Where the store has no plain file for an object (one encrypted at rest, or any object of the external S3
+store) a copy is made, at the object's key below a folder named by its bucket, key and ETag. An encrypted
+object's copy goes in the `scratch` folder given (one query's, removed when it ends) and lives no longer
+than the work that needs it; the shared cache only ever holds copies of objects stored in plain.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from sagelab.errors import S3Error
 from sagelab.lake.blobs import BlobStore
+from sagelab.lake.key_paths import encode_segment
 
 
 def local_file(blobs: BlobStore, bucket: str, key: str, scratch: Path | None = None) -> Path:
@@ -25,10 +27,13 @@ def local_file(blobs: BlobStore, bucket: str, key: str, scratch: Path | None = N
     if info.encryption and scratch is None:
         raise S3Error("InvalidRequest", f"s3://{bucket}/{key} is encrypted at rest and this reader keeps no "
                       "scratch folder for its plain copy.", 400)
-    cached = (scratch / "decrypted" if info.encryption else blobs.staging_dir() / "object-cache") / digest
+    # Below its digest the copy keeps the key's path, as the folder store's own files do: readers take
+    # meaning from it (DuckDB reads a table's partition values from its `year=2024/` segments).
+    folder = (scratch / "decrypted" if info.encryption else blobs.staging_dir() / "object-cache") / digest
+    cached = folder.joinpath(*(encode_segment(s) for s in key.split("/")))
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".part")
+        partial = cached.parent / f"{cached.name}.part"
         with partial.open("wb") as f:
             for chunk in blobs.read(bucket, key):
                 f.write(chunk)

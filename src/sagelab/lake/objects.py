@@ -1,4 +1,4 @@
-"""What the lake knows of one stored object (or one version of it), apart from its bytes."""
+"""What the lake knows of one stored object (or one version of it), apart from its bytes, and of a bucket."""
 
 from __future__ import annotations
 
@@ -36,3 +36,9 @@ class ObjectInfo:
         """Whether the bytes may be read now: any class but an archive one, or a live restored copy."""
         return (self.storage_class not in ARCHIVE_CLASSES
                 or (self.restored_until is not None and now < self.restored_until))
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    created: float
