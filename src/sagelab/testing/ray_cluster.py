@@ -70,7 +70,10 @@ def remote_ray(num_cpus: int = 2, timeout: float = 90) -> Iterator[RemoteRay]:
                f"--ray-client-server-port={client}", f"--min-worker-port={first_worker}",
                f"--max-worker-port={first_worker + 199}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
                "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray turns its token authentication on for a head started where ~/.ray/auth_token exists, which any
+    # earlier local Ray instance writes; its client then connects only with that token in its environment.
+    # A test cluster on 127.0.0.1 is started without it, explicitly, so that no earlier test decides.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     head = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
