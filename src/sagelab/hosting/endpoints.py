@@ -78,13 +78,17 @@ class EndpointService:
     def delete(self, name: str) -> None:
         self.get(name)
         self._set_status(name, "Deleting")
+        self._stop_serving(name)
+        self.resources.delete(ENDPOINT, name)
+
+    def _stop_serving(self, name: str) -> None:
+        """Take the endpoint's traffic off this server and retire its instances here."""
         route = self.fleet.remove(name)
         self._served.pop(name, None)
         if self.capture is not None:
             self.capture.remove(name)
         if route is not None:
             self.fleet.retire([i for v in route.variants.values() for i in v.instances])
-        self.resources.delete(ENDPOINT, name)
 
     def update(self, params: dict[str, Any]) -> str:
         name = params["EndpointName"]
@@ -146,12 +150,7 @@ class EndpointService:
             self._in_background(self._adopt, res.name, config.doc)
         for name in list(self.fleet.routes):
             if name not in self._adopting and self.resources.get(ENDPOINT, name) is None:
-                route = self.fleet.remove(name)
-                self._served.pop(name, None)
-                if self.capture is not None:
-                    self.capture.remove(name)
-                if route is not None:
-                    self.fleet.retire([i for v in route.variants.values() for i in v.instances])
+                self._stop_serving(name)
 
     def _adopt(self, name: str, config_doc: dict[str, Any]) -> None:
         try:

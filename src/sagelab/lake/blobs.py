@@ -39,7 +39,7 @@ from sagelab.lake.key_paths import decode_segment, encode_segment
 from sagelab.lake.objects import ARCHIVE_CLASSES as ARCHIVE_CLASSES
 from sagelab.lake.objects import STORAGE_CLASSES as STORAGE_CLASSES
 from sagelab.lake.objects import BucketInfo as BucketInfo
-from sagelab.lake.objects import ObjectInfo
+from sagelab.lake.objects import ObjectFactEdits, ObjectInfo
 from sagelab.lake.stored_bytes import effective_encryption, open_stored, start_write
 from sagelab.lake.uris import check_bucket_name, check_key
 from sagelab.lake.versions import (
@@ -101,7 +101,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class LocalBlobStore:
+class LocalBlobStore(ObjectFactEdits):
     def __init__(self, root: Path, data_keys: DataKeys | None = None):
         self.root = Path(root)
         self.data_keys = data_keys
@@ -242,19 +242,6 @@ class LocalBlobStore:
         if info.delete_marker:
             raise marker_not_allowed(info, "GET")
         return info
-
-    def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo:
-        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
-        return self._update_info(bucket, key, version_id, tags=dict(tags))
-
-    def set_restored_until(self, bucket: str, key: str, until: float, version_id: str | None = None) -> ObjectInfo:
-        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
-        return self._update_info(bucket, key, version_id, restored_until=until)
-
-    def set_storage_class(self, bucket: str, key: str, storage_class: str,
-                          version_id: str | None = None) -> ObjectInfo:
-        """Move the object to another class in place (a lifecycle transition): its bytes stay as they are."""
-        return self._update_info(bucket, key, version_id, storage_class=storage_class, restored_until=None)
 
     def _update_info(self, bucket: str, key: str, version_id: str | None = None, **changes: object) -> ObjectInfo:
         obj_dir = self._object_dir(bucket, key)

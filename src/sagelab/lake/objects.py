@@ -42,3 +42,24 @@ class ObjectInfo:
 class BucketInfo:
     name: str
     created: float
+
+
+class ObjectFactEdits:
+    """What a store changes in an object's facts without touching its bytes, through the store's own
+    `_update_info(bucket, key, version_id, **changes)`: tags, restore, storage class."""
+
+    def _update_info(self, bucket: str, key: str, version_id: str | None = None, **changes: object) -> ObjectInfo:
+        raise NotImplementedError
+
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo:
+        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
+        return self._update_info(bucket, key, version_id, tags=dict(tags))
+
+    def set_restored_until(self, bucket: str, key: str, until: float, version_id: str | None = None) -> ObjectInfo:
+        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
+        return self._update_info(bucket, key, version_id, restored_until=until)
+
+    def set_storage_class(self, bucket: str, key: str, storage_class: str,
+                          version_id: str | None = None) -> ObjectInfo:
+        """Move the object to another class in place (a lifecycle transition): its bytes stay as they are."""
+        return self._update_info(bucket, key, version_id, storage_class=storage_class, restored_until=None)

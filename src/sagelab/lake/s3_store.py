@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sagelab.errors import S3Error, ValidationError, no_such_bucket, no_such_key
 from sagelab.lake.encryption import CHUNK, TAG, DataKeys, Encryption, stored_size
 from sagelab.lake.key_paths import decode_segment, encode_segment
-from sagelab.lake.objects import BucketInfo, ObjectInfo
+from sagelab.lake.objects import BucketInfo, ObjectFactEdits, ObjectInfo
 from sagelab.lake.s3_external import ExternalBucket, Record, SequentialReader, iter_body
 from sagelab.lake.s3_versions import DATA, META, S3KeyVersions
 from sagelab.lake.stored_bytes import effective_encryption, open_stored, start_write
@@ -51,7 +51,7 @@ _LIST_WINDOW = 32
 _LIST_READERS = 8
 
 
-class S3BlobStore:
+class S3BlobStore(ObjectFactEdits):
     """Every sagelab bucket is the folder `<prefix>/<bucket>/` of one bucket of an external S3 store."""
 
     def __init__(self, external: ExternalBucket, prefix: str, staging: Path, data_keys: DataKeys | None = None):
@@ -189,19 +189,6 @@ class S3BlobStore:
             current = self.external.record(folder + META)
             if current is None or current.blob != blob:
                 self.external.delete(f"{folder}{DATA}/{blob}")
-
-    def set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> ObjectInfo:
-        """Replace the object's tag set; its bytes and the rest of its metadata stay as they are."""
-        return self._update_info(bucket, key, version_id, tags=dict(tags))
-
-    def set_restored_until(self, bucket: str, key: str, until: float, version_id: str | None = None) -> ObjectInfo:
-        """Record that an archived object's restored copy may be read until `until` (epoch seconds)."""
-        return self._update_info(bucket, key, version_id, restored_until=until)
-
-    def set_storage_class(self, bucket: str, key: str, storage_class: str,
-                          version_id: str | None = None) -> ObjectInfo:
-        """Move the object to another class in place (a lifecycle transition): its bytes stay as they are."""
-        return self._update_info(bucket, key, version_id, storage_class=storage_class, restored_until=None)
 
     def _update_info(self, bucket: str, key: str, version_id: str | None = None, **changes: object) -> ObjectInfo:
         folder = self._folder(bucket, key)
