@@ -146,20 +146,29 @@ class Platform:
             from sagelab.compute.local import LocalProcessEngine
 
             return LocalProcessEngine(self.settings.job_concurrency, preload=JOB_PRELOAD, warmup=JOB_WARMUP)
-        if self.settings.engine == "ray" or self.settings.engine.startswith("ray://"):
+        if (address := self._ray_address()) is not None:
             from sagelab.compute.ray_engine import RayEngine
 
-            address = "local" if self.settings.engine == "ray" else self.settings.engine
             return RayEngine(address, num_cpus=self.settings.job_concurrency, preload=JOB_PRELOAD)
         raise ValueError(f"Unknown engine {self.settings.engine!r}: expected 'local', 'inline', 'ray' or "
                          "'ray://host:port'.")
 
-    @staticmethod
-    def _make_serving_engine() -> ComputeEngine:
+    def _make_serving_engine(self) -> ComputeEngine:
+        # Instances are long-lived and must never queue behind jobs: no concurrency limit, no stand-by.
+        if self._ray_address() is not None:
+            from sagelab.compute.ray_engine import RayEngine
+
+            # On the jobs' Ray, which the jobs' engine starts (or joins) and so shuts down last, at close.
+            self.engine  # noqa: B018 - built for its side effect: Ray initialised by the engine that owns it
+            return RayEngine(max_concurrency=10_000, preload=JOB_PRELOAD, cpus_per_task=0)
         from sagelab.compute.local import LocalProcessEngine
 
-        # Instances are long-lived and must never queue behind jobs: no concurrency limit, no stand-by.
         return LocalProcessEngine(max_concurrency=10_000, preload=JOB_PRELOAD)
+
+    def _ray_address(self) -> str | None:
+        """Where the `ray` engines run: "local", a `ray://` cluster, or None for the other engines."""
+        engine = self.settings.engine
+        return "local" if engine == "ray" else engine if engine.startswith("ray://") else None
 
     @property
     def account(self) -> Account:

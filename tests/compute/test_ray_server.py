@@ -1,4 +1,5 @@
-"""A server started with SAGELAB_ENGINE=ray runs its training jobs as Ray tasks, end to end through boto3."""
+"""A server started with SAGELAB_ENGINE=ray runs its training jobs and its endpoint instances as Ray tasks, end to
+end through boto3."""
 
 from __future__ import annotations
 
@@ -50,3 +51,40 @@ def test_xgboost_training_job_runs_on_ray(ray_server, tmp_path):
     events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
                                  logStreamName=streams[0]["logStreamName"], startFromHead=True)["events"]
     assert any("validation-auc" in e["message"] for e in events)
+
+
+@pytest.mark.slow
+def test_endpoint_instances_run_on_ray_and_answer(ray_server, tmp_path):
+    from xgb_artifact import create_model, csv_body
+
+    sm, s3, rt = (ray_server.client(name) for name in ("sagemaker", "s3", "sagemaker-runtime"))
+    bucket = unique("ray-serving")
+    s3.create_bucket(Bucket=bucket)
+    model = create_model(sm, s3, bucket, unique("model"))
+    endpoint = unique("ray-endpoint")
+    sm.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[{
+        "VariantName": "main", "ModelName": model, "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+    answer = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv_body(3))
+    assert len(answer["Body"].read().decode().split()) == 3
+    # Both instances are processes under Ray's workers, and they reserve no CPU: a job still runs beside them.
+    logs = str(ray_server.home / "logs" / "Endpoints" / endpoint)
+    instances = [p for p in psutil.Process(ray_server.process.pid).children(recursive=True)
+                 if _holds_file_under(p, logs)]
+    assert len(instances) == 2
+    for instance in instances:
+        assert any("default_worker.py" in " ".join(a.cmdline()) or a.name().startswith("ray::")
+                   for a in instance.parents()), "an endpoint instance is not under a Ray worker"
+    upload_breast_cancer(s3, bucket, tmp_path)
+    job = unique("beside-endpoint")
+    sm.create_training_job(**job_request(job, "xgboost", bucket, {"objective": "binary:logistic", "num_round": "5"}))
+    assert wait_job(sm, job)["TrainingJobStatus"] == "Completed"
+    sm.delete_endpoint(EndpointName=endpoint)
+
+
+def _holds_file_under(process: psutil.Process, folder: str) -> bool:
+    try:
+        return any(f.path.startswith(folder) for f in process.open_files())
+    except psutil.Error:
+        return False

@@ -99,7 +99,7 @@ class RayEngine(QueuedEngine):
 
 
     def __init__(self, address: str = "local", *, num_cpus: int | None = None, max_concurrency: int | None = None,
-                 preload: Sequence[str] = ()):
+                 preload: Sequence[str] = (), cpus_per_task: float = 1):
         import ray
 
         self._ray = ray
@@ -113,9 +113,12 @@ class RayEngine(QueuedEngine):
             ray.init(address=address, **(local if address == "local" else {}))
         cpus = int(ray.cluster_resources().get("CPU", 1))
         super().__init__(max_concurrency or cpus)
-        # One CPU each, so that Ray spreads tasks over the cluster's nodes; never retried: a job that died
-        # is reported as failed, as on the local engine, and its service decides what happens next.
-        self._remote = ray.remote(num_cpus=1, max_retries=0, retry_exceptions=False)(run_in_fresh_process)
+        # One CPU each (`cpus_per_task`), so that Ray spreads jobs over the cluster's nodes; endpoint instances,
+        # which live as long as their endpoint, reserve none, or a few would hold every CPU and no job could
+        # start. Never retried: a task that died is reported as failed, as on the local engine, and its service
+        # decides what happens next.
+        self._remote = ray.remote(num_cpus=cpus_per_task, max_retries=0, retry_exceptions=False)(
+            run_in_fresh_process)
         self._preload = list(preload)
 
     def _entry(self, task: Task, on_done: OnDone | None) -> _Running:
