@@ -4,9 +4,10 @@ Each accepted request is a `resources` row (kind `async-inference`) written befo
 crash loses none: Pending -> InProgress (claimed by the worker in one transaction) -> Completed or Failed.
 A server that starts alone puts its predecessor's InProgress rows back to Pending; with several servers on one
 database, a claim's lease names the server that claimed it, and only a dead server's claims are put back
-(`Platform.take_over_from`). The result is written to `<S3OutputPath>/<InferenceId>.out` (or `<S3OutputPath>/<S3OutputPathExtension>/<Filename>`), a failure's
-message to `<S3FailurePath>/<InferenceId>-error.out`, before the row is marked Completed or Failed; a
-request redone after a crash writes the same object again, so each request's result appears once.
+(`Platform.take_over_from`). The result is written to `<S3OutputPath>/<InferenceId>.out` (or
+`<S3OutputPath>/<S3OutputPathExtension>/<Filename>`), a failure's message to
+`<S3FailurePath>/<InferenceId>-error.out`, before the row is marked Completed or Failed; a request redone
+after a crash writes the same object again, so each request's result appears once.
 
 The worker reads the input from the lake and talks to the endpoint's instances over their sockets on
 connections of its own (it runs on threads, not on the server's event loop), at most
