@@ -59,7 +59,7 @@ class RemoteRay:
 
 
 @contextlib.contextmanager
-def remote_ray(num_cpus: int = 2, timeout: float = 90) -> Iterator[RemoteRay]:
+def remote_ray(num_cpus: int = 2, timeout: float = 180) -> Iterator[RemoteRay]:
     """`ray start --head --block` on free ports of 127.0.0.1, with its client server; ended (and every
     process it started) when the block exits. Skips where Ray's client (grpcio) is not installed."""
     pytest.importorskip("ray")
@@ -84,7 +84,9 @@ def remote_ray(num_cpus: int = 2, timeout: float = 90) -> Iterator[RemoteRay]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the Ray head's client server never answered")
             time.sleep(0.2)
-        yield RemoteRay(f"ray://127.0.0.1:{client}", head)
+        address = f"ray://127.0.0.1:{client}"
+        _first_client(address, env, deadline)
+        yield RemoteRay(address, head)
     finally:
         started = psutil.Process(head.pid).children(recursive=True) if head.poll() is None else []
         os.killpg(head.pid, signal.SIGTERM)  # `--block` ends the processes it started
@@ -92,6 +94,23 @@ def remote_ray(num_cpus: int = 2, timeout: float = 90) -> Iterator[RemoteRay]:
         for process in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+def _first_client(address: str, env: dict[str, str], deadline: float) -> None:
+    """Connect one client, from a process of its own, until one gets in: the head's first server for a
+    client sometimes dies as it starts (Ray's proxier then fails that connection), and a test should meet
+    a cluster that has served a client already."""
+    probe = f"import ray; ray.init({address!r}); ray.shutdown()"
+    while True:
+        try:
+            done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                                  timeout=max(10.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("no client could connect to the Ray head") from None
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no client could connect to the Ray head: {done.stderr[-2000:]}")
 
 
 def _free_port() -> int:
