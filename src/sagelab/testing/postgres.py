@@ -17,13 +17,14 @@ import dataclasses
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sagelab.embedded import free_port
 
 #: What the cluster is started with: logical decoding for CDC; durability is pointless in a test.
 #: (Not synchronous_commit=off: logical decoding reads only flushed WAL, so a commit would show up late.)
@@ -42,12 +43,6 @@ def find_binaries() -> Path | None:
             return folder
     found = shutil.which("initdb")
     return Path(found).parent if found and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _run_as() -> str | None:
@@ -127,7 +122,7 @@ def start_cluster() -> PostgresCluster:
         os.chown(folder, entry.pw_uid, entry.pw_gid)
     last: Exception | None = None
     for _ in range(3):  # the free port can be taken between the probe and the start
-        cluster = PostgresCluster(bin_dir, folder, _free_port(), os_user)
+        cluster = PostgresCluster(bin_dir, folder, free_port(), os_user)
         try:
             return cluster.start()
         except RuntimeError as failure:

@@ -23,6 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
+from sagelab.embedded import free_port
+
 
 @contextlib.contextmanager
 def local_ray(num_cpus: int = 2) -> Iterator[Any]:
@@ -64,7 +66,7 @@ def remote_ray(num_cpus: int = 2, timeout: float = 180) -> Iterator[RemoteRay]:
     process it started) when the block exits. Skips where Ray's client (grpcio) is not installed."""
     pytest.importorskip("ray")
     pytest.importorskip("grpc", reason="Ray's client needs grpcio (the `ray` extra installs ray[client])")
-    gcs, client = _free_port(), _free_port()
+    gcs, client = free_port(), free_port()
     first_worker = _free_port_range(200)
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={gcs}",
                f"--ray-client-server-port={client}", f"--min-worker-port={first_worker}",
@@ -111,12 +113,6 @@ def _first_client(address: str, env: dict[str, str], deadline: float) -> None:
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"no client could connect to the Ray head: {done.stderr[-2000:]}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _free_port_range(size: int) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,12 @@ from typing import Any
 
 import pytest
 
+from sagelab.embedded import free_port
+
 #: moto accepts any credentials; these are the ones every client of the test server uses.
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +122,7 @@ def start_server(folder: Path) -> S3Server:
     """Start moto's server on a free port (retrying when the port is taken between the probe and the start)."""
     last: Exception | None = None
     for _ in range(3):
-        server = S3Server(_free_port(), folder / "moto.log")
+        server = S3Server(free_port(), folder / "moto.log")
         try:
             return server.start()
         except RuntimeError as failure:
